@@ -1,0 +1,431 @@
+//! The broker's configuration, read from a Kafka `server.properties` file with Kafka's key
+//! names and defaults. Invariant: a bad value is an error naming the file, key and value;
+//! nothing here panics.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use log::debug;
+
+/// The default listener when none is configured: loopback only, since an unauthenticated
+/// broker should not listen on every interface unless told to.
+pub const DEFAULT_LISTENER: &str = "127.0.0.1:9092";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where the PLAINTEXT listener binds.
+    pub listen: SocketAddr,
+    /// The host and port given to clients, if configured with a host.
+    pub advertised: Option<(String, u16)>,
+    pub log_dir: PathBuf,
+    pub node_id: i32,
+    pub socket_request_max_bytes: usize,
+    pub max_connections: usize,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub auto_create_topics: bool,
+    pub message_max_bytes: usize,
+    pub log_segment_bytes: u64,
+    /// -1 keeps data forever.
+    pub log_retention_ms: i64,
+    /// -1 keeps any size.
+    pub log_retention_bytes: i64,
+    /// Records appended before an fsync is forced; `None` (Kafka's default, `Long.MAX_VALUE`)
+    /// with `flush_interval_ms` also `None` means this broker's durable default: every
+    /// acknowledged produce is fsynced first.
+    pub log_flush_interval_messages: Option<u64>,
+    pub log_flush_interval_ms: Option<u64>,
+    pub group_initial_rebalance_delay_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: DEFAULT_LISTENER
+                .parse()
+                .expect("default listener is a valid address"),
+            advertised: None,
+            log_dir: PathBuf::from("/tmp/kraft-combined-logs"),
+            node_id: 1,
+            socket_request_max_bytes: 104_857_600,
+            max_connections: 10_000,
+            num_partitions: 1,
+            default_replication_factor: 1,
+            auto_create_topics: true,
+            message_max_bytes: 1_048_588,
+            log_segment_bytes: 1 << 30,
+            log_retention_ms: 7 * 24 * 3600 * 1000,
+            log_retention_bytes: -1,
+            log_flush_interval_messages: None,
+            log_flush_interval_ms: None,
+            group_initial_rebalance_delay_ms: 3000,
+        }
+    }
+}
+
+/// A configuration problem, printed as one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Parses `key=value` / `key: value` lines; `#` and `!` start comments.
+pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let split = line.find(['=', ':']);
+        let (key, value) = match split {
+            Some(i) => (&line[..i], &line[i + 1..]),
+            None => (line, ""),
+        };
+        out.insert(key.trim().to_string(), value.trim().to_string());
+    }
+    out
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
+        Config::from_properties(&parse_properties(&text))
+            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+    }
+
+    pub fn from_properties(props: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let mut c = Config::default();
+        let get = |key: &str| props.get(key).map(String::as_str);
+        let controller_names: Vec<&str> = get("controller.listener.names")
+            .unwrap_or("CONTROLLER")
+            .split(',')
+            .map(str::trim)
+            .collect();
+        let protocol_map = get("listener.security.protocol.map").unwrap_or("");
+        let mut listener_name = None;
+        if let Some(value) = get("listeners") {
+            let (name, host, port) = pick_listener(value, &controller_names, protocol_map)
+                .map_err(|e| bad("listeners", value, &e))?;
+            let host = if host.is_empty() { "0.0.0.0" } else { host };
+            c.listen = resolve(host, port).map_err(|e| bad("listeners", value, &e))?;
+            listener_name = Some(name);
+        }
+        if let Some(value) = get("advertised.listeners") {
+            let entries =
+                split_listeners(value).map_err(|e| bad("advertised.listeners", value, &e))?;
+            let chosen = entries
+                .iter()
+                .find(|(name, _, _)| Some(*name) == listener_name)
+                .or_else(|| {
+                    entries
+                        .iter()
+                        .find(|(name, _, _)| !controller_names.contains(name))
+                });
+            if let Some((_, host, port)) = chosen {
+                if !host.is_empty() && *host != "0.0.0.0" {
+                    c.advertised = Some((host.to_string(), *port));
+                }
+            }
+        }
+        if let Some(value) = get("log.dirs").or(get("log.dir")) {
+            let first = value.split(',').next().unwrap_or("").trim();
+            if first.is_empty() {
+                return Err(bad("log.dirs", value, "empty path"));
+            }
+            c.log_dir = PathBuf::from(first);
+        }
+        number(props, "node.id", &mut c.node_id)?;
+        number(
+            props,
+            "socket.request.max.bytes",
+            &mut c.socket_request_max_bytes,
+        )?;
+        number(props, "max.connections", &mut c.max_connections)?;
+        number(props, "num.partitions", &mut c.num_partitions)?;
+        number(
+            props,
+            "default.replication.factor",
+            &mut c.default_replication_factor,
+        )?;
+        number(
+            props,
+            "auto.create.topics.enable",
+            &mut c.auto_create_topics,
+        )?;
+        number(props, "message.max.bytes", &mut c.message_max_bytes)?;
+        number(props, "log.segment.bytes", &mut c.log_segment_bytes)?;
+        number(props, "log.retention.bytes", &mut c.log_retention_bytes)?;
+        let mut hours: Option<i64> = None;
+        number(props, "log.retention.hours", &mut hours)?;
+        if let Some(h) = hours {
+            c.log_retention_ms = if h < 0 {
+                -1
+            } else {
+                h.saturating_mul(3_600_000)
+            };
+        }
+        let mut minutes: Option<i64> = None;
+        number(props, "log.retention.minutes", &mut minutes)?;
+        if let Some(m) = minutes {
+            c.log_retention_ms = if m < 0 { -1 } else { m.saturating_mul(60_000) };
+        }
+        number(props, "log.retention.ms", &mut c.log_retention_ms)?;
+        number(
+            props,
+            "log.flush.interval.messages",
+            &mut c.log_flush_interval_messages,
+        )?;
+        number(props, "log.flush.interval.ms", &mut c.log_flush_interval_ms)?;
+        number(
+            props,
+            "group.initial.rebalance.delay.ms",
+            &mut c.group_initial_rebalance_delay_ms,
+        )?;
+        if c.socket_request_max_bytes < 64 || c.socket_request_max_bytes > i32::MAX as usize {
+            return Err(bad_num(
+                "socket.request.max.bytes",
+                c.socket_request_max_bytes,
+            ));
+        }
+        if c.max_connections == 0 {
+            return Err(bad_num("max.connections", c.max_connections));
+        }
+        if c.num_partitions < 1 {
+            return Err(bad_num("num.partitions", c.num_partitions));
+        }
+        if c.log_segment_bytes < 14 {
+            return Err(bad_num("log.segment.bytes", c.log_segment_bytes));
+        }
+        for key in props.keys() {
+            if !KNOWN_KEYS.contains(&key.as_str()) {
+                debug!("ignoring configuration key {key}");
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// Keys this broker reads; every other key is accepted and ignored.
+pub const KNOWN_KEYS: &[&str] = &[
+    "listeners",
+    "advertised.listeners",
+    "controller.listener.names",
+    "listener.security.protocol.map",
+    "log.dirs",
+    "log.dir",
+    "node.id",
+    "socket.request.max.bytes",
+    "max.connections",
+    "num.partitions",
+    "default.replication.factor",
+    "auto.create.topics.enable",
+    "message.max.bytes",
+    "log.segment.bytes",
+    "log.retention.ms",
+    "log.retention.minutes",
+    "log.retention.hours",
+    "log.retention.bytes",
+    "log.flush.interval.messages",
+    "log.flush.interval.ms",
+    "group.initial.rebalance.delay.ms",
+];
+
+fn bad(key: &str, value: &str, why: &str) -> ConfigError {
+    ConfigError(format!("bad value for {key}: '{value}': {why}"))
+}
+
+fn bad_num(key: &str, value: impl fmt::Display) -> ConfigError {
+    bad(key, &value.to_string(), "out of range")
+}
+
+/// A value parsed from text, so `number` serves every numeric and boolean key.
+trait Setting: Sized {
+    fn parse_setting(text: &str) -> Option<Self>;
+}
+
+macro_rules! from_str_setting {
+    ($($t:ty),*) => {$(
+        impl Setting for $t {
+            fn parse_setting(text: &str) -> Option<Self> {
+                <$t>::from_str(text).ok()
+            }
+        }
+    )*};
+}
+from_str_setting!(i16, i32, i64, u64, usize, bool);
+
+impl<T: Setting> Setting for Option<T> {
+    fn parse_setting(text: &str) -> Option<Self> {
+        T::parse_setting(text).map(Some)
+    }
+}
+
+fn number<T: Setting>(
+    props: &BTreeMap<String, String>,
+    key: &str,
+    slot: &mut T,
+) -> Result<(), ConfigError> {
+    if let Some(value) = props.get(key) {
+        *slot = T::parse_setting(value).ok_or_else(|| bad(key, value, "not a valid value"))?;
+    }
+    Ok(())
+}
+
+type Listener<'a> = (&'a str, &'a str, u16);
+
+/// `NAME://host:port,...` into (name, host, port) triples; `[v6]` hosts lose their brackets.
+fn split_listeners(value: &str) -> Result<Vec<Listener<'_>>, String> {
+    let mut out = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, address) = entry
+            .split_once("://")
+            .ok_or_else(|| format!("'{entry}' is not NAME://host:port"))?;
+        let (host, port) = address
+            .rsplit_once(':')
+            .ok_or_else(|| format!("'{entry}' has no port"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("'{entry}' has a bad port"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        out.push((name, host, port));
+    }
+    if out.is_empty() {
+        return Err("no listener".into());
+    }
+    Ok(out)
+}
+
+/// The listener this broker serves: the first that is not a controller listener. Only
+/// PLAINTEXT is spoken.
+fn pick_listener<'a>(
+    value: &'a str,
+    controller_names: &[&str],
+    protocol_map: &str,
+) -> Result<Listener<'a>, String> {
+    let entries = split_listeners(value)?;
+    let chosen = entries
+        .into_iter()
+        .find(|(name, _, _)| !controller_names.contains(name))
+        .ok_or("no broker listener (all are controller listeners)")?;
+    let protocol = protocol_map
+        .split(',')
+        .filter_map(|pair| pair.trim().split_once(':'))
+        .find(|(name, _)| *name == chosen.0)
+        .map_or(chosen.0, |(_, protocol)| protocol);
+    if protocol != "PLAINTEXT" {
+        return Err(format!(
+            "listener {} uses {protocol}; only PLAINTEXT is supported",
+            chosen.0
+        ));
+    }
+    Ok(chosen)
+}
+
+fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("cannot resolve {host}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Result<Config, ConfigError> {
+        Config::from_properties(&parse_properties(text))
+    }
+
+    #[test]
+    fn properties_syntax() {
+        let props = parse_properties("# c\n! c\n\n a = 1 \nb: two\nc=x=y\nflag\n");
+        assert_eq!(props.get("a").map(String::as_str), Some("1"));
+        assert_eq!(props.get("b").map(String::as_str), Some("two"));
+        assert_eq!(props.get("c").map(String::as_str), Some("x=y"));
+        assert_eq!(props.get("flag").map(String::as_str), Some(""));
+        assert_eq!(props.len(), 4);
+    }
+
+    #[test]
+    fn defaults_without_keys() {
+        let c = config("").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9092");
+        assert_eq!(c.log_dir, PathBuf::from("/tmp/kraft-combined-logs"));
+        assert_eq!(c.socket_request_max_bytes, 104_857_600);
+    }
+
+    #[test]
+    fn kraft_combined_listeners() {
+        let c = config(
+            "process.roles=broker,controller\nlisteners=PLAINTEXT://:9092,CONTROLLER://:9093\n\
+             controller.listener.names=CONTROLLER\nlog.dirs=/tmp/x,/tmp/y\nnode.id=3\n",
+        )
+        .unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:9092");
+        assert_eq!(c.log_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.node_id, 3);
+        assert_eq!(c.advertised, None);
+    }
+
+    #[test]
+    fn controller_listener_first_is_skipped_and_mapped_names_work() {
+        let c = config(
+            "listeners=CONTROLLER://:9093,INTERNAL://127.0.0.1:19092\n\
+             listener.security.protocol.map=INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+             advertised.listeners=INTERNAL://kafka.local:29092\n",
+        )
+        .unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:19092");
+        assert_eq!(c.advertised, Some(("kafka.local".to_string(), 29092)));
+    }
+
+    #[test]
+    fn ssl_listener_is_refused() {
+        let e = config("listeners=SSL://:9093").unwrap_err();
+        assert!(e.0.contains("only PLAINTEXT"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_key_and_value() {
+        let e = config("node.id=abc").unwrap_err();
+        assert_eq!(e.0, "bad value for node.id: 'abc': not a valid value");
+        let e = config("listeners=PLAINTEXT://:99999").unwrap_err();
+        assert!(
+            e.0.starts_with("bad value for listeners: 'PLAINTEXT://:99999'"),
+            "{e}"
+        );
+        assert!(config("socket.request.max.bytes=-5").is_err());
+        assert!(config("max.connections=0").is_err());
+    }
+
+    #[test]
+    fn retention_units() {
+        assert_eq!(
+            config("log.retention.hours=1").unwrap().log_retention_ms,
+            3_600_000
+        );
+        assert_eq!(
+            config("log.retention.hours=1\nlog.retention.ms=5")
+                .unwrap()
+                .log_retention_ms,
+            5
+        );
+        assert_eq!(
+            config("log.flush.interval.messages=1")
+                .unwrap()
+                .log_flush_interval_messages,
+            Some(1)
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! A single-threaded Kafka broker: Kafka's wire protocol and Kafka's on-disk log format,
+//! served from one mio event loop.
+
+#![forbid(unsafe_code)]
+
+pub mod apis;
+pub mod broker;
+pub mod config;
+pub mod protocol;
+pub mod server;

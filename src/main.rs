@@ -1,0 +1,67 @@
+//! The broker binary: reads the configuration, sets up logging and runs the event loop.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use kafka_broker::broker::Broker;
+use kafka_broker::config::Config;
+use kafka_broker::server::{Limits, Server};
+use log::{error, info};
+
+const USAGE: &str = "usage: kafka-broker [server.properties]\n\n\
+A single-threaded Kafka broker. With no file it listens on 127.0.0.1:9092 and keeps its\n\
+log in /tmp/kraft-combined-logs. RUST_LOG=debug traces every request.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let config = match args.as_slice() {
+        [] => Config::default(),
+        [flag] if flag == "--help" || flag == "-h" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        [flag] if flag == "--version" || flag == "-V" => {
+            println!("kafka-broker {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        [path] => match Config::load(Path::new(path)) {
+            Ok(config) => config,
+            Err(e) => {
+                eprintln!("kafka-broker: configuration error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let limits = Limits {
+        frame_bytes_max: config.socket_request_max_bytes,
+        connections_max: config.max_connections,
+        output_bytes_high: 8 << 20,
+        write_bytes_per_turn: 4 << 20,
+    };
+    let listen = config.listen;
+    let log_dir = config.log_dir.clone();
+    let broker = Broker::new(config);
+    let mut server = match Server::bind(listen, limits, broker) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("kafka-broker: cannot listen on {listen}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    info!(
+        "kafka-broker {} listening on {} with log dir {}",
+        env!("CARGO_PKG_VERSION"),
+        server.local_addr().map_or(listen, |a| a),
+        log_dir.display()
+    );
+    if let Err(e) = server.run() {
+        error!("event loop failed: {e}");
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}

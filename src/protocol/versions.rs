@@ -1,0 +1,84 @@
+//! The one table of supported APIs and versions. It drives ApiVersions responses, the
+//! UNSUPPORTED_VERSION answer, the request/response header versions and the README table.
+
+/// One API this broker serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiSpec {
+    pub key: i16,
+    pub name: &'static str,
+    pub min: i16,
+    pub max: i16,
+    /// The first flexible version (compact encodings, tagged fields); `i16::MAX` if none.
+    pub flexible_from: i16,
+}
+
+pub const PRODUCE: i16 = 0;
+pub const FETCH: i16 = 1;
+pub const LIST_OFFSETS: i16 = 2;
+pub const METADATA: i16 = 3;
+pub const API_VERSIONS: i16 = 18;
+pub const CREATE_TOPICS: i16 = 19;
+pub const DELETE_TOPICS: i16 = 20;
+pub const DESCRIBE_TOPIC_PARTITIONS: i16 = 75;
+
+/// Sorted by key.
+pub const SUPPORTED: &[ApiSpec] = &[ApiSpec {
+    key: API_VERSIONS,
+    name: "ApiVersions",
+    min: 0,
+    max: 4,
+    flexible_from: 3,
+}];
+
+impl ApiSpec {
+    pub fn supports(&self, version: i16) -> bool {
+        (self.min..=self.max).contains(&version)
+    }
+
+    pub fn is_flexible(&self, version: i16) -> bool {
+        version >= self.flexible_from
+    }
+
+    /// Request header v2 (with tagged fields) for flexible versions, else v1.
+    pub fn request_header_flexible(&self, version: i16) -> bool {
+        self.is_flexible(version)
+    }
+
+    /// Response header v1 for flexible versions, except ApiVersions, which always answers
+    /// with header v0 so that a client can read it before it knows our versions.
+    pub fn response_header_flexible(&self, version: i16) -> bool {
+        self.key != API_VERSIONS && self.is_flexible(version)
+    }
+}
+
+pub fn lookup(key: i16) -> Option<&'static ApiSpec> {
+    SUPPORTED.iter().find(|spec| spec.key == key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_unique_and_sane() {
+        for pair in SUPPORTED.windows(2) {
+            assert!(
+                pair[0].key < pair[1].key,
+                "{:?} before {:?}",
+                pair[0],
+                pair[1]
+            );
+        }
+        for spec in SUPPORTED {
+            assert!(spec.min <= spec.max, "{spec:?}");
+        }
+    }
+
+    #[test]
+    fn api_versions_answers_with_header_v0_always() {
+        let spec = lookup(API_VERSIONS).unwrap();
+        assert!(spec.request_header_flexible(3));
+        assert!(!spec.request_header_flexible(2));
+        assert!(!spec.response_header_flexible(4));
+    }
+}

@@ -1,0 +1,595 @@
+//! The single-threaded event loop: a mio `Poll` over one listener and a `Slab` of
+//! connections. It moves size-prefixed frames in and response bytes out, and knows nothing
+//! about Kafka: a [`Service`] turns each frame into response bytes.
+//!
+//! Invariants: responses leave a connection in request order; nothing produced during a turn
+//! is written before [`Service::end_of_turn`] ran (so a group fsync precedes every
+//! acknowledgement); one connection's failure closes only that connection.
+
+use std::collections::VecDeque;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use log::{debug, trace, warn};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+/// Who sent a frame: passed to the service so it can log and advertise, never to keep state.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    /// Stable for the connection's lifetime; reused after it closes.
+    pub id: usize,
+    pub addr: SocketAddr,
+    /// The local address the client connected to.
+    pub local: SocketAddr,
+}
+
+/// What the service did with a frame. Response bytes, if any, were appended to `out`.
+pub enum Outcome<P> {
+    /// The request is finished (its response, if it has one, is in `out`).
+    Done,
+    /// The request waits: the loop holds `P`, stops handling this connection's later frames,
+    /// and calls [`Service::resume`] when the service's readiness epoch changes or at
+    /// `deadline`.
+    Park(P, Instant),
+    /// A protocol violation: the connection is closed (after nothing more is written).
+    Close(String),
+}
+
+/// The request handler the loop drives. It keeps no per-connection state: a waiting request
+/// is handed back to the loop as a `Parked` value.
+pub trait Service {
+    type Parked;
+
+    /// Handles one frame (the bytes after the size prefix).
+    fn call(
+        &mut self,
+        peer: &Peer,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+        now: Instant,
+    ) -> Outcome<Self::Parked>;
+
+    /// Tries a parked request again; `expired` says its deadline has passed.
+    fn resume(
+        &mut self,
+        peer: &Peer,
+        parked: Self::Parked,
+        out: &mut Vec<u8>,
+        now: Instant,
+        expired: bool,
+    ) -> Outcome<Self::Parked>;
+
+    /// Runs after every turn's requests, before any response of the turn is written.
+    fn end_of_turn(&mut self, now: Instant);
+
+    /// Changes whenever a parked request may have become ready.
+    fn epoch(&self) -> u64;
+
+    /// The next time the service wants `on_timer` called, if any.
+    fn next_timer(&self) -> Option<Instant>;
+
+    fn on_timer(&mut self, now: Instant);
+}
+
+/// Every bound the loop enforces, with its unit.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request frame accepted (`socket.request.max.bytes`).
+    pub frame_bytes_max: usize,
+    /// Connections served at once (`max.connections`); more are accepted and closed.
+    pub connections_max: usize,
+    /// Above this much unsent output, a connection's further requests wait.
+    pub output_bytes_high: usize,
+    /// Bytes written to one connection per turn, so one reader cannot starve the rest.
+    pub write_bytes_per_turn: usize,
+}
+
+const LISTENER: Token = Token(usize::MAX);
+/// Bytes read from a socket per `read` call, into the loop's shared scratch buffer.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Per-connection buffers larger than this are released when they empty.
+const BUFFER_KEEP_BYTES: usize = 64 * 1024;
+const EVENTS_CAPACITY: usize = 1024;
+
+struct Connection<P> {
+    stream: TcpStream,
+    peer: Peer,
+    /// Bytes of an incomplete frame (or frames held back), consumed from `input_start`.
+    input: Vec<u8>,
+    input_start: usize,
+    output: Vec<u8>,
+    output_start: usize,
+    parked: Option<(P, Instant)>,
+    /// The peer closed its side; answer what was received, then close.
+    read_closed: bool,
+    writable_registered: bool,
+    /// Set when the connection must be read again without waiting for an event (it stopped
+    /// reading to wait for output to drain or for a parked request).
+    read_pending: bool,
+    close_reason: Option<String>,
+}
+
+impl<P> Connection<P> {
+    fn pending_input(&self) -> &[u8] {
+        &self.input[self.input_start..]
+    }
+
+    fn pending_output(&self) -> usize {
+        self.output.len() - self.output_start
+    }
+
+    fn is_busy(&self, limits: &Limits) -> bool {
+        self.parked.is_some()
+            || self.close_reason.is_some()
+            || self.pending_output() > limits.output_bytes_high
+    }
+}
+
+/// The state of a running loop.
+pub struct Server<S: Service> {
+    poll: Poll,
+    listener: TcpListener,
+    connections: Slab<Connection<S::Parked>>,
+    limits: Limits,
+    service: S,
+    scratch: Vec<u8>,
+    /// Connections whose output grew or that must be closed this turn.
+    touched: Vec<usize>,
+    /// Connections with a parked request.
+    parked: Vec<usize>,
+    /// Connections to read again this turn without an event.
+    rereads: VecDeque<usize>,
+    parked_epoch: u64,
+}
+
+impl<S: Service> Server<S> {
+    pub fn bind(addr: SocketAddr, limits: Limits, service: S) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(addr)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        Ok(Server {
+            poll,
+            listener,
+            connections: Slab::new(),
+            limits,
+            service,
+            scratch: vec![0; READ_CHUNK_BYTES],
+            touched: Vec::new(),
+            parked: Vec::new(),
+            rereads: VecDeque::new(),
+            parked_epoch: 0,
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Runs until an unrecoverable error of the poll itself.
+    pub fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        loop {
+            let timeout = self.poll_timeout(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_all(),
+                    Token(id) => {
+                        let Some(conn) = self.connections.get_mut(id) else {
+                            continue;
+                        };
+                        if event.is_read_closed() || event.is_error() {
+                            conn.read_closed = true;
+                        }
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.read_and_handle(id);
+                        }
+                        if event.is_writable() {
+                            self.touch(id);
+                        }
+                    }
+                }
+            }
+            self.finish_turn();
+        }
+    }
+
+    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.rereads.is_empty() || !self.touched.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let parked = self
+            .parked
+            .iter()
+            .filter_map(|&id| self.connections.get(id)?.parked.as_ref().map(|p| p.1));
+        parked
+            .chain(self.service.next_timer())
+            .min()
+            .map(|at| at.saturating_duration_since(now))
+    }
+
+    fn accept_all(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, addr)) => self.admit(stream, addr),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of descriptors and similar: keep serving the connections we have.
+                    warn!("accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn admit(&mut self, mut stream: TcpStream, addr: SocketAddr) {
+        if self.connections.len() >= self.limits.connections_max {
+            warn!(
+                "refusing connection from {addr}: max.connections={} reached",
+                self.limits.connections_max
+            );
+            return;
+        }
+        let local = match stream.local_addr() {
+            Ok(local) => local,
+            Err(e) => {
+                debug!("dropping connection from {addr}: {e}");
+                return;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let entry = self.connections.vacant_entry();
+        let id = entry.key();
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut stream, Token(id), Interest::READABLE)
+        {
+            warn!("cannot register connection from {addr}: {e}");
+            return;
+        }
+        debug!("connection {id} from {addr}");
+        entry.insert(Connection {
+            stream,
+            peer: Peer { id, addr, local },
+            input: Vec::new(),
+            input_start: 0,
+            output: Vec::new(),
+            output_start: 0,
+            parked: None,
+            read_closed: false,
+            writable_registered: false,
+            read_pending: false,
+            close_reason: None,
+        });
+    }
+
+    fn touch(&mut self, id: usize) {
+        self.touched.push(id);
+    }
+
+    /// Reads until the socket would block, handling every complete frame as it arrives.
+    fn read_and_handle(&mut self, id: usize) {
+        self.touch(id);
+        let Some(conn) = self.connections.get_mut(id) else {
+            return;
+        };
+        // Frames already buffered go first (after a park or a full output buffer).
+        if !handle_buffered(conn, &mut self.service, &self.limits, &mut self.parked) {
+            return;
+        }
+        loop {
+            let conn = &mut self.connections[id];
+            if conn.is_busy(&self.limits) {
+                conn.read_pending = true;
+                return;
+            }
+            let direct = conn.pending_input().is_empty();
+            let read = if direct {
+                conn.stream.read(&mut self.scratch)
+            } else {
+                read_into_input(conn, self.limits.frame_bytes_max)
+            };
+            match read {
+                Ok(0) => {
+                    conn.read_closed = true;
+                    if conn.pending_input().is_empty() && conn.pending_output() == 0 {
+                        conn.close_reason
+                            .get_or_insert_with(|| "peer closed".into());
+                    }
+                    return;
+                }
+                Ok(n) => {
+                    trace!("connection {id}: read {n} bytes");
+                    if direct {
+                        // Handle whole frames straight from the scratch buffer; only a
+                        // partial frame's bytes are copied into the connection.
+                        let scratch = &self.scratch[..n];
+                        let used = handle_frames(
+                            conn,
+                            scratch,
+                            &mut self.service,
+                            &self.limits,
+                            &mut self.parked,
+                        );
+                        if conn.close_reason.is_none() {
+                            conn.input.extend_from_slice(&scratch[used..]);
+                        }
+                    } else if !handle_buffered(
+                        conn,
+                        &mut self.service,
+                        &self.limits,
+                        &mut self.parked,
+                    ) {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    conn.close_reason = Some(format!("read error: {e}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// End of a turn: held-back reads, the service's step, timers and parked requests, and
+    /// only then the writes and closes.
+    fn finish_turn(&mut self) {
+        // Connections that stopped reading for a reason that has since cleared.
+        for _ in 0..self.rereads.len() {
+            let Some(id) = self.rereads.pop_front() else {
+                break;
+            };
+            let ready = self
+                .connections
+                .get(id)
+                .is_some_and(|c| c.read_pending && !c.is_busy(&self.limits));
+            if ready {
+                self.connections[id].read_pending = false;
+                self.read_and_handle(id);
+            }
+        }
+        let now = Instant::now();
+        self.service.end_of_turn(now);
+        if self.service.next_timer().is_some_and(|at| at <= now) {
+            self.service.on_timer(now);
+        }
+        // Resumed requests only read state, so their answers need no further step.
+        self.resume_parked(now);
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.sort_unstable();
+        touched.dedup();
+        for &id in &touched {
+            self.flush(id);
+        }
+        touched.clear();
+        // Connections the write cap stopped go on next turn.
+        touched.append(&mut self.touched);
+        self.touched = touched;
+    }
+
+    fn resume_parked(&mut self, now: Instant) {
+        if self.parked.is_empty() {
+            return;
+        }
+        let epoch = self.service.epoch();
+        let epoch_changed = epoch != self.parked_epoch;
+        self.parked_epoch = epoch;
+        let mut ids = std::mem::take(&mut self.parked);
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            let Some(conn) = self.connections.get_mut(id) else {
+                continue;
+            };
+            let Some((_, deadline)) = conn.parked.as_ref() else {
+                continue;
+            };
+            let expired = *deadline <= now;
+            if !expired && !epoch_changed {
+                self.parked.push(id);
+                continue;
+            }
+            let Some((parked, _)) = conn.parked.take() else {
+                continue;
+            };
+            let outcome = self
+                .service
+                .resume(&conn.peer, parked, &mut conn.output, now, expired);
+            apply_outcome(conn, outcome, &mut self.parked);
+            if conn.parked.is_none() {
+                self.touched.push(id);
+                self.rereads.push_back(id);
+                conn.read_pending = true;
+            }
+        }
+    }
+
+    /// Writes pending output (up to the per-turn cap), updates interest, closes if due.
+    fn flush(&mut self, id: usize) {
+        let Some(conn) = self.connections.get_mut(id) else {
+            return;
+        };
+        let was_busy = conn.is_busy(&self.limits);
+        let mut written = 0;
+        while conn.pending_output() > 0 && written < self.limits.write_bytes_per_turn {
+            let end = conn
+                .output
+                .len()
+                .min(conn.output_start + self.limits.write_bytes_per_turn - written);
+            match conn.stream.write(&conn.output[conn.output_start..end]) {
+                Ok(0) => {
+                    conn.close_reason = Some("write returned zero".into());
+                    break;
+                }
+                Ok(n) => {
+                    conn.output_start += n;
+                    written += n;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    conn.close_reason = Some(format!("write error: {e}"));
+                    break;
+                }
+            }
+        }
+        if conn.pending_output() == 0 {
+            conn.output_start = 0;
+            conn.output.clear();
+            if conn.output.capacity() > BUFFER_KEEP_BYTES {
+                conn.output = Vec::new();
+            }
+        } else if conn.output_start > conn.output.len() / 2 {
+            conn.output.drain(..conn.output_start);
+            conn.output_start = 0;
+        }
+        if conn.read_closed
+            && conn.pending_output() == 0
+            && conn.parked.is_none()
+            && conn.close_reason.is_none()
+        {
+            conn.close_reason = Some("peer closed".into());
+        }
+        if let Some(reason) = conn.close_reason.take() {
+            // Whatever output was already accepted for a closing connection is dropped.
+            self.close(id, &reason);
+            return;
+        }
+        let want_writable = conn.pending_output() > 0;
+        if want_writable != conn.writable_registered {
+            let interest = if want_writable {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if let Err(e) = self
+                .poll
+                .registry()
+                .reregister(&mut conn.stream, Token(id), interest)
+            {
+                self.close(id, &format!("reregister failed: {e}"));
+                return;
+            }
+            conn.writable_registered = want_writable;
+        }
+        if conn.pending_output() > 0 && written >= self.limits.write_bytes_per_turn {
+            // The cap, not the socket, stopped us: continue next turn without an event.
+            self.touched.push(id);
+        }
+        if was_busy && conn.read_pending && !conn.is_busy(&self.limits) {
+            self.rereads.push_back(id);
+        }
+    }
+
+    fn close(&mut self, id: usize, reason: &str) {
+        if let Some(mut conn) = self.connections.try_remove(id) {
+            debug!("closing connection {id} from {}: {reason}", conn.peer.addr);
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+        }
+    }
+}
+
+/// Reads into the connection's own buffer (used while a partial frame is pending), growing
+/// it to the size the pending frame needs but never past the frame limit.
+fn read_into_input<P>(conn: &mut Connection<P>, frame_bytes_max: usize) -> io::Result<usize> {
+    if conn.input_start > 0 {
+        conn.input.drain(..conn.input_start);
+        conn.input_start = 0;
+    }
+    let needed = match frame_size(&conn.input) {
+        Some(size) => 4 + size.min(frame_bytes_max),
+        None => 4,
+    };
+    let want = needed.max(conn.input.len() + READ_CHUNK_BYTES.min(needed));
+    let filled = conn.input.len();
+    conn.input.resize(want.max(filled + 1), 0);
+    let result = conn.stream.read(&mut conn.input[filled..]);
+    let n = *result.as_ref().unwrap_or(&0);
+    conn.input.truncate(filled + n);
+    result
+}
+
+fn frame_size(buf: &[u8]) -> Option<usize> {
+    let prefix: [u8; 4] = buf.get(..4)?.try_into().ok()?;
+    // Negative sizes become huge and fail the limit check.
+    Some(i32::from_be_bytes(prefix) as u32 as usize)
+}
+
+/// Handles the frames held in the connection's own buffer. Returns false if the connection
+/// must stop (busy or closing).
+fn handle_buffered<S: Service>(
+    conn: &mut Connection<S::Parked>,
+    service: &mut S,
+    limits: &Limits,
+    parked: &mut Vec<usize>,
+) -> bool {
+    if !conn.pending_input().is_empty() {
+        let input = std::mem::take(&mut conn.input);
+        let used = handle_frames(conn, &input[conn.input_start..], service, limits, parked);
+        conn.input = input;
+        conn.input_start += used;
+        if conn.input_start == conn.input.len() {
+            conn.input.clear();
+            conn.input_start = 0;
+            if conn.input.capacity() > BUFFER_KEEP_BYTES {
+                conn.input = Vec::new();
+            }
+        }
+    }
+    !conn.is_busy(limits)
+}
+
+/// Handles complete frames from `bytes` in order until one is incomplete or the connection
+/// becomes busy. Returns how many bytes were consumed.
+fn handle_frames<S: Service>(
+    conn: &mut Connection<S::Parked>,
+    bytes: &[u8],
+    service: &mut S,
+    limits: &Limits,
+    parked: &mut Vec<usize>,
+) -> usize {
+    let mut used = 0;
+    while !conn.is_busy(limits) {
+        let rest = &bytes[used..];
+        let Some(size) = frame_size(rest) else { break };
+        if size > limits.frame_bytes_max {
+            conn.close_reason = Some(format!(
+                "frame of {} bytes exceeds socket.request.max.bytes={}",
+                i32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]),
+                limits.frame_bytes_max
+            ));
+            return used;
+        }
+        let Some(frame) = rest.get(4..4 + size) else {
+            break;
+        };
+        used += 4 + size;
+        let outcome = service.call(&conn.peer, frame, &mut conn.output, Instant::now());
+        apply_outcome(conn, outcome, parked);
+    }
+    used
+}
+
+fn apply_outcome<P>(conn: &mut Connection<P>, outcome: Outcome<P>, parked: &mut Vec<usize>) {
+    match outcome {
+        Outcome::Done => {}
+        Outcome::Park(p, deadline) => {
+            conn.parked = Some((p, deadline));
+            parked.push(conn.peer.id);
+        }
+        Outcome::Close(reason) => conn.close_reason = Some(reason),
+    }
+}
