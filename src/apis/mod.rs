@@ -3,6 +3,13 @@
 //! never sockets.
 
 pub mod api_versions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_topic_partitions;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
 
 use crate::protocol::header::RequestHeader;
 use crate::protocol::versions::ApiSpec;
