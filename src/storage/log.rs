@@ -1,0 +1,558 @@
+//! One partition's log in Kafka's layout: segment files named by their 20-digit base offset,
+//! holding record batches back to back, exactly as produced (only baseOffset and
+//! partitionLeaderEpoch are set by us). Invariants: every byte in a segment up to its size is
+//! a whole, CRC-valid batch (recovery truncates anything else); offsets increase across
+//! segments; only the last segment is appended to.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use log::{info, warn};
+
+use super::batch::{self, BatchHeader, HEADER_BYTES, LOG_OVERHEAD};
+
+/// One sparse index entry is kept per this many bytes of log, as Kafka's
+/// `log.index.interval.bytes`.
+const INDEX_INTERVAL_BYTES: u64 = 4096;
+/// Bytes read at once while scanning batch headers.
+const SCAN_CHUNK_BYTES: usize = 1 << 20;
+
+/// A byte range of a segment file, to be copied to a client without parsing.
+#[derive(Debug, Clone)]
+pub struct FileSlice {
+    pub file: Rc<File>,
+    pub position: u64,
+    pub len: usize,
+}
+
+impl FileSlice {
+    /// Appends the slice's bytes to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) -> io::Result<()> {
+        let start = out.len();
+        out.resize(start + self.len, 0);
+        let result = self.file.read_exact_at(&mut out[start..], self.position);
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct IndexEntry {
+    /// Base offset of the batch starting at `position`.
+    offset: i64,
+    position: u64,
+    /// Largest timestamp seen up to and including the indexed batch's predecessor region.
+    max_timestamp_before: i64,
+}
+
+struct Segment {
+    base_offset: i64,
+    path: PathBuf,
+    file: Rc<File>,
+    size: u64,
+    /// The offset after the last batch in this segment.
+    next_offset: i64,
+    /// Sparse: the first batch, then one batch per INDEX_INTERVAL_BYTES.
+    index: Vec<IndexEntry>,
+    max_timestamp: i64,
+    /// Offset of the last batch holding `max_timestamp`.
+    max_timestamp_offset: i64,
+    dirty: bool,
+}
+
+/// Where a batch lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLocation {
+    pub position: u64,
+    pub header: BatchHeader,
+}
+
+impl Segment {
+    fn file_name(base_offset: i64) -> String {
+        format!("{base_offset:020}.log")
+    }
+
+    fn create(dir: &Path, base_offset: i64) -> io::Result<Segment> {
+        let path = dir.join(Self::file_name(base_offset));
+        let file = OpenOptions::new().read(true).append(true).create(true).open(&path)?;
+        Ok(Segment {
+            base_offset,
+            path,
+            file: Rc::new(file),
+            size: 0,
+            next_offset: base_offset,
+            index: Vec::new(),
+            max_timestamp: -1,
+            max_timestamp_offset: -1,
+            dirty: false,
+        })
+    }
+
+    /// Opens a segment and scans its batches. With `verify`, a batch that is cut short or
+    /// fails its CRC ends the segment: it and everything after it are truncated away.
+    fn open(path: &Path, base_offset: i64, verify: bool) -> io::Result<Segment> {
+        let file = OpenOptions::new().read(true).append(true).open(path)?;
+        let mut segment = Segment {
+            base_offset,
+            path: path.to_path_buf(),
+            file: Rc::new(file),
+            size: 0,
+            next_offset: base_offset,
+            index: Vec::new(),
+            max_timestamp: -1,
+            max_timestamp_offset: -1,
+            dirty: false,
+        };
+        let file_len = segment.file.metadata()?.len();
+        let valid_len = segment.scan(file_len, verify)?;
+        if valid_len < file_len {
+            warn!(
+                "{}: truncating {} bytes of torn or corrupt data at position {valid_len}",
+                path.display(),
+                file_len - valid_len
+            );
+            segment.file.set_len(valid_len)?;
+            segment.file.sync_all()?;
+        }
+        segment.size = valid_len;
+        Ok(segment)
+    }
+
+    /// Walks the batches from the start, building the index; returns the valid length.
+    fn scan(&mut self, file_len: u64, verify: bool) -> io::Result<u64> {
+        let mut position = 0u64;
+        let mut chunk = Vec::new();
+        while position + LOG_OVERHEAD as u64 <= file_len {
+            let mut head = [0u8; HEADER_BYTES];
+            let available = (file_len - position).min(HEADER_BYTES as u64) as usize;
+            self.file.read_exact_at(&mut head[..available], position)?;
+            let Some(header) = BatchHeader::parse(&head[..available]) else { break };
+            let size = header.size() as u64;
+            if header.batch_length < (HEADER_BYTES - LOG_OVERHEAD) as i32 || position + size > file_len {
+                break;
+            }
+            if verify {
+                chunk.resize(size as usize, 0);
+                self.file.read_exact_at(&mut chunk, position)?;
+                if batch::validate(&chunk).is_err() {
+                    break;
+                }
+            }
+            self.note_batch(position, &header);
+            position += size;
+        }
+        Ok(position)
+    }
+
+    /// Records a batch appended (or found) at `position` in the index and offsets.
+    fn note_batch(&mut self, position: u64, header: &BatchHeader) {
+        let last_indexed = self.index.last().map(|e| e.position);
+        if last_indexed.is_none_or(|p| position >= p + INDEX_INTERVAL_BYTES) {
+            self.index.push(IndexEntry {
+                offset: header.base_offset,
+                position,
+                max_timestamp_before: self.max_timestamp,
+            });
+        }
+        if header.max_timestamp >= self.max_timestamp {
+            self.max_timestamp = header.max_timestamp;
+            self.max_timestamp_offset = header.last_offset();
+        }
+        self.next_offset = header.last_offset() + 1;
+        self.size = position + header.size() as u64;
+    }
+
+    /// Calls `visit` for each batch header from the indexed position at or before
+    /// `from_offset` until it returns false or the segment ends.
+    fn walk(
+        &self,
+        start: IndexEntry,
+        mut visit: impl FnMut(BatchLocation) -> bool,
+    ) -> io::Result<()> {
+        let mut position = start.position;
+        let mut buf = vec![0u8; SCAN_CHUNK_BYTES.min(self.size.saturating_sub(position) as usize)];
+        let mut buf_start = position;
+        let mut buf_len = 0usize;
+        while position + HEADER_BYTES as u64 <= self.size {
+            let offset_in_buf = (position - buf_start) as usize;
+            if offset_in_buf + HEADER_BYTES > buf_len {
+                buf_start = position;
+                buf_len = ((self.size - position) as usize).min(buf.len());
+                if buf_len < HEADER_BYTES {
+                    buf.resize(HEADER_BYTES, 0);
+                    buf_len = HEADER_BYTES;
+                }
+                self.file.read_exact_at(&mut buf[..buf_len], position)?;
+                continue;
+            }
+            let Some(header) = BatchHeader::parse(&buf[offset_in_buf..buf_len]) else { break };
+            if !visit(BatchLocation { position, header }) {
+                break;
+            }
+            position += header.size() as u64;
+        }
+        Ok(())
+    }
+
+    fn index_entry_for_offset(&self, offset: i64) -> Option<IndexEntry> {
+        let i = self.index.partition_point(|e| e.offset <= offset);
+        self.index.get(i.checked_sub(1)?).copied()
+    }
+
+    /// The batch holding `offset`, or the first batch after it.
+    fn find(&self, offset: i64) -> io::Result<Option<BatchLocation>> {
+        let Some(start) = self.index_entry_for_offset(offset).or(self.index.first().copied()) else {
+            return Ok(None);
+        };
+        let mut found = None;
+        self.walk(start, |loc| {
+            if loc.header.last_offset() >= offset {
+                found = Some(loc);
+                false
+            } else {
+                true
+            }
+        })?;
+        Ok(found)
+    }
+}
+
+/// What an append produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub base_offset: i64,
+    pub last_offset: i64,
+}
+
+pub struct PartitionLog {
+    dir: PathBuf,
+    segments: Vec<Segment>,
+    log_start_offset: i64,
+    segment_bytes_max: u64,
+}
+
+impl PartitionLog {
+    /// Opens (or creates) the partition directory and recovers its segments: every
+    /// segment's batches are indexed, and the last one's are CRC-checked, truncating a torn
+    /// tail.
+    pub fn open(dir: &Path, segment_bytes_max: u64) -> io::Result<PartitionLog> {
+        fs::create_dir_all(dir)?;
+        let mut bases: Vec<i64> = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let name = entry?.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some(stem) = name.strip_suffix(".log") {
+                if stem.len() == 20 {
+                    if let Ok(base) = stem.parse::<i64>() {
+                        bases.push(base);
+                    }
+                }
+            }
+        }
+        bases.sort_unstable();
+        let mut segments = Vec::with_capacity(bases.len());
+        for (i, &base) in bases.iter().enumerate() {
+            let path = dir.join(Segment::file_name(base));
+            let last = i + 1 == bases.len();
+            segments.push(Segment::open(&path, base, last)?);
+        }
+        if segments.is_empty() {
+            segments.push(Segment::create(dir, 0)?);
+            sync_dir(dir)?;
+        }
+        let log_start_offset = segments[0].base_offset;
+        Ok(PartitionLog { dir: dir.to_path_buf(), segments, log_start_offset, segment_bytes_max })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// The log end offset, which is also the high watermark with one replica.
+    pub fn next_offset(&self) -> i64 {
+        self.segments.last().map_or(self.log_start_offset, |s| s.next_offset)
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.size).sum()
+    }
+
+    /// Appends one validated batch, assigning its base offset. Rolls a new segment first if
+    /// this batch would overflow the active one.
+    pub fn append(&mut self, bytes: &mut [u8], leader_epoch: i32) -> io::Result<Appended> {
+        let header = BatchHeader::parse(bytes).ok_or_else(|| io::Error::other("short batch"))?;
+        let base_offset = self.next_offset();
+        let needs_roll = self
+            .segments
+            .last()
+            .is_none_or(|s| s.size > 0 && s.size + bytes.len() as u64 > self.segment_bytes_max);
+        if needs_roll {
+            self.roll(base_offset)?;
+        }
+        batch::assign(bytes, base_offset, leader_epoch);
+        let segment = self.segments.last_mut().ok_or_else(|| io::Error::other("no segment"))?;
+        let position = segment.size;
+        if let Err(e) = (&*segment.file).write_all(bytes) {
+            // Leave no partial batch behind.
+            let _ = segment.file.set_len(position);
+            return Err(e);
+        }
+        let header = BatchHeader { base_offset, partition_leader_epoch: leader_epoch, ..header };
+        segment.note_batch(position, &header);
+        segment.dirty = true;
+        Ok(Appended { base_offset, last_offset: header.last_offset() })
+    }
+
+    fn roll(&mut self, base_offset: i64) -> io::Result<()> {
+        if let Some(active) = self.segments.last_mut() {
+            if active.dirty {
+                active.file.sync_data()?;
+                active.dirty = false;
+            }
+        }
+        info!("{}: rolling new segment at offset {base_offset}", self.dir.display());
+        self.segments.push(Segment::create(&self.dir, base_offset)?);
+        sync_dir(&self.dir)
+    }
+
+    /// Makes every appended byte durable. Returns whether anything was synced.
+    pub fn sync(&mut self) -> io::Result<bool> {
+        let mut synced = false;
+        for segment in self.segments.iter_mut().filter(|s| s.dirty) {
+            segment.file.sync_data()?;
+            segment.dirty = false;
+            synced = true;
+        }
+        Ok(synced)
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        self.segments.iter().any(|s| s.dirty)
+    }
+
+    /// The stored bytes to serve a fetch at `offset`: whole batches from the one holding
+    /// `offset`, up to `max_bytes` (the last may be cut short, as Kafka does; clients drop
+    /// it), but always the whole first batch. `None` when there is nothing at or after
+    /// `offset`. The caller checks `offset` is within [log start, log end].
+    pub fn read(&self, offset: i64, max_bytes: usize) -> io::Result<Option<FileSlice>> {
+        let first = self.segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1);
+        // A fetch at a segment's end continues in the next one.
+        for segment in &self.segments[first..] {
+            if let Some(loc) = segment.find(offset)? {
+                let available = segment.size - loc.position;
+                let len = (max_bytes as u64).min(available).max(loc.header.size() as u64);
+                return Ok(Some(FileSlice {
+                    file: Rc::clone(&segment.file),
+                    position: loc.position,
+                    len: len as usize,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Bytes available from `offset` to the log end (an upper bound, for long polls).
+    pub fn bytes_after(&self, offset: i64) -> u64 {
+        if offset >= self.next_offset() {
+            return 0;
+        }
+        let mut total = 0;
+        for segment in &self.segments {
+            if segment.next_offset <= offset {
+                continue;
+            }
+            let from = segment.index_entry_for_offset(offset).map_or(0, |e| e.position);
+            total += segment.size - from;
+        }
+        total
+    }
+
+    /// The first offset whose batch has a timestamp at or after `timestamp`, with that
+    /// batch's max timestamp; `None` if no batch does.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> io::Result<Option<(i64, i64)>> {
+        for segment in &self.segments {
+            if segment.max_timestamp < timestamp || segment.index.is_empty() {
+                continue;
+            }
+            // Start at the last index entry whose earlier batches are all older.
+            let i = segment.index.partition_point(|e| e.max_timestamp_before < timestamp);
+            let start = segment.index[i.saturating_sub(1)];
+            let mut found = None;
+            segment.walk(start, |loc| {
+                if loc.header.max_timestamp >= timestamp {
+                    found = Some((loc.header.base_offset, loc.header.max_timestamp));
+                    false
+                } else {
+                    true
+                }
+            })?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+
+    /// The offset and timestamp of the last batch holding the largest timestamp.
+    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+        self.segments
+            .iter()
+            .filter(|s| s.max_timestamp_offset >= 0)
+            .max_by_key(|s| s.max_timestamp)
+            .map(|s| (s.max_timestamp_offset, s.max_timestamp))
+    }
+
+    /// Deletes whole segments (never the active one) older than `retention_ms` or beyond
+    /// `retention_bytes`, moving the log start offset. Returns how many were deleted.
+    pub fn enforce_retention(&mut self, now_ms: i64, retention_ms: i64, retention_bytes: i64) -> io::Result<usize> {
+        let mut deleted = 0;
+        let mut total = self.size_bytes();
+        while self.segments.len() > 1 {
+            let oldest = &self.segments[0];
+            let too_old = retention_ms >= 0 && oldest.max_timestamp >= 0 && now_ms - oldest.max_timestamp > retention_ms;
+            let too_big = retention_bytes >= 0 && total.saturating_sub(oldest.size) >= retention_bytes as u64;
+            if !too_old && !too_big {
+                break;
+            }
+            let segment = self.segments.remove(0);
+            total -= segment.size;
+            info!("{}: retention deletes segment {}", self.dir.display(), segment.path.display());
+            fs::remove_file(&segment.path)?;
+            deleted += 1;
+            self.log_start_offset = self.segments[0].base_offset;
+        }
+        Ok(deleted)
+    }
+
+    /// Reads all valid batches' bytes in order (for replaying small internal logs).
+    pub fn read_all(&self) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        for segment in &self.segments {
+            let mut file = File::open(&segment.path)?;
+            let mut bytes = Vec::with_capacity(segment.size as usize);
+            file.read_to_end(&mut bytes)?;
+            bytes.truncate(segment.size as usize);
+            out.extend_from_slice(&bytes);
+        }
+        Ok(out)
+    }
+}
+
+/// Makes a directory's entries (new or removed files) durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::batch::build;
+    use crate::storage::test_dir;
+
+    fn batch_of(values: usize, size: usize, ts: i64) -> Vec<u8> {
+        build(0, 0, ts, &vec![vec![7u8; size]; values])
+    }
+
+    #[test]
+    fn append_assigns_offsets_and_reads_back() {
+        let dir = test_dir("log-append");
+        let mut log = PartitionLog::open(&dir, 1 << 20).unwrap();
+        let a = log.append(&mut batch_of(3, 10, 100), 0).unwrap();
+        let b = log.append(&mut batch_of(2, 10, 200), 0).unwrap();
+        assert_eq!((a.base_offset, a.last_offset), (0, 2));
+        assert_eq!((b.base_offset, b.last_offset), (3, 4));
+        assert_eq!(log.next_offset(), 5);
+        let slice = log.read(4, 1 << 20).unwrap().unwrap();
+        let mut out = Vec::new();
+        slice.write_to(&mut out).unwrap();
+        let header = batch::validate(&out).unwrap();
+        assert_eq!(header.base_offset, 3);
+        assert!(log.read(5, 100).unwrap().is_none());
+        assert_eq!(log.offset_for_timestamp(150).unwrap(), Some((3, 200)));
+        assert_eq!(log.offset_for_timestamp(300).unwrap(), None);
+        assert_eq!(log.max_timestamp(), Some((4, 200)));
+    }
+
+    #[test]
+    fn first_batch_is_whole_even_over_max_bytes() {
+        let dir = test_dir("log-max-bytes");
+        let mut log = PartitionLog::open(&dir, 1 << 20).unwrap();
+        let batch = batch_of(1, 1000, 0);
+        log.append(&mut batch.clone(), 0).unwrap();
+        log.append(&mut batch.clone(), 0).unwrap();
+        assert_eq!(log.read(0, 10).unwrap().unwrap().len, batch.len());
+        assert_eq!(log.read(0, 1500).unwrap().unwrap().len, 1500);
+    }
+
+    #[test]
+    fn segments_roll_and_reopen() {
+        let dir = test_dir("log-roll");
+        {
+            let mut log = PartitionLog::open(&dir, 2500).unwrap();
+            for _ in 0..10 {
+                log.append(&mut batch_of(1, 1000, 0), 0).unwrap();
+            }
+            log.sync().unwrap();
+        }
+        let log = PartitionLog::open(&dir, 2500).unwrap();
+        assert_eq!(log.next_offset(), 10);
+        assert_eq!(log.segments.len(), 5);
+        assert!(dir.join("00000000000000000004.log").exists());
+        for offset in 0..10 {
+            let slice = log.read(offset, 10).unwrap().unwrap();
+            let mut out = Vec::new();
+            slice.write_to(&mut out).unwrap();
+            assert_eq!(batch::validate(&out).unwrap().base_offset, offset);
+        }
+    }
+
+    #[test]
+    fn torn_tail_is_truncated_on_open() {
+        let dir = test_dir("log-torn");
+        let good;
+        {
+            let mut log = PartitionLog::open(&dir, 1 << 20).unwrap();
+            log.append(&mut batch_of(2, 50, 0), 0).unwrap();
+            good = log.size_bytes();
+            log.sync().unwrap();
+        }
+        let path = dir.join("00000000000000000000.log");
+        let mut torn = batch_of(1, 50, 0);
+        torn.truncate(40);
+        OpenOptions::new().append(true).open(&path).unwrap().write_all(&torn).unwrap();
+        let log = PartitionLog::open(&dir, 1 << 20).unwrap();
+        assert_eq!(log.size_bytes(), good);
+        assert_eq!(fs::metadata(&path).unwrap().len(), good);
+        assert_eq!(log.next_offset(), 2);
+        // A whole batch with a bad CRC is cut too.
+        let mut bad = batch_of(1, 50, 0);
+        *bad.last_mut().unwrap() ^= 0xff;
+        OpenOptions::new().append(true).open(&path).unwrap().write_all(&bad).unwrap();
+        let log = PartitionLog::open(&dir, 1 << 20).unwrap();
+        assert_eq!(log.size_bytes(), good);
+    }
+
+    #[test]
+    fn retention_by_bytes_moves_log_start() {
+        let dir = test_dir("log-retention");
+        let mut log = PartitionLog::open(&dir, 1100).unwrap();
+        for _ in 0..5 {
+            log.append(&mut batch_of(1, 1000, 0), 0).unwrap();
+        }
+        // Kafka's rule: drop the oldest while what remains is still at least the limit.
+        assert_eq!(log.enforce_retention(0, -1, 2500).unwrap(), 2);
+        assert_eq!(log.log_start_offset(), 2);
+        assert!(!dir.join("00000000000000000000.log").exists());
+        assert_eq!(log.enforce_retention(10_000, 5000, -1).unwrap(), 2);
+        assert_eq!(log.log_start_offset(), 4);
+    }
+}
