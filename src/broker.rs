@@ -1,28 +1,40 @@
 //! The broker: the [`Service`] the event loop drives. It decodes each request's header,
 //! checks the version against the one table of supported APIs, dispatches to the API's
-//! handler and frames the response. It keeps no per-connection state.
+//! handler and frames the response. It keeps no per-connection state: a waiting request is
+//! handed to the loop as its own frame and handled again later.
 
-use std::time::Instant;
+use std::io;
+use std::time::{Duration, Instant};
 
-use log::{Level, debug, log_enabled};
+use log::{debug, error, log_enabled, Level};
 
-use crate::apis::{self, Reply, RequestContext};
+use crate::apis::{self, Reply, RequestContext, Wait};
 use crate::config::Config;
 use crate::protocol::codec::Reader;
-use crate::protocol::header::{RequestHeader, RequestPrefix, begin_frame, finish_frame};
+use crate::protocol::header::{begin_frame, finish_frame, RequestHeader, RequestPrefix};
 use crate::protocol::versions::{self, ApiSpec};
 use crate::server::{Outcome, Peer, Service};
+use crate::storage::Storage;
+
+/// How often retention runs (Kafka's `log.retention.check.interval.ms` default).
+const RETENTION_CHECK_INTERVAL: Duration = Duration::from_secs(300);
 
 pub struct Broker {
     pub config: Config,
+    pub storage: Storage,
+    next_retention_check: Instant,
 }
 
-/// A request waiting for a condition (none yet: the long-poll Fetch will be one).
-pub enum Parked {}
+/// A request waiting for a condition: its own frame, handled again on resume.
+pub struct Parked {
+    frame: Vec<u8>,
+    deadline: Instant,
+}
 
 impl Broker {
-    pub fn new(config: Config) -> Self {
-        Broker { config }
+    pub fn open(config: Config) -> io::Result<Broker> {
+        let storage = Storage::open(&config)?;
+        Ok(Broker { config, storage, next_retention_check: Instant::now() + RETENTION_CHECK_INTERVAL })
     }
 
     fn dispatch(
@@ -30,30 +42,27 @@ impl Broker {
         ctx: &RequestContext,
         body: &mut Reader,
         out: &mut Vec<u8>,
-    ) -> Result<Reply<Parked>, crate::protocol::DecodeError> {
+    ) -> Result<Reply, crate::protocol::DecodeError> {
         match ctx.spec.key {
+            versions::PRODUCE => apis::produce::handle(self, ctx, body, out),
+            versions::FETCH => apis::fetch::handle(self, ctx, body, out),
+            versions::LIST_OFFSETS => apis::list_offsets::handle(self, ctx, body, out),
+            versions::METADATA => apis::metadata::handle(self, ctx, body, out),
             versions::API_VERSIONS => apis::api_versions::handle(ctx, body, out),
+            versions::CREATE_TOPICS => apis::create_topics::handle(self, ctx, body, out),
+            versions::DELETE_TOPICS => apis::delete_topics::handle(self, ctx, body, out),
+            versions::DESCRIBE_TOPIC_PARTITIONS => {
+                apis::describe_topic_partitions::handle(self, ctx, body, out)
+            }
             key => unreachable!("api {key} is in the table but has no handler"),
         }
     }
-}
 
-impl Service for Broker {
-    type Parked = Parked;
-
-    fn call(
-        &mut self,
-        peer: &Peer,
-        frame: &[u8],
-        out: &mut Vec<u8>,
-        now: Instant,
-    ) -> Outcome<Parked> {
+    /// Handles one request frame; `wait` says whether it may park.
+    fn handle(&mut self, peer: &Peer, frame: &[u8], out: &mut Vec<u8>, now: Instant, wait: Wait) -> Outcome<Parked> {
         let mut r = Reader::new(frame);
         let Ok(prefix) = RequestPrefix::decode(&mut r.clone()) else {
-            return Outcome::Close(format!(
-                "frame of {} bytes is too short for a header",
-                frame.len()
-            ));
+            return Outcome::Close(format!("frame of {} bytes is too short for a header", frame.len()));
         };
         let Some(spec) = versions::lookup(prefix.api_key) else {
             return Outcome::Close(format!("unknown api key {}", prefix.api_key));
@@ -61,23 +70,20 @@ impl Service for Broker {
         if !spec.supports(prefix.api_version) {
             return unsupported(spec, prefix, out);
         }
-        let header =
-            match RequestHeader::decode(&mut r, spec.request_header_flexible(prefix.api_version)) {
-                Ok(header) => header,
-                Err(e) => return Outcome::Close(format!("{} request header: {e}", spec.name)),
-            };
+        let header = match RequestHeader::decode(&mut r, spec.request_header_flexible(prefix.api_version)) {
+            Ok(header) => header,
+            Err(e) => return Outcome::Close(format!("{} request header: {e}", spec.name)),
+        };
         let ctx = RequestContext {
             header,
             spec,
             version: prefix.api_version,
             flexible: spec.is_flexible(prefix.api_version),
             peer,
+            now,
+            wait,
         };
-        let start = begin_frame(
-            out,
-            prefix.correlation_id,
-            spec.response_header_flexible(prefix.api_version),
-        );
+        let start = begin_frame(out, prefix.correlation_id, spec.response_header_flexible(prefix.api_version));
         let outcome = match self.dispatch(&ctx, &mut r, out) {
             Ok(Reply::Body) => {
                 finish_frame(out, start);
@@ -87,9 +93,9 @@ impl Service for Broker {
                 out.truncate(start);
                 Outcome::Done
             }
-            Ok(Reply::Park(parked, deadline)) => {
+            Ok(Reply::Park(deadline)) => {
                 out.truncate(start);
-                Outcome::Park(parked, deadline)
+                Outcome::Park(Parked { frame: frame.to_vec(), deadline }, deadline)
             }
             Err(e) => {
                 out.truncate(start);
@@ -97,8 +103,13 @@ impl Service for Broker {
             }
         };
         if log_enabled!(Level::Debug) {
+            let what = match &outcome {
+                Outcome::Done => "",
+                Outcome::Park(..) => " (waiting)",
+                Outcome::Close(_) => " (closing)",
+            };
             debug!(
-                "{} {} v{} correlation={} client={:?} bytes={} took={}us",
+                "{} {} v{} correlation={} client={:?} bytes={} took={}us{what}",
                 peer.addr,
                 spec.name,
                 ctx.version,
@@ -110,44 +121,58 @@ impl Service for Broker {
         }
         outcome
     }
+}
 
-    fn resume(
-        &mut self,
-        _peer: &Peer,
-        parked: Parked,
-        _out: &mut Vec<u8>,
-        _now: Instant,
-        _expired: bool,
-    ) -> Outcome<Parked> {
-        match parked {}
+impl Service for Broker {
+    type Parked = Parked;
+
+    fn call(&mut self, peer: &Peer, frame: &[u8], out: &mut Vec<u8>, now: Instant) -> Outcome<Parked> {
+        self.handle(peer, frame, out, now, Wait::Allowed)
     }
 
-    fn end_of_turn(&mut self, _now: Instant) {}
+    fn resume(&mut self, peer: &Peer, parked: Parked, out: &mut Vec<u8>, now: Instant, expired: bool) -> Outcome<Parked> {
+        let wait = if expired { Wait::Expired } else { Wait::Until(parked.deadline) };
+        self.handle(peer, &parked.frame, out, now, wait)
+    }
+
+    /// The group commit: one fsync per partition appended to this turn, before any of the
+    /// turn's acknowledgements is written.
+    fn end_of_turn(&mut self, now: Instant) {
+        if self.storage.flush_due(now) {
+            if let Err(e) = self.storage.flush(now) {
+                // The page cache's state is unknown after a failed fsync: stop rather than
+                // acknowledge; recovery on restart truncates to what the log really holds.
+                error!("fsync failed: {e}; stopping without acknowledging");
+                std::process::exit(1);
+            }
+        }
+    }
 
     fn epoch(&self) -> u64 {
-        0
+        self.storage.epoch
     }
 
     fn next_timer(&self) -> Option<Instant> {
-        None
+        let retention = Some(self.next_retention_check);
+        retention.into_iter().chain(self.storage.next_flush()).min()
     }
 
-    fn on_timer(&mut self, _now: Instant) {}
+    fn on_timer(&mut self, now: Instant) {
+        if now >= self.next_retention_check {
+            self.storage.enforce_retention();
+            self.next_retention_check = now + RETENTION_CHECK_INTERVAL;
+        }
+        self.end_of_turn(now);
+    }
 }
 
 /// An unsupported version: ApiVersions gets UNSUPPORTED_VERSION in a v0-shaped body so the
 /// client can retry; any other API's connection is closed, as Kafka does.
 fn unsupported(spec: &ApiSpec, prefix: RequestPrefix, out: &mut Vec<u8>) -> Outcome<Parked> {
     if spec.key != versions::API_VERSIONS {
-        return Outcome::Close(format!(
-            "{} v{} is not supported",
-            spec.name, prefix.api_version
-        ));
+        return Outcome::Close(format!("{} v{} is not supported", spec.name, prefix.api_version));
     }
-    debug!(
-        "ApiVersions v{} is not supported: answering UNSUPPORTED_VERSION",
-        prefix.api_version
-    );
+    debug!("ApiVersions v{} is not supported: answering UNSUPPORTED_VERSION", prefix.api_version);
     let start = begin_frame(out, prefix.correlation_id, false);
     apis::api_versions::encode_unsupported(out);
     finish_frame(out, start);

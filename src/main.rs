@@ -45,7 +45,13 @@ fn main() -> ExitCode {
     };
     let listen = config.listen;
     let log_dir = config.log_dir.clone();
-    let broker = Broker::new(config);
+    let broker = match Broker::open(config) {
+        Ok(broker) => broker,
+        Err(e) => {
+            eprintln!("kafka-broker: cannot open log dir {}: {e}", log_dir.display());
+            return ExitCode::from(1);
+        }
+    };
     let mut server = match Server::bind(listen, limits, broker) {
         Ok(server) => server,
         Err(e) => {

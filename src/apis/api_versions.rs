@@ -50,7 +50,7 @@ impl Response<'_> {
     }
 }
 
-pub fn handle<P>(ctx: &RequestContext, body: &mut Reader, out: &mut Vec<u8>) -> Result<Reply<P>> {
+pub fn handle(ctx: &RequestContext, body: &mut Reader, out: &mut Vec<u8>) -> Result<Reply> {
     let request = Request::decode(body, ctx.version)?;
     if let (Some(name), Some(version)) = (
         request.client_software_name,

@@ -14,6 +14,17 @@ pub mod produce;
 use crate::protocol::header::RequestHeader;
 use crate::protocol::versions::ApiSpec;
 
+/// Whether a handler may answer later instead of now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// A first attempt: the handler may park the request.
+    Allowed,
+    /// A retry of a parked request that may park again until its original deadline.
+    Until(std::time::Instant),
+    /// The deadline passed: answer with what there is.
+    Expired,
+}
+
 /// What a handler knows about the request besides its body.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestContext<'a> {
@@ -23,14 +34,17 @@ pub struct RequestContext<'a> {
     /// The request body uses flexible encodings (compact types, tagged fields).
     pub flexible: bool,
     pub peer: &'a crate::server::Peer,
+    pub now: std::time::Instant,
+    pub wait: Wait,
 }
 
 /// What a handler did.
-pub enum Reply<P> {
+pub enum Reply {
     /// The response body was written after the response header.
     Body,
     /// No response is sent (Produce with acks=0).
     Nothing,
-    /// The request waits (a long-poll Fetch): the body will be written on resume.
-    Park(P, std::time::Instant),
+    /// The request waits (a long-poll Fetch) until the given deadline at most; it will be
+    /// handled again from its frame when the broker's state changes or the deadline passes.
+    Park(std::time::Instant),
 }

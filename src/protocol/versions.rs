@@ -22,13 +22,20 @@ pub const DELETE_TOPICS: i16 = 20;
 pub const DESCRIBE_TOPIC_PARTITIONS: i16 = 75;
 
 /// Sorted by key.
-pub const SUPPORTED: &[ApiSpec] = &[ApiSpec {
-    key: API_VERSIONS,
-    name: "ApiVersions",
-    min: 0,
-    max: 4,
-    flexible_from: 3,
-}];
+pub const SUPPORTED: &[ApiSpec] = &[
+    api(PRODUCE, "Produce", 0, 11, 9),
+    api(FETCH, "Fetch", 4, 16, 12),
+    api(LIST_OFFSETS, "ListOffsets", 1, 7, 6),
+    api(METADATA, "Metadata", 0, 12, 9),
+    api(API_VERSIONS, "ApiVersions", 0, 4, 3),
+    api(CREATE_TOPICS, "CreateTopics", 2, 7, 5),
+    api(DELETE_TOPICS, "DeleteTopics", 1, 6, 4),
+    api(DESCRIBE_TOPIC_PARTITIONS, "DescribeTopicPartitions", 0, 0, 0),
+];
+
+const fn api(key: i16, name: &'static str, min: i16, max: i16, flexible_from: i16) -> ApiSpec {
+    ApiSpec { key, name, min, max, flexible_from }
+}
 
 impl ApiSpec {
     pub fn supports(&self, version: i16) -> bool {
