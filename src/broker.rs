@@ -6,12 +6,12 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use log::{debug, error, log_enabled, Level};
+use log::{Level, debug, error, log_enabled};
 
 use crate::apis::{self, Reply, RequestContext, Wait};
 use crate::config::Config;
 use crate::protocol::codec::Reader;
-use crate::protocol::header::{begin_frame, finish_frame, RequestHeader, RequestPrefix};
+use crate::protocol::header::{RequestHeader, RequestPrefix, begin_frame, finish_frame};
 use crate::protocol::versions::{self, ApiSpec};
 use crate::server::{Outcome, Peer, Service};
 use crate::storage::Storage;
@@ -34,7 +34,11 @@ pub struct Parked {
 impl Broker {
     pub fn open(config: Config) -> io::Result<Broker> {
         let storage = Storage::open(&config)?;
-        Ok(Broker { config, storage, next_retention_check: Instant::now() + RETENTION_CHECK_INTERVAL })
+        Ok(Broker {
+            config,
+            storage,
+            next_retention_check: Instant::now() + RETENTION_CHECK_INTERVAL,
+        })
     }
 
     fn dispatch(
@@ -59,10 +63,20 @@ impl Broker {
     }
 
     /// Handles one request frame; `wait` says whether it may park.
-    fn handle(&mut self, peer: &Peer, frame: &[u8], out: &mut Vec<u8>, now: Instant, wait: Wait) -> Outcome<Parked> {
+    fn handle(
+        &mut self,
+        peer: &Peer,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+        now: Instant,
+        wait: Wait,
+    ) -> Outcome<Parked> {
         let mut r = Reader::new(frame);
         let Ok(prefix) = RequestPrefix::decode(&mut r.clone()) else {
-            return Outcome::Close(format!("frame of {} bytes is too short for a header", frame.len()));
+            return Outcome::Close(format!(
+                "frame of {} bytes is too short for a header",
+                frame.len()
+            ));
         };
         let Some(spec) = versions::lookup(prefix.api_key) else {
             return Outcome::Close(format!("unknown api key {}", prefix.api_key));
@@ -70,10 +84,11 @@ impl Broker {
         if !spec.supports(prefix.api_version) {
             return unsupported(spec, prefix, out);
         }
-        let header = match RequestHeader::decode(&mut r, spec.request_header_flexible(prefix.api_version)) {
-            Ok(header) => header,
-            Err(e) => return Outcome::Close(format!("{} request header: {e}", spec.name)),
-        };
+        let header =
+            match RequestHeader::decode(&mut r, spec.request_header_flexible(prefix.api_version)) {
+                Ok(header) => header,
+                Err(e) => return Outcome::Close(format!("{} request header: {e}", spec.name)),
+            };
         let ctx = RequestContext {
             header,
             spec,
@@ -83,7 +98,11 @@ impl Broker {
             now,
             wait,
         };
-        let start = begin_frame(out, prefix.correlation_id, spec.response_header_flexible(prefix.api_version));
+        let start = begin_frame(
+            out,
+            prefix.correlation_id,
+            spec.response_header_flexible(prefix.api_version),
+        );
         let outcome = match self.dispatch(&ctx, &mut r, out) {
             Ok(Reply::Body) => {
                 finish_frame(out, start);
@@ -95,7 +114,13 @@ impl Broker {
             }
             Ok(Reply::Park(deadline)) => {
                 out.truncate(start);
-                Outcome::Park(Parked { frame: frame.to_vec(), deadline }, deadline)
+                Outcome::Park(
+                    Parked {
+                        frame: frame.to_vec(),
+                        deadline,
+                    },
+                    deadline,
+                )
             }
             Err(e) => {
                 out.truncate(start);
@@ -126,25 +151,42 @@ impl Broker {
 impl Service for Broker {
     type Parked = Parked;
 
-    fn call(&mut self, peer: &Peer, frame: &[u8], out: &mut Vec<u8>, now: Instant) -> Outcome<Parked> {
+    fn call(
+        &mut self,
+        peer: &Peer,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+        now: Instant,
+    ) -> Outcome<Parked> {
         self.handle(peer, frame, out, now, Wait::Allowed)
     }
 
-    fn resume(&mut self, peer: &Peer, parked: Parked, out: &mut Vec<u8>, now: Instant, expired: bool) -> Outcome<Parked> {
-        let wait = if expired { Wait::Expired } else { Wait::Until(parked.deadline) };
+    fn resume(
+        &mut self,
+        peer: &Peer,
+        parked: Parked,
+        out: &mut Vec<u8>,
+        now: Instant,
+        expired: bool,
+    ) -> Outcome<Parked> {
+        let wait = if expired {
+            Wait::Expired
+        } else {
+            Wait::Until(parked.deadline)
+        };
         self.handle(peer, &parked.frame, out, now, wait)
     }
 
     /// The group commit: one fsync per partition appended to this turn, before any of the
     /// turn's acknowledgements is written.
     fn end_of_turn(&mut self, now: Instant) {
-        if self.storage.flush_due(now) {
-            if let Err(e) = self.storage.flush(now) {
-                // The page cache's state is unknown after a failed fsync: stop rather than
-                // acknowledge; recovery on restart truncates to what the log really holds.
-                error!("fsync failed: {e}; stopping without acknowledging");
-                std::process::exit(1);
-            }
+        if self.storage.flush_due(now)
+            && let Err(e) = self.storage.flush(now)
+        {
+            // The page cache's state is unknown after a failed fsync: stop rather than
+            // acknowledge; recovery on restart truncates to what the log really holds.
+            error!("fsync failed: {e}; stopping without acknowledging");
+            std::process::exit(1);
         }
     }
 
@@ -170,9 +212,15 @@ impl Service for Broker {
 /// client can retry; any other API's connection is closed, as Kafka does.
 fn unsupported(spec: &ApiSpec, prefix: RequestPrefix, out: &mut Vec<u8>) -> Outcome<Parked> {
     if spec.key != versions::API_VERSIONS {
-        return Outcome::Close(format!("{} v{} is not supported", spec.name, prefix.api_version));
+        return Outcome::Close(format!(
+            "{} v{} is not supported",
+            spec.name, prefix.api_version
+        ));
     }
-    debug!("ApiVersions v{} is not supported: answering UNSUPPORTED_VERSION", prefix.api_version);
+    debug!(
+        "ApiVersions v{} is not supported: answering UNSUPPORTED_VERSION",
+        prefix.api_version
+    );
     let start = begin_frame(out, prefix.correlation_id, false);
     apis::api_versions::encode_unsupported(out);
     finish_frame(out, start);

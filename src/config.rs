@@ -130,10 +130,11 @@ impl Config {
                         .iter()
                         .find(|(name, _, _)| !controller_names.contains(name))
                 });
-            if let Some((_, host, port)) = chosen {
-                if !host.is_empty() && *host != "0.0.0.0" {
-                    c.advertised = Some((host.to_string(), *port));
-                }
+            if let Some((_, host, port)) = chosen
+                && !host.is_empty()
+                && *host != "0.0.0.0"
+            {
+                c.advertised = Some((host.to_string(), *port));
             }
         }
         if let Some(value) = get("log.dirs").or(get("log.dir")) {

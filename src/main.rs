@@ -48,7 +48,10 @@ fn main() -> ExitCode {
     let broker = match Broker::open(config) {
         Ok(broker) => broker,
         Err(e) => {
-            eprintln!("kafka-broker: cannot open log dir {}: {e}", log_dir.display());
+            eprintln!(
+                "kafka-broker: cannot open log dir {}: {e}",
+                log_dir.display()
+            );
             return ExitCode::from(1);
         }
     };

@@ -371,7 +371,13 @@ pub const TOPIC_CONFIG_KEYS: &[&str] = &[
 ];
 
 /// Keys whose value must be an integer.
-const NUMERIC_KEYS: &[&str] = &["max.message.bytes", "retention.bytes", "retention.ms", "segment.bytes", "segment.ms"];
+const NUMERIC_KEYS: &[&str] = &[
+    "max.message.bytes",
+    "retention.bytes",
+    "retention.ms",
+    "segment.bytes",
+    "segment.ms",
+];
 
 /// Config source DYNAMIC_TOPIC_CONFIG, as DescribeConfigs numbers it.
 const SOURCE_TOPIC: i8 = 1;
@@ -385,14 +391,28 @@ pub fn handle(
     let request = Request::decode(body, ctx.version)?;
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
-        let duplicate = request.topics.iter().filter(|t| t.name == topic.name).count() > 1;
+        let duplicate = request
+            .topics
+            .iter()
+            .filter(|t| t.name == topic.name)
+            .count()
+            > 1;
         results.push(create_one(broker, topic, duplicate, request.validate_only));
     }
-    Response { throttle_time_ms: 0, topics: results }.encode(&mut Writer::new(out), ctx.version);
+    Response {
+        throttle_time_ms: 0,
+        topics: results,
+    }
+    .encode(&mut Writer::new(out), ctx.version);
     Ok(super::Reply::Body)
 }
 
-fn create_one(broker: &mut crate::broker::Broker, topic: &Topic, duplicate: bool, validate_only: bool) -> TopicResult {
+fn create_one(
+    broker: &mut crate::broker::Broker,
+    topic: &Topic,
+    duplicate: bool,
+    validate_only: bool,
+) -> TopicResult {
     use crate::protocol::error;
     let fail = |code: i16, message: String| TopicResult {
         name: topic.name.to_string(),
@@ -405,28 +425,45 @@ fn create_one(broker: &mut crate::broker::Broker, topic: &Topic, duplicate: bool
         configs: None,
     };
     if duplicate {
-        return fail(error::INVALID_REQUEST, format!("topic {} is named more than once", topic.name));
+        return fail(
+            error::INVALID_REQUEST,
+            format!("topic {} is named more than once", topic.name),
+        );
     }
     if let Err(why) = crate::storage::validate_topic_name(topic.name) {
         return fail(error::INVALID_TOPIC_EXCEPTION, why.to_string());
     }
     if broker.storage.topic(topic.name).is_some() {
-        return fail(error::TOPIC_ALREADY_EXISTS, format!("Topic '{}' already exists.", topic.name));
+        return fail(
+            error::TOPIC_ALREADY_EXISTS,
+            format!("Topic '{}' already exists.", topic.name),
+        );
     }
     let partitions = if !topic.assignments.is_empty() {
         if topic.num_partitions != -1 || topic.replication_factor != -1 {
-            return fail(error::INVALID_REQUEST, "assignments given with a partition count or replication factor".into());
+            return fail(
+                error::INVALID_REQUEST,
+                "assignments given with a partition count or replication factor".into(),
+            );
         }
         let node = broker.config.node_id;
         if topic.assignments.iter().any(|a| a.broker_ids != [node]) {
-            return fail(INVALID_REPLICA_ASSIGNMENT, format!("every partition must be on broker {node} alone"));
+            return fail(
+                INVALID_REPLICA_ASSIGNMENT,
+                format!("every partition must be on broker {node} alone"),
+            );
         }
         topic.assignments.len() as i32
     } else {
         match topic.num_partitions {
             -1 => broker.config.num_partitions,
             n if n >= 1 => n,
-            n => return fail(error::INVALID_PARTITIONS, format!("Number of partitions was set to an invalid non-positive value: {n}.")),
+            n => {
+                return fail(
+                    error::INVALID_PARTITIONS,
+                    format!("Number of partitions was set to an invalid non-positive value: {n}."),
+                );
+            }
         }
     };
     let replication = match topic.replication_factor {
@@ -443,10 +480,16 @@ fn create_one(broker: &mut crate::broker::Broker, topic: &Topic, duplicate: bool
     for config in &topic.configs {
         let Some(value) = config.value else { continue };
         if !TOPIC_CONFIG_KEYS.contains(&config.name) {
-            return fail(error::INVALID_CONFIG, format!("Unknown topic config name: {}", config.name));
+            return fail(
+                error::INVALID_CONFIG,
+                format!("Unknown topic config name: {}", config.name),
+            );
         }
         if NUMERIC_KEYS.contains(&config.name) && value.parse::<i64>().is_err() {
-            return fail(error::INVALID_CONFIG, format!("Invalid value {value} for configuration {}", config.name));
+            return fail(
+                error::INVALID_CONFIG,
+                format!("Invalid value {value} for configuration {}", config.name),
+            );
         }
         configs.push((config.name.to_string(), value.to_string()));
     }
@@ -463,7 +506,10 @@ fn create_one(broker: &mut crate::broker::Broker, topic: &Topic, duplicate: bool
     let topic_id = if validate_only {
         [0; 16]
     } else {
-        match broker.storage.create_topic(topic.name, partitions, &configs) {
+        match broker
+            .storage
+            .create_topic(topic.name, partitions, &configs)
+        {
             Ok(created) => created.id,
             Err(e) => {
                 log::error!("creating topic {}: {e:?}", topic.name);

@@ -194,9 +194,16 @@ pub fn handle(
     for target in request.targets() {
         let found = match target.name {
             Some(name) => broker.storage.topic(name).map(|t| (t.name.clone(), t.id)),
-            None => broker.storage.topic_by_id(&target.topic_id).map(|t| (t.name.clone(), t.id)),
+            None => broker
+                .storage
+                .topic_by_id(&target.topic_id)
+                .map(|t| (t.name.clone(), t.id)),
         };
-        let missing_code = if target.name.is_some() { error::UNKNOWN_TOPIC_OR_PARTITION } else { error::UNKNOWN_TOPIC_ID };
+        let missing_code = if target.name.is_some() {
+            error::UNKNOWN_TOPIC_OR_PARTITION
+        } else {
+            error::UNKNOWN_TOPIC_ID
+        };
         let result = match found {
             None => TopicResult {
                 name: target.name.map(str::to_string),
@@ -205,7 +212,12 @@ pub fn handle(
                 error_message: None,
             },
             Some((name, id)) => match broker.storage.delete_topic(&name) {
-                Ok(_) => TopicResult { name: Some(name), topic_id: id, error_code: error::NONE, error_message: None },
+                Ok(_) => TopicResult {
+                    name: Some(name),
+                    topic_id: id,
+                    error_code: error::NONE,
+                    error_message: None,
+                },
                 Err(e) => {
                     log::error!("deleting topic {name}: {e:?}");
                     TopicResult {
@@ -219,7 +231,11 @@ pub fn handle(
         };
         responses.push(result);
     }
-    Response { throttle_time_ms: 0, responses }.encode(&mut Writer::new(out), ctx.version);
+    Response {
+        throttle_time_ms: 0,
+        responses,
+    }
+    .encode(&mut Writer::new(out), ctx.version);
     Ok(super::Reply::Body)
 }
 

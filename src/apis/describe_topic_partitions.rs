@@ -330,8 +330,8 @@ pub fn handle(
     body: &mut Reader,
     out: &mut Vec<u8>,
 ) -> Result<super::Reply> {
-    use crate::protocol::error;
     use super::metadata::TOPIC_OPERATIONS_ALL;
+    use crate::protocol::error;
     let request = Request::decode(body, ctx.version)?;
     let mut names: Vec<&str> = if request.topics.is_empty() {
         broker.storage.topics().map(|t| t.name.as_str()).collect()
@@ -341,7 +341,11 @@ pub fn handle(
     names.sort_unstable();
     names.dedup();
     let node_id = broker.config.node_id;
-    let mut budget = if request.response_partition_limit > 0 { request.response_partition_limit as usize } else { 2000 };
+    let mut budget = if request.response_partition_limit > 0 {
+        request.response_partition_limit as usize
+    } else {
+        2000
+    };
     let mut topics = Vec::new();
     let mut next_cursor = None;
     for name in names {
@@ -366,13 +370,19 @@ pub fn handle(
             continue;
         };
         if budget == 0 {
-            next_cursor = Some(NextCursor { topic_name: name.to_string(), partition_index: first_partition as i32 });
+            next_cursor = Some(NextCursor {
+                topic_name: name.to_string(),
+                partition_index: first_partition as i32,
+            });
             break;
         }
         let mut partitions = Vec::new();
         for (index, partition) in stored.partitions.iter().enumerate().skip(first_partition) {
             if budget == 0 {
-                next_cursor = Some(NextCursor { topic_name: name.to_string(), partition_index: index as i32 });
+                next_cursor = Some(NextCursor {
+                    topic_name: name.to_string(),
+                    partition_index: index as i32,
+                });
                 break;
             }
             budget -= 1;
@@ -400,7 +410,12 @@ pub fn handle(
             break;
         }
     }
-    Response { throttle_time_ms: 0, topics, next_cursor }.encode(&mut Writer::new(out), ctx.version);
+    Response {
+        throttle_time_ms: 0,
+        topics,
+        next_cursor,
+    }
+    .encode(&mut Writer::new(out), ctx.version);
     Ok(super::Reply::Body)
 }
 

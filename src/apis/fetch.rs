@@ -446,13 +446,17 @@ pub fn handle(
     }
     let response = build_response(broker, &request, ctx.version);
     response.encode(out, ctx.version, |slice: &Option<FileSlice>, out| {
-        if let Some(slice) = slice {
-            if let Err(e) = slice.write_to(out) {
-                // The length is already written: fill it so the frame stays well formed;
-                // the client sees a corrupt batch and retries.
-                log::error!("reading {} bytes of log at {}: {e}", slice.len, slice.position);
-                out.resize(out.len() + slice.len, 0);
-            }
+        if let Some(slice) = slice
+            && let Err(e) = slice.write_to(out)
+        {
+            // The length is already written: fill it so the frame stays well formed;
+            // the client sees a corrupt batch and retries.
+            log::error!(
+                "reading {} bytes of log at {}: {e}",
+                slice.len,
+                slice.position
+            );
+            out.resize(out.len() + slice.len, 0);
         }
     });
     Ok(super::Reply::Body)
@@ -475,14 +479,20 @@ fn resolve<'b>(
 fn available_bytes(broker: &crate::broker::Broker, request: &Request, version: i16) -> (i64, bool) {
     let mut total = 0i64;
     for topic in &request.topics {
-        let Some(stored) = resolve(broker, topic, version) else { return (total, true) };
+        let Some(stored) = resolve(broker, topic, version) else {
+            return (total, true);
+        };
         for p in &topic.partitions {
-            let Some(partition) = stored.partition(p.partition) else { return (total, true) };
+            let Some(partition) = stored.partition(p.partition) else {
+                return (total, true);
+            };
             let log = &partition.log;
             if p.fetch_offset < log.log_start_offset() || p.fetch_offset > log.next_offset() {
                 return (total, true);
             }
-            let bytes = log.bytes_after(p.fetch_offset).min(p.partition_max_bytes.max(0) as u64);
+            let bytes = log
+                .bytes_after(p.fetch_offset)
+                .min(p.partition_max_bytes.max(0) as u64);
             total = total.saturating_add(bytes as i64);
         }
     }
@@ -495,7 +505,11 @@ fn build_response(
     version: i16,
 ) -> Response<Option<FileSlice>> {
     use crate::protocol::error;
-    let mut budget = if request.max_bytes > 0 { request.max_bytes as usize } else { usize::MAX };
+    let mut budget = if request.max_bytes > 0 {
+        request.max_bytes as usize
+    } else {
+        usize::MAX
+    };
     let mut first = true;
     let mut responses = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
@@ -512,7 +526,11 @@ fn build_response(
                 continue;
             };
             let Some(partition) = stored.partition(p.partition) else {
-                partitions.push(PartitionData::error(p.partition, error::UNKNOWN_TOPIC_OR_PARTITION, None));
+                partitions.push(PartitionData::error(
+                    p.partition,
+                    error::UNKNOWN_TOPIC_OR_PARTITION,
+                    None,
+                ));
                 continue;
             };
             let log = &partition.log;
@@ -544,11 +562,20 @@ fn build_response(
         }
         responses.push(FetchableTopicResponse {
             topic: topic.topic.to_string(),
-            topic_id: if version >= FIRST_TOPIC_ID_VERSION { topic.topic_id } else { [0; 16] },
+            topic_id: if version >= FIRST_TOPIC_ID_VERSION {
+                topic.topic_id
+            } else {
+                [0; 16]
+            },
             partitions,
         });
     }
-    Response { throttle_time_ms: 0, error_code: error::NONE, session_id: 0, responses }
+    Response {
+        throttle_time_ms: 0,
+        error_code: error::NONE,
+        session_id: 0,
+        responses,
+    }
 }
 
 #[cfg(test)]

@@ -237,9 +237,16 @@ pub fn handle(
             }
             partitions.push(answer);
         }
-        topics.push(ListOffsetsTopicResponse { name: topic.name.to_string(), partitions });
+        topics.push(ListOffsetsTopicResponse {
+            name: topic.name.to_string(),
+            partitions,
+        });
     }
-    Response { throttle_time_ms: 0, topics }.encode(&mut Writer::new(out), ctx.version);
+    Response {
+        throttle_time_ms: 0,
+        topics,
+    }
+    .encode(&mut Writer::new(out), ctx.version);
     Ok(super::Reply::Body)
 }
 

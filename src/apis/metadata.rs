@@ -447,11 +447,20 @@ pub fn advertised_broker(broker: &crate::broker::Broker, peer: &crate::server::P
         Some((host, port)) => (host.clone(), i32::from(*port)),
         None => (peer.local.ip().to_string(), i32::from(peer.local.port())),
     };
-    Broker { node_id: broker.config.node_id, host, port, rack: None }
+    Broker {
+        node_id: broker.config.node_id,
+        host,
+        port,
+        rack: None,
+    }
 }
 
 /// The metadata of one stored topic.
-pub fn describe_topic(node_id: i32, topic: &crate::storage::Topic, include_operations: bool) -> Topic {
+pub fn describe_topic(
+    node_id: i32,
+    topic: &crate::storage::Topic,
+    include_operations: bool,
+) -> Topic {
     Topic {
         error_code: crate::protocol::error::NONE,
         name: Some(topic.name.clone()),
@@ -471,7 +480,11 @@ pub fn describe_topic(node_id: i32, topic: &crate::storage::Topic, include_opera
                 offline_replicas: Vec::new(),
             })
             .collect(),
-        topic_authorized_operations: if include_operations { TOPIC_OPERATIONS_ALL } else { OPERATIONS_OMITTED },
+        topic_authorized_operations: if include_operations {
+            TOPIC_OPERATIONS_ALL
+        } else {
+            OPERATIONS_OMITTED
+        },
     }
 }
 
@@ -488,7 +501,12 @@ pub fn handle(
     let mut topics = Vec::new();
     match &request.topics {
         None => {
-            topics.extend(broker.storage.topics().map(|t| describe_topic(node_id, t, include_ops)));
+            topics.extend(
+                broker
+                    .storage
+                    .topics()
+                    .map(|t| describe_topic(node_id, t, include_ops)),
+            );
         }
         Some(requested) => {
             for wanted in requested {
@@ -508,9 +526,14 @@ pub fn handle(
                     topics.push(missing(Some(name), [0; 16], error::INVALID_TOPIC_EXCEPTION));
                     continue;
                 }
-                let auto_create = broker.config.auto_create_topics && request.allow_auto_topic_creation;
+                let auto_create =
+                    broker.config.auto_create_topics && request.allow_auto_topic_creation;
                 if !auto_create {
-                    topics.push(missing(Some(name), [0; 16], error::UNKNOWN_TOPIC_OR_PARTITION));
+                    topics.push(missing(
+                        Some(name),
+                        [0; 16],
+                        error::UNKNOWN_TOPIC_OR_PARTITION,
+                    ));
                     continue;
                 }
                 let partitions = broker.config.num_partitions;

@@ -225,14 +225,20 @@ pub fn handle(
     out: &mut Vec<u8>,
 ) -> Result<super::Reply> {
     let request = Request::decode(body, ctx.version)?;
-    let mut response = Response { responses: Vec::with_capacity(request.topic_data.len()), throttle_time_ms: 0 };
+    let mut response = Response {
+        responses: Vec::with_capacity(request.topic_data.len()),
+        throttle_time_ms: 0,
+    };
     for topic in &request.topic_data {
         let partition_responses = topic
             .partition_data
             .iter()
             .map(|p| produce_partition(broker, request.acks, topic.name, p))
             .collect();
-        response.responses.push(TopicProduceResponse { name: topic.name.to_string(), partition_responses });
+        response.responses.push(TopicProduceResponse {
+            name: topic.name.to_string(),
+            partition_responses,
+        });
     }
     if request.acks == 0 {
         return Ok(super::Reply::Nothing);
@@ -253,7 +259,11 @@ fn produce_partition(
     if !matches!(acks, -1..=1) {
         return fail(error::INVALID_REQUIRED_ACKS);
     }
-    let Some(partition) = broker.storage.topic(topic).and_then(|t| t.partition(data.index)) else {
+    let Some(partition) = broker
+        .storage
+        .topic(topic)
+        .and_then(|t| t.partition(data.index))
+    else {
         return fail(error::UNKNOWN_TOPIC_OR_PARTITION);
     };
     let log_start_offset = partition.log.log_start_offset();
@@ -273,11 +283,16 @@ fn produce_partition(
             error::CORRUPT_MESSAGE
         }
         Err(
-            BatchError::UnsupportedMagic(_) | BatchError::InvalidRecordCount | BatchError::TrailingBytes,
+            BatchError::UnsupportedMagic(_)
+            | BatchError::InvalidRecordCount
+            | BatchError::TrailingBytes,
         ) => error::INVALID_RECORD,
     };
     if code != error::NONE {
-        log::debug!("produce to {topic}-{}: invalid batch (error {code})", data.index);
+        log::debug!(
+            "produce to {topic}-{}: invalid batch (error {code})",
+            data.index
+        );
         return fail(code);
     }
     match broker.storage.append(topic, data.index, bytes) {
@@ -285,7 +300,9 @@ fn produce_partition(
             log_start_offset,
             ..PartitionProduceResponse::new(data.index, error::NONE, appended.base_offset)
         },
-        Err(crate::storage::AppendError::UnknownTopicOrPartition) => fail(error::UNKNOWN_TOPIC_OR_PARTITION),
+        Err(crate::storage::AppendError::UnknownTopicOrPartition) => {
+            fail(error::UNKNOWN_TOPIC_OR_PARTITION)
+        }
         Err(crate::storage::AppendError::Io(e)) => {
             log::error!("append to {topic}-{} failed: {e}", data.index);
             fail(error::UNKNOWN_SERVER_ERROR)

@@ -195,10 +195,10 @@ impl<'a> Reader<'a> {
         min_elem_bytes: usize,
     ) -> Result<Option<usize>> {
         let len = self.length(flexible, true)?;
-        if let Some(n) = len {
-            if n.saturating_mul(min_elem_bytes.max(1)) > self.remaining() {
-                return Err(DecodeError::Truncated);
-            }
+        if let Some(n) = len
+            && n.saturating_mul(min_elem_bytes.max(1)) > self.remaining()
+        {
+            return Err(DecodeError::Truncated);
         }
         Ok(len)
     }

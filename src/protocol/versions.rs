@@ -30,11 +30,23 @@ pub const SUPPORTED: &[ApiSpec] = &[
     api(API_VERSIONS, "ApiVersions", 0, 4, 3),
     api(CREATE_TOPICS, "CreateTopics", 2, 7, 5),
     api(DELETE_TOPICS, "DeleteTopics", 1, 6, 4),
-    api(DESCRIBE_TOPIC_PARTITIONS, "DescribeTopicPartitions", 0, 0, 0),
+    api(
+        DESCRIBE_TOPIC_PARTITIONS,
+        "DescribeTopicPartitions",
+        0,
+        0,
+        0,
+    ),
 ];
 
 const fn api(key: i16, name: &'static str, min: i16, max: i16, flexible_from: i16) -> ApiSpec {
-    ApiSpec { key, name, min, max, flexible_from }
+    ApiSpec {
+        key,
+        name,
+        min,
+        max,
+        flexible_from,
+    }
 }
 
 impl ApiSpec {
@@ -87,5 +99,74 @@ mod tests {
         assert!(spec.request_header_flexible(3));
         assert!(!spec.request_header_flexible(2));
         assert!(!spec.response_header_flexible(4));
+    }
+}
+
+#[cfg(test)]
+mod consistency {
+    use super::*;
+    use crate::apis;
+
+    /// The table and each API's codec agree on the version range and flexibility.
+    #[test]
+    fn table_matches_each_codec() {
+        let codecs = [
+            (
+                PRODUCE,
+                apis::produce::MIN_VERSION,
+                apis::produce::MAX_VERSION,
+                apis::produce::FIRST_FLEXIBLE_VERSION,
+            ),
+            (
+                FETCH,
+                apis::fetch::MIN_VERSION,
+                apis::fetch::MAX_VERSION,
+                apis::fetch::FIRST_FLEXIBLE_VERSION,
+            ),
+            (
+                LIST_OFFSETS,
+                apis::list_offsets::MIN_VERSION,
+                apis::list_offsets::MAX_VERSION,
+                apis::list_offsets::FIRST_FLEXIBLE_VERSION,
+            ),
+            (
+                METADATA,
+                apis::metadata::MIN_VERSION,
+                apis::metadata::MAX_VERSION,
+                apis::metadata::FIRST_FLEXIBLE_VERSION,
+            ),
+            (
+                CREATE_TOPICS,
+                apis::create_topics::MIN_VERSION,
+                apis::create_topics::MAX_VERSION,
+                apis::create_topics::FIRST_FLEXIBLE_VERSION,
+            ),
+            (
+                DELETE_TOPICS,
+                apis::delete_topics::MIN_VERSION,
+                apis::delete_topics::MAX_VERSION,
+                apis::delete_topics::FIRST_FLEXIBLE_VERSION,
+            ),
+            (
+                DESCRIBE_TOPIC_PARTITIONS,
+                apis::describe_topic_partitions::MIN_VERSION,
+                apis::describe_topic_partitions::MAX_VERSION,
+                apis::describe_topic_partitions::FIRST_FLEXIBLE_VERSION,
+            ),
+        ];
+        for (key, min, max, flexible) in codecs {
+            let spec = lookup(key).unwrap();
+            assert_eq!(
+                (spec.min, spec.max, spec.flexible_from),
+                (min, max, flexible),
+                "{}",
+                spec.name
+            );
+        }
+        assert_eq!(
+            SUPPORTED.len(),
+            codecs.len() + 1,
+            "every API but ApiVersions is checked here"
+        );
     }
 }

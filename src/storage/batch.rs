@@ -164,7 +164,9 @@ pub fn records(bytes: &[u8]) -> Result<Vec<Record<'_>>, DecodeError> {
     let mut out = Vec::new();
     for _ in 0..header.records_count.max(0) {
         let len = r.varint()?;
-        let mut rec = Reader::new(r.take(usize::try_from(len).map_err(|_| DecodeError::Invalid("record length"))?)?);
+        let mut rec = Reader::new(
+            r.take(usize::try_from(len).map_err(|_| DecodeError::Invalid("record length"))?)?,
+        );
         let _attributes = rec.i8()?;
         let timestamp_delta = rec.varlong()?;
         let offset_delta = rec.varint()?;
@@ -181,18 +183,36 @@ pub fn records(bytes: &[u8]) -> Result<Vec<Record<'_>>, DecodeError> {
             let key = std::str::from_utf8(key).map_err(|_| DecodeError::Invalid("header key"))?;
             headers.push((key, varint_bytes(&mut rec)?));
         }
-        out.push(Record { timestamp_delta, offset_delta, key, value, headers });
+        out.push(Record {
+            timestamp_delta,
+            offset_delta,
+            key,
+            value,
+            headers,
+        });
     }
     Ok(out)
 }
 
 /// Builds an uncompressed batch of records with null keys and the given values (for the
 /// metadata log, whose records we write ourselves).
-pub fn build(base_offset: i64, leader_epoch: i32, timestamp_ms: i64, values: &[Vec<u8>]) -> Vec<u8> {
+pub fn build(
+    base_offset: i64,
+    leader_epoch: i32,
+    timestamp_ms: i64,
+    values: &[Vec<u8>],
+) -> Vec<u8> {
     let mut out = Vec::new();
     let mut w = Writer::new(&mut out);
-    w.i64(base_offset).i32(0).i32(leader_epoch).i8(2).u32(0).i16(0);
-    w.i32(values.len() as i32 - 1).i64(timestamp_ms).i64(timestamp_ms);
+    w.i64(base_offset)
+        .i32(0)
+        .i32(leader_epoch)
+        .i8(2)
+        .u32(0)
+        .i16(0);
+    w.i32(values.len() as i32 - 1)
+        .i64(timestamp_ms)
+        .i64(timestamp_ms);
     w.i64(-1).i16(-1).i32(-1).i32(values.len() as i32);
     let mut record = Vec::new();
     for (delta, value) in values.iter().enumerate() {
@@ -238,7 +258,10 @@ mod tests {
         let mut flipped = bytes.clone();
         *flipped.last_mut().unwrap() ^= 1;
         assert_eq!(validate(&flipped), Err(BatchError::CrcMismatch));
-        assert_eq!(validate(&bytes[..bytes.len() - 1]), Err(BatchError::Truncated));
+        assert_eq!(
+            validate(&bytes[..bytes.len() - 1]),
+            Err(BatchError::Truncated)
+        );
         assert_eq!(validate(&bytes[..30]), Err(BatchError::Truncated));
         let mut magic = bytes.clone();
         magic[16] = 1;

@@ -79,7 +79,11 @@ impl Segment {
 
     fn create(dir: &Path, base_offset: i64) -> io::Result<Segment> {
         let path = dir.join(Self::file_name(base_offset));
-        let file = OpenOptions::new().read(true).append(true).create(true).open(&path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)?;
         Ok(Segment {
             base_offset,
             path,
@@ -131,9 +135,13 @@ impl Segment {
             let mut head = [0u8; HEADER_BYTES];
             let available = (file_len - position).min(HEADER_BYTES as u64) as usize;
             self.file.read_exact_at(&mut head[..available], position)?;
-            let Some(header) = BatchHeader::parse(&head[..available]) else { break };
+            let Some(header) = BatchHeader::parse(&head[..available]) else {
+                break;
+            };
             let size = header.size() as u64;
-            if header.batch_length < (HEADER_BYTES - LOG_OVERHEAD) as i32 || position + size > file_len {
+            if header.batch_length < (HEADER_BYTES - LOG_OVERHEAD) as i32
+                || position + size > file_len
+            {
                 break;
             }
             if verify {
@@ -190,7 +198,9 @@ impl Segment {
                 self.file.read_exact_at(&mut buf[..buf_len], position)?;
                 continue;
             }
-            let Some(header) = BatchHeader::parse(&buf[offset_in_buf..buf_len]) else { break };
+            let Some(header) = BatchHeader::parse(&buf[offset_in_buf..buf_len]) else {
+                break;
+            };
             if !visit(BatchLocation { position, header }) {
                 break;
             }
@@ -206,7 +216,10 @@ impl Segment {
 
     /// The batch holding `offset`, or the first batch after it.
     fn find(&self, offset: i64) -> io::Result<Option<BatchLocation>> {
-        let Some(start) = self.index_entry_for_offset(offset).or(self.index.first().copied()) else {
+        let Some(start) = self
+            .index_entry_for_offset(offset)
+            .or(self.index.first().copied())
+        else {
             return Ok(None);
         };
         let mut found = None;
@@ -246,12 +259,11 @@ impl PartitionLog {
         for entry in fs::read_dir(dir)? {
             let name = entry?.file_name();
             let Some(name) = name.to_str() else { continue };
-            if let Some(stem) = name.strip_suffix(".log") {
-                if stem.len() == 20 {
-                    if let Ok(base) = stem.parse::<i64>() {
-                        bases.push(base);
-                    }
-                }
+            if let Some(stem) = name.strip_suffix(".log")
+                && stem.len() == 20
+                && let Ok(base) = stem.parse::<i64>()
+            {
+                bases.push(base);
             }
         }
         bases.sort_unstable();
@@ -266,7 +278,12 @@ impl PartitionLog {
             sync_dir(dir)?;
         }
         let log_start_offset = segments[0].base_offset;
-        Ok(PartitionLog { dir: dir.to_path_buf(), segments, log_start_offset, segment_bytes_max })
+        Ok(PartitionLog {
+            dir: dir.to_path_buf(),
+            segments,
+            log_start_offset,
+            segment_bytes_max,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -279,7 +296,9 @@ impl PartitionLog {
 
     /// The log end offset, which is also the high watermark with one replica.
     pub fn next_offset(&self) -> i64 {
-        self.segments.last().map_or(self.log_start_offset, |s| s.next_offset)
+        self.segments
+            .last()
+            .map_or(self.log_start_offset, |s| s.next_offset)
     }
 
     pub fn size_bytes(&self) -> u64 {
@@ -299,27 +318,40 @@ impl PartitionLog {
             self.roll(base_offset)?;
         }
         batch::assign(bytes, base_offset, leader_epoch);
-        let segment = self.segments.last_mut().ok_or_else(|| io::Error::other("no segment"))?;
+        let segment = self
+            .segments
+            .last_mut()
+            .ok_or_else(|| io::Error::other("no segment"))?;
         let position = segment.size;
         if let Err(e) = (&*segment.file).write_all(bytes) {
             // Leave no partial batch behind.
             let _ = segment.file.set_len(position);
             return Err(e);
         }
-        let header = BatchHeader { base_offset, partition_leader_epoch: leader_epoch, ..header };
+        let header = BatchHeader {
+            base_offset,
+            partition_leader_epoch: leader_epoch,
+            ..header
+        };
         segment.note_batch(position, &header);
         segment.dirty = true;
-        Ok(Appended { base_offset, last_offset: header.last_offset() })
+        Ok(Appended {
+            base_offset,
+            last_offset: header.last_offset(),
+        })
     }
 
     fn roll(&mut self, base_offset: i64) -> io::Result<()> {
-        if let Some(active) = self.segments.last_mut() {
-            if active.dirty {
-                active.file.sync_data()?;
-                active.dirty = false;
-            }
+        if let Some(active) = self.segments.last_mut()
+            && active.dirty
+        {
+            active.file.sync_data()?;
+            active.dirty = false;
         }
-        info!("{}: rolling new segment at offset {base_offset}", self.dir.display());
+        info!(
+            "{}: rolling new segment at offset {base_offset}",
+            self.dir.display()
+        );
         self.segments.push(Segment::create(&self.dir, base_offset)?);
         sync_dir(&self.dir)
     }
@@ -344,12 +376,17 @@ impl PartitionLog {
     /// it), but always the whole first batch. `None` when there is nothing at or after
     /// `offset`. The caller checks `offset` is within [log start, log end].
     pub fn read(&self, offset: i64, max_bytes: usize) -> io::Result<Option<FileSlice>> {
-        let first = self.segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1);
+        let first = self
+            .segments
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1);
         // A fetch at a segment's end continues in the next one.
         for segment in &self.segments[first..] {
             if let Some(loc) = segment.find(offset)? {
                 let available = segment.size - loc.position;
-                let len = (max_bytes as u64).min(available).max(loc.header.size() as u64);
+                let len = (max_bytes as u64)
+                    .min(available)
+                    .max(loc.header.size() as u64);
                 return Ok(Some(FileSlice {
                     file: Rc::clone(&segment.file),
                     position: loc.position,
@@ -370,7 +407,9 @@ impl PartitionLog {
             if segment.next_offset <= offset {
                 continue;
             }
-            let from = segment.index_entry_for_offset(offset).map_or(0, |e| e.position);
+            let from = segment
+                .index_entry_for_offset(offset)
+                .map_or(0, |e| e.position);
             total += segment.size - from;
         }
         total
@@ -384,7 +423,9 @@ impl PartitionLog {
                 continue;
             }
             // Start at the last index entry whose earlier batches are all older.
-            let i = segment.index.partition_point(|e| e.max_timestamp_before < timestamp);
+            let i = segment
+                .index
+                .partition_point(|e| e.max_timestamp_before < timestamp);
             let start = segment.index[i.saturating_sub(1)];
             let mut found = None;
             segment.walk(start, |loc| {
@@ -413,19 +454,31 @@ impl PartitionLog {
 
     /// Deletes whole segments (never the active one) older than `retention_ms` or beyond
     /// `retention_bytes`, moving the log start offset. Returns how many were deleted.
-    pub fn enforce_retention(&mut self, now_ms: i64, retention_ms: i64, retention_bytes: i64) -> io::Result<usize> {
+    pub fn enforce_retention(
+        &mut self,
+        now_ms: i64,
+        retention_ms: i64,
+        retention_bytes: i64,
+    ) -> io::Result<usize> {
         let mut deleted = 0;
         let mut total = self.size_bytes();
         while self.segments.len() > 1 {
             let oldest = &self.segments[0];
-            let too_old = retention_ms >= 0 && oldest.max_timestamp >= 0 && now_ms - oldest.max_timestamp > retention_ms;
-            let too_big = retention_bytes >= 0 && total.saturating_sub(oldest.size) >= retention_bytes as u64;
+            let too_old = retention_ms >= 0
+                && oldest.max_timestamp >= 0
+                && now_ms - oldest.max_timestamp > retention_ms;
+            let too_big =
+                retention_bytes >= 0 && total.saturating_sub(oldest.size) >= retention_bytes as u64;
             if !too_old && !too_big {
                 break;
             }
             let segment = self.segments.remove(0);
             total -= segment.size;
-            info!("{}: retention deletes segment {}", self.dir.display(), segment.path.display());
+            info!(
+                "{}: retention deletes segment {}",
+                self.dir.display(),
+                segment.path.display()
+            );
             fs::remove_file(&segment.path)?;
             deleted += 1;
             self.log_start_offset = self.segments[0].base_offset;
@@ -528,7 +581,12 @@ mod tests {
         let path = dir.join("00000000000000000000.log");
         let mut torn = batch_of(1, 50, 0);
         torn.truncate(40);
-        OpenOptions::new().append(true).open(&path).unwrap().write_all(&torn).unwrap();
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(&torn)
+            .unwrap();
         let log = PartitionLog::open(&dir, 1 << 20).unwrap();
         assert_eq!(log.size_bytes(), good);
         assert_eq!(fs::metadata(&path).unwrap().len(), good);
@@ -536,7 +594,12 @@ mod tests {
         // A whole batch with a bad CRC is cut too.
         let mut bad = batch_of(1, 50, 0);
         *bad.last_mut().unwrap() ^= 0xff;
-        OpenOptions::new().append(true).open(&path).unwrap().write_all(&bad).unwrap();
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(&bad)
+            .unwrap();
         let log = PartitionLog::open(&dir, 1 << 20).unwrap();
         assert_eq!(log.size_bytes(), good);
     }

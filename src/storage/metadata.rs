@@ -19,13 +19,34 @@ pub const RESOURCE_TOPIC: i8 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetadataRecord {
-    Topic { name: String, topic_id: Uuid },
-    Partition { partition_id: i32, topic_id: Uuid, replicas: Vec<i32>, leader: i32, leader_epoch: i32 },
-    RemoveTopic { topic_id: Uuid },
-    Config { resource_type: i8, resource_name: String, name: String, value: Option<String> },
-    FeatureLevel { name: String, level: i16 },
+    Topic {
+        name: String,
+        topic_id: Uuid,
+    },
+    Partition {
+        partition_id: i32,
+        topic_id: Uuid,
+        replicas: Vec<i32>,
+        leader: i32,
+        leader_epoch: i32,
+    },
+    RemoveTopic {
+        topic_id: Uuid,
+    },
+    Config {
+        resource_type: i8,
+        resource_name: String,
+        name: String,
+        value: Option<String>,
+    },
+    FeatureLevel {
+        name: String,
+        level: i16,
+    },
     /// A record type we do not need (brokers, registrations, producer ids, ...).
-    Other { api_key: u32 },
+    Other {
+        api_key: u32,
+    },
 }
 
 fn int32_array(r: &mut Reader) -> Result<Vec<i32>> {
@@ -50,7 +71,10 @@ impl MetadataRecord {
         let record = match api_key {
             TOPIC_RECORD => {
                 let name = r.string(true)?.to_string();
-                MetadataRecord::Topic { name, topic_id: r.uuid()? }
+                MetadataRecord::Topic {
+                    name,
+                    topic_id: r.uuid()?,
+                }
             }
             PARTITION_RECORD => {
                 let partition_id = r.i32()?;
@@ -67,9 +91,17 @@ impl MetadataRecord {
                     r.take(n * 16)?;
                 }
                 r.skip_tags(true)?;
-                MetadataRecord::Partition { partition_id, topic_id, replicas, leader, leader_epoch }
+                MetadataRecord::Partition {
+                    partition_id,
+                    topic_id,
+                    replicas,
+                    leader,
+                    leader_epoch,
+                }
             }
-            REMOVE_TOPIC_RECORD => MetadataRecord::RemoveTopic { topic_id: r.uuid()? },
+            REMOVE_TOPIC_RECORD => MetadataRecord::RemoveTopic {
+                topic_id: r.uuid()?,
+            },
             CONFIG_RECORD => MetadataRecord::Config {
                 resource_type: r.i8()?,
                 resource_name: r.string(true)?.to_string(),
@@ -93,10 +125,22 @@ impl MetadataRecord {
         w.uvarint(FRAME_VERSION);
         match self {
             MetadataRecord::Topic { name, topic_id } => {
-                w.uvarint(TOPIC_RECORD).uvarint(0).string(name, true).uuid(topic_id);
+                w.uvarint(TOPIC_RECORD)
+                    .uvarint(0)
+                    .string(name, true)
+                    .uuid(topic_id);
             }
-            MetadataRecord::Partition { partition_id, topic_id, replicas, leader, leader_epoch } => {
-                w.uvarint(PARTITION_RECORD).uvarint(1).i32(*partition_id).uuid(topic_id);
+            MetadataRecord::Partition {
+                partition_id,
+                topic_id,
+                replicas,
+                leader,
+                leader_epoch,
+            } => {
+                w.uvarint(PARTITION_RECORD)
+                    .uvarint(1)
+                    .i32(*partition_id)
+                    .uuid(topic_id);
                 for _ in 0..2 {
                     // replicas, then isr: the same with one replica
                     w.array_len(replicas.len(), true);
@@ -114,13 +158,21 @@ impl MetadataRecord {
             MetadataRecord::RemoveTopic { topic_id } => {
                 w.uvarint(REMOVE_TOPIC_RECORD).uvarint(0).uuid(topic_id);
             }
-            MetadataRecord::Config { resource_type, resource_name, name, value } => {
+            MetadataRecord::Config {
+                resource_type,
+                resource_name,
+                name,
+                value,
+            } => {
                 w.uvarint(CONFIG_RECORD).uvarint(0).i8(*resource_type);
                 w.string(resource_name, true).string(name, true);
                 w.nullable_string(value.as_deref(), true);
             }
             MetadataRecord::FeatureLevel { name, level } => {
-                w.uvarint(FEATURE_LEVEL_RECORD).uvarint(0).string(name, true).i16(*level);
+                w.uvarint(FEATURE_LEVEL_RECORD)
+                    .uvarint(0)
+                    .string(name, true)
+                    .i16(*level);
             }
             MetadataRecord::Other { api_key } => {
                 w.uvarint(*api_key).uvarint(0);
@@ -142,7 +194,13 @@ mod tests {
         bytes.extend_from_slice(&[0x11; 16]);
         bytes.push(0x00);
         let record = MetadataRecord::decode(&bytes).unwrap();
-        assert_eq!(record, MetadataRecord::Topic { name: "saz".into(), topic_id: [0x11; 16] });
+        assert_eq!(
+            record,
+            MetadataRecord::Topic {
+                name: "saz".into(),
+                topic_id: [0x11; 16]
+            }
+        );
         assert_eq!(record.encode(&[0; 16]), bytes);
     }
 
@@ -169,10 +227,16 @@ mod tests {
                 name: "retention.ms".into(),
                 value: None,
             },
-            MetadataRecord::FeatureLevel { name: "metadata.version".into(), level: 20 },
+            MetadataRecord::FeatureLevel {
+                name: "metadata.version".into(),
+                level: 20,
+            },
             MetadataRecord::RemoveTopic { topic_id: [5; 16] },
         ] {
-            assert_eq!(MetadataRecord::decode(&record.encode(&[0; 16])).unwrap(), record);
+            assert_eq!(
+                MetadataRecord::decode(&record.encode(&[0; 16])).unwrap(),
+                record
+            );
         }
     }
 

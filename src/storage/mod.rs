@@ -17,8 +17,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use ::log::{info, warn};
 
 use self::batch::BatchHeader;
-use self::log::{sync_dir, Appended, FileSlice, PartitionLog};
-use self::metadata::{MetadataRecord, Uuid, RESOURCE_TOPIC};
+use self::log::{Appended, FileSlice, PartitionLog, sync_dir};
+use self::metadata::{MetadataRecord, RESOURCE_TOPIC, Uuid};
 use crate::config::Config;
 
 const METADATA_DIR: &str = "__cluster_metadata-0";
@@ -41,7 +41,9 @@ pub struct Topic {
 
 impl Topic {
     pub fn partition(&self, index: i32) -> Option<&Partition> {
-        usize::try_from(index).ok().and_then(|i| self.partitions.get(i))
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
     }
 
     fn config_i64(&self, key: &str) -> Option<i64> {
@@ -70,6 +72,9 @@ pub enum AppendError {
     UnknownTopicOrPartition,
     Io(io::Error),
 }
+
+/// A topic as the metadata log describes it: id, partition leader epochs, configs.
+type TopicImage = (Uuid, BTreeMap<i32, i32>, BTreeMap<String, String>);
 
 pub struct Storage {
     root: PathBuf,
@@ -140,7 +145,9 @@ impl Storage {
         let mut position = 0;
         while let Some(header) = bytes.get(position..).and_then(BatchHeader::parse) {
             let end = position + header.size();
-            let Some(batch_bytes) = bytes.get(position..end) else { break };
+            let Some(batch_bytes) = bytes.get(position..end) else {
+                break;
+            };
             position = end;
             if header.is_control() {
                 continue;
@@ -155,12 +162,14 @@ impl Storage {
                         }
                     }
                 }
-                Err(e) => warn!("metadata log: skipping batch at offset {}: {e}", header.base_offset),
+                Err(e) => warn!(
+                    "metadata log: skipping batch at offset {}: {e}",
+                    header.base_offset
+                ),
             }
         }
         // First the topic image, then the partition logs it names.
-        let mut image: BTreeMap<String, (Uuid, BTreeMap<i32, i32>, BTreeMap<String, String>)> =
-            BTreeMap::new();
+        let mut image: BTreeMap<String, TopicImage> = BTreeMap::new();
         let mut names: HashMap<Uuid, String> = HashMap::new();
         for record in records {
             match record {
@@ -168,7 +177,12 @@ impl Storage {
                     names.insert(topic_id, name.clone());
                     image.insert(name, (topic_id, BTreeMap::new(), BTreeMap::new()));
                 }
-                MetadataRecord::Partition { partition_id, topic_id, leader_epoch, .. } => {
+                MetadataRecord::Partition {
+                    partition_id,
+                    topic_id,
+                    leader_epoch,
+                    ..
+                } => {
                     if let Some(entry) = names.get(&topic_id).and_then(|n| image.get_mut(n)) {
                         entry.1.insert(partition_id, leader_epoch);
                     }
@@ -178,7 +192,12 @@ impl Storage {
                         image.remove(&name);
                     }
                 }
-                MetadataRecord::Config { resource_type, resource_name, name, value } => {
+                MetadataRecord::Config {
+                    resource_type,
+                    resource_name,
+                    name,
+                    value,
+                } => {
                     if resource_type != RESOURCE_TOPIC {
                         continue;
                     }
@@ -193,7 +212,12 @@ impl Storage {
             }
         }
         for (name, (id, partitions, configs)) in image {
-            let mut topic = Topic { name: name.clone(), id, partitions: Vec::new(), configs };
+            let mut topic = Topic {
+                name: name.clone(),
+                id,
+                partitions: Vec::new(),
+                configs,
+            };
             let count = partitions.keys().next_back().map_or(0, |&max| max + 1);
             for index in 0..count {
                 let leader_epoch = partitions.get(&index).copied().unwrap_or(0);
@@ -232,7 +256,9 @@ impl Storage {
     }
 
     pub fn topic_by_id(&self, id: &Uuid) -> Option<&Topic> {
-        self.names_by_id.get(id).and_then(|name| self.topics.get(name))
+        self.names_by_id
+            .get(id)
+            .and_then(|name| self.topics.get(name))
     }
 
     /// Topic-level configuration overrides.
@@ -253,7 +279,10 @@ impl Storage {
             return Err(TopicError::AlreadyExists);
         }
         let id = random_uuid()?;
-        let mut records = vec![MetadataRecord::Topic { name: name.to_string(), topic_id: id }];
+        let mut records = vec![MetadataRecord::Topic {
+            name: name.to_string(),
+            topic_id: id,
+        }];
         for partition_id in 0..partitions {
             records.push(MetadataRecord::Partition {
                 partition_id,
@@ -280,10 +309,17 @@ impl Storage {
         };
         for index in 0..partitions {
             let log = self.open_partition_log(&topic, index)?;
-            topic.partitions.push(Partition { leader_epoch: 0, log });
+            topic.partitions.push(Partition {
+                leader_epoch: 0,
+                log,
+            });
         }
         sync_dir(&self.root)?;
-        info!("created topic {name} ({} partitions, id {})", partitions, base64url(&id));
+        info!(
+            "created topic {name} ({} partitions, id {})",
+            partitions,
+            base64url(&id)
+        );
         self.names_by_id.insert(id, name.to_string());
         self.epoch += 1;
         Ok(self.topics.entry(name.to_string()).or_insert(topic))
@@ -307,23 +343,38 @@ impl Storage {
     }
 
     fn append_metadata(&mut self, records: &[MetadataRecord]) -> io::Result<()> {
-        let values: Vec<Vec<u8>> = records.iter().map(|r| r.encode(&self.directory_id)).collect();
+        let values: Vec<Vec<u8>> = records
+            .iter()
+            .map(|r| r.encode(&self.directory_id))
+            .collect();
         let mut bytes = batch::build(0, METADATA_LEADER_EPOCH, now_ms(), &values);
-        self.metadata_log.append(&mut bytes, METADATA_LEADER_EPOCH)?;
+        self.metadata_log
+            .append(&mut bytes, METADATA_LEADER_EPOCH)?;
         self.metadata_log.sync()?;
         Ok(())
     }
 
     /// Appends one validated batch to a partition. Durable only after [`Storage::flush`].
-    pub fn append(&mut self, topic: &str, partition: i32, bytes: &[u8]) -> Result<Appended, AppendError> {
-        let topic = self.topics.get_mut(topic).ok_or(AppendError::UnknownTopicOrPartition)?;
+    pub fn append(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        bytes: &[u8],
+    ) -> Result<Appended, AppendError> {
+        let topic = self
+            .topics
+            .get_mut(topic)
+            .ok_or(AppendError::UnknownTopicOrPartition)?;
         let part = usize::try_from(partition)
             .ok()
             .and_then(|i| topic.partitions.get_mut(i))
             .ok_or(AppendError::UnknownTopicOrPartition)?;
         self.scratch.clear();
         self.scratch.extend_from_slice(bytes);
-        let appended = part.log.append(&mut self.scratch, part.leader_epoch).map_err(AppendError::Io)?;
+        let appended = part
+            .log
+            .append(&mut self.scratch, part.leader_epoch)
+            .map_err(AppendError::Io)?;
         if !self.dirty.contains(&(topic.id, partition)) {
             self.dirty.push((topic.id, partition));
         }
@@ -342,7 +393,9 @@ impl Storage {
             (None, None) => true,
             (messages, ms) => {
                 messages.is_some_and(|m| self.unflushed_messages >= m)
-                    || ms.is_some_and(|ms| now.duration_since(self.last_flush).as_millis() as u64 >= ms)
+                    || ms.is_some_and(|ms| {
+                        now.duration_since(self.last_flush).as_millis() as u64 >= ms
+                    })
             }
         }
     }
@@ -359,7 +412,9 @@ impl Storage {
     /// Syncs every partition with unsynced appends (one fsync each: the group commit).
     pub fn flush(&mut self, now: Instant) -> io::Result<()> {
         for (id, partition) in std::mem::take(&mut self.dirty) {
-            let Some(name) = self.names_by_id.get(&id) else { continue };
+            let Some(name) = self.names_by_id.get(&id) else {
+                continue;
+            };
             if let Some(part) = self
                 .topics
                 .get_mut(name)
@@ -374,7 +429,12 @@ impl Storage {
     }
 
     /// The bytes to serve a fetch, or `None` at the log end.
-    pub fn read(&self, partition: &Partition, offset: i64, max_bytes: usize) -> io::Result<Option<FileSlice>> {
+    pub fn read(
+        &self,
+        partition: &Partition,
+        offset: i64,
+        max_bytes: usize,
+    ) -> io::Result<Option<FileSlice>> {
         partition.log.read(offset, max_bytes)
     }
 
@@ -382,10 +442,17 @@ impl Storage {
     pub fn enforce_retention(&mut self) {
         let now = now_ms();
         for topic in self.topics.values_mut() {
-            let retention_ms = topic.config_i64("retention.ms").unwrap_or(self.retention_ms);
-            let retention_bytes = topic.config_i64("retention.bytes").unwrap_or(self.retention_bytes);
+            let retention_ms = topic
+                .config_i64("retention.ms")
+                .unwrap_or(self.retention_ms);
+            let retention_bytes = topic
+                .config_i64("retention.bytes")
+                .unwrap_or(self.retention_bytes);
             for partition in &mut topic.partitions {
-                if let Err(e) = partition.log.enforce_retention(now, retention_ms, retention_bytes) {
+                if let Err(e) = partition
+                    .log
+                    .enforce_retention(now, retention_ms, retention_bytes)
+                {
                     warn!("retention on {}: {e}", partition.log.dir().display());
                 }
             }
@@ -404,7 +471,10 @@ pub fn validate_topic_name(name: &str) -> Result<(), &'static str> {
     if name.len() > 249 {
         return Err("topic name is longer than 249 characters");
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
         return Err("topic name has characters other than ASCII alphanumerics, '.', '_' and '-'");
     }
     Ok(())
@@ -505,7 +575,10 @@ mod tests {
     use super::*;
 
     fn config_for(dir: &Path) -> Config {
-        Config { log_dir: dir.to_path_buf(), ..Config::default() }
+        Config {
+            log_dir: dir.to_path_buf(),
+            ..Config::default()
+        }
     }
 
     #[test]
@@ -530,9 +603,15 @@ mod tests {
         let id;
         {
             let mut storage = Storage::open(&config_for(&dir)).unwrap();
-            id = storage.create_topic("orders", 3, &[("retention.ms".into(), "1000".into())]).unwrap().id;
+            id = storage
+                .create_topic("orders", 3, &[("retention.ms".into(), "1000".into())])
+                .unwrap()
+                .id;
             storage.create_topic("gone", 1, &[]).unwrap();
-            assert!(matches!(storage.create_topic("orders", 1, &[]), Err(TopicError::AlreadyExists)));
+            assert!(matches!(
+                storage.create_topic("orders", 1, &[]),
+                Err(TopicError::AlreadyExists)
+            ));
             let batch = batch::build(0, 0, 1, &[b"v".to_vec()]);
             storage.append("orders", 2, &batch).unwrap();
             storage.flush(Instant::now()).unwrap();
@@ -545,9 +624,16 @@ mod tests {
         let topic = storage.topic_by_id(&id).unwrap();
         assert_eq!(topic.partitions.len(), 3);
         assert_eq!(topic.partition(2).unwrap().log.next_offset(), 1);
-        assert_eq!(topic.configs.get("retention.ms").map(String::as_str), Some("1000"));
+        assert_eq!(
+            topic.configs.get("retention.ms").map(String::as_str),
+            Some("1000")
+        );
         let text = fs::read_to_string(dir.join("orders-0/partition.metadata")).unwrap();
         assert_eq!(text, format!("version: 0\ntopic_id: {}\n", base64url(&id)));
-        assert!(fs::read_to_string(dir.join("meta.properties")).unwrap().contains("cluster.id="));
+        assert!(
+            fs::read_to_string(dir.join("meta.properties"))
+                .unwrap()
+                .contains("cluster.id=")
+        );
     }
 }
