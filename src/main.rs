@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         connections_max: config.max_connections,
         output_bytes_high: 8 << 20,
         write_bytes_per_turn: 4 << 20,
+        read_bytes_per_turn: 256 << 10,
     };
     let listen = config.listen;
     let log_dir = config.log_dir.clone();

@@ -85,6 +85,9 @@ pub struct Limits {
     pub output_bytes_high: usize,
     /// Bytes written to one connection per turn, so one reader cannot starve the rest.
     pub write_bytes_per_turn: usize,
+    /// Bytes read from one connection per turn, so one pipelining client cannot hold up
+    /// the rest; the connection is read again next turn.
+    pub read_bytes_per_turn: usize,
 }
 
 const LISTENER: Token = Token(usize::MAX);
@@ -288,10 +291,16 @@ impl<S: Service> Server<S> {
         if !handle_buffered(conn, &mut self.service, &self.limits, &mut self.parked) {
             return;
         }
+        let mut read_total = 0usize;
         loop {
             let conn = &mut self.connections[id];
             if conn.is_busy(&self.limits) {
                 conn.read_pending = true;
+                return;
+            }
+            if read_total >= self.limits.read_bytes_per_turn {
+                conn.read_pending = true;
+                self.rereads.push_back(id);
                 return;
             }
             let direct = conn.pending_input().is_empty();
@@ -310,6 +319,7 @@ impl<S: Service> Server<S> {
                     return;
                 }
                 Ok(n) => {
+                    read_total += n;
                     trace!("connection {id}: read {n} bytes");
                     if direct {
                         // Handle whole frames straight from the scratch buffer; only a

@@ -1,0 +1,302 @@
+//! Request decoding never panics: every decoder gets thousands of random byte strings,
+//! mutations of valid bodies and every truncation of them, in every version. Deterministic
+//! (a fixed xorshift seed), so a failure names an input that reproduces it.
+
+mod common;
+
+use std::ops::RangeInclusive;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use common::{hex, hex_string};
+use kafka_broker::protocol::codec::Reader;
+use kafka_broker::protocol::header::RequestHeader;
+use kafka_broker::protocol::versions;
+
+/// Random inputs per decoder and version.
+const RANDOM_INPUTS: usize = 20_000;
+/// Mutated copies per valid body.
+const MUTATIONS: usize = 2_000;
+const LEN_MAX: usize = 300;
+
+/// One decoder under test: `decode(bytes, version)` says whether it returned `Ok`.
+struct Decoder {
+    name: &'static str,
+    versions: RangeInclusive<i16>,
+    decode: fn(&[u8], i16) -> bool,
+    /// Valid inputs as (version, hex): each must decode, and seeds the truncations and
+    /// mutations.
+    seeds: &'static [(i16, &'static str)],
+}
+
+/// An API's versions in the table, widened by one on each side so that the decoders'
+/// own version checks are exercised too.
+fn table_versions(key: i16) -> RangeInclusive<i16> {
+    let spec = versions::lookup(key).unwrap_or_else(|| panic!("api {key} is not in the table"));
+    spec.min - 1..=spec.max + 1
+}
+
+/// A decoder entry for `kafka_broker::apis::$module::Request::decode` at the versions the
+/// table lists for `$key`, with valid bodies as seeds.
+macro_rules! api {
+    ($module:ident, $key:expr, $seeds:expr) => {
+        Decoder {
+            name: stringify!($module),
+            versions: table_versions($key),
+            decode: |bytes, version| {
+                let mut r = Reader::new(bytes);
+                kafka_broker::apis::$module::Request::decode(&mut r, version).is_ok()
+            },
+            seeds: $seeds,
+        }
+    };
+}
+
+/// A topic id: 16 bytes 00..0f.
+macro_rules! uuid {
+    () => {
+        "000102030405060708090a0b0c0d0e0f"
+    };
+}
+
+fn decoders() -> Vec<Decoder> {
+    vec![
+        Decoder {
+            name: "request header (version 1 or 2)",
+            versions: 1..=2,
+            decode: |bytes, version| {
+                RequestHeader::decode(&mut Reader::new(bytes), version == 2).is_ok()
+            },
+            seeds: &[
+                (2, "0012 0004 6f7fc661 0009 6b61666b612d636c69 00"),
+                (2, "0012 0004 6f7fc661 ffff 02 00 01 ff 05 03 616263"),
+                (1, "0003 0001 00000007 ffff"),
+                (1, "0000 000b 00000007 000c 6b61666b612d746573746572"),
+            ],
+        },
+        api!(
+            api_versions,
+            versions::API_VERSIONS,
+            &[
+                (0, ""),
+                (3, "0a 6b61666b612d636c69 04 302e31 00"),
+                (4, "0a 6b61666b612d636c69 04 302e31 01 00 02 ffff"),
+            ]
+        ),
+        api!(
+            produce,
+            versions::PRODUCE,
+            &[
+                (
+                    0,
+                    "ffff 00007530 00000001 0003 666f6f 00000001 00000000 ffffffff"
+                ),
+                (
+                    3,
+                    "ffff ffff 00007530 00000001 0003 666f6f 00000001 00000000 00000004 01020304"
+                ),
+                (
+                    11,
+                    "00 ffff 00007530 02 04 666f6f 02 00000000 05 01020304 00 00 00"
+                ),
+            ]
+        ),
+        api!(
+            fetch,
+            versions::FETCH,
+            &[(
+                16,
+                concat!(
+                    "000001f4 00000001 7fffffff 00 00000000 ffffffff 02",
+                    uuid!(),
+                    "02 00000000 ffffffff 0000000000000000 ffffffff ffffffffffffffff",
+                    "00100000 00 00 01 01 00"
+                )
+            )]
+        ),
+        api!(
+            list_offsets,
+            versions::LIST_OFFSETS,
+            &[
+                (
+                    1,
+                    "ffffffff 00000001 0003 666f6f 00000001 00000000 ffffffffffffffff"
+                ),
+                (
+                    7,
+                    "ffffffff 00 02 04 666f6f 02 00000000 ffffffff fffffffffffffffe 00 00 00"
+                ),
+            ]
+        ),
+        api!(
+            metadata,
+            versions::METADATA,
+            &[
+                (0, "00000001 0003 666f6f"),
+                (1, "ffffffff"),
+                (4, "00000001 0003 666f6f 01"),
+                (12, concat!("02", uuid!(), "04 666f6f 00 01 00 00")),
+                (12, "00 01 00 00"),
+            ]
+        ),
+        api!(
+            create_topics,
+            versions::CREATE_TOPICS,
+            &[
+                (
+                    2,
+                    "00000001 0003 666f6f 00000003 0001 00000000 00000000 00007530 00"
+                ),
+                (
+                    7,
+                    "02 04 666f6f 00000003 0001 01 02 0d 726574656e74696f6e2e6d73 05 31303030 00 00 \
+                     00007530 00 00"
+                ),
+            ]
+        ),
+        api!(
+            delete_topics,
+            versions::DELETE_TOPICS,
+            &[
+                (1, "00000001 0003 666f6f 00007530"),
+                (4, "02 04 666f6f 00007530 00"),
+                (6, concat!("02 04 666f6f", uuid!(), "00 00007530 00")),
+            ]
+        ),
+        api!(
+            describe_topic_partitions,
+            versions::DESCRIBE_TOPIC_PARTITIONS,
+            &[
+                (0, "02 04 666f6f 00 00000064 ff 00"),
+                (
+                    0,
+                    "03 04 666f6f 00 04 626172 00 00000064 01 04 666f6f 00000001 00 00"
+                ),
+            ]
+        ),
+    ]
+}
+
+/// xorshift64: deterministic and dependency-free.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// Half uniform bytes, half values that make plausible lengths, counts and nulls.
+    fn byte(&mut self) -> u8 {
+        const EDGES: [u8; 8] = [0x00, 0x01, 0x02, 0x03, 0x7f, 0x80, 0xfe, 0xff];
+        let r = self.next();
+        if r & 1 == 0 {
+            (r >> 8) as u8
+        } else {
+            EDGES[(r >> 8) as usize % EDGES.len()]
+        }
+    }
+
+    fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.byte()).collect()
+    }
+
+    /// `seed` with a few bytes overwritten, inserted or removed.
+    fn mutate(&mut self, seed: &[u8]) -> Vec<u8> {
+        let mut out = seed.to_vec();
+        for _ in 0..1 + self.below(4) {
+            let at = self.below(out.len() + 1);
+            match self.below(3) {
+                0 if at < out.len() => out[at] = self.byte(),
+                1 => out.insert(at, self.byte()),
+                _ if at < out.len() => {
+                    out.remove(at);
+                }
+                _ => out.push(self.byte()),
+            }
+        }
+        out
+    }
+}
+
+/// Runs one decode, turning a panic into a failure that names the input.
+fn check(decoder: &Decoder, version: i16, bytes: &[u8]) -> bool {
+    let result = catch_unwind(AssertUnwindSafe(|| (decoder.decode)(bytes, version)));
+    result.unwrap_or_else(|_| {
+        panic!(
+            "{} v{version} panicked on {} bytes: {}",
+            decoder.name,
+            bytes.len(),
+            hex_string(bytes)
+        )
+    })
+}
+
+#[test]
+fn seeds_decode() {
+    for decoder in decoders() {
+        for &(version, seed) in decoder.seeds {
+            assert!(
+                check(&decoder, version, &hex(seed)),
+                "{} v{version} rejects its seed {seed}",
+                decoder.name
+            );
+        }
+    }
+}
+
+#[test]
+fn every_truncation_of_valid_bodies() {
+    for decoder in decoders() {
+        for &(_, seed) in decoder.seeds {
+            let seed = hex(seed);
+            for version in decoder.versions.clone() {
+                for end in 0..=seed.len() {
+                    check(&decoder, version, &seed[..end]);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn mutated_valid_bodies() {
+    let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+    for decoder in decoders() {
+        for &(_, seed) in decoder.seeds {
+            let seed = hex(seed);
+            for _ in 0..MUTATIONS {
+                let bytes = rng.mutate(&seed);
+                for version in decoder.versions.clone() {
+                    check(&decoder, version, &bytes);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn random_bytes() {
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    for decoder in decoders() {
+        let mut accepted = 0;
+        for _ in 0..RANDOM_INPUTS {
+            let len = rng.below(LEN_MAX + 1);
+            let bytes = rng.bytes(len);
+            for version in decoder.versions.clone() {
+                accepted += usize::from(check(&decoder, version, &bytes));
+            }
+        }
+        // Not asserted: how much garbage a decoder accepts depends on its schema.
+        eprintln!(
+            "{}: {accepted} of {RANDOM_INPUTS} random inputs x {} versions accepted",
+            decoder.name,
+            decoder.versions.len()
+        );
+    }
+}
