@@ -1,0 +1,846 @@
+//! The classic group coordinator: this broker coordinates every group. Groups move
+//! Empty -> PreparingRebalance -> CompletingRebalance -> Stable as Kafka's do. Pure state:
+//! no I/O and no clock of its own; the broker passes `now`, parks requests that must wait,
+//! and calls [`Coordinator::tick`] from the event loop's timer. Group membership is not
+//! persisted (as in Kafka, members rejoin after a coordinator restart); committed offsets
+//! are, by the storage module.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::protocol::error::{self, ErrorCode};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupState {
+    Empty,
+    PreparingRebalance,
+    CompletingRebalance,
+    Stable,
+}
+
+impl GroupState {
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Stable => "Stable",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout: Duration,
+    pub rebalance_timeout: Duration,
+    pub protocol_type: String,
+    /// (protocol name, metadata) in the member's order of preference.
+    pub protocols: Vec<(String, Vec<u8>)>,
+    pub assignment: Vec<u8>,
+    pub last_heartbeat: Instant,
+    /// Joined the rebalance in progress (or the last completed one).
+    pub joined: bool,
+    /// The connection whose JoinGroup waits for this member's rebalance to complete.
+    pub join_connection: Option<usize>,
+}
+
+#[derive(Debug)]
+pub struct Group {
+    pub id: String,
+    pub state: GroupState,
+    pub generation: i32,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub leader: Option<String>,
+    pub members: BTreeMap<String, Member>,
+    /// Member ids handed out with MEMBER_ID_REQUIRED that have not joined yet.
+    pub pending: BTreeMap<String, Instant>,
+    /// When the rebalance in progress completes even if members are missing.
+    pub rebalance_deadline: Option<Instant>,
+    /// A rebalance from Empty waits out the initial delay instead of completing early.
+    pub initial_rebalance: bool,
+}
+
+impl Group {
+    fn new(id: &str) -> Group {
+        Group {
+            id: id.to_string(),
+            state: GroupState::Empty,
+            generation: 0,
+            protocol_type: None,
+            protocol_name: None,
+            leader: None,
+            members: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            rebalance_deadline: None,
+            initial_rebalance: false,
+        }
+    }
+
+    /// The member id held by a static member's instance id.
+    pub fn member_of_instance(&self, instance_id: &str) -> Option<&str> {
+        self.members
+            .values()
+            .find(|m| m.instance_id.as_deref() == Some(instance_id))
+            .map(|m| m.id.as_str())
+    }
+
+    /// A protocol every member supports, preferring the earlier ones of the most members.
+    fn choose_protocol(&self) -> Option<String> {
+        let first = self.members.values().next()?;
+        let candidates: Vec<&String> = first
+            .protocols
+            .iter()
+            .map(|(name, _)| name)
+            .filter(|name| {
+                self.members
+                    .values()
+                    .all(|m| m.protocols.iter().any(|(n, _)| n == *name))
+            })
+            .collect();
+        candidates
+            .iter()
+            .max_by_key(|name| {
+                // Votes: each member votes for its most preferred candidate.
+                let votes = self
+                    .members
+                    .values()
+                    .filter(|m| {
+                        m.protocols
+                            .iter()
+                            .find(|(n, _)| candidates.contains(&n))
+                            .is_some_and(|(n, _)| n == **name)
+                    })
+                    .count();
+                (
+                    votes,
+                    std::cmp::Reverse(candidates.iter().position(|c| c == *name)),
+                )
+            })
+            .map(|name| (*name).clone())
+    }
+}
+
+/// A join's parameters, borrowed from the request.
+pub struct JoinRequest<'a> {
+    pub group_id: &'a str,
+    pub member_id: &'a str,
+    pub instance_id: Option<&'a str>,
+    pub client_id: &'a str,
+    pub client_host: &'a str,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    pub protocol_type: &'a str,
+    pub protocols: Vec<(&'a str, &'a [u8])>,
+    /// v4+: an unknown member must first ask for an id.
+    pub require_known_member_id: bool,
+    pub connection: usize,
+}
+
+/// What a JoinGroup gets back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinOutcome {
+    Error(ErrorCode, String),
+    /// MEMBER_ID_REQUIRED with the id to rejoin with.
+    MemberIdRequired(String),
+    /// The join waits for the rebalance to complete, at the latest at the deadline.
+    Wait(String, Instant),
+    Joined(JoinResult),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinResult {
+    pub generation: i32,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub leader: String,
+    pub member_id: String,
+    /// Only for the leader: every member's id, instance id and chosen-protocol metadata.
+    pub members: Vec<(String, Option<String>, Vec<u8>)>,
+}
+
+/// What a SyncGroup gets back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncOutcome {
+    Error(ErrorCode),
+    Wait(Instant),
+    Assigned {
+        protocol_type: Option<String>,
+        protocol_name: Option<String>,
+        assignment: Vec<u8>,
+    },
+}
+
+pub struct Coordinator {
+    pub groups: BTreeMap<String, Group>,
+    initial_delay: Duration,
+    next_member: u64,
+    /// Bumped whenever a waiting join or sync may be able to finish.
+    pub epoch: u64,
+}
+
+const SESSION_TIMEOUT_MS_MIN: i32 = 6_000 / 6; // 1 s: lenient with test clients
+const SESSION_TIMEOUT_MS_MAX: i32 = 1_800_000;
+
+impl Coordinator {
+    pub fn new(initial_delay: Duration) -> Coordinator {
+        Coordinator {
+            groups: BTreeMap::new(),
+            initial_delay,
+            next_member: 0,
+            epoch: 0,
+        }
+    }
+
+    fn new_member_id(&mut self, client_id: &str) -> String {
+        self.next_member += 1;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!(
+            "{client_id}-{:x}-{}",
+            nanos & 0xffff_ffff_ffff,
+            self.next_member
+        )
+    }
+
+    pub fn group(&self, id: &str) -> Option<&Group> {
+        self.groups.get(id)
+    }
+
+    /// The first attempt of a JoinGroup.
+    pub fn join(&mut self, req: &JoinRequest, now: Instant) -> JoinOutcome {
+        if req.group_id.is_empty() {
+            return JoinOutcome::Error(error::INVALID_GROUP_ID, String::new());
+        }
+        if !(SESSION_TIMEOUT_MS_MIN..=SESSION_TIMEOUT_MS_MAX).contains(&req.session_timeout_ms) {
+            return JoinOutcome::Error(error::INVALID_SESSION_TIMEOUT, req.member_id.to_string());
+        }
+        if req.protocols.is_empty() || req.protocol_type.is_empty() {
+            return JoinOutcome::Error(
+                error::INCONSISTENT_GROUP_PROTOCOL,
+                req.member_id.to_string(),
+            );
+        }
+        let new_id = if req.member_id.is_empty() {
+            Some(self.new_member_id(req.client_id))
+        } else {
+            None
+        };
+        let group = self
+            .groups
+            .entry(req.group_id.to_string())
+            .or_insert_with(|| Group::new(req.group_id));
+        if let Some(kind) = &group.protocol_type {
+            if !group.members.is_empty() && kind != req.protocol_type {
+                return JoinOutcome::Error(
+                    error::INCONSISTENT_GROUP_PROTOCOL,
+                    req.member_id.to_string(),
+                );
+            }
+        }
+        if !group.members.is_empty() {
+            let compatible = group.members.values().all(|m| {
+                m.id == req.member_id
+                    || req
+                        .protocols
+                        .iter()
+                        .any(|(n, _)| m.protocols.iter().any(|(p, _)| p == n))
+            });
+            if !compatible {
+                return JoinOutcome::Error(
+                    error::INCONSISTENT_GROUP_PROTOCOL,
+                    req.member_id.to_string(),
+                );
+            }
+        }
+        let mut member_id = req.member_id.to_string();
+        if let Some(fresh) = new_id {
+            // A static member coming back takes over its old identity and assignment.
+            if let Some(instance) = req.instance_id {
+                if let Some(old) = group.member_of_instance(instance).map(str::to_string) {
+                    let mut member = group
+                        .members
+                        .remove(&old)
+                        .expect("instance maps to a member");
+                    member.id = fresh.clone();
+                    member.last_heartbeat = now;
+                    if group.leader.as_deref() == Some(old.as_str()) {
+                        group.leader = Some(fresh.clone());
+                    }
+                    group.members.insert(fresh.clone(), member);
+                    if group.state == GroupState::Stable {
+                        let result = join_result(group, &fresh);
+                        self.epoch += 1;
+                        return JoinOutcome::Joined(result);
+                    }
+                    member_id = fresh.clone();
+                }
+            }
+            if member_id.is_empty() {
+                if req.require_known_member_id && req.instance_id.is_none() {
+                    group.pending.insert(fresh.clone(), now);
+                    return JoinOutcome::MemberIdRequired(fresh);
+                }
+                member_id = fresh;
+            }
+        } else if !group.members.contains_key(&member_id)
+            && group.pending.remove(&member_id).is_none()
+        {
+            return JoinOutcome::Error(error::UNKNOWN_MEMBER_ID, member_id);
+        }
+        let member = group
+            .members
+            .entry(member_id.clone())
+            .or_insert_with(|| Member {
+                id: member_id.clone(),
+                instance_id: req.instance_id.map(str::to_string),
+                client_id: req.client_id.to_string(),
+                client_host: req.client_host.to_string(),
+                session_timeout: Duration::ZERO,
+                rebalance_timeout: Duration::ZERO,
+                protocol_type: req.protocol_type.to_string(),
+                protocols: Vec::new(),
+                assignment: Vec::new(),
+                last_heartbeat: now,
+                joined: false,
+                join_connection: None,
+            });
+        let protocols_changed = member.protocols.len() != req.protocols.len()
+            || member
+                .protocols
+                .iter()
+                .zip(&req.protocols)
+                .any(|((a, am), (b, bm))| a != b || am.as_slice() != *bm);
+        member.session_timeout = Duration::from_millis(req.session_timeout_ms as u64);
+        member.rebalance_timeout =
+            Duration::from_millis(req.rebalance_timeout_ms.max(req.session_timeout_ms) as u64);
+        member.protocols = req
+            .protocols
+            .iter()
+            .map(|(n, m)| (n.to_string(), m.to_vec()))
+            .collect();
+        member.last_heartbeat = now;
+        member.joined = true;
+        member.join_connection = Some(req.connection);
+        group.protocol_type = Some(req.protocol_type.to_string());
+        // A known member rejoining a stable group with unchanged protocols gets the
+        // current generation back without a rebalance (as Kafka does for the leader too).
+        let is_leader = group.leader.as_deref() == Some(member_id.as_str());
+        if group.state == GroupState::Stable && !protocols_changed && !is_leader {
+            member.join_connection = None;
+            let result = join_result(group, &member_id);
+            return JoinOutcome::Joined(result);
+        }
+        if group.state != GroupState::PreparingRebalance {
+            self.prepare_rebalance(req.group_id, now);
+        }
+        let group = self.groups.get_mut(req.group_id).expect("group exists");
+        if !group.initial_rebalance && group.members.values().all(|m| m.joined) {
+            self.complete_rebalance(req.group_id);
+            let group = self.groups.get_mut(req.group_id).expect("group exists");
+            if let Some(member) = group.members.get_mut(&member_id) {
+                member.join_connection = None;
+            }
+            return JoinOutcome::Joined(join_result(group, &member_id));
+        }
+        let deadline = group.rebalance_deadline.unwrap_or(now);
+        JoinOutcome::Wait(member_id, deadline)
+    }
+
+    /// A parked JoinGroup asks again whether its rebalance completed.
+    pub fn join_result(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        connection: usize,
+    ) -> Option<JoinOutcome> {
+        let group = self.groups.get_mut(group_id)?;
+        let member_id = if member_id.is_empty() {
+            group
+                .members
+                .values()
+                .find(|m| m.join_connection == Some(connection))?
+                .id
+                .clone()
+        } else {
+            member_id.to_string()
+        };
+        let Some(member) = group.members.get_mut(&member_id) else {
+            return Some(JoinOutcome::Error(error::UNKNOWN_MEMBER_ID, member_id));
+        };
+        if group.state == GroupState::PreparingRebalance {
+            return group
+                .rebalance_deadline
+                .map(|d| JoinOutcome::Wait(member_id, d));
+        }
+        member.join_connection = None;
+        Some(JoinOutcome::Joined(join_result(group, &member_id)))
+    }
+
+    fn prepare_rebalance(&mut self, group_id: &str, now: Instant) {
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return;
+        };
+        let from_empty = group.state == GroupState::Empty;
+        group.state = GroupState::PreparingRebalance;
+        for member in group.members.values_mut() {
+            member.joined = member.join_connection.is_some();
+        }
+        let timeout = group
+            .members
+            .values()
+            .map(|m| m.rebalance_timeout)
+            .max()
+            .unwrap_or_default();
+        group.initial_rebalance = from_empty && !self.initial_delay.is_zero();
+        let wait = if group.initial_rebalance {
+            self.initial_delay.min(timeout)
+        } else {
+            timeout
+        };
+        group.rebalance_deadline = Some(now + wait);
+        self.epoch += 1;
+        log::debug!(
+            "group {group_id}: preparing rebalance (generation {})",
+            group.generation
+        );
+    }
+
+    /// Ends the join phase: members that did not rejoin are dropped, a new generation starts.
+    fn complete_rebalance(&mut self, group_id: &str) {
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return;
+        };
+        group.members.retain(|_, m| m.joined);
+        group.rebalance_deadline = None;
+        group.initial_rebalance = false;
+        group.generation += 1;
+        for member in group.members.values_mut() {
+            member.assignment.clear();
+        }
+        if group.members.is_empty() {
+            group.state = GroupState::Empty;
+            group.leader = None;
+            group.protocol_name = None;
+        } else {
+            group.state = GroupState::CompletingRebalance;
+            if group
+                .leader
+                .as_ref()
+                .is_none_or(|l| !group.members.contains_key(l))
+            {
+                group.leader = group.members.keys().next().cloned();
+            }
+            group.protocol_name = group.choose_protocol();
+        }
+        self.epoch += 1;
+        log::debug!(
+            "group {group_id}: generation {} with {} members ({})",
+            group.generation,
+            group.members.len(),
+            group.state.name()
+        );
+    }
+
+    fn check_member(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        generation: i32,
+    ) -> Result<&Group, ErrorCode> {
+        let group = self.groups.get(group_id).ok_or(error::UNKNOWN_MEMBER_ID)?;
+        if !group.members.contains_key(member_id) {
+            return Err(error::UNKNOWN_MEMBER_ID);
+        }
+        if generation != group.generation {
+            return Err(error::ILLEGAL_GENERATION);
+        }
+        Ok(group)
+    }
+
+    /// SyncGroup: the leader hands out assignments; every member waits for them.
+    pub fn sync(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        generation: i32,
+        assignments: Option<&[(&str, &[u8])]>,
+        now: Instant,
+    ) -> SyncOutcome {
+        let group = match self.check_member(group_id, member_id, generation) {
+            Ok(group) => group,
+            Err(code) => return SyncOutcome::Error(code),
+        };
+        match group.state {
+            GroupState::Empty => return SyncOutcome::Error(error::UNKNOWN_MEMBER_ID),
+            GroupState::PreparingRebalance => {
+                return SyncOutcome::Error(error::REBALANCE_IN_PROGRESS);
+            }
+            GroupState::Stable | GroupState::CompletingRebalance => {}
+        }
+        let is_leader = group.leader.as_deref() == Some(member_id);
+        let group = self.groups.get_mut(group_id).expect("checked above");
+        if group.state == GroupState::CompletingRebalance {
+            match assignments {
+                Some(assignments) if is_leader => {
+                    for (id, bytes) in assignments {
+                        if let Some(member) = group.members.get_mut(*id) {
+                            member.assignment = bytes.to_vec();
+                        }
+                    }
+                    group.state = GroupState::Stable;
+                    self.epoch += 1;
+                    log::debug!("group {group_id}: stable at generation {generation}");
+                }
+                _ => {
+                    let timeout = group
+                        .members
+                        .get(member_id)
+                        .map_or(Duration::ZERO, |m| m.session_timeout);
+                    return SyncOutcome::Wait(now + timeout);
+                }
+            }
+        }
+        let group = &self.groups[group_id];
+        let member = &group.members[member_id];
+        SyncOutcome::Assigned {
+            protocol_type: group.protocol_type.clone(),
+            protocol_name: group.protocol_name.clone(),
+            assignment: member.assignment.clone(),
+        }
+    }
+
+    pub fn heartbeat(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        generation: i32,
+        now: Instant,
+    ) -> ErrorCode {
+        let state = match self.check_member(group_id, member_id, generation) {
+            Ok(group) => group.state,
+            Err(code) => {
+                // A member rejoining mid-rebalance sees REBALANCE_IN_PROGRESS, as in Kafka.
+                let rebalancing = self.groups.get(group_id).is_some_and(|g| {
+                    g.state == GroupState::PreparingRebalance && g.members.contains_key(member_id)
+                });
+                return if rebalancing {
+                    error::REBALANCE_IN_PROGRESS
+                } else {
+                    code
+                };
+            }
+        };
+        if let Some(member) = self
+            .groups
+            .get_mut(group_id)
+            .and_then(|g| g.members.get_mut(member_id))
+        {
+            member.last_heartbeat = now;
+        }
+        match state {
+            GroupState::PreparingRebalance => error::REBALANCE_IN_PROGRESS,
+            _ => error::NONE,
+        }
+    }
+
+    /// LeaveGroup for one member (by id, or by instance id for static members).
+    pub fn leave(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        now: Instant,
+    ) -> ErrorCode {
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return error::UNKNOWN_MEMBER_ID;
+        };
+        let id = match instance_id.and_then(|i| group.member_of_instance(i)) {
+            Some(id) => id.to_string(),
+            None => member_id.to_string(),
+        };
+        if group.members.remove(&id).is_none() {
+            return error::UNKNOWN_MEMBER_ID;
+        }
+        log::debug!("group {group_id}: member {id} left");
+        self.member_gone(group_id, now);
+        error::NONE
+    }
+
+    /// After a member leaves or expires: rebalance the rest, or empty the group.
+    fn member_gone(&mut self, group_id: &str, now: Instant) {
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return;
+        };
+        if group.members.is_empty() {
+            group.state = GroupState::Empty;
+            group.leader = None;
+            group.rebalance_deadline = None;
+            group.generation += 1;
+            self.epoch += 1;
+        } else if group.state == GroupState::PreparingRebalance {
+            if !group.initial_rebalance && group.members.values().all(|m| m.joined) {
+                self.complete_rebalance(group_id);
+            }
+        } else {
+            self.prepare_rebalance(group_id, now);
+        }
+    }
+
+    /// Expires silent members and completes rebalances whose deadline passed.
+    pub fn tick(&mut self, now: Instant) {
+        let ids: Vec<String> = self.groups.keys().cloned().collect();
+        for id in ids {
+            let Some(group) = self.groups.get_mut(&id) else {
+                continue;
+            };
+            group
+                .pending
+                .retain(|_, since| now.duration_since(*since) < Duration::from_secs(300));
+            if group.rebalance_deadline.is_some_and(|d| d <= now) {
+                self.complete_rebalance(&id);
+                continue;
+            }
+            let group = &self.groups[&id];
+            // Members waiting in a join are covered by the rebalance deadline instead.
+            let expired: Vec<String> = group
+                .members
+                .values()
+                .filter(|m| {
+                    m.join_connection.is_none()
+                        && now.duration_since(m.last_heartbeat) > m.session_timeout
+                })
+                .map(|m| m.id.clone())
+                .collect();
+            for member in expired {
+                log::info!("group {id}: member {member} missed its session timeout");
+                if let Some(group) = self.groups.get_mut(&id) {
+                    group.members.remove(&member);
+                }
+                self.member_gone(&id, now);
+            }
+        }
+    }
+
+    /// The next time `tick` has work.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.groups
+            .values()
+            .flat_map(|g| {
+                g.rebalance_deadline.into_iter().chain(
+                    g.members
+                        .values()
+                        .filter(|m| m.join_connection.is_none())
+                        .map(|m| m.last_heartbeat + m.session_timeout + Duration::from_millis(1)),
+                )
+            })
+            .min()
+    }
+}
+
+fn join_result(group: &Group, member_id: &str) -> JoinResult {
+    let leader = group.leader.clone().unwrap_or_default();
+    let members = if leader == member_id {
+        let protocol = group.protocol_name.as_deref().unwrap_or("");
+        group
+            .members
+            .values()
+            .map(|m| {
+                let metadata = m
+                    .protocols
+                    .iter()
+                    .find(|(n, _)| n == protocol)
+                    .map(|(_, md)| md.clone());
+                (
+                    m.id.clone(),
+                    m.instance_id.clone(),
+                    metadata.unwrap_or_default(),
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    JoinResult {
+        generation: group.generation,
+        protocol_type: group.protocol_type.clone(),
+        protocol_name: group.protocol_name.clone(),
+        leader,
+        member_id: member_id.to_string(),
+        members,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn join<'a>(group: &'a str, member: &'a str, connection: usize) -> JoinRequest<'a> {
+        JoinRequest {
+            group_id: group,
+            member_id: member,
+            instance_id: None,
+            client_id: "c",
+            client_host: "/127.0.0.1",
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 30_000,
+            protocol_type: "consumer",
+            protocols: vec![("range", b"r"), ("roundrobin", b"rr")],
+            require_known_member_id: true,
+            connection,
+        }
+    }
+
+    fn joined(outcome: JoinOutcome) -> JoinResult {
+        match outcome {
+            JoinOutcome::Joined(result) => result,
+            other => panic!("expected Joined, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn two_members_rebalance_and_sync() {
+        let mut c = Coordinator::new(Duration::ZERO);
+        let t = Instant::now();
+        let JoinOutcome::MemberIdRequired(a) = c.join(&join("g", "", 1), t) else {
+            panic!()
+        };
+        let first = joined(c.join(&join("g", &a, 1), t));
+        assert_eq!((first.generation, first.leader.as_str()), (1, a.as_str()));
+        assert_eq!(first.protocol_name.as_deref(), Some("range"));
+        assert_eq!(first.members.len(), 1);
+        assert_eq!(
+            c.sync("g", &a, 1, Some(&[(a.as_str(), b"all".as_slice())]), t),
+            SyncOutcome::Assigned {
+                protocol_type: Some("consumer".into()),
+                protocol_name: Some("range".into()),
+                assignment: b"all".to_vec()
+            }
+        );
+        // A second member joins: the group rebalances and waits for the first to rejoin.
+        let JoinOutcome::MemberIdRequired(b) = c.join(&join("g", "", 2), t) else {
+            panic!()
+        };
+        let JoinOutcome::Wait(_, _) = c.join(&join("g", &b, 2), t) else {
+            panic!()
+        };
+        assert_eq!(c.heartbeat("g", &a, 1, t), error::REBALANCE_IN_PROGRESS);
+        let leader = joined(c.join(&join("g", &a, 1), t));
+        assert_eq!(leader.generation, 2);
+        assert_eq!(leader.members.len(), 2);
+        let follower = joined(c.join_result("g", &b, 2).unwrap());
+        assert!(follower.members.is_empty());
+        assert_eq!(
+            c.sync("g", &b, 2, None, t),
+            SyncOutcome::Wait(t + Duration::from_secs(10))
+        );
+        let assignments = [
+            (a.as_str(), b"p0".as_slice()),
+            (b.as_str(), b"p1".as_slice()),
+        ];
+        assert!(matches!(
+            c.sync("g", &a, 2, Some(&assignments), t),
+            SyncOutcome::Assigned { .. }
+        ));
+        let SyncOutcome::Assigned { assignment, .. } = c.sync("g", &b, 2, None, t) else {
+            panic!()
+        };
+        assert_eq!(assignment, b"p1");
+        assert_eq!(c.heartbeat("g", &b, 1, t), error::ILLEGAL_GENERATION);
+        assert_eq!(c.heartbeat("g", "nobody", 2, t), error::UNKNOWN_MEMBER_ID);
+        assert_eq!(c.heartbeat("g", &b, 2, t), error::NONE);
+    }
+
+    #[test]
+    fn silent_member_is_evicted_and_the_rest_rebalance() {
+        let mut c = Coordinator::new(Duration::ZERO);
+        let t = Instant::now();
+        let mut req = join("g", "", 1);
+        req.require_known_member_id = false;
+        let a = joined(c.join(&req, t)).member_id;
+        c.sync("g", &a, 1, Some(&[]), t);
+        let mut req = join("g", "", 2);
+        req.require_known_member_id = false;
+        let JoinOutcome::Wait(b, _) = c.join(&req, t) else {
+            panic!()
+        };
+        joined(c.join(&join("g", &a, 1), t));
+        c.join_result("g", &b, 2).unwrap();
+        c.sync("g", &a, 2, Some(&[]), t);
+        // b heartbeats, a goes silent past its 10 s session.
+        let later = t + Duration::from_secs(8);
+        assert_eq!(c.heartbeat("g", &b, 2, later), error::NONE);
+        c.tick(t + Duration::from_secs(11));
+        let group = c.group("g").unwrap();
+        assert!(!group.members.contains_key(&a));
+        assert_eq!(group.state, GroupState::PreparingRebalance);
+        assert_eq!(c.heartbeat("g", &b, 2, later), error::REBALANCE_IN_PROGRESS);
+    }
+
+    #[test]
+    fn initial_delay_holds_the_first_rebalance() {
+        let mut c = Coordinator::new(Duration::from_millis(3000));
+        let t = Instant::now();
+        let mut req = join("g", "", 1);
+        req.require_known_member_id = false;
+        let JoinOutcome::Wait(a, deadline) = c.join(&req, t) else {
+            panic!()
+        };
+        assert_eq!(deadline, t + Duration::from_millis(3000));
+        assert!(matches!(
+            c.join_result("g", "", 1),
+            Some(JoinOutcome::Wait(..))
+        ));
+        c.tick(deadline);
+        assert_eq!(joined(c.join_result("g", &a, 1).unwrap()).generation, 1);
+    }
+
+    #[test]
+    fn leaving_empties_the_group_and_static_members_keep_assignments() {
+        let mut c = Coordinator::new(Duration::ZERO);
+        let t = Instant::now();
+        let mut req = join("g", "", 1);
+        req.instance_id = Some("i-1");
+        let first = joined(c.join(&req, t));
+        c.sync(
+            "g",
+            &first.member_id,
+            1,
+            Some(&[(first.member_id.as_str(), b"mine".as_slice())]),
+            t,
+        );
+        // The client restarts: same instance id, no member id.
+        let again = joined(c.join(&req, t));
+        assert_ne!(again.member_id, first.member_id);
+        assert_eq!(again.generation, 1);
+        let SyncOutcome::Assigned { assignment, .. } = c.sync("g", &again.member_id, 1, None, t)
+        else {
+            panic!()
+        };
+        assert_eq!(assignment, b"mine");
+        assert_eq!(c.leave("g", "", Some("i-1"), t), error::NONE);
+        assert_eq!(c.group("g").unwrap().state, GroupState::Empty);
+        assert_eq!(c.leave("g", "x", None, t), error::UNKNOWN_MEMBER_ID);
+    }
+
+    #[test]
+    fn inconsistent_protocols_are_refused() {
+        let mut c = Coordinator::new(Duration::ZERO);
+        let t = Instant::now();
+        let mut req = join("g", "", 1);
+        req.require_known_member_id = false;
+        joined(c.join(&req, t));
+        let mut other = join("g", "", 2);
+        other.require_known_member_id = false;
+        other.protocols = vec![("sticky", b"s")];
+        assert!(matches!(
+            c.join(&other, t),
+            JoinOutcome::Error(error::INCONSISTENT_GROUP_PROTOCOL, _)
+        ));
+    }
+}
