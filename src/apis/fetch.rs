@@ -434,7 +434,8 @@ pub fn handle(
 ) -> Result<super::Reply> {
     use super::Wait;
     let request = Request::decode(body, ctx.version)?;
-    if ctx.wait != Wait::Expired && request.max_wait_ms > 0 {
+    let has_partitions = request.topics.iter().any(|t| !t.partitions.is_empty());
+    if ctx.wait != Wait::Expired && request.max_wait_ms > 0 && has_partitions {
         let (available, errors) = available_bytes(broker, &request, ctx.version);
         if !errors && available < i64::from(request.min_bytes.max(1)) {
             let deadline = match ctx.wait {
@@ -534,15 +535,21 @@ fn build_response(
                 continue;
             };
             let log = &partition.log;
+            if p.fetch_offset < log.log_start_offset() || p.fetch_offset > log.next_offset() {
+                partitions.push(PartitionData::error(
+                    p.partition,
+                    error::OFFSET_OUT_OF_RANGE,
+                    None,
+                ));
+                continue;
+            }
             let mut data = PartitionData {
                 high_watermark: log.next_offset(),
                 last_stable_offset: log.next_offset(),
                 log_start_offset: log.log_start_offset(),
                 ..PartitionData::error(p.partition, error::NONE, None)
             };
-            if p.fetch_offset < log.log_start_offset() || p.fetch_offset > log.next_offset() {
-                data.error_code = error::OFFSET_OUT_OF_RANGE;
-            } else if budget > 0 || first {
+            if budget > 0 || first {
                 let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
                 match broker.storage.read(partition, p.fetch_offset, limit) {
                     Ok(Some(slice)) => {
