@@ -7,6 +7,8 @@ pub mod batch;
 pub mod crc32c;
 pub mod log;
 pub mod metadata;
+pub mod offsets;
+pub mod producers;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
