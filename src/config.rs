@@ -39,6 +39,8 @@ pub struct Config {
     pub log_flush_interval_messages: Option<u64>,
     pub log_flush_interval_ms: Option<u64>,
     pub group_initial_rebalance_delay_ms: u64,
+    /// Partitions of `__consumer_offsets` when it is created.
+    pub offsets_topic_num_partitions: i32,
 }
 
 impl Default for Config {
@@ -62,6 +64,7 @@ impl Default for Config {
             log_flush_interval_messages: None,
             log_flush_interval_ms: None,
             group_initial_rebalance_delay_ms: 3000,
+            offsets_topic_num_partitions: 50,
         }
     }
 }
@@ -191,6 +194,17 @@ impl Config {
             "group.initial.rebalance.delay.ms",
             &mut c.group_initial_rebalance_delay_ms,
         )?;
+        number(
+            props,
+            "offsets.topic.num.partitions",
+            &mut c.offsets_topic_num_partitions,
+        )?;
+        if c.offsets_topic_num_partitions < 1 {
+            return Err(bad_num(
+                "offsets.topic.num.partitions",
+                c.offsets_topic_num_partitions,
+            ));
+        }
         if c.socket_request_max_bytes < 64 || c.socket_request_max_bytes > i32::MAX as usize {
             return Err(bad_num(
                 "socket.request.max.bytes",
@@ -238,6 +252,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "log.flush.interval.messages",
     "log.flush.interval.ms",
     "group.initial.rebalance.delay.ms",
+    "offsets.topic.num.partitions",
 ];
 
 fn bad(key: &str, value: &str, why: &str) -> ConfigError {

@@ -235,13 +235,14 @@ impl Coordinator {
             .groups
             .entry(req.group_id.to_string())
             .or_insert_with(|| Group::new(req.group_id));
-        if let Some(kind) = &group.protocol_type {
-            if !group.members.is_empty() && kind != req.protocol_type {
-                return JoinOutcome::Error(
-                    error::INCONSISTENT_GROUP_PROTOCOL,
-                    req.member_id.to_string(),
-                );
-            }
+        if let Some(kind) = &group.protocol_type
+            && !group.members.is_empty()
+            && kind != req.protocol_type
+        {
+            return JoinOutcome::Error(
+                error::INCONSISTENT_GROUP_PROTOCOL,
+                req.member_id.to_string(),
+            );
         }
         if !group.members.is_empty() {
             let compatible = group.members.values().all(|m| {
@@ -261,25 +262,25 @@ impl Coordinator {
         let mut member_id = req.member_id.to_string();
         if let Some(fresh) = new_id {
             // A static member coming back takes over its old identity and assignment.
-            if let Some(instance) = req.instance_id {
-                if let Some(old) = group.member_of_instance(instance).map(str::to_string) {
-                    let mut member = group
-                        .members
-                        .remove(&old)
-                        .expect("instance maps to a member");
-                    member.id = fresh.clone();
-                    member.last_heartbeat = now;
-                    if group.leader.as_deref() == Some(old.as_str()) {
-                        group.leader = Some(fresh.clone());
-                    }
-                    group.members.insert(fresh.clone(), member);
-                    if group.state == GroupState::Stable {
-                        let result = join_result(group, &fresh);
-                        self.epoch += 1;
-                        return JoinOutcome::Joined(result);
-                    }
-                    member_id = fresh.clone();
+            if let Some(instance) = req.instance_id
+                && let Some(old) = group.member_of_instance(instance).map(str::to_string)
+            {
+                let mut member = group
+                    .members
+                    .remove(&old)
+                    .expect("instance maps to a member");
+                member.id = fresh.clone();
+                member.last_heartbeat = now;
+                if group.leader.as_deref() == Some(old.as_str()) {
+                    group.leader = Some(fresh.clone());
                 }
+                group.members.insert(fresh.clone(), member);
+                if group.state == GroupState::Stable {
+                    let result = join_result(group, &fresh);
+                    self.epoch += 1;
+                    return JoinOutcome::Joined(result);
+                }
+                member_id = fresh.clone();
             }
             if member_id.is_empty() {
                 if req.require_known_member_id && req.instance_id.is_none() {

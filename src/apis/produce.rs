@@ -300,6 +300,7 @@ fn produce_partition(
             log_start_offset,
             ..PartitionProduceResponse::new(data.index, error::NONE, appended.base_offset)
         },
+        Err(crate::storage::AppendError::Sequence(code)) => fail(code),
         Err(crate::storage::AppendError::UnknownTopicOrPartition) => {
             fail(error::UNKNOWN_TOPIC_OR_PARTITION)
         }

@@ -194,6 +194,9 @@ pub fn records(bytes: &[u8]) -> Result<Vec<Record<'_>>, DecodeError> {
     Ok(out)
 }
 
+/// A record's key and value, either of which may be null.
+pub type KeyValue = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// Builds an uncompressed batch of records with null keys and the given values (for the
 /// metadata log, whose records we write ourselves).
 pub fn build(
@@ -201,6 +204,17 @@ pub fn build(
     leader_epoch: i32,
     timestamp_ms: i64,
     values: &[Vec<u8>],
+) -> Vec<u8> {
+    let records: Vec<KeyValue> = values.iter().map(|v| (None, Some(v.clone()))).collect();
+    build_keyed(base_offset, leader_epoch, timestamp_ms, &records)
+}
+
+/// Builds an uncompressed batch of (key, value) records, either of which may be null.
+pub fn build_keyed(
+    base_offset: i64,
+    leader_epoch: i32,
+    timestamp_ms: i64,
+    records: &[KeyValue],
 ) -> Vec<u8> {
     let mut out = Vec::new();
     let mut w = Writer::new(&mut out);
@@ -210,16 +224,22 @@ pub fn build(
         .i8(2)
         .u32(0)
         .i16(0);
-    w.i32(values.len() as i32 - 1)
+    w.i32(records.len() as i32 - 1)
         .i64(timestamp_ms)
         .i64(timestamp_ms);
-    w.i64(-1).i16(-1).i32(-1).i32(values.len() as i32);
+    w.i64(-1).i16(-1).i32(-1).i32(records.len() as i32);
     let mut record = Vec::new();
-    for (delta, value) in values.iter().enumerate() {
+    for (delta, (key, value)) in records.iter().enumerate() {
         record.clear();
         let mut r = Writer::new(&mut record);
-        r.i8(0).varlong(0).varint(delta as i32).varint(-1);
-        r.varint(value.len() as i32).raw(value).varint(0);
+        r.i8(0).varlong(0).varint(delta as i32);
+        for field in [key, value] {
+            match field {
+                Some(bytes) => r.varint(bytes.len() as i32).raw(bytes),
+                None => r.varint(-1),
+            };
+        }
+        r.varint(0);
         let len = record.len() as i32;
         Writer::new(&mut out).varint(len).raw(&record);
     }

@@ -240,6 +240,8 @@ impl Segment {
 pub struct Appended {
     pub base_offset: i64,
     pub last_offset: i64,
+    /// The batch was a retry already in the log; nothing was written.
+    pub duplicate: bool,
 }
 
 pub struct PartitionLog {
@@ -338,6 +340,7 @@ impl PartitionLog {
         Ok(Appended {
             base_offset,
             last_offset: header.last_offset(),
+            duplicate: false,
         })
     }
 
@@ -484,6 +487,22 @@ impl PartitionLog {
             self.log_start_offset = self.segments[0].base_offset;
         }
         Ok(deleted)
+    }
+
+    /// The headers of every batch in the last `segments` segments, oldest first (for
+    /// rebuilding producer state).
+    pub fn recent_headers(&self, segments: usize) -> io::Result<Vec<BatchHeader>> {
+        let mut out = Vec::new();
+        let first = self.segments.len().saturating_sub(segments);
+        for segment in &self.segments[first..] {
+            if let Some(start) = segment.index.first().copied() {
+                segment.walk(start, |loc| {
+                    out.push(loc.header);
+                    true
+                })?;
+            }
+        }
+        Ok(out)
     }
 
     /// Reads all valid batches' bytes in order (for replaying small internal logs).

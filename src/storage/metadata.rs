@@ -13,6 +13,7 @@ const PARTITION_RECORD: u32 = 3;
 const CONFIG_RECORD: u32 = 4;
 const REMOVE_TOPIC_RECORD: u32 = 9;
 const FEATURE_LEVEL_RECORD: u32 = 12;
+const PRODUCER_IDS_RECORD: u32 = 15;
 
 /// ConfigRecord resource type for topics (as in DescribeConfigs).
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -42,6 +43,12 @@ pub enum MetadataRecord {
     FeatureLevel {
         name: String,
         level: i16,
+    },
+    /// A block of producer ids was handed out; the next block starts at `next_producer_id`.
+    ProducerIds {
+        broker_id: i32,
+        broker_epoch: i64,
+        next_producer_id: i64,
     },
     /// A record type we do not need (brokers, registrations, producer ids, ...).
     Other {
@@ -112,6 +119,11 @@ impl MetadataRecord {
                 name: r.string(true)?.to_string(),
                 level: r.i16()?,
             },
+            PRODUCER_IDS_RECORD => MetadataRecord::ProducerIds {
+                broker_id: r.i32()?,
+                broker_epoch: r.i64()?,
+                next_producer_id: r.i64()?,
+            },
             other => MetadataRecord::Other { api_key: other },
         };
         Ok(record)
@@ -174,6 +186,14 @@ impl MetadataRecord {
                     .string(name, true)
                     .i16(*level);
             }
+            MetadataRecord::ProducerIds {
+                broker_id,
+                broker_epoch,
+                next_producer_id,
+            } => {
+                w.uvarint(PRODUCER_IDS_RECORD).uvarint(0);
+                w.i32(*broker_id).i64(*broker_epoch).i64(*next_producer_id);
+            }
             MetadataRecord::Other { api_key } => {
                 w.uvarint(*api_key).uvarint(0);
             }
@@ -232,6 +252,11 @@ mod tests {
                 level: 20,
             },
             MetadataRecord::RemoveTopic { topic_id: [5; 16] },
+            MetadataRecord::ProducerIds {
+                broker_id: 1,
+                broker_epoch: 0,
+                next_producer_id: 2000,
+            },
         ] {
             assert_eq!(
                 MetadataRecord::decode(&record.encode(&[0; 16])).unwrap(),

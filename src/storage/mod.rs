@@ -26,11 +26,30 @@ use crate::config::Config;
 const METADATA_DIR: &str = "__cluster_metadata-0";
 /// Leader epoch of the metadata log's batches: this node is the only (and first) leader.
 const METADATA_LEADER_EPOCH: i32 = 1;
+/// Producer ids reserved per ProducerIdsRecord, as Kafka's controller does.
+const PRODUCER_ID_BLOCK: i64 = 1000;
 
 /// One partition of a topic.
 pub struct Partition {
     pub leader_epoch: i32,
     pub log: PartitionLog,
+    /// Idempotent producers' recent batches, for deduplication.
+    pub producers: producers::Producers,
+}
+
+impl Partition {
+    fn open(log: PartitionLog, leader_epoch: i32) -> io::Result<Partition> {
+        let mut producers = producers::Producers::new();
+        // Producer state comes from the newest batches; two segments cover any retry.
+        for header in log.recent_headers(2)? {
+            producers::record(&mut producers, &header);
+        }
+        Ok(Partition {
+            leader_epoch,
+            log,
+            producers,
+        })
+    }
 }
 
 pub struct Topic {
@@ -72,6 +91,8 @@ impl From<io::Error> for TopicError {
 #[derive(Debug)]
 pub enum AppendError {
     UnknownTopicOrPartition,
+    /// An idempotent producer's batch out of sequence or from a fenced epoch.
+    Sequence(crate::protocol::error::ErrorCode),
     Io(io::Error),
 }
 
@@ -95,6 +116,12 @@ pub struct Storage {
     last_flush: Instant,
     /// Partitions with appends not yet synced.
     dirty: Vec<(Uuid, i32)>,
+    /// The next producer id to hand out, and the end of the block recorded for it.
+    next_producer_id: i64,
+    producer_id_block_end: i64,
+    /// Committed offsets, replayed from `__consumer_offsets`.
+    offsets: offsets::OffsetMap,
+    offsets_partitions: i32,
     /// Bumped on every append and topic change, so waiting fetches know to look again.
     pub epoch: u64,
     scratch: Vec<u8>,
@@ -126,8 +153,13 @@ impl Storage {
             dirty: Vec::new(),
             epoch: 0,
             scratch: Vec::new(),
+            next_producer_id: 0,
+            producer_id_block_end: 0,
+            offsets: offsets::OffsetMap::new(),
+            offsets_partitions: config.offsets_topic_num_partitions,
         };
         storage.replay_metadata()?;
+        storage.replay_offsets()?;
         info!(
             "log dir {}: cluster {}, {} topics",
             storage.root.display(),
@@ -210,6 +242,12 @@ impl Storage {
                         };
                     }
                 }
+                MetadataRecord::ProducerIds {
+                    next_producer_id, ..
+                } => {
+                    self.next_producer_id = self.next_producer_id.max(next_producer_id);
+                    self.producer_id_block_end = self.next_producer_id;
+                }
                 MetadataRecord::FeatureLevel { .. } | MetadataRecord::Other { .. } => {}
             }
         }
@@ -224,7 +262,7 @@ impl Storage {
             for index in 0..count {
                 let leader_epoch = partitions.get(&index).copied().unwrap_or(0);
                 let log = self.open_partition_log(&topic, index)?;
-                topic.partitions.push(Partition { leader_epoch, log });
+                topic.partitions.push(Partition::open(log, leader_epoch)?);
             }
             self.names_by_id.insert(id, name.clone());
             self.topics.insert(name, topic);
@@ -311,10 +349,7 @@ impl Storage {
         };
         for index in 0..partitions {
             let log = self.open_partition_log(&topic, index)?;
-            topic.partitions.push(Partition {
-                leader_epoch: 0,
-                log,
-            });
+            topic.partitions.push(Partition::open(log, 0)?);
         }
         sync_dir(&self.root)?;
         info!(
@@ -356,7 +391,9 @@ impl Storage {
         Ok(())
     }
 
-    /// Appends one validated batch to a partition. Durable only after [`Storage::flush`].
+    /// Appends one validated batch to a partition, unless it is an idempotent producer's
+    /// retry of a batch already stored (then its original offsets come back with
+    /// `duplicate` set). Durable only after [`Storage::flush`].
     pub fn append(
         &mut self,
         topic: &str,
@@ -371,18 +408,138 @@ impl Storage {
             .ok()
             .and_then(|i| topic.partitions.get_mut(i))
             .ok_or(AppendError::UnknownTopicOrPartition)?;
+        let header =
+            BatchHeader::parse(bytes).ok_or(AppendError::Io(io::Error::other("short batch")))?;
+        match producers::check(&part.producers, &header) {
+            producers::SequenceCheck::Append => {}
+            producers::SequenceCheck::Duplicate(base_offset) => {
+                let last_offset = base_offset + i64::from(header.last_offset_delta);
+                return Ok(Appended {
+                    base_offset,
+                    last_offset,
+                    duplicate: true,
+                });
+            }
+            producers::SequenceCheck::Reject(code) => return Err(AppendError::Sequence(code)),
+        }
         self.scratch.clear();
         self.scratch.extend_from_slice(bytes);
         let appended = part
             .log
             .append(&mut self.scratch, part.leader_epoch)
             .map_err(AppendError::Io)?;
+        producers::record(
+            &mut part.producers,
+            &BatchHeader {
+                base_offset: appended.base_offset,
+                ..header
+            },
+        );
         if !self.dirty.contains(&(topic.id, partition)) {
             self.dirty.push((topic.id, partition));
         }
         self.unflushed_messages += (appended.last_offset - appended.base_offset + 1) as u64;
         self.epoch += 1;
         Ok(appended)
+    }
+
+    /// Hands out a new producer id; blocks of ids are recorded in the metadata log (as
+    /// Kafka's ProducerIdsRecord) so ids are never reused after a restart.
+    pub fn allocate_producer_id(&mut self) -> io::Result<i64> {
+        if self.next_producer_id >= self.producer_id_block_end {
+            let end = self.next_producer_id + PRODUCER_ID_BLOCK;
+            self.append_metadata(&[MetadataRecord::ProducerIds {
+                broker_id: self.node_id,
+                broker_epoch: 0,
+                next_producer_id: end,
+            }])?;
+            self.producer_id_block_end = end;
+        }
+        let id = self.next_producer_id;
+        self.next_producer_id += 1;
+        Ok(id)
+    }
+
+    fn replay_offsets(&mut self) -> io::Result<()> {
+        let Some(topic) = self.topics.get(offsets::TOPIC) else {
+            return Ok(());
+        };
+        for partition in &topic.partitions {
+            let bytes = partition.log.read_all()?;
+            let mut position = 0;
+            while let Some(header) = bytes.get(position..).and_then(BatchHeader::parse) {
+                let end = position + header.size();
+                let Some(batch_bytes) = bytes.get(position..end) else {
+                    break;
+                };
+                position = end;
+                let Ok(records) = batch::records(batch_bytes) else {
+                    continue;
+                };
+                for record in records {
+                    let Some(Ok(Some((group, topic, partition)))) =
+                        record.key.map(offsets::decode_key)
+                    else {
+                        continue;
+                    };
+                    let entries = self.offsets.entry(group).or_default();
+                    match record.value.map(offsets::decode_value) {
+                        Some(Ok(committed)) => {
+                            entries.insert((topic, partition), committed);
+                        }
+                        None => {
+                            entries.remove(&(topic, partition));
+                        }
+                        Some(Err(e)) => warn!("{}: skipping an offset record: {e}", offsets::TOPIC),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a group's committed offsets in `__consumer_offsets` (created on first use).
+    /// Durable after the turn's [`Storage::flush`], like any append.
+    pub fn commit_offsets(
+        &mut self,
+        group: &str,
+        commits: Vec<(String, i32, offsets::Committed)>,
+    ) -> Result<(), AppendError> {
+        if commits.is_empty() {
+            return Ok(());
+        }
+        if !self.topics.contains_key(offsets::TOPIC) {
+            let configs = [("cleanup.policy".to_string(), "compact".to_string())];
+            self.create_topic(offsets::TOPIC, self.offsets_partitions, &configs)
+                .map_err(|e| AppendError::Io(io::Error::other(format!("{e:?}"))))?;
+        }
+        let records: Vec<batch::KeyValue> = commits
+            .iter()
+            .map(|(topic, partition, c)| {
+                (
+                    Some(offsets::encode_key(group, topic, *partition)),
+                    Some(offsets::encode_value(c)),
+                )
+            })
+            .collect();
+        let bytes = batch::build_keyed(0, 0, now_ms(), &records);
+        let partition = offsets::partition_for(group, self.offsets_partitions);
+        self.append(offsets::TOPIC, partition, &bytes)?;
+        let entries = self.offsets.entry(group.to_string()).or_default();
+        for (topic, partition, committed) in commits {
+            entries.insert((topic, partition), committed);
+        }
+        Ok(())
+    }
+
+    /// A group's committed offsets.
+    pub fn committed(&self, group: &str) -> Option<&BTreeMap<(String, i32), offsets::Committed>> {
+        self.offsets.get(group)
+    }
+
+    /// Groups with committed offsets.
+    pub fn groups_with_offsets(&self) -> impl Iterator<Item = &str> {
+        self.offsets.keys().map(String::as_str)
     }
 
     /// Whether appends are waiting for an fsync that the flush policy requires now. With no
@@ -636,6 +793,82 @@ mod tests {
             fs::read_to_string(dir.join("meta.properties"))
                 .unwrap()
                 .contains("cluster.id=")
+        );
+    }
+}
+
+#[cfg(test)]
+mod durable_state_tests {
+    use super::*;
+
+    #[test]
+    fn offsets_and_producer_ids_survive_reopen() {
+        let dir = test_dir("storage-offsets");
+        let config = Config {
+            log_dir: dir.clone(),
+            offsets_topic_num_partitions: 3,
+            ..Config::default()
+        };
+        let first_id;
+        {
+            let mut storage = Storage::open(&config).unwrap();
+            first_id = storage.allocate_producer_id().unwrap();
+            assert_eq!(storage.allocate_producer_id().unwrap(), first_id + 1);
+            let c = offsets::Committed {
+                offset: 17,
+                leader_epoch: 0,
+                metadata: "m".into(),
+                commit_timestamp: 5,
+            };
+            storage
+                .commit_offsets("g", vec![("t".into(), 1, c)])
+                .unwrap();
+            storage.flush(Instant::now()).unwrap();
+        }
+        let mut storage = Storage::open(&config).unwrap();
+        let committed = storage.committed("g").unwrap();
+        assert_eq!(
+            committed.get(&("t".to_string(), 1)).map(|c| c.offset),
+            Some(17)
+        );
+        assert_eq!(storage.topic(offsets::TOPIC).unwrap().partitions.len(), 3);
+        // Ids are never handed out twice across restarts.
+        assert!(storage.allocate_producer_id().unwrap() >= first_id + PRODUCER_ID_BLOCK);
+    }
+
+    #[test]
+    fn idempotent_retry_is_not_written_twice_even_after_reopen() {
+        let dir = test_dir("storage-idempotent");
+        let config = Config {
+            log_dir: dir.clone(),
+            ..Config::default()
+        };
+        let mut batch = batch::build(0, 0, 1, &[b"a".to_vec(), b"b".to_vec()]);
+        // producerId 9, epoch 0, baseSequence 0: set the fields, then re-seal the CRC.
+        batch[43..51].copy_from_slice(&9i64.to_be_bytes());
+        batch[51..53].copy_from_slice(&0i16.to_be_bytes());
+        batch[53..57].copy_from_slice(&0i32.to_be_bytes());
+        let crc = crc32c::crc32c(&batch[21..]);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        {
+            let mut storage = Storage::open(&config).unwrap();
+            storage.create_topic("t", 1, &[]).unwrap();
+            assert!(!storage.append("t", 0, &batch).unwrap().duplicate);
+            storage.flush(Instant::now()).unwrap();
+        }
+        let mut storage = Storage::open(&config).unwrap();
+        let again = storage.append("t", 0, &batch).unwrap();
+        assert!(again.duplicate);
+        assert_eq!(again.base_offset, 0);
+        assert_eq!(
+            storage
+                .topic("t")
+                .unwrap()
+                .partition(0)
+                .unwrap()
+                .log
+                .next_offset(),
+            2
         );
     }
 }
