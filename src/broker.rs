@@ -10,6 +10,7 @@ use log::{Level, debug, error, log_enabled};
 
 use crate::apis::{self, Reply, RequestContext, Wait};
 use crate::config::Config;
+use crate::coordinator::Coordinator;
 use crate::protocol::codec::Reader;
 use crate::protocol::header::{RequestHeader, RequestPrefix, begin_frame, finish_frame};
 use crate::protocol::versions::{self, ApiSpec};
@@ -22,6 +23,7 @@ const RETENTION_CHECK_INTERVAL: Duration = Duration::from_secs(300);
 pub struct Broker {
     pub config: Config,
     pub storage: Storage,
+    pub coordinator: Coordinator,
     next_retention_check: Instant,
 }
 
@@ -34,9 +36,13 @@ pub struct Parked {
 impl Broker {
     pub fn open(config: Config) -> io::Result<Broker> {
         let storage = Storage::open(&config)?;
+        let coordinator = Coordinator::new(Duration::from_millis(
+            config.group_initial_rebalance_delay_ms,
+        ));
         Ok(Broker {
             config,
             storage,
+            coordinator,
             next_retention_check: Instant::now() + RETENTION_CHECK_INTERVAL,
         })
     }
@@ -52,7 +58,22 @@ impl Broker {
             versions::FETCH => apis::fetch::handle(self, ctx, body, out),
             versions::LIST_OFFSETS => apis::list_offsets::handle(self, ctx, body, out),
             versions::METADATA => apis::metadata::handle(self, ctx, body, out),
+            versions::OFFSET_COMMIT => apis::offset_commit::handle(self, ctx, body, out),
+            versions::OFFSET_FETCH => apis::offset_fetch::handle(self, ctx, body, out),
+            versions::FIND_COORDINATOR => apis::find_coordinator::handle(self, ctx, body, out),
+            versions::JOIN_GROUP => apis::join_group::handle(self, ctx, body, out),
+            versions::HEARTBEAT => apis::heartbeat::handle(self, ctx, body, out),
+            versions::LEAVE_GROUP => apis::leave_group::handle(self, ctx, body, out),
+            versions::SYNC_GROUP => apis::sync_group::handle(self, ctx, body, out),
+            versions::DESCRIBE_GROUPS => apis::describe_groups::handle(self, ctx, body, out),
+            versions::LIST_GROUPS => apis::list_groups::handle(self, ctx, body, out),
             versions::API_VERSIONS => apis::api_versions::handle(ctx, body, out),
+            versions::INIT_PRODUCER_ID => apis::init_producer_id::handle(self, ctx, body, out),
+            versions::OFFSET_FOR_LEADER_EPOCH => {
+                apis::offset_for_leader_epoch::handle(self, ctx, body, out)
+            }
+            versions::DESCRIBE_CONFIGS => apis::describe_configs::handle(self, ctx, body, out),
+            versions::DESCRIBE_CLUSTER => apis::describe_cluster::handle(self, ctx, body, out),
             versions::CREATE_TOPICS => apis::create_topics::handle(self, ctx, body, out),
             versions::DELETE_TOPICS => apis::delete_topics::handle(self, ctx, body, out),
             versions::DESCRIBE_TOPIC_PARTITIONS => {
@@ -191,12 +212,18 @@ impl Service for Broker {
     }
 
     fn epoch(&self) -> u64 {
-        self.storage.epoch
+        self.storage.epoch.wrapping_add(self.coordinator.epoch)
     }
 
     fn next_timer(&self) -> Option<Instant> {
-        let retention = Some(self.next_retention_check);
-        retention.into_iter().chain(self.storage.next_flush()).min()
+        [
+            Some(self.next_retention_check),
+            self.storage.next_flush(),
+            self.coordinator.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn on_timer(&mut self, now: Instant) {
@@ -204,6 +231,7 @@ impl Service for Broker {
             self.storage.enforce_retention();
             self.next_retention_check = now + RETENTION_CHECK_INTERVAL;
         }
+        self.coordinator.tick(now);
         self.end_of_turn(now);
     }
 }

@@ -550,6 +550,44 @@ impl Coordinator {
         }
     }
 
+    /// Whether an OffsetCommit may be accepted: a group with members takes commits only from
+    /// a member of the current generation (a commit also counts as a heartbeat); a group
+    /// without members takes "simple" commits (generation -1), as from an admin tool.
+    pub fn check_commit(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> ErrorCode {
+        let Some(group) = self
+            .groups
+            .get_mut(group_id)
+            .filter(|g| !g.members.is_empty())
+        else {
+            return if generation < 0 {
+                error::NONE
+            } else {
+                error::UNKNOWN_MEMBER_ID
+            };
+        };
+        let id = match instance_id.and_then(|i| group.member_of_instance(i)) {
+            Some(id) => id.to_string(),
+            None => member_id.to_string(),
+        };
+        let Some(member) = group.members.get_mut(&id) else {
+            return error::UNKNOWN_MEMBER_ID;
+        };
+        if generation != group.generation {
+            return error::ILLEGAL_GENERATION;
+        }
+        member.last_heartbeat = std::time::Instant::now().max(member.last_heartbeat);
+        if group.state == GroupState::PreparingRebalance {
+            return error::REBALANCE_IN_PROGRESS;
+        }
+        error::NONE
+    }
+
     /// LeaveGroup for one member (by id, or by instance id for static members).
     pub fn leave(
         &mut self,

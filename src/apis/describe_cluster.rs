@@ -165,6 +165,45 @@ impl Response {
     }
 }
 
+// ---- Handling ----
+
+/// Cluster operations a client may do with no authorizer (as Kafka's bit set): ALTER,
+/// DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE, CREATE.
+const CLUSTER_OPERATIONS_ALL: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+
+pub fn handle(
+    broker: &mut crate::broker::Broker,
+    ctx: &super::RequestContext,
+    body: &mut Reader,
+    out: &mut Vec<u8>,
+) -> Result<super::Reply> {
+    let request = Request::decode(body, ctx.version)?;
+    let me = super::metadata::advertised_broker(broker, ctx.peer);
+    let response = Response {
+        throttle_time_ms: 0,
+        error_code: crate::protocol::error::NONE,
+        error_message: None,
+        endpoint_type: request.endpoint_type,
+        cluster_id: broker.storage.cluster_id.clone(),
+        controller_id: broker.config.node_id,
+        brokers: vec![Broker {
+            broker_id: me.node_id,
+            host: me.host,
+            port: me.port,
+            rack: None,
+            is_fenced: false,
+        }],
+        cluster_authorized_operations: if request.include_cluster_authorized_operations {
+            CLUSTER_OPERATIONS_ALL
+        } else {
+            AUTHORIZED_OPERATIONS_UNSET
+        },
+    };
+    response.encode(&mut Writer::new(out), ctx.version);
+    Ok(super::Reply::Body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -311,6 +311,269 @@ fn decode_array<'a, T>(
     Ok(out)
 }
 
+// ---- Handling ----
+
+/// A configuration entry before filtering: name, value, source, type.
+type Entry = (&'static str, String, i8, i8);
+
+/// Topic configurations: overrides from the metadata log, else the broker's defaults.
+fn topic_entries(
+    broker: &crate::broker::Broker,
+    configs: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, String, i8, i8)> {
+    let c = &broker.config;
+    let defaults: [Entry; 9] = [
+        (
+            "cleanup.policy",
+            "delete".into(),
+            SOURCE_DEFAULT_CONFIG,
+            TYPE_LIST,
+        ),
+        (
+            "compression.type",
+            "producer".into(),
+            SOURCE_DEFAULT_CONFIG,
+            TYPE_STRING,
+        ),
+        (
+            "max.message.bytes",
+            c.message_max_bytes.to_string(),
+            SOURCE_STATIC_BROKER_CONFIG,
+            TYPE_INT,
+        ),
+        (
+            "message.timestamp.type",
+            "CreateTime".into(),
+            SOURCE_DEFAULT_CONFIG,
+            TYPE_STRING,
+        ),
+        (
+            "min.insync.replicas",
+            "1".into(),
+            SOURCE_DEFAULT_CONFIG,
+            TYPE_INT,
+        ),
+        (
+            "retention.bytes",
+            c.log_retention_bytes.to_string(),
+            SOURCE_STATIC_BROKER_CONFIG,
+            TYPE_LONG,
+        ),
+        (
+            "retention.ms",
+            c.log_retention_ms.to_string(),
+            SOURCE_STATIC_BROKER_CONFIG,
+            TYPE_LONG,
+        ),
+        (
+            "segment.bytes",
+            c.log_segment_bytes.to_string(),
+            SOURCE_STATIC_BROKER_CONFIG,
+            TYPE_INT,
+        ),
+        (
+            "segment.ms",
+            "604800000".into(),
+            SOURCE_DEFAULT_CONFIG,
+            TYPE_LONG,
+        ),
+    ];
+    let mut out: Vec<(String, String, i8, i8)> = defaults
+        .into_iter()
+        .map(|(name, value, source, kind)| match configs.get(name) {
+            Some(set) => (
+                name.to_string(),
+                set.clone(),
+                SOURCE_DYNAMIC_TOPIC_CONFIG,
+                kind,
+            ),
+            None => (name.to_string(), value, source, kind),
+        })
+        .collect();
+    for (name, value) in configs {
+        if !out.iter().any(|(n, ..)| n == name) {
+            out.push((
+                name.clone(),
+                value.clone(),
+                SOURCE_DYNAMIC_TOPIC_CONFIG,
+                TYPE_STRING,
+            ));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// The broker's own settings; a value equal to the built-in default is reported as such.
+fn broker_entries(broker: &crate::broker::Broker) -> Vec<(String, String, i8, i8)> {
+    let c = &broker.config;
+    let d = crate::config::Config::default();
+    let rows: [(&str, String, String, i8); 12] = [
+        (
+            "auto.create.topics.enable",
+            c.auto_create_topics.to_string(),
+            d.auto_create_topics.to_string(),
+            TYPE_BOOLEAN,
+        ),
+        (
+            "default.replication.factor",
+            c.default_replication_factor.to_string(),
+            d.default_replication_factor.to_string(),
+            TYPE_INT,
+        ),
+        (
+            "group.initial.rebalance.delay.ms",
+            c.group_initial_rebalance_delay_ms.to_string(),
+            d.group_initial_rebalance_delay_ms.to_string(),
+            TYPE_INT,
+        ),
+        (
+            "log.dirs",
+            c.log_dir.display().to_string(),
+            d.log_dir.display().to_string(),
+            TYPE_STRING,
+        ),
+        (
+            "log.retention.bytes",
+            c.log_retention_bytes.to_string(),
+            d.log_retention_bytes.to_string(),
+            TYPE_LONG,
+        ),
+        (
+            "log.retention.ms",
+            c.log_retention_ms.to_string(),
+            d.log_retention_ms.to_string(),
+            TYPE_LONG,
+        ),
+        (
+            "log.segment.bytes",
+            c.log_segment_bytes.to_string(),
+            d.log_segment_bytes.to_string(),
+            TYPE_INT,
+        ),
+        (
+            "max.connections",
+            c.max_connections.to_string(),
+            d.max_connections.to_string(),
+            TYPE_INT,
+        ),
+        (
+            "message.max.bytes",
+            c.message_max_bytes.to_string(),
+            d.message_max_bytes.to_string(),
+            TYPE_INT,
+        ),
+        (
+            "node.id",
+            c.node_id.to_string(),
+            d.node_id.to_string(),
+            TYPE_INT,
+        ),
+        (
+            "num.partitions",
+            c.num_partitions.to_string(),
+            d.num_partitions.to_string(),
+            TYPE_INT,
+        ),
+        (
+            "socket.request.max.bytes",
+            c.socket_request_max_bytes.to_string(),
+            d.socket_request_max_bytes.to_string(),
+            TYPE_INT,
+        ),
+    ];
+    rows.into_iter()
+        .map(|(name, value, default, kind)| {
+            let source = if value == default {
+                SOURCE_DEFAULT_CONFIG
+            } else {
+                SOURCE_STATIC_BROKER_CONFIG
+            };
+            (name.to_string(), value, source, kind)
+        })
+        .collect()
+}
+
+pub fn handle(
+    broker: &mut crate::broker::Broker,
+    ctx: &super::RequestContext,
+    body: &mut Reader,
+    out: &mut Vec<u8>,
+) -> Result<super::Reply> {
+    use crate::protocol::error;
+    let request = Request::decode(body, ctx.version)?;
+    let mut results = Vec::with_capacity(request.resources.len());
+    for resource in &request.resources {
+        let mut result = ResourceResult {
+            error_code: error::NONE,
+            error_message: None,
+            resource_type: resource.resource_type,
+            resource_name: resource.resource_name.to_string(),
+            configs: Vec::new(),
+        };
+        let entries = match resource.resource_type {
+            RESOURCE_TOPIC => match broker.storage.topic_configs(resource.resource_name) {
+                Some(configs) => Some(topic_entries(broker, configs)),
+                None => {
+                    result.error_code = error::UNKNOWN_TOPIC_OR_PARTITION;
+                    result.error_message =
+                        Some(format!("Topic {} does not exist.", resource.resource_name));
+                    None
+                }
+            },
+            RESOURCE_BROKER
+                if resource.resource_name.is_empty()
+                    || resource.resource_name == broker.config.node_id.to_string() =>
+            {
+                Some(broker_entries(broker))
+            }
+            _ => {
+                result.error_code = error::INVALID_REQUEST;
+                result.error_message = Some(format!(
+                    "resource type {} named '{}' is not described here",
+                    resource.resource_type, resource.resource_name
+                ));
+                None
+            }
+        };
+        for (name, value, source, kind) in entries.unwrap_or_default() {
+            if resource
+                .configuration_keys
+                .as_ref()
+                .is_some_and(|keys| !keys.contains(&name.as_str()))
+            {
+                continue;
+            }
+            let synonyms = if request.include_synonyms {
+                vec![Synonym {
+                    name: name.clone(),
+                    value: Some(value.clone()),
+                    source,
+                }]
+            } else {
+                Vec::new()
+            };
+            result.configs.push(ConfigResult {
+                name,
+                value: Some(value),
+                read_only: resource.resource_type == RESOURCE_BROKER,
+                config_source: source,
+                is_sensitive: false,
+                synonyms,
+                config_type: kind,
+                documentation: None,
+            });
+        }
+        results.push(result);
+    }
+    Response {
+        throttle_time_ms: 0,
+        results,
+    }
+    .encode(&mut Writer::new(out), ctx.version);
+    Ok(super::Reply::Body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -269,6 +269,98 @@ impl DescribedGroupMember {
     }
 }
 
+// ---- Handling ----
+
+/// READ, DELETE and DESCRIBE: what a client may do to a group with no authorizer.
+const GROUP_OPERATIONS_ALL: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+
+pub fn handle(
+    broker: &mut crate::broker::Broker,
+    ctx: &super::RequestContext,
+    body: &mut Reader,
+    out: &mut Vec<u8>,
+) -> Result<super::Reply> {
+    use crate::coordinator::GroupState;
+    use crate::protocol::error;
+    let request = Request::decode(body, ctx.version)?;
+    let operations = if request.include_authorized_operations {
+        GROUP_OPERATIONS_ALL
+    } else {
+        AUTHORIZED_OPERATIONS_UNSET
+    };
+    let mut groups = Vec::with_capacity(request.groups.len());
+    for &group_id in &request.groups {
+        let described = match broker.coordinator.group(group_id) {
+            Some(group) => {
+                let stable = group.state == GroupState::Stable;
+                let protocol = group.protocol_name.clone().unwrap_or_default();
+                DescribedGroup {
+                    error_code: error::NONE,
+                    error_message: None,
+                    group_id: group_id.to_string(),
+                    group_state: group.state.name().to_string(),
+                    protocol_type: group.protocol_type.clone().unwrap_or_default(),
+                    protocol_data: if stable {
+                        protocol.clone()
+                    } else {
+                        String::new()
+                    },
+                    members: group
+                        .members
+                        .values()
+                        .map(|m| DescribedGroupMember {
+                            member_id: m.id.clone(),
+                            group_instance_id: m.instance_id.clone(),
+                            client_id: m.client_id.clone(),
+                            client_host: m.client_host.clone(),
+                            member_metadata: if stable {
+                                m.protocols
+                                    .iter()
+                                    .find(|(n, _)| *n == protocol)
+                                    .map(|(_, md)| md.clone())
+                                    .unwrap_or_default()
+                            } else {
+                                Vec::new()
+                            },
+                            member_assignment: if stable {
+                                m.assignment.clone()
+                            } else {
+                                Vec::new()
+                            },
+                        })
+                        .collect(),
+                    authorized_operations: operations,
+                }
+            }
+            None => {
+                let known = broker.storage.committed(group_id).is_some();
+                let (error_code, state) = match (known, ctx.version >= 6) {
+                    (true, _) => (error::NONE, "Empty"),
+                    (false, true) => (error::GROUP_ID_NOT_FOUND, "Dead"),
+                    (false, false) => (error::NONE, "Dead"),
+                };
+                DescribedGroup {
+                    error_code,
+                    error_message: None,
+                    group_id: group_id.to_string(),
+                    group_state: state.to_string(),
+                    protocol_type: String::new(),
+                    protocol_data: String::new(),
+                    members: Vec::new(),
+                    authorized_operations: operations,
+                }
+            }
+        };
+        groups.push(described);
+    }
+    Response {
+        throttle_time_ms: 0,
+        groups,
+    }
+    .encode(&mut Writer::new(out), ctx.version);
+    Ok(super::Reply::Body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -251,6 +251,44 @@ impl Coordinator {
     }
 }
 
+// ---- Handling ----
+
+/// This broker coordinates every group (and would every transactional id).
+pub fn handle(
+    broker: &mut crate::broker::Broker,
+    ctx: &super::RequestContext,
+    body: &mut Reader,
+    out: &mut Vec<u8>,
+) -> Result<super::Reply> {
+    let request = Request::decode(body, ctx.version)?;
+    let me = super::metadata::advertised_broker(broker, ctx.peer);
+    let mut response = Response {
+        throttle_time_ms: 0,
+        error_code: crate::protocol::error::NONE,
+        error_message: None,
+        node_id: me.node_id,
+        host: me.host.clone(),
+        port: me.port,
+        coordinators: Vec::new(),
+    };
+    if ctx.version >= 4 {
+        response.coordinators = request
+            .keys(ctx.version)
+            .iter()
+            .map(|key| Coordinator {
+                key: key.to_string(),
+                node_id: me.node_id,
+                host: me.host.clone(),
+                port: me.port,
+                error_code: crate::protocol::error::NONE,
+                error_message: None,
+            })
+            .collect();
+    }
+    response.encode(&mut Writer::new(out), ctx.version);
+    Ok(super::Reply::Body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

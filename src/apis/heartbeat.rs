@@ -102,6 +102,29 @@ impl Response {
     }
 }
 
+// ---- Handling ----
+
+pub fn handle(
+    broker: &mut crate::broker::Broker,
+    ctx: &super::RequestContext,
+    body: &mut Reader,
+    out: &mut Vec<u8>,
+) -> Result<super::Reply> {
+    let request = Request::decode(body, ctx.version)?;
+    let error_code = broker.coordinator.heartbeat(
+        request.group_id,
+        request.member_id,
+        request.generation_id,
+        ctx.now,
+    );
+    Response {
+        throttle_time_ms: 0,
+        error_code,
+    }
+    .encode(&mut Writer::new(out), ctx.version);
+    Ok(super::Reply::Body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

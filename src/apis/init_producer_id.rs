@@ -112,6 +112,50 @@ impl Response {
     }
 }
 
+// ---- Handling ----
+
+/// Transactions are not served: a transactional id is refused with this (fatal) code.
+const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+
+/// A new producer id, or the next epoch of a known one (v3+ re-initialisation).
+pub fn handle(
+    broker: &mut crate::broker::Broker,
+    ctx: &super::RequestContext,
+    body: &mut Reader,
+    out: &mut Vec<u8>,
+) -> Result<super::Reply> {
+    use crate::protocol::error;
+    let request = Request::decode(body, ctx.version)?;
+    let mut response = Response {
+        throttle_time_ms: 0,
+        error_code: error::NONE,
+        producer_id: NO_PRODUCER_ID,
+        producer_epoch: NO_PRODUCER_EPOCH,
+    };
+    if request.transactional_id.is_some_and(|t| !t.is_empty()) {
+        response.error_code = TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    } else if request.producer_id >= 0
+        && request.producer_epoch >= 0
+        && request.producer_epoch < i16::MAX - 1
+    {
+        response.producer_id = request.producer_id;
+        response.producer_epoch = request.producer_epoch + 1;
+    } else {
+        match broker.storage.allocate_producer_id() {
+            Ok(id) => {
+                response.producer_id = id;
+                response.producer_epoch = 0;
+            }
+            Err(e) => {
+                log::error!("allocating a producer id: {e}");
+                response.error_code = error::UNKNOWN_SERVER_ERROR;
+            }
+        }
+    }
+    response.encode(&mut Writer::new(out), ctx.version);
+    Ok(super::Reply::Body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

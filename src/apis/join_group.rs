@@ -292,6 +292,96 @@ impl Member {
     }
 }
 
+// ---- Handling ----
+
+/// Joins a member; waits (parked) until the group's rebalance completes.
+pub fn handle(
+    broker: &mut crate::broker::Broker,
+    ctx: &super::RequestContext,
+    body: &mut Reader,
+    out: &mut Vec<u8>,
+) -> Result<super::Reply> {
+    use super::Wait;
+    use crate::coordinator::{JoinOutcome, JoinRequest};
+    let request = Request::decode(body, ctx.version)?;
+    let outcome = match ctx.wait {
+        Wait::Allowed => {
+            let client_host = format!("/{}", ctx.peer.addr.ip());
+            let join = JoinRequest {
+                group_id: request.group_id,
+                member_id: request.member_id,
+                instance_id: request.group_instance_id,
+                client_id: ctx.header.client_id.unwrap_or(""),
+                client_host: &client_host,
+                session_timeout_ms: request.session_timeout_ms,
+                rebalance_timeout_ms: if request.rebalance_timeout_ms < 0 {
+                    request.session_timeout_ms
+                } else {
+                    request.rebalance_timeout_ms
+                },
+                protocol_type: request.protocol_type,
+                protocols: request
+                    .protocols
+                    .iter()
+                    .map(|p| (p.name, p.metadata))
+                    .collect(),
+                require_known_member_id: ctx.version >= 4,
+                connection: ctx.peer.id,
+            };
+            broker.coordinator.join(&join, ctx.now)
+        }
+        Wait::Until(_) | Wait::Expired => broker
+            .coordinator
+            .join_result(request.group_id, request.member_id, ctx.peer.id)
+            .unwrap_or(JoinOutcome::Error(
+                crate::protocol::error::UNKNOWN_MEMBER_ID,
+                request.member_id.to_string(),
+            )),
+    };
+    let response = match outcome {
+        JoinOutcome::Wait(_, deadline) => return Ok(super::Reply::Park(deadline)),
+        JoinOutcome::Joined(result) => Response {
+            throttle_time_ms: 0,
+            error_code: crate::protocol::error::NONE,
+            generation_id: result.generation,
+            protocol_type: result.protocol_type,
+            protocol_name: result.protocol_name,
+            leader: result.leader,
+            skip_assignment: false,
+            member_id: result.member_id,
+            members: result
+                .members
+                .into_iter()
+                .map(|(member_id, group_instance_id, metadata)| Member {
+                    member_id,
+                    group_instance_id,
+                    metadata,
+                })
+                .collect(),
+        },
+        JoinOutcome::MemberIdRequired(member_id) => {
+            failed(crate::protocol::error::MEMBER_ID_REQUIRED, member_id)
+        }
+        JoinOutcome::Error(code, member_id) => failed(code, member_id),
+    };
+    response.encode(&mut Writer::new(out), ctx.version);
+    Ok(super::Reply::Body)
+}
+
+fn failed(error_code: i16, member_id: String) -> Response {
+    Response {
+        throttle_time_ms: 0,
+        error_code,
+        generation_id: -1,
+        protocol_type: None,
+        protocol_name: None,
+        leader: String::new(),
+        skip_assignment: false,
+        member_id,
+        members: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

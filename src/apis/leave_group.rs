@@ -212,6 +212,44 @@ impl MemberResponse {
     }
 }
 
+// ---- Handling ----
+
+pub fn handle(
+    broker: &mut crate::broker::Broker,
+    ctx: &super::RequestContext,
+    body: &mut Reader,
+    out: &mut Vec<u8>,
+) -> Result<super::Reply> {
+    let request = Request::decode(body, ctx.version)?;
+    let mut response = Response {
+        throttle_time_ms: 0,
+        error_code: crate::protocol::error::NONE,
+        members: Vec::new(),
+    };
+    if ctx.version < 3 {
+        response.error_code =
+            broker
+                .coordinator
+                .leave(request.group_id, request.member_id, None, ctx.now);
+    } else {
+        for member in &request.members {
+            let error_code = broker.coordinator.leave(
+                request.group_id,
+                member.member_id,
+                member.group_instance_id,
+                ctx.now,
+            );
+            response.members.push(MemberResponse {
+                member_id: member.member_id.to_string(),
+                group_instance_id: member.group_instance_id.map(str::to_string),
+                error_code,
+            });
+        }
+    }
+    response.encode(&mut Writer::new(out), ctx.version);
+    Ok(super::Reply::Body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -188,6 +188,56 @@ impl ListedGroup {
     }
 }
 
+// ---- Handling ----
+
+/// Live groups and groups known only from committed offsets (which are Empty).
+pub fn handle(
+    broker: &mut crate::broker::Broker,
+    ctx: &super::RequestContext,
+    body: &mut Reader,
+    out: &mut Vec<u8>,
+) -> Result<super::Reply> {
+    let request = Request::decode(body, ctx.version)?;
+    let mut groups: std::collections::BTreeMap<String, (String, &'static str)> = broker
+        .storage
+        .groups_with_offsets()
+        .map(|g| (g.to_string(), (String::new(), "Empty")))
+        .collect();
+    for group in broker.coordinator.groups.values() {
+        let protocol_type = group.protocol_type.clone().unwrap_or_default();
+        groups.insert(group.id.clone(), (protocol_type, group.state.name()));
+    }
+    let wanted_state = |state: &str| {
+        request.states_filter.is_empty()
+            || request
+                .states_filter
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(state))
+    };
+    let wanted_type = request.types_filter.is_empty()
+        || request
+            .types_filter
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("classic"));
+    let groups = groups
+        .into_iter()
+        .filter(|(_, (_, state))| wanted_type && wanted_state(state))
+        .map(|(group_id, (protocol_type, state))| ListedGroup {
+            group_id,
+            protocol_type,
+            group_state: state.to_string(),
+            group_type: "classic".to_string(),
+        })
+        .collect();
+    Response {
+        throttle_time_ms: 0,
+        error_code: crate::protocol::error::NONE,
+        groups,
+    }
+    .encode(&mut Writer::new(out), ctx.version);
+    Ok(super::Reply::Body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

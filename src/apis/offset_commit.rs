@@ -247,6 +247,88 @@ fn decode_array<'a, T>(
     Ok(out)
 }
 
+// ---- Handling ----
+
+/// Largest committed metadata string (Kafka's `offset.metadata.max.bytes`).
+const METADATA_BYTES_MAX: usize = 4096;
+const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+
+/// Stores commits in `__consumer_offsets`; acknowledged after the turn's fsync.
+pub fn handle(
+    broker: &mut crate::broker::Broker,
+    ctx: &super::RequestContext,
+    body: &mut Reader,
+    out: &mut Vec<u8>,
+) -> Result<super::Reply> {
+    use crate::protocol::error;
+    use crate::storage::offsets::Committed;
+    let request = Request::decode(body, ctx.version)?;
+    let group_error = if request.group_id.is_empty() {
+        error::INVALID_GROUP_ID
+    } else {
+        broker.coordinator.check_commit(
+            request.group_id,
+            request.member_id,
+            request.group_instance_id,
+            request.generation_id_or_member_epoch,
+        )
+    };
+    let now = crate::storage::now_ms();
+    let mut commits = Vec::new();
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let stored = broker.storage.topic(topic.name);
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for p in &topic.partitions {
+            let metadata = p.committed_metadata.unwrap_or("");
+            let error_code = if group_error != error::NONE {
+                group_error
+            } else if stored
+                .and_then(|t| t.partition(p.partition_index))
+                .is_none()
+            {
+                error::UNKNOWN_TOPIC_OR_PARTITION
+            } else if metadata.len() > METADATA_BYTES_MAX {
+                OFFSET_METADATA_TOO_LARGE
+            } else {
+                commits.push((
+                    topic.name.to_string(),
+                    p.partition_index,
+                    Committed {
+                        offset: p.committed_offset,
+                        leader_epoch: p.committed_leader_epoch,
+                        metadata: metadata.to_string(),
+                        commit_timestamp: now,
+                    },
+                ));
+                error::NONE
+            };
+            partitions.push(ResponsePartition {
+                partition_index: p.partition_index,
+                error_code,
+            });
+        }
+        topics.push(ResponseTopic {
+            name: topic.name.to_string(),
+            partitions,
+        });
+    }
+    if let Err(e) = broker.storage.commit_offsets(request.group_id, commits) {
+        log::error!("committing offsets of group {}: {e:?}", request.group_id);
+        for partition in topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+            if partition.error_code == error::NONE {
+                partition.error_code = error::UNKNOWN_SERVER_ERROR;
+            }
+        }
+    }
+    Response {
+        throttle_time_ms: 0,
+        topics,
+    }
+    .encode(&mut Writer::new(out), ctx.version);
+    Ok(super::Reply::Body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

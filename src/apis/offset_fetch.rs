@@ -358,6 +358,74 @@ fn decode_array<'a, T>(
     Ok(out)
 }
 
+// ---- Handling ----
+
+pub fn handle(
+    broker: &mut crate::broker::Broker,
+    ctx: &super::RequestContext,
+    body: &mut Reader,
+    out: &mut Vec<u8>,
+) -> Result<super::Reply> {
+    use crate::protocol::error;
+    let request = Request::decode(body, ctx.version)?;
+    let mut groups = Vec::with_capacity(request.groups.len());
+    for group in &request.groups {
+        let committed = broker.storage.committed(group.group_id);
+        let lookup = |topic: &str, partition: i32| {
+            let found = committed.and_then(|c| c.get(&(topic.to_string(), partition)));
+            ResponsePartition {
+                partition_index: partition,
+                committed_offset: found.map_or(NO_OFFSET, |c| c.offset),
+                committed_leader_epoch: found.map_or(-1, |c| c.leader_epoch),
+                metadata: Some(found.map_or(String::new(), |c| c.metadata.clone())),
+                error_code: error::NONE,
+            }
+        };
+        let topics = match &group.topics {
+            Some(wanted) => wanted
+                .iter()
+                .map(|t| ResponseTopic {
+                    name: t.name.to_string(),
+                    partitions: t
+                        .partition_indexes
+                        .iter()
+                        .map(|&p| lookup(t.name, p))
+                        .collect(),
+                })
+                .collect(),
+            None => {
+                // Every committed partition of the group, grouped by topic.
+                let mut by_topic: std::collections::BTreeMap<&str, Vec<ResponsePartition>> =
+                    std::collections::BTreeMap::new();
+                for (topic, partition) in committed.into_iter().flat_map(|c| c.keys()) {
+                    by_topic
+                        .entry(topic.as_str())
+                        .or_default()
+                        .push(lookup(topic, *partition));
+                }
+                by_topic
+                    .into_iter()
+                    .map(|(name, partitions)| ResponseTopic {
+                        name: name.to_string(),
+                        partitions,
+                    })
+                    .collect()
+            }
+        };
+        groups.push(ResponseGroup {
+            group_id: group.group_id.to_string(),
+            topics,
+            error_code: error::NONE,
+        });
+    }
+    Response {
+        throttle_time_ms: 0,
+        groups,
+    }
+    .encode(&mut Writer::new(out), ctx.version);
+    Ok(super::Reply::Body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -203,6 +203,58 @@ fn decode_array<'a, T>(
     Ok(out)
 }
 
+// ---- Handling ----
+
+/// Every partition here has had one leader epoch, so the end offset of the current epoch
+/// is the log end; a later epoch than ours is unknown.
+pub fn handle(
+    broker: &mut crate::broker::Broker,
+    ctx: &super::RequestContext,
+    body: &mut Reader,
+    out: &mut Vec<u8>,
+) -> Result<super::Reply> {
+    use crate::protocol::error;
+    let request = Request::decode(body, ctx.version)?;
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let stored = broker.storage.topic(topic.topic);
+        let partitions = topic
+            .partitions
+            .iter()
+            .map(|p| match stored.and_then(|t| t.partition(p.partition)) {
+                None => EpochEndOffset {
+                    error_code: error::UNKNOWN_TOPIC_OR_PARTITION,
+                    partition: p.partition,
+                    leader_epoch: -1,
+                    end_offset: -1,
+                },
+                Some(part) if p.leader_epoch > part.leader_epoch => EpochEndOffset {
+                    error_code: error::NONE,
+                    partition: p.partition,
+                    leader_epoch: -1,
+                    end_offset: -1,
+                },
+                Some(part) => EpochEndOffset {
+                    error_code: error::NONE,
+                    partition: p.partition,
+                    leader_epoch: part.leader_epoch,
+                    end_offset: part.log.next_offset(),
+                },
+            })
+            .collect();
+        topics.push(ResponseTopic {
+            topic: topic.topic.to_string(),
+            partitions,
+        });
+    }
+    Response {
+        throttle_time_ms: 0,
+        topics,
+    }
+    .encode(&mut Writer::new(out), ctx.version);
+    Ok(super::Reply::Body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

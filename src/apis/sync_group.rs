@@ -188,6 +188,69 @@ impl Response {
     }
 }
 
+// ---- Handling ----
+
+/// The leader's assignments are stored; every member waits (parked) for its own.
+pub fn handle(
+    broker: &mut crate::broker::Broker,
+    ctx: &super::RequestContext,
+    body: &mut Reader,
+    out: &mut Vec<u8>,
+) -> Result<super::Reply> {
+    use super::Wait;
+    use crate::coordinator::SyncOutcome;
+    use crate::protocol::error;
+    let request = Request::decode(body, ctx.version)?;
+    let assignments: Vec<(&str, &[u8])> = request
+        .assignments
+        .iter()
+        .map(|a| (a.member_id, a.assignment))
+        .collect();
+    // Only a first attempt carries assignments; a resumed follower just asks for its own.
+    let given = (ctx.wait == Wait::Allowed).then_some(assignments.as_slice());
+    let outcome = broker.coordinator.sync(
+        request.group_id,
+        request.member_id,
+        request.generation_id,
+        given,
+        ctx.now,
+    );
+    let response = match outcome {
+        SyncOutcome::Wait(deadline) if ctx.wait != Wait::Expired => {
+            let deadline = match ctx.wait {
+                Wait::Until(original) => original,
+                _ => deadline,
+            };
+            return Ok(super::Reply::Park(deadline));
+        }
+        SyncOutcome::Wait(_) => failed(error::REBALANCE_IN_PROGRESS),
+        SyncOutcome::Error(code) => failed(code),
+        SyncOutcome::Assigned {
+            protocol_type,
+            protocol_name,
+            assignment,
+        } => Response {
+            throttle_time_ms: 0,
+            error_code: error::NONE,
+            protocol_type,
+            protocol_name,
+            assignment,
+        },
+    };
+    response.encode(&mut Writer::new(out), ctx.version);
+    Ok(super::Reply::Body)
+}
+
+fn failed(error_code: i16) -> Response {
+    Response {
+        throttle_time_ms: 0,
+        error_code,
+        protocol_type: None,
+        protocol_name: None,
+        assignment: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,9 +16,22 @@ pub const PRODUCE: i16 = 0;
 pub const FETCH: i16 = 1;
 pub const LIST_OFFSETS: i16 = 2;
 pub const METADATA: i16 = 3;
+pub const OFFSET_COMMIT: i16 = 8;
+pub const OFFSET_FETCH: i16 = 9;
+pub const FIND_COORDINATOR: i16 = 10;
+pub const JOIN_GROUP: i16 = 11;
+pub const HEARTBEAT: i16 = 12;
+pub const LEAVE_GROUP: i16 = 13;
+pub const SYNC_GROUP: i16 = 14;
+pub const DESCRIBE_GROUPS: i16 = 15;
+pub const LIST_GROUPS: i16 = 16;
 pub const API_VERSIONS: i16 = 18;
 pub const CREATE_TOPICS: i16 = 19;
 pub const DELETE_TOPICS: i16 = 20;
+pub const INIT_PRODUCER_ID: i16 = 22;
+pub const OFFSET_FOR_LEADER_EPOCH: i16 = 23;
+pub const DESCRIBE_CONFIGS: i16 = 32;
+pub const DESCRIBE_CLUSTER: i16 = 60;
 pub const DESCRIBE_TOPIC_PARTITIONS: i16 = 75;
 
 /// Sorted by key.
@@ -27,9 +40,22 @@ pub const SUPPORTED: &[ApiSpec] = &[
     api(FETCH, "Fetch", 4, 16, 12),
     api(LIST_OFFSETS, "ListOffsets", 1, 7, 6),
     api(METADATA, "Metadata", 0, 12, 9),
+    api(OFFSET_COMMIT, "OffsetCommit", 2, 9, 8),
+    api(OFFSET_FETCH, "OffsetFetch", 1, 9, 6),
+    api(FIND_COORDINATOR, "FindCoordinator", 0, 6, 3),
+    api(JOIN_GROUP, "JoinGroup", 0, 9, 6),
+    api(HEARTBEAT, "Heartbeat", 0, 4, 4),
+    api(LEAVE_GROUP, "LeaveGroup", 0, 5, 4),
+    api(SYNC_GROUP, "SyncGroup", 0, 5, 4),
+    api(DESCRIBE_GROUPS, "DescribeGroups", 0, 6, 5),
+    api(LIST_GROUPS, "ListGroups", 0, 5, 3),
     api(API_VERSIONS, "ApiVersions", 0, 4, 3),
     api(CREATE_TOPICS, "CreateTopics", 2, 7, 5),
     api(DELETE_TOPICS, "DeleteTopics", 1, 6, 4),
+    api(INIT_PRODUCER_ID, "InitProducerId", 0, 5, 2),
+    api(OFFSET_FOR_LEADER_EPOCH, "OffsetForLeaderEpoch", 2, 4, 4),
+    api(DESCRIBE_CONFIGS, "DescribeConfigs", 1, 4, 4),
+    api(DESCRIBE_CLUSTER, "DescribeCluster", 0, 2, 0),
     api(
         DESCRIBE_TOPIC_PARTITIONS,
         "DescribeTopicPartitions",
@@ -110,49 +136,32 @@ mod consistency {
     /// The table and each API's codec agree on the version range and flexibility.
     #[test]
     fn table_matches_each_codec() {
-        let codecs = [
-            (
-                PRODUCE,
-                apis::produce::MIN_VERSION,
-                apis::produce::MAX_VERSION,
-                apis::produce::FIRST_FLEXIBLE_VERSION,
-            ),
-            (
-                FETCH,
-                apis::fetch::MIN_VERSION,
-                apis::fetch::MAX_VERSION,
-                apis::fetch::FIRST_FLEXIBLE_VERSION,
-            ),
-            (
-                LIST_OFFSETS,
-                apis::list_offsets::MIN_VERSION,
-                apis::list_offsets::MAX_VERSION,
-                apis::list_offsets::FIRST_FLEXIBLE_VERSION,
-            ),
-            (
-                METADATA,
-                apis::metadata::MIN_VERSION,
-                apis::metadata::MAX_VERSION,
-                apis::metadata::FIRST_FLEXIBLE_VERSION,
-            ),
-            (
-                CREATE_TOPICS,
-                apis::create_topics::MIN_VERSION,
-                apis::create_topics::MAX_VERSION,
-                apis::create_topics::FIRST_FLEXIBLE_VERSION,
-            ),
-            (
-                DELETE_TOPICS,
-                apis::delete_topics::MIN_VERSION,
-                apis::delete_topics::MAX_VERSION,
-                apis::delete_topics::FIRST_FLEXIBLE_VERSION,
-            ),
-            (
-                DESCRIBE_TOPIC_PARTITIONS,
-                apis::describe_topic_partitions::MIN_VERSION,
-                apis::describe_topic_partitions::MAX_VERSION,
-                apis::describe_topic_partitions::FIRST_FLEXIBLE_VERSION,
-            ),
+        macro_rules! codecs {
+            ($($key:ident => $module:ident),* $(,)?) => {
+                [$(($key, apis::$module::MIN_VERSION, apis::$module::MAX_VERSION, apis::$module::FIRST_FLEXIBLE_VERSION)),*]
+            };
+        }
+        let codecs = codecs![
+            PRODUCE => produce,
+            FETCH => fetch,
+            LIST_OFFSETS => list_offsets,
+            METADATA => metadata,
+            OFFSET_COMMIT => offset_commit,
+            OFFSET_FETCH => offset_fetch,
+            FIND_COORDINATOR => find_coordinator,
+            JOIN_GROUP => join_group,
+            HEARTBEAT => heartbeat,
+            LEAVE_GROUP => leave_group,
+            SYNC_GROUP => sync_group,
+            DESCRIBE_GROUPS => describe_groups,
+            LIST_GROUPS => list_groups,
+            CREATE_TOPICS => create_topics,
+            DELETE_TOPICS => delete_topics,
+            INIT_PRODUCER_ID => init_producer_id,
+            OFFSET_FOR_LEADER_EPOCH => offset_for_leader_epoch,
+            DESCRIBE_CONFIGS => describe_configs,
+            DESCRIBE_CLUSTER => describe_cluster,
+            DESCRIBE_TOPIC_PARTITIONS => describe_topic_partitions,
         ];
         for (key, min, max, flexible) in codecs {
             let spec = lookup(key).unwrap();
