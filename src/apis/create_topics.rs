@@ -453,10 +453,24 @@ fn create_one(
                 format!("every partition must be on broker {node} alone"),
             );
         }
+        if topic.assignments.len() > PARTITIONS_MAX as usize {
+            return fail(
+                error::INVALID_PARTITIONS,
+                format!("more than {PARTITIONS_MAX} partitions"),
+            );
+        }
         topic.assignments.len() as i32
     } else {
         match topic.num_partitions {
             -1 => broker.config.num_partitions,
+            n if n > PARTITIONS_MAX => {
+                return fail(
+                    error::INVALID_PARTITIONS,
+                    format!(
+                        "Number of partitions {n} is more than this broker allows ({PARTITIONS_MAX})."
+                    ),
+                );
+            }
             n if n >= 1 => n,
             n => {
                 return fail(
@@ -530,6 +544,9 @@ fn create_one(
 }
 
 const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
+/// Partitions per topic: each holds an open segment file, so this bounds what one request
+/// can make the broker open.
+pub const PARTITIONS_MAX: i32 = 10_000;
 
 #[cfg(test)]
 mod tests {

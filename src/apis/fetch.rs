@@ -424,6 +424,9 @@ impl<R> Response<R> {
 
 use crate::storage::log::FileSlice;
 
+/// The most record bytes one Fetch response carries (Kafka's `fetch.max.bytes` default).
+pub const FETCH_BYTES_MAX: usize = 55 * 1024 * 1024;
+
 /// Serves stored batches without parsing them. A fetch that finds fewer than `min_bytes`
 /// waits (parked by the loop) until more arrive or `max_wait_ms` passes.
 pub fn handle(
@@ -506,10 +509,13 @@ fn build_response(
     version: i16,
 ) -> Response<Option<FileSlice>> {
     use crate::protocol::error;
-    let mut budget = if request.max_bytes > 0 {
-        request.max_bytes as usize
+    // Clients choose max_bytes, up to 2 GiB: never build more than Kafka's broker-side
+    // `fetch.max.bytes` default (55 MiB) into one response.
+    let requested = usize::try_from(request.max_bytes).unwrap_or(0);
+    let mut budget = if requested > 0 {
+        requested.min(FETCH_BYTES_MAX)
     } else {
-        usize::MAX
+        FETCH_BYTES_MAX
     };
     let mut first = true;
     let mut responses = Vec::with_capacity(request.topics.len());
