@@ -342,7 +342,7 @@ impl Coordinator {
         }
         let group = self.groups.get_mut(req.group_id).expect("group exists");
         if !group.initial_rebalance && group.members.values().all(|m| m.joined) {
-            self.complete_rebalance(req.group_id);
+            self.complete_rebalance(req.group_id, now);
             let group = self.groups.get_mut(req.group_id).expect("group exists");
             if let Some(member) = group.members.get_mut(&member_id) {
                 member.join_connection = None;
@@ -413,7 +413,7 @@ impl Coordinator {
     }
 
     /// Ends the join phase: members that did not rejoin are dropped, a new generation starts.
-    fn complete_rebalance(&mut self, group_id: &str) {
+    fn complete_rebalance(&mut self, group_id: &str, now: Instant) {
         let Some(group) = self.groups.get_mut(group_id) else {
             return;
         };
@@ -423,6 +423,8 @@ impl Coordinator {
         group.generation += 1;
         for member in group.members.values_mut() {
             member.assignment.clear();
+            // A new generation restarts every member's session, as Kafka's onCompleteJoin.
+            member.last_heartbeat = now;
         }
         if group.members.is_empty() {
             group.state = GroupState::Empty;
@@ -582,7 +584,9 @@ impl Coordinator {
             return error::ILLEGAL_GENERATION;
         }
         member.last_heartbeat = std::time::Instant::now().max(member.last_heartbeat);
-        if group.state == GroupState::PreparingRebalance {
+        // Members may commit what they consumed before rejoining (PreparingRebalance), but
+        // not between the join and the new assignment (CompletingRebalance), as in Kafka.
+        if group.state == GroupState::CompletingRebalance {
             return error::REBALANCE_IN_PROGRESS;
         }
         error::NONE
@@ -624,7 +628,7 @@ impl Coordinator {
             self.epoch += 1;
         } else if group.state == GroupState::PreparingRebalance {
             if !group.initial_rebalance && group.members.values().all(|m| m.joined) {
-                self.complete_rebalance(group_id);
+                self.complete_rebalance(group_id, now);
             }
         } else {
             self.prepare_rebalance(group_id, now);
@@ -642,18 +646,12 @@ impl Coordinator {
                 .pending
                 .retain(|_, since| now.duration_since(*since) < Duration::from_secs(300));
             if group.rebalance_deadline.is_some_and(|d| d <= now) {
-                self.complete_rebalance(&id);
+                self.complete_rebalance(&id, now);
                 continue;
             }
             let group = &self.groups[&id];
-            // Members waiting in a join are covered by the rebalance deadline instead.
-            let expired: Vec<String> = group
-                .members
-                .values()
-                .filter(|m| {
-                    m.join_connection.is_none()
-                        && now.duration_since(m.last_heartbeat) > m.session_timeout
-                })
+            let expired: Vec<String> = expiring_members(group)
+                .filter(|m| now.duration_since(m.last_heartbeat) > m.session_timeout)
                 .map(|m| m.id.clone())
                 .collect();
             for member in expired {
@@ -671,15 +669,22 @@ impl Coordinator {
         self.groups
             .values()
             .flat_map(|g| {
-                g.rebalance_deadline.into_iter().chain(
-                    g.members
-                        .values()
-                        .filter(|m| m.join_connection.is_none())
-                        .map(|m| m.last_heartbeat + m.session_timeout + Duration::from_millis(1)),
-                )
+                let sessions = expiring_members(g)
+                    .map(|m| m.last_heartbeat + m.session_timeout + Duration::from_millis(1));
+                g.rebalance_deadline.into_iter().chain(sessions)
             })
             .min()
     }
+}
+
+/// Members whose session can expire now: not while they wait in a JoinGroup (the rebalance
+/// deadline covers them) nor while the group waits for the leader's assignments.
+fn expiring_members(group: &Group) -> impl Iterator<Item = &Member> {
+    let completing = group.state == GroupState::CompletingRebalance;
+    group
+        .members
+        .values()
+        .filter(move |m| !completing && m.join_connection.is_none())
 }
 
 fn join_result(group: &Group, member_id: &str) -> JoinResult {

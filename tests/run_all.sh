@@ -16,7 +16,8 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check \
-  kafka-python==3.0.12 confluent-kafka==2.16.1 pytest==8.3.3
+  kafka-python==3.0.12 confluent-kafka==2.16.1 pytest==8.3.3 \
+  lz4==4.4.5 zstandard==0.25.0 python-snappy==0.7.3
 
 echo "== cargo test"
 cargo build --release --locked --quiet

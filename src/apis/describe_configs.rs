@@ -322,6 +322,32 @@ fn topic_entries(
     configs: &std::collections::BTreeMap<String, String>,
 ) -> Vec<(String, String, i8, i8)> {
     let c = &broker.config;
+    let d = crate::config::Config::default();
+    // A broker setting left at its default is reported as Kafka's default, else as set.
+    let from_broker = |value: String, default: String| {
+        let source = if value == default {
+            SOURCE_DEFAULT_CONFIG
+        } else {
+            SOURCE_STATIC_BROKER_CONFIG
+        };
+        (value, source)
+    };
+    let (max_message, max_message_source) = from_broker(
+        c.message_max_bytes.to_string(),
+        d.message_max_bytes.to_string(),
+    );
+    let (retention_bytes, retention_bytes_source) = from_broker(
+        c.log_retention_bytes.to_string(),
+        d.log_retention_bytes.to_string(),
+    );
+    let (retention_ms, retention_ms_source) = from_broker(
+        c.log_retention_ms.to_string(),
+        d.log_retention_ms.to_string(),
+    );
+    let (segment_bytes, segment_bytes_source) = from_broker(
+        c.log_segment_bytes.to_string(),
+        d.log_segment_bytes.to_string(),
+    );
     let defaults: [Entry; 9] = [
         (
             "cleanup.policy",
@@ -337,8 +363,8 @@ fn topic_entries(
         ),
         (
             "max.message.bytes",
-            c.message_max_bytes.to_string(),
-            SOURCE_STATIC_BROKER_CONFIG,
+            max_message,
+            max_message_source,
             TYPE_INT,
         ),
         (
@@ -355,20 +381,15 @@ fn topic_entries(
         ),
         (
             "retention.bytes",
-            c.log_retention_bytes.to_string(),
-            SOURCE_STATIC_BROKER_CONFIG,
+            retention_bytes,
+            retention_bytes_source,
             TYPE_LONG,
         ),
-        (
-            "retention.ms",
-            c.log_retention_ms.to_string(),
-            SOURCE_STATIC_BROKER_CONFIG,
-            TYPE_LONG,
-        ),
+        ("retention.ms", retention_ms, retention_ms_source, TYPE_LONG),
         (
             "segment.bytes",
-            c.log_segment_bytes.to_string(),
-            SOURCE_STATIC_BROKER_CONFIG,
+            segment_bytes,
+            segment_bytes_source,
             TYPE_INT,
         ),
         (
@@ -378,6 +399,7 @@ fn topic_entries(
             TYPE_LONG,
         ),
     ];
+
     let mut out: Vec<(String, String, i8, i8)> = defaults
         .into_iter()
         .map(|(name, value, source, kind)| match configs.get(name) {

@@ -218,7 +218,10 @@ pub fn handle(
                     let found = match p.timestamp {
                         EARLIEST_TIMESTAMP => Ok(Some((log.log_start_offset(), -1))),
                         LATEST_TIMESTAMP => Ok(Some((log.next_offset(), -1))),
-                        MAX_TIMESTAMP => Ok(log.max_timestamp()),
+                        MAX_TIMESTAMP => log.max_timestamp().map_err(|e| {
+                            log::error!("max timestamp in {}: {e}", log.dir().display());
+                            error::UNKNOWN_SERVER_ERROR
+                        }),
                         t if t < 0 => Err(error::INVALID_REQUEST),
                         t => log.offset_for_timestamp(t).map_err(|e| {
                             log::error!("offset lookup in {}: {e}", log.dir().display());

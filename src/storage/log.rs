@@ -60,8 +60,9 @@ struct Segment {
     /// Sparse: the first batch, then one batch per INDEX_INTERVAL_BYTES.
     index: Vec<IndexEntry>,
     max_timestamp: i64,
-    /// Offset of the last batch holding `max_timestamp`.
+    /// Offset of the last batch holding `max_timestamp`, and where that batch starts.
     max_timestamp_offset: i64,
+    max_timestamp_position: u64,
     dirty: bool,
 }
 
@@ -93,6 +94,7 @@ impl Segment {
             index: Vec::new(),
             max_timestamp: -1,
             max_timestamp_offset: -1,
+            max_timestamp_position: 0,
             dirty: false,
         })
     }
@@ -110,6 +112,7 @@ impl Segment {
             index: Vec::new(),
             max_timestamp: -1,
             max_timestamp_offset: -1,
+            max_timestamp_position: 0,
             dirty: false,
         };
         let file_len = segment.file.metadata()?.len();
@@ -170,6 +173,7 @@ impl Segment {
         if header.max_timestamp >= self.max_timestamp {
             self.max_timestamp = header.max_timestamp;
             self.max_timestamp_offset = header.last_offset();
+            self.max_timestamp_position = position;
         }
         self.next_offset = header.last_offset() + 1;
         self.size = position + header.size() as u64;
@@ -207,6 +211,37 @@ impl Segment {
             position += header.size() as u64;
         }
         Ok(())
+    }
+
+    /// The offset and timestamp of the first record of the batch at `loc` whose timestamp
+    /// satisfies `wanted`, as Kafka's timestamp search answers. Records are read for
+    /// uncompressed CreateTime batches; a compressed batch answers with its base offset and
+    /// max timestamp, and a LogAppendTime batch's records all carry its max timestamp.
+    fn first_record(
+        &self,
+        loc: BatchLocation,
+        wanted: impl Fn(i64) -> bool,
+    ) -> io::Result<(i64, i64)> {
+        let h = loc.header;
+        let batch_level = (h.base_offset, h.max_timestamp);
+        if h.compression() != 0 || h.attributes & batch::ATTR_TIMESTAMP_LOG_APPEND != 0 {
+            return Ok(batch_level);
+        }
+        let mut bytes = vec![0u8; h.size()];
+        self.file.read_exact_at(&mut bytes, loc.position)?;
+        let Ok(records) = batch::records(&bytes) else {
+            return Ok(batch_level);
+        };
+        Ok(records
+            .iter()
+            .map(|r| {
+                (
+                    h.base_offset + i64::from(r.offset_delta),
+                    h.base_timestamp + r.timestamp_delta,
+                )
+            })
+            .find(|&(_, ts)| wanted(ts))
+            .unwrap_or(batch_level))
     }
 
     fn index_entry_for_offset(&self, offset: i64) -> Option<IndexEntry> {
@@ -433,26 +468,41 @@ impl PartitionLog {
             let mut found = None;
             segment.walk(start, |loc| {
                 if loc.header.max_timestamp >= timestamp {
-                    found = Some((loc.header.base_offset, loc.header.max_timestamp));
+                    found = Some(loc);
                     false
                 } else {
                     true
                 }
             })?;
-            if found.is_some() {
-                return Ok(found);
+            if let Some(loc) = found {
+                return segment.first_record(loc, |ts| ts >= timestamp).map(Some);
             }
         }
         Ok(None)
     }
 
-    /// The offset and timestamp of the last batch holding the largest timestamp.
-    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
-        self.segments
+    /// The offset and timestamp of the first record holding the largest timestamp.
+    pub fn max_timestamp(&self) -> io::Result<Option<(i64, i64)>> {
+        let Some(segment) = self
+            .segments
             .iter()
             .filter(|s| s.max_timestamp_offset >= 0)
             .max_by_key(|s| s.max_timestamp)
-            .map(|s| (s.max_timestamp_offset, s.max_timestamp))
+        else {
+            return Ok(None);
+        };
+        let mut head = [0u8; HEADER_BYTES];
+        segment
+            .file
+            .read_exact_at(&mut head, segment.max_timestamp_position)?;
+        let header =
+            BatchHeader::parse(&head).ok_or_else(|| io::Error::other("bad batch header"))?;
+        let loc = BatchLocation {
+            position: segment.max_timestamp_position,
+            header,
+        };
+        let max = segment.max_timestamp;
+        segment.first_record(loc, |ts| ts == max).map(Some)
     }
 
     /// Deletes whole segments (never the active one) older than `retention_ms` or beyond
@@ -549,9 +599,52 @@ mod tests {
         let header = batch::validate(&out).unwrap();
         assert_eq!(header.base_offset, 3);
         assert!(log.read(5, 100).unwrap().is_none());
+        // Records carry the batch's base timestamp (deltas 0): the first of the batch.
         assert_eq!(log.offset_for_timestamp(150).unwrap(), Some((3, 200)));
         assert_eq!(log.offset_for_timestamp(300).unwrap(), None);
-        assert_eq!(log.max_timestamp(), Some((4, 200)));
+        assert_eq!(log.max_timestamp().unwrap(), Some((3, 200)));
+    }
+
+    /// An uncompressed batch whose records are `delta` ms apart from `base_ts`.
+    fn spaced_batch(count: i32, base_ts: i64, delta: i64) -> Vec<u8> {
+        use crate::protocol::codec::Writer;
+        let mut out = build(0, 0, base_ts, &[]);
+        out.truncate(HEADER_BYTES);
+        out[23..27].copy_from_slice(&(count - 1).to_be_bytes());
+        out[35..43].copy_from_slice(&(base_ts + delta * i64::from(count - 1)).to_be_bytes());
+        out[57..61].copy_from_slice(&count.to_be_bytes());
+        for i in 0..count {
+            let mut record = Vec::new();
+            Writer::new(&mut record)
+                .i8(0)
+                .varlong(delta * i64::from(i))
+                .varint(i)
+                .varint(-1)
+                .varint(1)
+                .raw(b"v")
+                .varint(0);
+            let len = record.len() as i32;
+            Writer::new(&mut out).varint(len).raw(&record);
+        }
+        let len = (out.len() - LOG_OVERHEAD) as i32;
+        out[8..12].copy_from_slice(&len.to_be_bytes());
+        let crc = crate::storage::crc32c::crc32c(&out[21..]);
+        out[17..21].copy_from_slice(&crc.to_be_bytes());
+        out
+    }
+
+    #[test]
+    fn timestamp_search_finds_the_record_not_just_the_batch() {
+        let dir = test_dir("log-timestamps");
+        let mut log = PartitionLog::open(&dir, 1 << 20).unwrap();
+        log.append(&mut spaced_batch(10, 1000, 10), 0).unwrap(); // offsets 0-9, ts 1000..1090
+        log.append(&mut spaced_batch(10, 2000, 10), 0).unwrap(); // offsets 10-19, ts 2000..2090
+        assert_eq!(log.offset_for_timestamp(1035).unwrap(), Some((4, 1040)));
+        assert_eq!(log.offset_for_timestamp(1000).unwrap(), Some((0, 1000)));
+        assert_eq!(log.offset_for_timestamp(1091).unwrap(), Some((10, 2000)));
+        assert_eq!(log.offset_for_timestamp(2090).unwrap(), Some((19, 2090)));
+        assert_eq!(log.offset_for_timestamp(2091).unwrap(), None);
+        assert_eq!(log.max_timestamp().unwrap(), Some((19, 2090)));
     }
 
     #[test]
