@@ -10,23 +10,38 @@
 //! client); then the broker/baseline ratio, the broker's resident memory and, last, one
 //! JSON object with every figure.
 //!
-//! Without `--bench` (as in `cargo test --all-targets`) it runs a short smoke version.
+//! Workloads: ApiVersions; Produce (acks=1, 1 KiB records in 16 KiB and 1 MiB batches,
+//! one partition's batch per request, each connection on its own partition); Fetch
+//! (reading back what Produce wrote, from offset 0 to the end and again). Produce and
+//! Fetch rows also report payload: MB/s (10^6 bytes of whole record batches moved) and
+//! records/s. Their baselines move the same bytes through the same client: for Produce the
+//! baseline reads each batch and answers with the broker's acknowledgement, for Fetch it
+//! replays one real broker fetch response. The broker runs with its durable default (every
+//! acknowledged produce is fsynced first); one extra row, marked "relaxed", runs a second
+//! broker with `log.flush.interval.messages=1000000`.
 //!
-//! Adding a workload (produce, fetch) means implementing [`Workload`] and listing it in
-//! [`workloads`]; the client driver, the baseline and the report do not change.
+//! Without `--bench` (as in `cargo test --all-targets`) it runs a short smoke version.
+//! Other arguments (`cargo bench -- produce`) keep only the workloads whose name contains
+//! one of them.
+//!
+//! Adding a workload means implementing [`Workload`] and listing it in [`workloads`]; the
+//! client driver, the baseline and the report do not change.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use kafka_broker::apis::{create_topics, fetch, produce};
+use kafka_broker::protocol::codec::{self, Reader, Writer};
+use kafka_broker::storage::batch::{self, BatchHeader};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
@@ -41,31 +56,65 @@ const POLL_TICK: Duration = Duration::from_millis(20);
 /// Descriptors a process needs besides its connections (stdio, poll, listener, files).
 const FD_SLACK: usize = 64;
 const READ_CHUNK: usize = 64 * 1024;
+/// Disk a broker's log directory may use. Before each produce round the bench predicts
+/// what the round will write (from the fastest round so far, with a margin) and skips the
+/// round if the log would pass this, so the log stays under 2 GB.
+const LOG_BUDGET_BYTES: u64 = 1_800_000_000;
 
 fn main() {
-    let plan = Plan::from_args();
+    let started = Instant::now();
+    let full = std::env::args().any(|a| a == "--bench");
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let mut report = Report::default();
-    let mut broker = match BrokerProcess::start() {
-        Ok(broker) => broker,
+    let mut durable = match BrokerProcess::start(Durability::Durable) {
+        Ok(broker) => Some(broker),
         Err(e) => {
             eprintln!("cannot start the broker: {e}");
             std::process::exit(1);
         }
     };
-    report.rss_idle_mib = rss_mib(broker.pid());
-    for mut workload in workloads() {
-        if let Err(e) = bench_workload(&plan, &mut broker, workload.as_mut(), &mut report) {
-            report.errors.push(format!("{}: {e}", workload.name()));
+    report.rss_idle_mib = durable.as_ref().and_then(|b| rss_mib(b.pid()));
+    let specs = workloads(full).into_iter().filter(|spec| {
+        let name = spec.workload.name();
+        filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
+    });
+    for mut spec in specs {
+        let name = spec.workload.name();
+        let result = match spec.durability {
+            Durability::Durable => match durable.as_mut() {
+                Some(broker) => bench_workload(broker, &mut spec, &mut report),
+                None => Err("the durable broker is already stopped".into()),
+            },
+            Durability::Relaxed => {
+                // Relaxed rows come last: the durable broker's log goes first, so that
+                // the two logs never hold the bench's disk budget twice.
+                if let Some(broker) = durable.take() {
+                    report.record_log(&broker);
+                }
+                BrokerProcess::start(Durability::Relaxed).and_then(|mut broker| {
+                    let result = bench_workload(&mut broker, &mut spec, &mut report);
+                    report.record_log(&broker);
+                    result
+                })
+            }
+        };
+        if let Err(e) = result {
+            report.errors.push(format!("{name}: {e}"));
         }
     }
-    drop(broker);
+    if let Some(broker) = durable.take() {
+        report.record_log(&broker);
+    }
+    report.runtime = started.elapsed();
     report.print();
 }
 
-/// What is measured and for how long.
-struct Plan {
-    connections: Vec<usize>,
-    depths: Vec<usize>,
+/// How long each row of a workload runs.
+#[derive(Clone, Copy)]
+struct Timing {
     /// Rounds per row when two targets alternate; a lone target runs one long round.
     rounds: u32,
     /// Warm-up before each round's measurement.
@@ -74,27 +123,31 @@ struct Plan {
     measure: Duration,
 }
 
-impl Plan {
-    /// The full plan under `cargo bench` (which passes `--bench`), else a smoke test.
-    fn from_args() -> Plan {
-        if std::env::args().any(|a| a == "--bench") {
-            Plan {
-                connections: vec![1, 100, 1000, 10_000],
-                depths: vec![1, 16],
-                rounds: 4,
-                warmup: Duration::from_millis(200),
-                measure: Duration::from_millis(2400),
-            }
-        } else {
-            Plan {
-                connections: vec![1, 100],
-                depths: vec![1, 16],
-                rounds: 2,
-                warmup: Duration::from_millis(50),
-                measure: Duration::from_millis(200),
-            }
+/// The broker's flush policy for a workload's rows.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Durability {
+    /// The broker's default: every acknowledged produce is fsynced first.
+    Durable,
+    /// `log.flush.interval.messages=1000000`: no fsync in the time of a row.
+    Relaxed,
+}
+
+impl Durability {
+    fn label(self) -> &'static str {
+        match self {
+            Durability::Durable => "fsync per produce",
+            Durability::Relaxed => "relaxed: log.flush.interval.messages=1000000",
         }
     }
+}
+
+/// One workload and the rows it runs: every (connections, depth) pair.
+struct Spec {
+    workload: Box<dyn Workload>,
+    /// Connection counts, each with its rows' timing.
+    rows: Vec<(usize, Timing)>,
+    depths: Vec<usize>,
+    durability: Durability,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -109,17 +162,131 @@ trait Workload {
     /// Names the workload in the report.
     fn name(&self) -> &'static str;
 
+    /// Prepares the broker (creates topics) before the probe; nothing by default.
+    fn setup(&mut self, _broker: SocketAddr) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Whether the rows report payload moved (MB/s, records/s).
+    fn moves_records(&self) -> bool {
+        false
+    }
+
+    /// Whether the workload writes to the broker's log (held to [`LOG_BUDGET_BYTES`]).
+    fn writes_log(&self) -> bool {
+        false
+    }
+
     /// Appends one request frame, size prefix included, for connection `conn`.
-    fn encode_request(&mut self, conn: usize, correlation_id: i32, out: &mut Vec<u8>);
+    fn encode_request(&mut self, conn: ConnId, correlation_id: i32, out: &mut Vec<u8>);
 
     /// Checks one response frame for connection `conn`: the bytes after the size prefix,
-    /// whose leading correlation id the driver has already matched.
-    fn check_response(&mut self, conn: usize, frame: &[u8]) -> Result<(), String>;
+    /// whose leading correlation id the driver has already matched. Returns the payload
+    /// the exchange moved.
+    fn check_response(&mut self, conn: ConnId, frame: &[u8]) -> Result<Moved, String>;
 }
 
-/// The workloads benchmarked, in order.
-fn workloads() -> Vec<Box<dyn Workload>> {
-    vec![Box::new(ApiVersions::new())]
+/// Which server a connection talks to.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Side {
+    /// The broker, for the one probe request whose response the baseline replays.
+    Probe,
+    Broker,
+    /// The baseline: its responses are replays of the probe's.
+    Baseline,
+}
+
+/// A connection as a workload sees it: the target's side and the connection's index.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct ConnId {
+    side: Side,
+    index: usize,
+}
+
+/// Payload one request and response moved: whole record batches and their records.
+#[derive(Clone, Copy, Default, Debug)]
+struct Moved {
+    bytes: u64,
+    records: u64,
+}
+
+/// Partitions of the bench topic: one per connection, up to this many.
+const MAX_PARTITIONS: usize = 100;
+const TOPIC: &str = "bench";
+const RECORD_BYTES: usize = 1024;
+
+/// The workloads benchmarked, in order: the full plan under `cargo bench` (which passes
+/// `--bench`), else a smoke test.
+fn workloads(full: bool) -> Vec<Spec> {
+    let ms = Duration::from_millis;
+    let timing = |rounds, warmup, measure| Timing {
+        rounds,
+        warmup: ms(warmup),
+        measure: ms(measure),
+    };
+    let with = |timing: Timing, connections: &[usize]| -> Vec<(usize, Timing)> {
+        connections.iter().map(|&n| (n, timing)).collect()
+    };
+    let api_rows = if full {
+        with(timing(4, 200, 2400), &[1, 100, 1000, 10_000])
+    } else {
+        with(timing(2, 50, 200), &[1, 100])
+    };
+    // Produce and fetch: one connection, and many. With many, the broker's turns can take
+    // hundreds of milliseconds (an fsync per partition), so those rows measure longer.
+    // Produce rows are kept short (1 MiB batches can be written at 600 MB/s) so that the
+    // log stays within LOG_BUDGET_BYTES.
+    let (one, many, one_short, many_short, many_shorter) = if full {
+        (
+            (1, timing(2, 100, 800)),
+            (100, timing(2, 300, 2400)),
+            (1, timing(2, 50, 300)),
+            (100, timing(2, 150, 1200)),
+            (100, timing(2, 100, 800)),
+        )
+    } else {
+        let quick = timing(2, 20, 100);
+        ((1, quick), (4, quick), (1, quick), (4, quick), (4, quick))
+    };
+    // One partition per connection, up to MAX_PARTITIONS.
+    let partitions = many.0.clamp(1, MAX_PARTITIONS);
+    let data = |workload: Box<dyn Workload>, rows: Vec<(usize, Timing)>, durability| Spec {
+        workload,
+        rows,
+        // One request in flight per connection: a producer waiting for each
+        // acknowledgement, a consumer fetching from where the last fetch ended.
+        depths: vec![1],
+        durability,
+    };
+    use Durability::{Durable, Relaxed};
+    vec![
+        Spec {
+            workload: Box::new(ApiVersions::new()),
+            rows: api_rows,
+            depths: vec![1, 16],
+            durability: Durable,
+        },
+        data(
+            Box::new(Produce::new("produce_16KiB", 16 << 10, partitions)),
+            vec![one, many_short],
+            Durable,
+        ),
+        data(
+            Box::new(Produce::new("produce_1MiB", 1 << 20, partitions)),
+            vec![one_short, many_shorter],
+            Durable,
+        ),
+        data(
+            Box::new(Fetch::new("fetch_1MiB", partitions, 1 << 20)),
+            vec![one, many],
+            Durable,
+        ),
+        data(
+            Box::new(Produce::new("produce_16KiB_relaxed", 16 << 10, 1)),
+            vec![one_short],
+            Relaxed,
+        ),
+    ]
 }
 
 /// ApiVersions v4 (request header v2, client id "bench", software "bench" "1.0").
@@ -155,13 +322,13 @@ impl Workload for ApiVersions {
         "api_versions"
     }
 
-    fn encode_request(&mut self, _conn: usize, correlation_id: i32, out: &mut Vec<u8>) {
+    fn encode_request(&mut self, _conn: ConnId, correlation_id: i32, out: &mut Vec<u8>) {
         let at = out.len() + REQUEST_CORRELATION_AT;
         out.extend_from_slice(&self.template);
         out[at..at + 4].copy_from_slice(&correlation_id.to_be_bytes());
     }
 
-    fn check_response(&mut self, _conn: usize, frame: &[u8]) -> Result<(), String> {
+    fn check_response(&mut self, _conn: ConnId, frame: &[u8]) -> Result<Moved, String> {
         // Response header v0 (correlation id only), then error_code and a compact array.
         let (Some(error), Some(&keys)) = (frame.get(4..6), frame.get(6)) else {
             return Err(format!("ApiVersions response of {} bytes", frame.len()));
@@ -170,7 +337,354 @@ impl Workload for ApiVersions {
         if error != 0 || keys < 2 {
             return Err(format!("ApiVersions error {error}, {keys} api keys + 1"));
         }
-        Ok(())
+        Ok(Moved::default())
+    }
+}
+
+/// A request frame with header v2 (client id "bench", no tagged fields) and correlation id
+/// 0, its body written by `body`.
+fn request_frame(api_key: i16, version: i16, body: impl FnOnce(&mut Writer)) -> Vec<u8> {
+    let mut frame = Vec::new();
+    let mut w = Writer::new(&mut frame);
+    w.i32(0).i16(api_key).i16(version).i32(0);
+    w.nullable_string(Some("bench"), false).tags(true);
+    body(&mut w);
+    let size = (frame.len() - 4) as i32;
+    frame[..4].copy_from_slice(&size.to_be_bytes());
+    frame
+}
+
+/// The body of a response frame with header v1 (flexible): after the correlation id and
+/// the header's tagged fields.
+fn flexible_body(frame: &[u8]) -> codec::Result<Reader<'_>> {
+    let mut r = Reader::new(frame);
+    r.i32()?;
+    r.skip_tags(true)?;
+    Ok(r)
+}
+
+fn now_ms() -> i64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH);
+    since.map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Produce v11 (flexible), acks=1: one pre-built batch of 1 KiB records per request, to
+/// partition `connection % partitions` of the bench topic. The frame is built once; only
+/// the correlation id and the partition index change between requests (the broker assigns
+/// the base offset, which lies outside the CRC).
+struct Produce {
+    name: &'static str,
+    partitions: usize,
+    /// The frame up to the partition index, and after it.
+    head: Vec<u8>,
+    tail: Vec<u8>,
+    /// The batch: its bytes and records.
+    batch: Moved,
+}
+
+const PRODUCE_VERSION: i16 = 11;
+const CREATE_TOPICS_VERSION: i16 = 7;
+
+impl Produce {
+    fn new(name: &'static str, batch_bytes: usize, partitions: usize) -> Produce {
+        let values: Vec<Vec<u8>> = (0..batch_bytes / RECORD_BYTES)
+            .map(|i| {
+                let fill = b'a' + (i % 26) as u8;
+                let mut value = vec![fill; RECORD_BYTES];
+                value[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                value
+            })
+            .collect();
+        let batch = batch::build(0, -1, now_ms(), &values);
+        let frame_for = |index: i32| {
+            let request = produce::Request {
+                transactional_id: None,
+                acks: 1,
+                timeout_ms: 30_000,
+                topic_data: vec![produce::TopicProduceData {
+                    name: TOPIC,
+                    partition_data: vec![produce::PartitionProduceData {
+                        index,
+                        records: Some(&batch),
+                    }],
+                }],
+            };
+            request_frame(0, PRODUCE_VERSION, |w| request.encode(w, PRODUCE_VERSION))
+        };
+        // The two frames differ in exactly the four bytes of the partition index.
+        let (zero, minus_one) = (frame_for(0), frame_for(-1));
+        let at = zero
+            .iter()
+            .zip(&minus_one)
+            .position(|(a, b)| a != b)
+            .expect("the partition index is in the frame");
+        Produce {
+            name,
+            partitions,
+            head: zero[..at].to_vec(),
+            tail: zero[at + 4..].to_vec(),
+            batch: Moved {
+                bytes: batch.len() as u64,
+                records: values.len() as u64,
+            },
+        }
+    }
+}
+
+impl Workload for Produce {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn moves_records(&self) -> bool {
+        true
+    }
+
+    fn writes_log(&self) -> bool {
+        true
+    }
+
+    /// Creates the topic with one partition per connection (it may exist already).
+    fn setup(&mut self, broker: SocketAddr) -> Result<(), String> {
+        let request = create_topics::Request {
+            topics: vec![create_topics::Topic {
+                name: TOPIC,
+                num_partitions: self.partitions as i32,
+                replication_factor: 1,
+                assignments: Vec::new(),
+                configs: Vec::new(),
+            }],
+            timeout_ms: 30_000,
+            validate_only: false,
+        };
+        let v = CREATE_TOPICS_VERSION;
+        let frame = request_frame(19, v, |w| request.encode(w, v));
+        let response = round_trip(broker, &frame, 1)?;
+        let decoded = flexible_body(&response[4..])
+            .and_then(|mut r| create_topics::Response::decode(&mut r, v))
+            .map_err(|e| format!("CreateTopics response: {e:?}"))?;
+        let codes: Vec<i16> = decoded.topics.iter().map(|t| t.error_code).collect();
+        const TOPIC_ALREADY_EXISTS: i16 = 36;
+        match codes[..] {
+            [0] | [TOPIC_ALREADY_EXISTS] => Ok(()),
+            _ => Err(format!("CreateTopics {TOPIC}: error codes {codes:?}")),
+        }
+    }
+
+    fn encode_request(&mut self, conn: ConnId, correlation_id: i32, out: &mut Vec<u8>) {
+        let at = out.len() + REQUEST_CORRELATION_AT;
+        out.extend_from_slice(&self.head);
+        out[at..at + 4].copy_from_slice(&correlation_id.to_be_bytes());
+        let partition = (conn.index % self.partitions) as i32;
+        out.extend_from_slice(&partition.to_be_bytes());
+        out.extend_from_slice(&self.tail);
+    }
+
+    fn check_response(&mut self, _conn: ConnId, frame: &[u8]) -> Result<Moved, String> {
+        let (error, base_offset) = produce_outcome(frame)
+            .map_err(|e| format!("Produce response of {} bytes: {e:?}", frame.len()))?;
+        if error != 0 || base_offset < 0 {
+            return Err(format!("Produce error {error}, base offset {base_offset}"));
+        }
+        Ok(self.batch)
+    }
+}
+
+/// The error code and base offset of a Produce v9+ response to one partition.
+fn produce_outcome(frame: &[u8]) -> codec::Result<(i16, i64)> {
+    let mut r = flexible_body(frame)?;
+    if r.array_len(true, 1)? != 1 {
+        return Err(codec::DecodeError::Invalid("topic count"));
+    }
+    r.string(true)?;
+    if r.array_len(true, 1)? != 1 {
+        return Err(codec::DecodeError::Invalid("partition count"));
+    }
+    let _index = r.i32()?;
+    let error = r.i16()?;
+    let base_offset = r.i64()?;
+    Ok((error, base_offset))
+}
+
+/// Fetch v12 (flexible, topic by name) of one partition per request, `connection %
+/// partitions`, with max_wait_ms 0 (never parked), max_bytes 50 MiB and the given
+/// partition_max_bytes. Each connection reads from offset 0 to the high watermark, then
+/// starts again at 0. Counted: whole batches (a partial trailing batch is not).
+struct Fetch {
+    name: &'static str,
+    partitions: usize,
+    partition_max_bytes: i32,
+    /// The offset each connection asked for last (one request in flight per connection).
+    offsets: HashMap<ConnId, i64>,
+    /// Broker responses checked, for sampled CRC checks.
+    responses: u64,
+}
+
+const FETCH_VERSION: i16 = 12;
+/// Every this many broker responses, the first batch's CRC is checked too.
+const CRC_SAMPLE: u64 = 64;
+
+impl Fetch {
+    fn new(name: &'static str, partitions: usize, partition_max_bytes: i32) -> Fetch {
+        Fetch {
+            name,
+            partitions,
+            partition_max_bytes,
+            offsets: HashMap::new(),
+            responses: 0,
+        }
+    }
+}
+
+/// What a Fetch response holds for its one partition.
+struct Fetched<'a> {
+    top_error: i16,
+    error: i16,
+    high_watermark: i64,
+    records: &'a [u8],
+}
+
+fn fetch_outcome(frame: &[u8]) -> codec::Result<Fetched<'_>> {
+    let mut r = flexible_body(frame)?;
+    let _throttle = r.i32()?;
+    let top_error = r.i16()?;
+    let _session = r.i32()?;
+    if r.array_len(true, 1)? != 1 {
+        return Err(codec::DecodeError::Invalid("topic count"));
+    }
+    r.string(true)?;
+    if r.array_len(true, 1)? != 1 {
+        return Err(codec::DecodeError::Invalid("partition count"));
+    }
+    let _index = r.i32()?;
+    let error = r.i16()?;
+    let high_watermark = r.i64()?;
+    let _last_stable = r.i64()?;
+    let _log_start = r.i64()?;
+    for _ in 0..r.array_len(true, 16)? {
+        r.i64()?;
+        r.i64()?;
+        r.skip_tags(true)?;
+    }
+    let _preferred_read_replica = r.i32()?;
+    let records = r.nullable_bytes(true)?.unwrap_or(&[]);
+    Ok(Fetched {
+        top_error,
+        error,
+        high_watermark,
+        records,
+    })
+}
+
+impl Workload for Fetch {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn moves_records(&self) -> bool {
+        true
+    }
+
+    fn encode_request(&mut self, conn: ConnId, correlation_id: i32, out: &mut Vec<u8>) {
+        let offset = *self.offsets.entry(conn).or_insert(0);
+        let request = fetch::Request {
+            replica_id: -1,
+            max_wait_ms: 0,
+            min_bytes: 1,
+            max_bytes: 50 << 20,
+            isolation_level: 0,
+            session_id: 0,
+            session_epoch: -1,
+            topics: vec![fetch::FetchTopic {
+                topic: TOPIC,
+                topic_id: [0; 16],
+                partitions: vec![fetch::FetchPartition {
+                    partition: (conn.index % self.partitions) as i32,
+                    current_leader_epoch: -1,
+                    fetch_offset: offset,
+                    last_fetched_epoch: -1,
+                    log_start_offset: -1,
+                    partition_max_bytes: self.partition_max_bytes,
+                }],
+            }],
+            forgotten_topics_data: Vec::new(),
+            rack_id: "",
+        };
+        let v = FETCH_VERSION;
+        let start = out.len();
+        out.extend_from_slice(&request_frame(1, v, |w| request.encode(w, v)));
+        let at = start + REQUEST_CORRELATION_AT;
+        out[at..at + 4].copy_from_slice(&correlation_id.to_be_bytes());
+    }
+
+    fn check_response(&mut self, conn: ConnId, frame: &[u8]) -> Result<Moved, String> {
+        let fetched = fetch_outcome(frame)
+            .map_err(|e| format!("Fetch response of {} bytes: {e:?}", frame.len()))?;
+        if fetched.top_error != 0 || fetched.error != 0 {
+            let (top, error) = (fetched.top_error, fetched.error);
+            return Err(format!("Fetch error {top}, partition error {error}"));
+        }
+        let requested = self.offsets.get(&conn).copied().unwrap_or(0);
+        // Replays start where the probe did, not where this connection asked.
+        let mut expected = (conn.side != Side::Baseline).then_some(requested);
+        let crc_all = conn.side == Side::Probe;
+        let mut crc_first = false;
+        if conn.side == Side::Broker {
+            self.responses += 1;
+            crc_first = self.responses.is_multiple_of(CRC_SAMPLE);
+        }
+        let records = fetched.records;
+        let mut moved = Moved::default();
+        let mut at = 0;
+        let mut next = None;
+        while let Some(header) = records.get(at..).and_then(BatchHeader::parse) {
+            let size = header.size();
+            let Some(bytes) = records.get(at..at + size) else {
+                break; // a partial trailing batch
+            };
+            let counts_agree = i64::from(header.last_offset_delta) + 1
+                == i64::from(header.records_count)
+                && header.records_count > 0;
+            if header.magic != 2 || !counts_agree {
+                return Err(format!(
+                    "batch at offset {}: bad header",
+                    header.base_offset
+                ));
+            }
+            if let Some(expected) = expected
+                && header.base_offset != expected
+            {
+                return Err(format!(
+                    "fetch from {requested}: batch at offset {}, expected {expected}",
+                    header.base_offset
+                ));
+            }
+            if (crc_all || (crc_first && at == 0)) && batch::validate(bytes).is_err() {
+                let offset = header.base_offset;
+                return Err(format!(
+                    "fetch from {requested}: batch at {offset} fails CRC"
+                ));
+            }
+            moved.bytes += size as u64;
+            moved.records += header.records_count as u64;
+            expected = Some(header.last_offset() + 1);
+            next = Some(header.last_offset() + 1);
+            at += size;
+        }
+        let next = match next {
+            Some(next) if next < fetched.high_watermark => next,
+            Some(_) => 0,
+            None if !records.is_empty() => {
+                let len = records.len();
+                return Err(format!(
+                    "fetch from {requested}: {len} bytes, no whole batch"
+                ));
+            }
+            // Nothing (more) to read: start again.
+            None => 0,
+        };
+        self.offsets.insert(conn, next);
+        Ok(moved)
     }
 }
 
@@ -180,11 +694,14 @@ impl Workload for ApiVersions {
 /// A server the client drives.
 struct Target {
     name: &'static str,
+    side: Side,
     addr: SocketAddr,
     /// The server process, when it is not this one (whose fd limit must then also fit).
     pid: Option<u32>,
     /// The /proc stat file of the server's process or thread, for its CPU time.
     stat: String,
+    /// The server's log directory, held to [`LOG_BUDGET_BYTES`].
+    log_dir: Option<PathBuf>,
 }
 
 /// Connections open to one target.
@@ -193,26 +710,35 @@ struct Session<'a> {
     client: Client,
     /// A round failed (reported); the session is not measured again.
     failed: bool,
+    /// The log budget was reached (reported): no more rounds, but those run count.
+    capped: bool,
 }
 
-/// Probes the broker, starts a baseline replaying its response, and runs every (N, D) row
-/// against both.
+/// Prepares the broker, probes it, starts a baseline replaying its response, and runs
+/// every (N, D) row against both.
 fn bench_workload(
-    plan: &Plan,
     broker: &mut BrokerProcess,
-    workload: &mut dyn Workload,
+    spec: &mut Spec,
     report: &mut Report,
 ) -> Result<(), String> {
+    let workload = spec.workload.as_mut();
+    workload.setup(broker.addr)?;
     let response = probe(broker.addr, workload)?;
     report
         .response_bytes
         .push((workload.name(), response.len()));
     let baseline = Baseline::spawn(response).map_err(|e| format!("baseline: {e}"))?;
     let targets = [broker.target(), baseline.target()];
-    for &n in &plan.connections {
+    let mut write_rate = 0.0;
+    for &(n, timing) in &spec.rows {
         let mut sessions = open_sessions(&targets, n, workload, report);
-        for &depth in &plan.depths {
-            measure_depth(plan, &mut sessions, depth, workload, report);
+        for &depth in &spec.depths {
+            let row = RowSpec {
+                timing,
+                durability: spec.durability,
+                depth,
+            };
+            measure_depth(&row, &mut sessions, workload, &mut write_rate, report);
         }
         drop(sessions);
         if let Some(status) = broker.exit_status() {
@@ -237,16 +763,16 @@ fn open_sessions<'a>(
             continue;
         }
         eprintln!("{}: opening {n} connections", target.name);
-        match Client::connect(target.addr, n, workload) {
+        match Client::connect(target.addr, target.side, n, workload) {
             Ok(client) => {
                 if let Some(pid) = target.pid {
                     report.record_rss(n, rss_mib(pid));
                 }
-                let failed = false;
                 sessions.push(Session {
                     target,
                     client,
-                    failed,
+                    failed: false,
+                    capped: false,
                 });
             }
             Err(e) => report
@@ -257,45 +783,77 @@ fn open_sessions<'a>(
     sessions
 }
 
-/// Measures one depth on every session, alternating between them round by round, and adds
-/// a row per session.
-fn measure_depth(
-    plan: &Plan,
-    sessions: &mut [Session],
+/// One row's settings besides the connections.
+struct RowSpec {
+    timing: Timing,
+    durability: Durability,
     depth: usize,
+}
+
+/// Measures one depth on every session, alternating between them round by round, and adds
+/// a row per session. `write_rate` is the fastest the broker's log grew in a round of this
+/// workload so far, in bytes per second.
+fn measure_depth(
+    row: &RowSpec,
+    sessions: &mut [Session],
     workload: &mut dyn Workload,
+    write_rate: &mut f64,
     report: &mut Report,
 ) {
-    let rounds = if sessions.len() > 1 { plan.rounds } else { 1 };
-    let warmup = plan.warmup * plan.rounds / rounds;
-    let measure = plan.measure / rounds;
+    let timing = &row.timing;
+    let depth = row.depth;
+    let rounds = if sessions.len() > 1 { timing.rounds } else { 1 };
+    let warmup = timing.warmup * timing.rounds / rounds;
+    let measure = timing.measure / rounds;
     let mut tallies: Vec<Tally> = sessions.iter().map(|_| Tally::new()).collect();
     for _ in 0..rounds {
         for (session, tally) in sessions.iter_mut().zip(&mut tallies) {
-            if session.failed {
+            if session.failed || session.capped {
                 continue;
             }
             let n = session.client.conns.len();
-            eprintln!(
-                "{} {} N={n} D={depth}",
-                session.target.name,
-                workload.name()
-            );
+            let name = session.target.name;
+            let log_dir = session.target.log_dir.as_ref();
+            let log_dir = log_dir.filter(|_| workload.writes_log());
+            let used = log_dir.map(|dir| disk_usage(dir));
+            if let Some(used) = used {
+                // The round's time plus its drain, at the fastest rate seen, with a margin.
+                let seconds = (warmup + measure).as_secs_f64() * 1.2 + 0.1;
+                let expected = (*write_rate * seconds) as u64;
+                if used + expected > LOG_BUDGET_BYTES {
+                    report.errors.push(format!(
+                        "{name} {} N={n} D={depth}: the log holds {} MB and a round may add \
+                         {} MB, over the bench's {} MB budget: remaining rounds skipped",
+                        workload.name(),
+                        used / 1_000_000,
+                        expected / 1_000_000,
+                        LOG_BUDGET_BYTES / 1_000_000
+                    ));
+                    session.capped = true;
+                    continue;
+                }
+            }
+            eprintln!("{name} {} N={n} D={depth}", workload.name());
+            let start = Instant::now();
             if let Err(e) = session.round(workload, depth, warmup, measure, tally) {
-                let name = session.target.name;
                 report.errors.push(format!("{name} N={n} D={depth}: {e}"));
                 session.failed = true;
+            }
+            if let (Some(dir), Some(before)) = (log_dir, used) {
+                let grew = disk_usage(dir).saturating_sub(before) as f64;
+                *write_rate = write_rate.max(grew / start.elapsed().as_secs_f64());
             }
         }
     }
     for (session, tally) in sessions.iter().zip(tallies) {
-        if !session.failed {
+        if !session.failed && tally.measured > Duration::ZERO {
             report.rows.push(Row {
                 target: session.target.name,
                 workload: workload.name(),
                 connections: session.client.conns.len(),
                 depth,
-                sample: tally.sample(),
+                durability: row.durability,
+                sample: tally.sample(workload.moves_records()),
             });
         }
     }
@@ -322,26 +880,40 @@ impl Session<'_> {
     }
 }
 
-/// Sends one request over a blocking socket and returns the whole response frame, size
-/// prefix included.
-fn probe(addr: SocketAddr, workload: &mut dyn Workload) -> Result<Vec<u8>, String> {
-    let fail = |e: io::Error| format!("probe: {e}");
+/// Sends one request frame over a blocking socket and returns the whole response frame,
+/// size prefix included, after checking its correlation id.
+fn round_trip(addr: SocketAddr, request: &[u8], correlation_id: i32) -> Result<Vec<u8>, String> {
+    let fail = |e: io::Error| format!("{addr}: {e}");
     let mut stream = std::net::TcpStream::connect(addr).map_err(fail)?;
     stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
+        .set_read_timeout(Some(Duration::from_secs(30)))
         .map_err(fail)?;
-    let mut request = Vec::new();
-    workload.encode_request(0, 1, &mut request);
+    let mut request = request.to_vec();
+    let at = REQUEST_CORRELATION_AT;
+    request[at..at + 4].copy_from_slice(&correlation_id.to_be_bytes());
     stream.write_all(&request).map_err(fail)?;
     let mut response = vec![0; 4];
     stream.read_exact(&mut response).map_err(fail)?;
     let size = i32::from_be_bytes([response[0], response[1], response[2], response[3]]);
     response.resize(4 + size.max(0) as usize, 0);
     stream.read_exact(&mut response[4..]).map_err(fail)?;
-    if response.get(4..8) != Some(&1i32.to_be_bytes()[..]) {
-        return Err("probe: wrong correlation id".into());
+    if response.get(4..8) != Some(&correlation_id.to_be_bytes()[..]) {
+        return Err("wrong correlation id".into());
     }
-    workload.check_response(0, &response[4..])?;
+    Ok(response)
+}
+
+/// Sends the workload's first request to the broker and returns its whole response frame,
+/// size prefix included: what the baseline replays.
+fn probe(addr: SocketAddr, workload: &mut dyn Workload) -> Result<Vec<u8>, String> {
+    let conn = ConnId {
+        side: Side::Probe,
+        index: 0,
+    };
+    let mut request = Vec::new();
+    workload.encode_request(conn, 1, &mut request);
+    let response = round_trip(addr, &request, 1).map_err(|e| format!("probe: {e}"))?;
+    workload.check_response(conn, &response[4..])?;
     Ok(response)
 }
 
@@ -361,6 +933,7 @@ struct Conn {
 /// The single-threaded client: one `Poll` over every connection to one target. It knows
 /// nothing of Kafka beyond size-prefixed frames that start with a correlation id.
 struct Client {
+    side: Side,
     poll: Poll,
     events: Events,
     conns: Vec<Conn>,
@@ -383,6 +956,8 @@ struct Phase {
     record_from: Instant,
     until: Instant,
     latencies_ns: Vec<u64>,
+    /// Payload of the responses completed inside the measured window.
+    moved: Moved,
     /// Every response, warm-up and drain included.
     answered: u64,
 }
@@ -394,15 +969,18 @@ impl Phase {
             record_from,
             until,
             latencies_ns: Vec::new(),
+            moved: Moved::default(),
             answered: 0,
         }
     }
 
-    fn record(&mut self, sent: Instant, done: Instant) {
+    fn record(&mut self, sent: Instant, done: Instant, moved: Moved) {
         self.answered += 1;
         if done >= self.record_from && done < self.until {
             let ns = done.duration_since(sent).as_nanos();
             self.latencies_ns.push(ns.min(u64::MAX as u128) as u64);
+            self.moved.bytes += moved.bytes;
+            self.moved.records += moved.records;
         }
     }
 }
@@ -410,8 +988,14 @@ impl Phase {
 impl Client {
     /// Opens `n` connections in batches below the listen backlog, each answering one
     /// request before the next batch starts, so all are accepted when this returns.
-    fn connect(addr: SocketAddr, n: usize, wl: &mut dyn Workload) -> Result<Client, String> {
+    fn connect(
+        addr: SocketAddr,
+        side: Side,
+        n: usize,
+        wl: &mut dyn Workload,
+    ) -> Result<Client, String> {
         let mut client = Client {
+            side,
             poll: Poll::new().map_err(|e| format!("poll: {e}"))?,
             events: Events::with_capacity(1024),
             conns: Vec::with_capacity(n),
@@ -451,7 +1035,11 @@ impl Client {
             in_flight: VecDeque::new(),
         };
         let now = Instant::now();
-        self.driver.top_up(&mut conn, id, 1, now, wl);
+        let conn_id = ConnId {
+            side: self.side,
+            index: id,
+        };
+        self.driver.top_up(&mut conn, conn_id, 1, now, wl);
         self.driver.last_progress = now;
         self.conns.push(conn);
         Ok(())
@@ -472,7 +1060,11 @@ impl Client {
         let mut phase = Phase::new(depth, start + warmup, start + warmup + measure);
         self.driver.last_progress = start;
         for (id, conn) in self.conns.iter_mut().enumerate() {
-            self.driver.top_up(conn, id, depth, start, wl);
+            let conn_id = ConnId {
+                side: self.side,
+                index: id,
+            };
+            self.driver.top_up(conn, conn_id, depth, start, wl);
             flush(conn).map_err(|e| format!("connection {id}: {e}"))?;
         }
         while Instant::now() < phase.until {
@@ -480,6 +1072,8 @@ impl Client {
         }
         self.drain(wl, &mut phase)?;
         tally.latencies_ns.append(&mut phase.latencies_ns);
+        tally.bytes += phase.moved.bytes;
+        tally.records += phase.moved.records;
         tally.measured += measure;
         tally.answered += phase.answered;
         Ok(())
@@ -503,8 +1097,12 @@ impl Client {
             let id = event.token().0;
             let conn = &mut self.conns[id];
             let now = Instant::now();
+            let conn_id = ConnId {
+                side: self.side,
+                index: id,
+            };
             self.driver
-                .serve(conn, id, now, wl, phase)
+                .serve(conn, conn_id, now, wl, phase)
                 .map_err(|e| format!("connection {id}: {e}"))?;
         }
         self.check_stall()
@@ -538,7 +1136,7 @@ impl Driver {
     fn serve(
         &mut self,
         conn: &mut Conn,
-        id: usize,
+        id: ConnId,
         now: Instant,
         wl: &mut dyn Workload,
         phase: &mut Phase,
@@ -563,7 +1161,7 @@ impl Driver {
     fn top_up(
         &mut self,
         conn: &mut Conn,
-        id: usize,
+        id: ConnId,
         depth: usize,
         now: Instant,
         wl: &mut dyn Workload,
@@ -595,7 +1193,7 @@ fn read_available(conn: &mut Conn, scratch: &mut [u8]) -> Result<bool, String> {
 /// request in flight. Returns how many were answered.
 fn take_responses(
     conn: &mut Conn,
-    id: usize,
+    id: ConnId,
     now: Instant,
     wl: &mut dyn Workload,
     phase: &mut Phase,
@@ -614,8 +1212,8 @@ fn take_responses(
         if got != expected {
             return Err(format!("correlation id {got}, expected {expected}"));
         }
-        wl.check_response(id, frame)?;
-        phase.record(sent, now);
+        let moved = wl.check_response(id, frame)?;
+        phase.record(sent, now, moved);
         answered += 1;
     }
     conn.input.drain(..used);
@@ -704,9 +1302,11 @@ impl Baseline {
     fn target(&self) -> Target {
         Target {
             name: "baseline",
+            side: Side::Baseline,
             addr: self.addr,
             pid: None,
             stat: self.stat.clone(),
+            log_dir: None,
         }
     }
 }
@@ -840,19 +1440,29 @@ struct BrokerProcess {
     child: Child,
     addr: SocketAddr,
     dir: PathBuf,
+    durability: Durability,
 }
 
 impl BrokerProcess {
-    /// Starts the broker on an ephemeral port and waits for it to log its address.
-    fn start() -> Result<BrokerProcess, String> {
-        let dir = std::env::temp_dir().join(format!("kafka-broker-bench-{}", std::process::id()));
+    /// Starts the broker on an ephemeral port and waits for it to log its address. Batches
+    /// of up to 2 MiB are accepted (a 1 MiB batch of 1 KiB records is over Kafka's default
+    /// `message.max.bytes`); `Relaxed` leaves fsync to the page cache.
+    fn start(durability: Durability) -> Result<BrokerProcess, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "kafka-broker-bench-{}-{durability:?}",
+            std::process::id()
+        ));
         let logs = dir.join("logs");
         fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
         let properties = dir.join("server.properties");
-        let text = format!(
-            "listeners=PLAINTEXT://127.0.0.1:0\nlog.dirs={}\nmax.connections=20000\n",
+        let mut text = format!(
+            "listeners=PLAINTEXT://127.0.0.1:0\nlog.dirs={}\nmax.connections=20000\n\
+             message.max.bytes=2097152\n",
             logs.display()
         );
+        if durability == Durability::Relaxed {
+            text.push_str("log.flush.interval.messages=1000000\n");
+        }
         fs::write(&properties, text).map_err(|e| format!("{}: {e}", properties.display()))?;
         let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-broker"))
             .arg(&properties)
@@ -869,6 +1479,7 @@ impl BrokerProcess {
             child,
             addr: ([127, 0, 0, 1], 0).into(),
             dir,
+            durability,
         };
         broker.addr = rx
             .recv_timeout(Duration::from_secs(10))
@@ -883,9 +1494,11 @@ impl BrokerProcess {
     fn target(&self) -> Target {
         Target {
             name: "broker",
+            side: Side::Broker,
             addr: self.addr,
             pid: Some(self.pid()),
             stat: format!("/proc/{}/stat", self.pid()),
+            log_dir: Some(self.dir.clone()),
         }
     }
 
@@ -924,6 +1537,23 @@ fn drain_stderr(stderr: ChildStderr, tx: mpsc::Sender<SocketAddr>) {
 
 // ---------------------------------------------------------------------------------------
 // Operating-system figures
+
+/// Bytes of disk the files under `path` occupy (allocated blocks, so sparse or
+/// preallocated files count for what they hold).
+fn disk_usage(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => disk_usage(&entry.path()),
+            Ok(meta) => meta.blocks() * 512,
+            Err(_) => 0,
+        })
+        .sum()
+}
 
 /// Resident memory of a process in MiB, from /proc/<pid>/status.
 fn rss_mib(pid: u32) -> Option<f64> {
@@ -1004,6 +1634,9 @@ fn fd_check(target: &Target, n: usize) -> Result<(), String> {
 /// The figures of one row; latencies in microseconds, `None` when unknown.
 struct Sample {
     rps: f64,
+    /// Payload workloads only: 10^6 bytes of whole record batches, and records, per second.
+    mb_s: Option<f64>,
+    records_s: Option<f64>,
     p50_us: Option<f64>,
     p99_us: Option<f64>,
     p999_us: Option<f64>,
@@ -1017,6 +1650,9 @@ struct Sample {
 /// One row's measurements, summed over its rounds.
 struct Tally {
     latencies_ns: Vec<u64>,
+    /// Payload of the responses inside measured windows.
+    bytes: u64,
+    records: u64,
     /// Time inside measured windows.
     measured: Duration,
     /// Every response and the wall time of the rounds, warm-up and drain included.
@@ -1030,6 +1666,8 @@ impl Tally {
     fn new() -> Tally {
         Tally {
             latencies_ns: Vec::new(),
+            bytes: 0,
+            records: 0,
             measured: Duration::ZERO,
             answered: 0,
             wall: Duration::ZERO,
@@ -1038,7 +1676,7 @@ impl Tally {
         }
     }
 
-    fn sample(mut self) -> Sample {
+    fn sample(mut self, payload: bool) -> Sample {
         let latencies = &mut self.latencies_ns;
         latencies.sort_unstable();
         let quantile = |q: f64| {
@@ -1049,8 +1687,11 @@ impl Tally {
         let cpu_us = |ticks: Option<u64>| Some(ticks? as f64 * 1e6 / CLOCK_TICKS_PER_SEC);
         let wall_us = self.wall.as_secs_f64() * 1e6;
         let answered = self.answered as f64;
+        let seconds = self.measured.as_secs_f64();
         Sample {
-            rps: latencies.len() as f64 / self.measured.as_secs_f64(),
+            rps: latencies.len() as f64 / seconds,
+            mb_s: payload.then(|| self.bytes as f64 / 1e6 / seconds),
+            records_s: payload.then(|| self.records as f64 / seconds),
             p50_us: quantile(0.50),
             p99_us: quantile(0.99),
             p999_us: quantile(0.999),
@@ -1066,7 +1707,15 @@ struct Row {
     workload: &'static str,
     connections: usize,
     depth: usize,
+    durability: Durability,
     sample: Sample,
+}
+
+impl Row {
+    /// Produce and fetch rows, which report payload.
+    fn moves_records(&self) -> bool {
+        self.sample.mb_s.is_some()
+    }
 }
 
 /// Everything measured, printed at the end.
@@ -1081,6 +1730,10 @@ struct Report {
     rss_idle_mib: Option<f64>,
     /// Broker RSS with N idle connections open, first measurement per N.
     rss_conns_mib: Vec<(usize, Option<f64>)>,
+    /// Disk each broker's log used when it stopped (then deleted), in bytes.
+    log_bytes: Vec<(Durability, u64)>,
+    /// The whole run, broker start to report.
+    runtime: Duration,
 }
 
 /// A broker row's throughput over the matching baseline row's.
@@ -1089,6 +1742,8 @@ struct Ratio<'a> {
     connections: usize,
     depth: usize,
     ratio: f64,
+    /// Payload rows: MB/s over MB/s.
+    mb_ratio: Option<f64>,
 }
 
 impl Report {
@@ -1096,6 +1751,11 @@ impl Report {
         if !self.rss_conns_mib.iter().any(|&(m, _)| m == n) {
             self.rss_conns_mib.push((n, mib));
         }
+    }
+
+    fn record_log(&mut self, broker: &BrokerProcess) {
+        self.log_bytes
+            .push((broker.durability, disk_usage(&broker.dir)));
     }
 
     fn ratios(&self) -> Vec<Ratio<'_>> {
@@ -1107,11 +1767,16 @@ impl Report {
                         && (r.workload, r.connections, r.depth)
                             == (b.workload, b.connections, b.depth)
                 })?;
+                let mb_ratio = match (b.sample.mb_s, base.sample.mb_s) {
+                    (Some(b), Some(base)) => Some(b / base),
+                    _ => None,
+                };
                 Some(Ratio {
                     workload: b.workload,
                     connections: b.connections,
                     depth: b.depth,
                     ratio: b.sample.rps / base.sample.rps,
+                    mb_ratio,
                 })
             })
             .collect()
@@ -1124,6 +1789,7 @@ impl Report {
 
     fn print(&self) {
         self.print_rows();
+        self.print_payload_rows();
         self.print_ratios();
         self.print_notes();
         println!("{}", self.json());
@@ -1145,7 +1811,7 @@ impl Report {
             "cli_cpu%",
             "srv_us/req"
         );
-        for r in &self.rows {
+        for r in self.rows.iter().filter(|r| !r.moves_records()) {
             let s = &r.sample;
             println!(
                 "{:<9} {:<13} {:>6} {:>5} {:>10.0} {:>9} {:>9} {:>9} {:>8} {:>8} {:>10}",
@@ -1167,16 +1833,59 @@ impl Report {
         }
     }
 
+    /// Produce and fetch: payload rates first, then the request figures.
+    fn print_payload_rows(&self) {
+        if !self.rows.iter().any(Row::moves_records) {
+            return;
+        }
+        println!();
+        println!(
+            "{:<9} {:<21} {:>5} {:>5} {:>8} {:>9} {:>7} {:>9} {:>9} {:>8} {:>8}",
+            "target",
+            "workload",
+            "conns",
+            "depth",
+            "MB/s",
+            "records/s",
+            "req/s",
+            "p50_us",
+            "p99_us",
+            "srv_cpu%",
+            "cli_cpu%"
+        );
+        for r in self.rows.iter().filter(|r| r.moves_records()) {
+            let s = &r.sample;
+            println!(
+                "{:<9} {:<21} {:>5} {:>5} {:>8} {:>9} {:>7.0} {:>9} {:>9} {:>8} {:>8}",
+                r.target,
+                r.workload,
+                r.connections,
+                r.depth,
+                fmt_num(s.mb_s, 1),
+                fmt_num(s.records_s, 0),
+                s.rps,
+                fmt_num(s.p50_us, 1),
+                fmt_num(s.p99_us, 1),
+                fmt_num(s.server_cpu_pct, 0),
+                fmt_num(s.client_cpu_pct, 0),
+            );
+        }
+    }
+
     fn print_ratios(&self) {
         println!();
         println!(
-            "{:<13} {:>6} {:>5} {:>16}",
-            "workload", "conns", "depth", "broker/baseline"
+            "{:<21} {:>6} {:>5} {:>16} {:>11}",
+            "workload", "conns", "depth", "broker/baseline", "MB/s ratio"
         );
         for r in self.ratios() {
             println!(
-                "{:<13} {:>6} {:>5} {:>16.3}",
-                r.workload, r.connections, r.depth, r.ratio
+                "{:<21} {:>6} {:>5} {:>16.3} {:>11}",
+                r.workload,
+                r.connections,
+                r.depth,
+                r.ratio,
+                fmt_num(r.mb_ratio, 3)
             );
         }
     }
@@ -1186,20 +1895,62 @@ impl Report {
         for (workload, bytes) in &self.response_bytes {
             println!("{workload} response frame: {bytes} bytes (baseline replays it)");
         }
+        if self.rows.iter().any(Row::moves_records) {
+            println!(
+                "produce: v{PRODUCE_VERSION}, acks=1, one batch of 1 KiB records per request \
+                 (16 KiB: 16 records, 1 MiB: 1024), connection i -> partition i of topic \
+                 {TOPIC} (one partition per connection); the broker fsyncs every \
+                 acknowledged produce (its durable default; one fsync per partition per \
+                 turn) except in *_relaxed rows (log.flush.interval.messages=1000000); \
+                 baseline: reads the batch, answers the broker's acknowledgement"
+            );
+            println!(
+                "fetch: v{FETCH_VERSION} by name, max_wait_ms 0, partition_max_bytes 1 MiB, \
+                 offset 0 to the high watermark and again; MB/s counts whole batches only; \
+                 baseline: replays one broker response (probe at offset 0 of partition 0)"
+            );
+        }
+        for (durability, bytes) in &self.log_bytes {
+            println!(
+                "broker log ({}): {:.0} MB on disk at the end, deleted",
+                durability.label(),
+                *bytes as f64 / 1e6
+            );
+        }
         let mut rss = format!("broker RSS: {} MiB idle", fmt_mib(self.rss_idle_mib));
         for (n, mib) in &self.rss_conns_mib {
             let _ = write!(rss, ", {} MiB with {n} connections", fmt_mib(*mib));
         }
         println!("{rss}");
+        println!("bench run time: {:.1} s", self.runtime.as_secs_f64());
         for e in &self.errors {
             println!("ERROR: {e}");
         }
     }
 
-    /// One JSON object with every figure, written by hand.
+    /// One JSON object with every figure, written by hand. `rows` and `ratios` hold the
+    /// request-only workloads; produce and fetch rows have their own arrays.
     fn json(&self) -> String {
-        let rows: Vec<String> = self.rows.iter().map(row_json).collect();
-        let ratios: Vec<String> = self.ratios().iter().map(ratio_json).collect();
+        let plain = |r: &&Row| !r.moves_records();
+        let rows: Vec<String> = self.rows.iter().filter(plain).map(row_json).collect();
+        let of = |prefix: &str| -> Vec<String> {
+            let rows = self.rows.iter().filter(|r| r.moves_records());
+            rows.filter(|r| r.workload.starts_with(prefix))
+                .map(payload_row_json)
+                .collect()
+        };
+        let (produce_rows, fetch_rows) = (of("produce"), of("fetch"));
+        let all_ratios = self.ratios();
+        let ratios: Vec<String> = all_ratios
+            .iter()
+            .filter(|r| r.mb_ratio.is_none())
+            .map(ratio_json)
+            .collect();
+        let payload_ratios: Vec<String> = all_ratios
+            .iter()
+            .filter(|r| r.mb_ratio.is_some())
+            .map(ratio_json)
+            .collect();
         let skipped: Vec<String> = self
             .skipped
             .iter()
@@ -1212,16 +1963,33 @@ impl Report {
             })
             .collect();
         let errors: Vec<String> = self.errors.iter().map(|e| json_str(e)).collect();
+        let logs: Vec<String> = self
+            .log_bytes
+            .iter()
+            .map(|(d, bytes)| {
+                format!(
+                    "{{\"durability\":{},\"bytes\":{bytes}}}",
+                    json_str(d.label())
+                )
+            })
+            .collect();
         let (most, rss_most) = self.rss_most_connections().unwrap_or((0, None));
         format!(
             "{{\"rows\":[{}],\"ratios\":[{}],\"skipped\":[{}],\"errors\":[{}],\
-             \"rss_idle_mib\":{},\"rss_10k_conn_mib\":{},\"rss_conn_count\":{most}}}",
+             \"rss_idle_mib\":{},\"rss_10k_conn_mib\":{},\"rss_conn_count\":{most},\
+             \"produce_rows\":[{}],\"fetch_rows\":[{}],\"produce_fetch_ratios\":[{}],\
+             \"broker_log_disk\":[{}],\"bench_seconds\":{:.1}}}",
             rows.join(","),
             ratios.join(","),
             skipped.join(","),
             errors.join(","),
             json_num(self.rss_idle_mib, 2),
             json_num(rss_most, 2),
+            produce_rows.join(","),
+            fetch_rows.join(","),
+            payload_ratios.join(","),
+            logs.join(","),
+            self.runtime.as_secs_f64(),
         )
     }
 }
@@ -1246,9 +2014,29 @@ fn row_json(r: &Row) -> String {
     )
 }
 
+/// A produce or fetch row: `row_json`'s fields with the payload rates and the broker's
+/// flush policy.
+fn payload_row_json(r: &Row) -> String {
+    let s = &r.sample;
+    let mut json = row_json(r);
+    json.pop();
+    let _ = write!(
+        json,
+        ",\"mb_per_s\":{},\"records_per_s\":{},\"durability\":{}}}",
+        json_num(s.mb_s, 2),
+        json_num(s.records_s, 0),
+        json_str(r.durability.label())
+    );
+    json
+}
+
 fn ratio_json(r: &Ratio) -> String {
+    let mb = match r.mb_ratio {
+        Some(ratio) => format!(",\"mb_per_s_ratio\":{}", json_num(Some(ratio), 3)),
+        None => String::new(),
+    };
     format!(
-        "{{\"workload\":{},\"connections\":{},\"depth\":{},\"rps_ratio\":{}}}",
+        "{{\"workload\":{},\"connections\":{},\"depth\":{},\"rps_ratio\":{}{mb}}}",
         json_str(r.workload),
         r.connections,
         r.depth,

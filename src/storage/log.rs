@@ -5,7 +5,7 @@
 //! segments; only the last segment is appended to.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -29,15 +29,30 @@ pub struct FileSlice {
 }
 
 impl FileSlice {
-    /// Appends the slice's bytes to `out`.
+    /// Appends the slice's bytes to `out`, reading straight into its spare capacity (no
+    /// zero-fill first). Seeking the shared handle is safe: segments are opened for append,
+    /// so writes always go to the end whatever the read position.
     pub fn write_to(&self, out: &mut Vec<u8>) -> io::Result<()> {
         let start = out.len();
-        out.resize(start + self.len, 0);
-        let result = self.file.read_exact_at(&mut out[start..], self.position);
-        if result.is_err() {
-            out.truncate(start);
+        out.reserve(self.len);
+        let mut file = &*self.file;
+        let result = file
+            .seek(SeekFrom::Start(self.position))
+            .and_then(|_| file.take(self.len as u64).read_to_end(out));
+        match result {
+            Ok(n) if n == self.len => Ok(()),
+            Ok(n) => {
+                out.truncate(start);
+                Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("read {n} of {} bytes", self.len),
+                ))
+            }
+            Err(e) => {
+                out.truncate(start);
+                Err(e)
+            }
         }
-        result
     }
 }
 
