@@ -1,0 +1,59 @@
+"""confluent-kafka (librdkafka 2.16) consumer groups against the broker: two members split a
+4-partition topic, a member leaving hands its partitions to the survivor with every record
+consumed exactly once (manual synchronous commits), committed offsets survive a broker restart
+(SIGTERM and kill -9), and the time a two-member rebalance takes with the initial rebalance
+delay at its default (3000 ms) and at 0."""
+
+from __future__ import annotations
+
+import pytest
+
+from clientlib import cf_create_topic
+from grouplib import (
+    GROUP_PARTITIONS,
+    GROUP_PROPS,
+    CfMember,
+    measure_rebalance,
+    rebalance_timing_params,
+    run_resume_after_restart,
+    run_split_and_handoff,
+)
+
+pytest.importorskip("confluent_kafka")
+pytestmark = pytest.mark.broker_props(**GROUP_PROPS)
+
+
+def test_two_members_split_then_handoff_exactly_once(broker):
+    topic, group = "grp-cf-split", "cf-split-group"
+    cf_create_topic(broker.bootstrap, topic, GROUP_PARTITIONS)
+    failures = run_split_and_handoff(
+        lambda name, **kw: CfMember(name, broker.bootstrap, group, [topic], **kw),
+        broker.bootstrap, topic, group)
+    print(f"handoff: {len(failures)} commit failures (continued polling after each) {failures[:2]}")
+
+
+@pytest.mark.parametrize("how", ["restart", "kill9"])
+def test_committed_offsets_survive_broker_restart(broker, how):
+    topic, group = f"grp-cf-resume-{how}", f"cf-resume-{how}"
+    cf_create_topic(broker.bootstrap, topic, GROUP_PARTITIONS)
+    run_resume_after_restart(
+        lambda name, **kw: CfMember(name, broker.bootstrap, group, [topic], **kw),
+        broker, topic, how)
+
+
+@pytest.mark.parametrize("scenario,delay_ms,hb_ms", rebalance_timing_params())
+def test_rebalance_time(broker, scenario, delay_ms, hb_ms, capsys):
+    """Measured and printed, not asserted (besides completing): seconds from the second
+    member's subscribe() until both hold 2 of the 4 partitions. ``cold``: both subscribe to a
+    new group one right after the other; ``join-stable``: the first already owns every
+    partition. Session timeout 45 s (client default); heartbeat interval 3 s (client default)
+    or 500 ms."""
+    topic = f"grp-cf-timing-{scenario}"
+    cf_create_topic(broker.bootstrap, topic, GROUP_PARTITIONS)
+    secs = measure_rebalance(
+        lambda name, **kw: CfMember(name, broker.bootstrap, f"cf-timing-{scenario}", [topic],
+                                    **{"heartbeat.interval.ms": hb_ms, "session.timeout.ms": 45000}, **kw),
+        scenario)
+    with capsys.disabled():
+        print(f"\n[rebalance timing] confluent-kafka {scenario} group.initial.rebalance.delay.ms={delay_ms} "
+              f"heartbeat.interval.ms={hb_ms}: {secs:.2f} s from the second subscribe() until both hold 2 partitions")
