@@ -9,7 +9,7 @@
 //! `configuration_keys` null asks for every key; an empty array asks for none.
 //! Invariant: decoding never panics and never sizes a vector from an unchecked count.
 
-use crate::protocol::codec::{DecodeError, Reader, Result, Writer};
+use crate::protocol::codec::{DecodeError, Reader, Result, Writer, decode_array};
 
 pub const MIN_VERSION: i16 = 1;
 pub const MAX_VERSION: i16 = 4;
@@ -296,19 +296,6 @@ impl ConfigResult {
             documentation,
         })
     }
-}
-
-/// Reads `n` elements; `n` was already checked against the bytes that remain.
-fn decode_array<'a, T>(
-    r: &mut Reader<'a>,
-    n: usize,
-    mut each: impl FnMut(&mut Reader<'a>) -> Result<T>,
-) -> Result<Vec<T>> {
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        out.push(each(r)?);
-    }
-    Ok(out)
 }
 
 // ---- Handling ----

@@ -8,7 +8,7 @@
 //!
 //! Invariant: decoding never panics and never sizes a vector from an unchecked count.
 
-use crate::protocol::codec::{DecodeError, Reader, Result, Writer};
+use crate::protocol::codec::{DecodeError, Reader, Result, Writer, decode_array};
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 0;
@@ -283,19 +283,6 @@ impl Partition {
         r.skip_tags(flexible)?;
         Ok(out)
     }
-}
-
-/// Reads `n` elements; `n` was already checked against the bytes that remain.
-fn decode_array<'a, T>(
-    r: &mut Reader<'a>,
-    n: usize,
-    mut each: impl FnMut(&mut Reader<'a>) -> Result<T>,
-) -> Result<Vec<T>> {
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        out.push(each(r)?);
-    }
-    Ok(out)
 }
 
 /// A (nullable) int32 array; callers of non-nullable ones read null as empty.

@@ -16,7 +16,7 @@
 //! answering v1 must put a group-level error on each partition instead).
 //! Invariant: decoding never panics and never sizes a vector from an unchecked count.
 
-use crate::protocol::codec::{DecodeError, Reader, Result, Writer};
+use crate::protocol::codec::{DecodeError, Reader, Result, Writer, decode_array};
 
 pub const MIN_VERSION: i16 = 1;
 pub const MAX_VERSION: i16 = 9;
@@ -343,19 +343,6 @@ fn decode_response_topics(r: &mut Reader<'_>, version: i16) -> Result<Vec<Respon
         r.skip_tags(flexible)?;
         Ok(ResponseTopic { name, partitions })
     })
-}
-
-/// Reads `n` elements; `n` was already checked against the bytes that remain.
-fn decode_array<'a, T>(
-    r: &mut Reader<'a>,
-    n: usize,
-    mut each: impl FnMut(&mut Reader<'a>) -> Result<T>,
-) -> Result<Vec<T>> {
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        out.push(each(r)?);
-    }
-    Ok(out)
 }
 
 // ---- Handling ----

@@ -10,7 +10,7 @@
 //!
 //! Invariant: decoding never panics and never sizes a vector from an unchecked count.
 
-use crate::protocol::codec::{DecodeError, Reader, Result, Writer};
+use crate::protocol::codec::{DecodeError, Reader, Result, Writer, decode_array};
 
 pub const MIN_VERSION: i16 = 0;
 pub const MAX_VERSION: i16 = 5;
@@ -27,19 +27,6 @@ fn check_version(version: i16) -> Result<()> {
     } else {
         Err(DecodeError::Invalid("sync_group version"))
     }
-}
-
-/// Reads `n` elements; `n` was already checked against the bytes that remain.
-fn decode_array<'a, T>(
-    r: &mut Reader<'a>,
-    n: usize,
-    mut each: impl FnMut(&mut Reader<'a>) -> Result<T>,
-) -> Result<Vec<T>> {
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        out.push(each(r)?);
-    }
-    Ok(out)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -240,6 +240,30 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Reads `n` elements with `each`; `n` must come from `Reader::array_len`, which has
+/// already checked it against the bytes that remain.
+pub fn decode_array<'a, T>(
+    r: &mut Reader<'a>,
+    n: usize,
+    mut each: impl FnMut(&mut Reader<'a>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(each(r)?);
+    }
+    Ok(out)
+}
+
+/// The fewest bytes a string takes: its length prefix (a lower bound for `array_len`).
+pub fn string_min_bytes(flexible: bool) -> usize {
+    if flexible { 1 } else { 2 }
+}
+
+/// The fewest bytes a BYTES field takes: its length prefix.
+pub fn bytes_min_bytes(flexible: bool) -> usize {
+    if flexible { 1 } else { 4 }
+}
+
 /// Appends wire types to a byte buffer.
 pub struct Writer<'a> {
     buf: &'a mut Vec<u8>,
