@@ -519,13 +519,17 @@ fn read_into_input<P>(conn: &mut Connection<P>, frame_bytes_max: usize) -> io::R
         conn.input.drain(..conn.input_start);
         conn.input_start = 0;
     }
+    let filled = conn.input.len();
     let needed = match frame_size(&conn.input) {
         Some(size) => 4 + size.min(frame_bytes_max),
         None => 4,
     };
-    let want = needed.max(conn.input.len() + READ_CHUNK_BYTES.min(needed));
-    let filled = conn.input.len();
-    conn.input.resize(want.max(filled + 1), 0);
+    // Grow toward the frame's size only as its bytes arrive (at most doubling what is
+    // here), so a size prefix alone cannot make us allocate the whole frame.
+    let step = READ_CHUNK_BYTES
+        .max(filled)
+        .min(needed.saturating_sub(filled).max(1));
+    conn.input.resize(filled + step, 0);
     let result = conn.stream.read(&mut conn.input[filled..]);
     let n = *result.as_ref().unwrap_or(&0);
     conn.input.truncate(filled + n);
