@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{
-    CLIENT_ID, LOG_DIR_NAME, TempDir, TestBroker, assert_bytes, assert_closed, read_frame,
+    Bytes, CLIENT_ID, LOG_DIR_NAME, TempDir, TestBroker, assert_bytes, assert_closed, read_frame,
     request_frame, send_frame,
 };
 use kafka_broker::storage::crc32c::crc32c;
@@ -48,71 +48,6 @@ const DIRECTORY_ID: [u8; 16] = [
 ];
 
 // ---- Bytes built by hand ----
-
-#[derive(Default)]
-struct Bytes(Vec<u8>);
-
-impl Bytes {
-    fn new() -> Bytes {
-        Bytes::default()
-    }
-
-    fn i8(&mut self, v: i8) -> &mut Self {
-        self.0.extend_from_slice(&v.to_be_bytes());
-        self
-    }
-
-    fn i16(&mut self, v: i16) -> &mut Self {
-        self.0.extend_from_slice(&v.to_be_bytes());
-        self
-    }
-
-    fn i32(&mut self, v: i32) -> &mut Self {
-        self.0.extend_from_slice(&v.to_be_bytes());
-        self
-    }
-
-    fn i64(&mut self, v: i64) -> &mut Self {
-        self.0.extend_from_slice(&v.to_be_bytes());
-        self
-    }
-
-    fn uvarint(&mut self, mut v: u64) -> &mut Self {
-        while v >= 0x80 {
-            self.0.push((v as u8 & 0x7f) | 0x80);
-            v >>= 7;
-        }
-        self.0.push(v as u8);
-        self
-    }
-
-    /// A zigzag VARINT / VARLONG.
-    fn varint(&mut self, v: i64) -> &mut Self {
-        self.uvarint(((v << 1) ^ (v >> 63)) as u64)
-    }
-
-    fn raw(&mut self, bytes: &[u8]) -> &mut Self {
-        self.0.extend_from_slice(bytes);
-        self
-    }
-
-    fn compact_str(&mut self, s: &str) -> &mut Self {
-        self.uvarint(s.len() as u64 + 1).raw(s.as_bytes())
-    }
-
-    fn compact_len(&mut self, n: usize) -> &mut Self {
-        self.uvarint(n as u64 + 1)
-    }
-
-    fn tags(&mut self) -> &mut Self {
-        self.0.push(0);
-        self
-    }
-
-    fn take(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.0)
-    }
-}
 
 /// A record batch v2 (magic 2, uncompressed) of null-key records with `values`, each with
 /// no headers, sealed with a valid CRC-32C.

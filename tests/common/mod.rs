@@ -399,3 +399,72 @@ pub fn assert_quiet(stream: &mut TcpStream, quiet: Duration) {
     }
     stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
 }
+
+/// A byte string written field by field, big-endian, with Kafka's varints.
+#[derive(Default)]
+pub struct Bytes(pub Vec<u8>);
+
+impl Bytes {
+    pub fn new() -> Bytes {
+        Bytes::default()
+    }
+
+    pub fn i8(&mut self, v: i8) -> &mut Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    pub fn i16(&mut self, v: i16) -> &mut Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    pub fn i32(&mut self, v: i32) -> &mut Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    pub fn i64(&mut self, v: i64) -> &mut Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    pub fn uvarint(&mut self, mut v: u64) -> &mut Self {
+        while v >= 0x80 {
+            self.0.push((v as u8 & 0x7f) | 0x80);
+            v >>= 7;
+        }
+        self.0.push(v as u8);
+        self
+    }
+
+    /// A zigzag VARINT / VARLONG.
+    pub fn varint(&mut self, v: i64) -> &mut Self {
+        self.uvarint(((v << 1) ^ (v >> 63)) as u64)
+    }
+
+    pub fn raw(&mut self, bytes: &[u8]) -> &mut Self {
+        self.0.extend_from_slice(bytes);
+        self
+    }
+
+    /// COMPACT_STRING: uvarint length + 1, then the bytes.
+    pub fn compact_str(&mut self, s: &str) -> &mut Self {
+        self.uvarint(s.len() as u64 + 1).raw(s.as_bytes())
+    }
+
+    /// COMPACT_ARRAY / COMPACT_BYTES length prefix: uvarint count + 1.
+    pub fn compact_len(&mut self, n: usize) -> &mut Self {
+        self.uvarint(n as u64 + 1)
+    }
+
+    /// An empty tagged-field section.
+    pub fn tags(&mut self) -> &mut Self {
+        self.0.push(0);
+        self
+    }
+
+    pub fn take(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.0)
+    }
+}
