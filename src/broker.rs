@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use log::{Level, debug, error, log_enabled};
 
-use crate::apis::{self, Reply, RequestContext, Wait};
+use crate::apis::{self, Entry, Failure, Served};
 use crate::config::Config;
+use crate::context::{Context, Wait};
 use crate::coordinator::Coordinator;
 use crate::protocol::codec::Reader;
 use crate::protocol::header::{RequestHeader, RequestPrefix, begin_frame, finish_frame};
-use crate::protocol::versions::{self, ApiSpec};
+use crate::protocol::versions::{API_VERSIONS, ApiSpec};
 use crate::server::{Outcome, Peer, Service};
 use crate::storage::Storage;
 
@@ -27,10 +28,12 @@ pub struct Broker {
     next_retention_check: Instant,
 }
 
-/// A request waiting for a condition: its own frame, handled again on resume.
+/// A request waiting for a condition: its own frame, handled again on resume, and what its
+/// handler noted when it parked.
 pub struct Parked {
     frame: Vec<u8>,
     deadline: Instant,
+    memo: Option<String>,
 }
 
 impl Broker {
@@ -47,42 +50,6 @@ impl Broker {
         })
     }
 
-    fn dispatch(
-        &mut self,
-        ctx: &RequestContext,
-        body: &mut Reader,
-        out: &mut Vec<u8>,
-    ) -> Result<Reply, crate::protocol::DecodeError> {
-        match ctx.spec.key {
-            versions::PRODUCE => apis::produce::handle(self, ctx, body, out),
-            versions::FETCH => apis::fetch::handle(self, ctx, body, out),
-            versions::LIST_OFFSETS => apis::list_offsets::handle(self, ctx, body, out),
-            versions::METADATA => apis::metadata::handle(self, ctx, body, out),
-            versions::OFFSET_COMMIT => apis::offset_commit::handle(self, ctx, body, out),
-            versions::OFFSET_FETCH => apis::offset_fetch::handle(self, ctx, body, out),
-            versions::FIND_COORDINATOR => apis::find_coordinator::handle(self, ctx, body, out),
-            versions::JOIN_GROUP => apis::join_group::handle(self, ctx, body, out),
-            versions::HEARTBEAT => apis::heartbeat::handle(self, ctx, body, out),
-            versions::LEAVE_GROUP => apis::leave_group::handle(self, ctx, body, out),
-            versions::SYNC_GROUP => apis::sync_group::handle(self, ctx, body, out),
-            versions::DESCRIBE_GROUPS => apis::describe_groups::handle(self, ctx, body, out),
-            versions::LIST_GROUPS => apis::list_groups::handle(self, ctx, body, out),
-            versions::API_VERSIONS => apis::api_versions::handle(ctx, body, out),
-            versions::INIT_PRODUCER_ID => apis::init_producer_id::handle(self, ctx, body, out),
-            versions::OFFSET_FOR_LEADER_EPOCH => {
-                apis::offset_for_leader_epoch::handle(self, ctx, body, out)
-            }
-            versions::DESCRIBE_CONFIGS => apis::describe_configs::handle(self, ctx, body, out),
-            versions::DESCRIBE_CLUSTER => apis::describe_cluster::handle(self, ctx, body, out),
-            versions::CREATE_TOPICS => apis::create_topics::handle(self, ctx, body, out),
-            versions::DELETE_TOPICS => apis::delete_topics::handle(self, ctx, body, out),
-            versions::DESCRIBE_TOPIC_PARTITIONS => {
-                apis::describe_topic_partitions::handle(self, ctx, body, out)
-            }
-            key => unreachable!("api {key} is in the table but has no handler"),
-        }
-    }
-
     /// Handles one request frame; `wait` says whether it may park.
     fn handle(
         &mut self,
@@ -91,61 +58,68 @@ impl Broker {
         out: &mut Vec<u8>,
         now: Instant,
         wait: Wait,
+        memo: Option<&str>,
     ) -> Outcome<Parked> {
-        let mut r = Reader::new(frame);
-        let Ok(prefix) = RequestPrefix::decode(&mut r.clone()) else {
-            return Outcome::Close(format!(
-                "frame of {} bytes is too short for a header",
-                frame.len()
-            ));
+        let (entry, header, body) = match parse(frame) {
+            Ok(parsed) => parsed,
+            Err(Refusal::Close(reason)) => return Outcome::Close(reason),
+            Err(Refusal::Unsupported(entry, prefix)) => {
+                return unsupported(&entry.spec, prefix, out);
+            }
         };
-        let Some(spec) = versions::lookup(prefix.api_key) else {
-            return Outcome::Close(format!("unknown api key {}", prefix.api_key));
-        };
-        if !spec.supports(prefix.api_version) {
-            return unsupported(spec, prefix, out);
-        }
-        let header =
-            match RequestHeader::decode(&mut r, spec.request_header_flexible(prefix.api_version)) {
-                Ok(header) => header,
-                Err(e) => return Outcome::Close(format!("{} request header: {e}", spec.name)),
-            };
-        let ctx = RequestContext {
-            header,
-            spec,
+        let prefix = header.prefix;
+        let spec = &entry.spec;
+        let mut ctx = Context {
+            config: &self.config,
+            storage: &mut self.storage,
+            coordinator: &mut self.coordinator,
             version: prefix.api_version,
-            flexible: spec.is_flexible(prefix.api_version),
-            peer,
+            client_id: header.client_id,
+            client_addr: peer.addr,
+            local_addr: peer.local,
             now,
             wait,
+            memo,
         };
         let start = begin_frame(
             out,
             prefix.correlation_id,
             spec.response_header_flexible(prefix.api_version),
         );
-        let outcome = match self.dispatch(&ctx, &mut r, out) {
-            Ok(Reply::Body) => {
+        let outcome = match (entry.serve)(&mut ctx, body, out) {
+            Ok(Served::Body) => {
                 finish_frame(out, start);
                 Outcome::Done
             }
-            Ok(Reply::Nothing) => {
+            Ok(Served::Nothing) => {
                 out.truncate(start);
                 Outcome::Done
             }
-            Ok(Reply::Park(deadline)) => {
+            Ok(Served::Park { deadline, memo }) => {
                 out.truncate(start);
                 Outcome::Park(
                     Parked {
                         frame: frame.to_vec(),
                         deadline,
+                        memo,
                     },
                     deadline,
                 )
             }
-            Err(e) => {
+            Err(Failure::Decode(e)) => {
                 out.truncate(start);
-                Outcome::Close(format!("{} v{} request body: {e}", spec.name, ctx.version))
+                Outcome::Close(format!(
+                    "{} v{} request body: {e}",
+                    spec.name, prefix.api_version
+                ))
+            }
+            Err(Failure::Encode(e)) => {
+                out.truncate(start);
+                error!("{} v{} response: {e}", spec.name, prefix.api_version);
+                Outcome::Close(format!(
+                    "{} v{} response could not be encoded",
+                    spec.name, prefix.api_version
+                ))
             }
         };
         if log_enabled!(Level::Debug) {
@@ -158,7 +132,7 @@ impl Broker {
                 "{} {} v{} correlation={} client={:?} bytes={} took={}us{what}",
                 peer.addr,
                 spec.name,
-                ctx.version,
+                prefix.api_version,
                 prefix.correlation_id,
                 header.client_id.unwrap_or("-"),
                 frame.len() + 4,
@@ -166,6 +140,37 @@ impl Broker {
             );
         }
         outcome
+    }
+}
+
+/// Why a frame gets no ordinary answer.
+enum Refusal {
+    Close(String),
+    Unsupported(&'static Entry, RequestPrefix),
+}
+
+/// The frame's API, header and body.
+fn parse(frame: &[u8]) -> Result<(&'static Entry, RequestHeader<'_>, &[u8]), Refusal> {
+    let mut r = Reader::new(frame);
+    let Ok(prefix) = RequestPrefix::decode(&mut r.clone()) else {
+        return Err(Refusal::Close(format!(
+            "frame of {} bytes is too short for a header",
+            frame.len()
+        )));
+    };
+    let Some(entry) = apis::lookup(prefix.api_key) else {
+        return Err(Refusal::Close(format!(
+            "unknown api key {}",
+            prefix.api_key
+        )));
+    };
+    let spec = &entry.spec;
+    if !spec.supports(prefix.api_version) {
+        return Err(Refusal::Unsupported(entry, prefix));
+    }
+    match RequestHeader::decode(&mut r, spec.request_header_flexible(prefix.api_version)) {
+        Ok(header) => Ok((entry, header, r.rest())),
+        Err(e) => Err(Refusal::Close(format!("{} request header: {e}", spec.name))),
     }
 }
 
@@ -179,7 +184,7 @@ impl Service for Broker {
         out: &mut Vec<u8>,
         now: Instant,
     ) -> Outcome<Parked> {
-        self.handle(peer, frame, out, now, Wait::Allowed)
+        self.handle(peer, frame, out, now, Wait::Allowed, None)
     }
 
     fn resume(
@@ -195,7 +200,27 @@ impl Service for Broker {
         } else {
             Wait::Until(parked.deadline)
         };
-        self.handle(peer, &parked.frame, out, now, wait)
+        self.handle(peer, &parked.frame, out, now, wait, parked.memo.as_deref())
+    }
+
+    fn abandon(&mut self, peer: &Peer, parked: Parked, now: Instant) {
+        let Ok((entry, header, body)) = parse(&parked.frame) else {
+            return;
+        };
+        debug!("{} {} abandoned while waiting", peer.addr, entry.spec.name);
+        let mut ctx = Context {
+            config: &self.config,
+            storage: &mut self.storage,
+            coordinator: &mut self.coordinator,
+            version: header.prefix.api_version,
+            client_id: header.client_id,
+            client_addr: peer.addr,
+            local_addr: peer.local,
+            now,
+            wait: Wait::Expired,
+            memo: parked.memo.as_deref(),
+        };
+        (entry.abandon)(&mut ctx, body);
     }
 
     /// The group commit: one fsync per partition appended to this turn, before any of the
@@ -239,7 +264,7 @@ impl Service for Broker {
 /// An unsupported version: ApiVersions gets UNSUPPORTED_VERSION in a v0-shaped body so the
 /// client can retry; any other API's connection is closed, as Kafka does.
 fn unsupported(spec: &ApiSpec, prefix: RequestPrefix, out: &mut Vec<u8>) -> Outcome<Parked> {
-    if spec.key != versions::API_VERSIONS {
+    if spec.key != API_VERSIONS {
         return Outcome::Close(format!(
             "{} v{} is not supported",
             spec.name, prefix.api_version

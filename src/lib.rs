@@ -6,6 +6,7 @@
 pub mod apis;
 pub mod broker;
 pub mod config;
+pub mod context;
 pub mod coordinator;
 pub mod protocol;
 pub mod server;

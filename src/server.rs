@@ -62,6 +62,10 @@ pub trait Service {
         expired: bool,
     ) -> Outcome<Self::Parked>;
 
+    /// A parked request whose connection closed: the service may undo what waiting for it
+    /// meant (a group member's pending join).
+    fn abandon(&mut self, peer: &Peer, parked: Self::Parked, now: Instant);
+
     /// Runs after every turn's requests, before any response of the turn is written.
     fn end_of_turn(&mut self, now: Instant);
 
@@ -508,6 +512,9 @@ impl<S: Service> Server<S> {
         if let Some(mut conn) = self.connections.try_remove(id) {
             debug!("closing connection {id} from {}: {reason}", conn.peer.addr);
             let _ = self.poll.registry().deregister(&mut conn.stream);
+            if let Some((parked, _)) = conn.parked.take() {
+                self.service.abandon(&conn.peer, parked, Instant::now());
+            }
         }
     }
 }

@@ -16,7 +16,7 @@ use common::{
     CLIENT_ID, LOG_DIR_NAME, TempDir, TestBroker, assert_bytes, assert_closed, assert_quiet,
     broker_bin, hex, read_frame, request_frame, send_frame, write_file,
 };
-use kafka_broker::protocol::versions::SUPPORTED;
+use kafka_broker::apis::specs;
 
 const API_VERSIONS: i16 = 18;
 /// The challenge's ApiVersions v4 request, correlation id 0x6f7fc661, client `kafka-cli`.
@@ -62,11 +62,11 @@ fn expected_body(version: i16) -> Vec<u8> {
     let flexible = version >= 3;
     let mut out = vec![0, 0];
     if flexible {
-        uvarint(&mut out, SUPPORTED.len() as u32 + 1);
+        uvarint(&mut out, specs().len() as u32 + 1);
     } else {
-        out.extend_from_slice(&(SUPPORTED.len() as i32).to_be_bytes());
+        out.extend_from_slice(&(specs().len() as i32).to_be_bytes());
     }
-    for api in SUPPORTED {
+    for api in specs() {
         out.extend_from_slice(&api.key.to_be_bytes());
         out.extend_from_slice(&api.min.to_be_bytes());
         out.extend_from_slice(&api.max.to_be_bytes());
@@ -126,7 +126,7 @@ fn exchange(stream: &mut TcpStream, version: i16, correlation_id: i32) {
 
 #[test]
 fn supported_table_lists_api_versions_v0_to_v4() {
-    let entry = SUPPORTED.iter().find(|api| api.key == API_VERSIONS);
+    let entry = specs().into_iter().find(|api| api.key == API_VERSIONS);
     let entry = entry.expect("ApiVersions is in the table");
     assert_eq!((entry.min, entry.max), (0, 4));
 }

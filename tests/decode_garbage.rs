@@ -8,9 +8,9 @@ use std::ops::RangeInclusive;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use common::{hex, hex_string};
+use kafka_broker::apis::{APIS, Entry};
 use kafka_broker::protocol::codec::Reader;
 use kafka_broker::protocol::header::RequestHeader;
-use kafka_broker::protocol::versions;
 
 /// Random inputs per decoder and version.
 const RANDOM_INPUTS: usize = 20_000;
@@ -22,33 +22,28 @@ const LEN_MAX: usize = 300;
 struct Decoder {
     name: &'static str,
     versions: RangeInclusive<i16>,
-    decode: fn(&[u8], i16) -> bool,
+    decode: Box<dyn Fn(&[u8], i16) -> bool>,
     /// Valid inputs as (version, hex): each must decode, and seeds the truncations and
     /// mutations.
     seeds: &'static [(i16, &'static str)],
 }
 
-/// An API's versions in the table, widened by one on each side so that the decoders'
-/// own version checks are exercised too.
-fn table_versions(key: i16) -> RangeInclusive<i16> {
-    let spec = versions::lookup(key).unwrap_or_else(|| panic!("api {key} is not in the table"));
-    spec.min - 1..=spec.max + 1
-}
-
-/// A decoder entry for `kafka_broker::apis::$module::Request::decode` at the versions the
-/// table lists for `$key`, with valid bodies as seeds.
-macro_rules! api {
-    ($module:ident, $key:expr, $seeds:expr) => {
-        Decoder {
-            name: stringify!($module),
-            versions: table_versions($key),
-            decode: |bytes, version| {
-                let mut r = Reader::new(bytes);
-                kafka_broker::apis::$module::Request::decode(&mut r, version).is_ok()
-            },
-            seeds: $seeds,
-        }
-    };
+/// Every request the dispatcher's table declares, at its versions widened by one on each
+/// side, with the valid bodies that `seeds` has for it.
+fn request_decoders(seeds: &[(&str, &'static [(i16, &'static str)])]) -> Vec<Decoder> {
+    APIS.iter()
+        .map(|entry: &'static Entry| Decoder {
+            name: entry.spec.name,
+            versions: entry.spec.min - 1..=entry.spec.max + 1,
+            decode: Box::new(move |bytes, version| {
+                (entry.decode)(bytes, entry.ver(version)).is_ok()
+            }),
+            seeds: seeds
+                .iter()
+                .find(|(name, _)| *name == entry.spec.name)
+                .map_or(&[], |(_, seeds)| *seeds),
+        })
+        .collect()
 }
 
 /// A topic id: 16 bytes 00..0f.
@@ -59,50 +54,47 @@ macro_rules! uuid {
 }
 
 fn decoders() -> Vec<Decoder> {
-    vec![
-        Decoder {
-            name: "request header (version 1 or 2)",
-            versions: 1..=2,
-            decode: |bytes, version| {
-                RequestHeader::decode(&mut Reader::new(bytes), version == 2).is_ok()
-            },
-            seeds: &[
-                (2, "0012 0004 6f7fc661 0009 6b61666b612d636c69 00"),
-                (2, "0012 0004 6f7fc661 ffff 02 00 01 ff 05 03 616263"),
-                (1, "0003 0001 00000007 ffff"),
-                (1, "0000 000b 00000007 000c 6b61666b612d746573746572"),
-            ],
-        },
-        api!(
-            api_versions,
-            versions::API_VERSIONS,
+    let mut decoders = vec![Decoder {
+        name: "request header (version 1 or 2)",
+        versions: 1..=2,
+        decode: Box::new(|bytes, version| {
+            RequestHeader::decode(&mut Reader::new(bytes), version == 2).is_ok()
+        }),
+        seeds: &[
+            (2, "0012 0004 6f7fc661 0009 6b61666b612d636c69 00"),
+            (2, "0012 0004 6f7fc661 ffff 02 00 01 ff 05 03 616263"),
+            (1, "0003 0001 00000007 ffff"),
+            (1, "0000 000b 00000007 000c 6b61666b612d746573746572"),
+        ],
+    }];
+    let seeds: &[(&str, &'static [(i16, &'static str)])] = &[
+        (
+            "ApiVersions",
             &[
                 (0, ""),
                 (3, "0a 6b61666b612d636c69 04 302e31 00"),
                 (4, "0a 6b61666b612d636c69 04 302e31 01 00 02 ffff"),
-            ]
+            ],
         ),
-        api!(
-            produce,
-            versions::PRODUCE,
+        (
+            "Produce",
             &[
                 (
                     0,
-                    "ffff 00007530 00000001 0003 666f6f 00000001 00000000 ffffffff"
+                    "ffff 00007530 00000001 0003 666f6f 00000001 00000000 ffffffff",
                 ),
                 (
                     3,
-                    "ffff ffff 00007530 00000001 0003 666f6f 00000001 00000000 00000004 01020304"
+                    "ffff ffff 00007530 00000001 0003 666f6f 00000001 00000000 00000004 01020304",
                 ),
                 (
                     11,
-                    "00 ffff 00007530 02 04 666f6f 02 00000000 05 01020304 00 00 00"
+                    "00 ffff 00007530 02 04 666f6f 02 00000000 05 01020304 00 00 00",
                 ),
-            ]
+            ],
         ),
-        api!(
-            fetch,
-            versions::FETCH,
+        (
+            "Fetch",
             &[(
                 16,
                 concat!(
@@ -110,70 +102,67 @@ fn decoders() -> Vec<Decoder> {
                     uuid!(),
                     "02 00000000 ffffffff 0000000000000000 ffffffff ffffffffffffffff",
                     "00100000 00 00 01 01 00"
-                )
-            )]
+                ),
+            )],
         ),
-        api!(
-            list_offsets,
-            versions::LIST_OFFSETS,
+        (
+            "ListOffsets",
             &[
                 (
                     1,
-                    "ffffffff 00000001 0003 666f6f 00000001 00000000 ffffffffffffffff"
+                    "ffffffff 00000001 0003 666f6f 00000001 00000000 ffffffffffffffff",
                 ),
                 (
                     7,
-                    "ffffffff 00 02 04 666f6f 02 00000000 ffffffff fffffffffffffffe 00 00 00"
+                    "ffffffff 00 02 04 666f6f 02 00000000 ffffffff fffffffffffffffe 00 00 00",
                 ),
-            ]
+            ],
         ),
-        api!(
-            metadata,
-            versions::METADATA,
+        (
+            "Metadata",
             &[
                 (0, "00000001 0003 666f6f"),
                 (1, "ffffffff"),
                 (4, "00000001 0003 666f6f 01"),
                 (12, concat!("02", uuid!(), "04 666f6f 00 01 00 00")),
                 (12, "00 01 00 00"),
-            ]
+            ],
         ),
-        api!(
-            create_topics,
-            versions::CREATE_TOPICS,
+        (
+            "CreateTopics",
             &[
                 (
                     2,
-                    "00000001 0003 666f6f 00000003 0001 00000000 00000000 00007530 00"
+                    "00000001 0003 666f6f 00000003 0001 00000000 00000000 00007530 00",
                 ),
                 (
                     7,
                     "02 04 666f6f 00000003 0001 01 02 0d 726574656e74696f6e2e6d73 05 31303030 00 00 \
-                     00007530 00 00"
+                     00007530 00 00",
                 ),
-            ]
+            ],
         ),
-        api!(
-            delete_topics,
-            versions::DELETE_TOPICS,
+        (
+            "DeleteTopics",
             &[
                 (1, "00000001 0003 666f6f 00007530"),
                 (4, "02 04 666f6f 00007530 00"),
                 (6, concat!("02 04 666f6f", uuid!(), "00 00007530 00")),
-            ]
+            ],
         ),
-        api!(
-            describe_topic_partitions,
-            versions::DESCRIBE_TOPIC_PARTITIONS,
+        (
+            "DescribeTopicPartitions",
             &[
                 (0, "02 04 666f6f 00 00000064 ff 00"),
                 (
                     0,
-                    "03 04 666f6f 00 04 626172 00 00000064 01 04 666f6f 00000001 00 00"
+                    "03 04 666f6f 00 04 626172 00 00000064 01 04 666f6f 00000001 00 00",
                 ),
-            ]
+            ],
         ),
-    ]
+    ];
+    decoders.extend(request_decoders(seeds));
+    decoders
 }
 
 /// xorshift64: deterministic and dependency-free.

@@ -18,6 +18,7 @@ use kafka_broker::apis::{
     create_topics, describe_groups, find_coordinator, heartbeat, join_group, leave_group,
     list_groups, offset_commit, offset_fetch, sync_group,
 };
+use kafka_broker::protocol::wire::{Ver, Wire};
 use kafka_broker::protocol::{DecodeError, Reader, Writer};
 
 const NONE: i16 = 0;
@@ -56,6 +57,22 @@ trait Decode: Sized {
 }
 
 macro_rules! api {
+    ($(declared $module:ident = $key:literal, flexible from $flex:literal;)*) => {$(
+        impl Api for $module::Request<'_> {
+            const KEY: i16 = $key;
+            const FIRST_FLEXIBLE: i16 = $flex;
+            type Response = $module::Response;
+            fn encode_body(&self, w: &mut Writer, version: i16) {
+                let v = Ver { version, flexible: version >= $flex };
+                Wire::write(self, w, v).unwrap();
+            }
+        }
+        impl Decode for $module::Response {
+            fn decode_body(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
+                Wire::read(r, Ver { version, flexible: version >= $flex })
+            }
+        }
+    )*};
     ($($module:ident = $key:literal, flexible from $flex:literal;)*) => {$(
         impl Api for $module::Request<'_> {
             const KEY: i16 = $key;
@@ -78,12 +95,15 @@ api! {
     offset_fetch = 9, flexible from 6;
     find_coordinator = 10, flexible from 3;
     join_group = 11, flexible from 6;
-    heartbeat = 12, flexible from 4;
     leave_group = 13, flexible from 4;
     sync_group = 14, flexible from 4;
     describe_groups = 15, flexible from 5;
     list_groups = 16, flexible from 3;
     create_topics = 19, flexible from 5;
+}
+
+api! {
+    declared heartbeat = 12, flexible from 4;
 }
 
 /// A request sent whose response has not been read yet.

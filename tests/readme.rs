@@ -1,6 +1,6 @@
 //! README.md's table of supported APIs is the code's table, row for row.
 
-use kafka_broker::protocol::versions::SUPPORTED;
+use kafka_broker::apis::specs;
 
 #[test]
 fn readme_api_table_matches_the_supported_table() {
@@ -13,8 +13,8 @@ fn readme_api_table_matches_the_supported_table() {
         .take_while(|line| line.starts_with('|'))
         .map(str::to_string)
         .collect();
-    let expected: Vec<String> = SUPPORTED
-        .iter()
+    let expected: Vec<String> = specs()
+        .into_iter()
         .map(|api| {
             let versions = if api.min == api.max {
                 api.min.to_string()

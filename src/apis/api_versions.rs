@@ -1,83 +1,95 @@
-//! ApiVersions (key 18), versions 0-4. v1 adds throttle_time_ms; v3 is flexible and the
-//! request carries the client's software name and version. The response always uses
-//! response header v0. Tagged fields with default values (SupportedFeatures,
-//! FinalizedFeatures, ...) are left out: librdkafka 2.0.2 cannot read them.
+//! ApiVersions (key 18): which APIs and versions we serve. v1 adds throttle_time_ms; v3 is
+//! flexible and the request carries the client's software name and version. The response
+//! always goes out with response header v0 (`ApiSpec::response_header_flexible`), so a
+//! client can read it before it knows our versions. The tagged feature fields stay at their
+//! defaults and so are left out: librdkafka 2.0.2 cannot read them.
 
-use super::{Reply, RequestContext};
-use crate::protocol::codec::{Reader, Result, Writer};
+use super::{APIS, Answer, Api, Context};
+use crate::message;
 use crate::protocol::error;
-use crate::protocol::versions::{self, ApiSpec};
+use crate::protocol::versions::{API_VERSIONS, ApiSpec};
+use crate::protocol::wire::{self, Ver};
 
-#[derive(Debug, PartialEq, Eq)]
-pub struct Request<'a> {
-    pub client_software_name: Option<&'a str>,
-    pub client_software_version: Option<&'a str>,
-}
+message! {
+    pub struct Request<'a> {
+        client_software_name: &'a str = "3+",
+        client_software_version: &'a str = "3+",
+    }
 
-impl<'a> Request<'a> {
-    pub fn decode(r: &mut Reader<'a>, version: i16) -> Result<Self> {
-        let mut req = Request {
-            client_software_name: None,
-            client_software_version: None,
-        };
-        if version >= 3 {
-            req.client_software_name = Some(r.string(true)?);
-            req.client_software_version = Some(r.string(true)?);
-            r.skip_tags(true)?;
-        }
-        Ok(req)
+    pub struct Response {
+        error_code: i16 = "0+",
+        api_keys: Vec<ApiVersion> = "0+",
+        throttle_time_ms: i32 = "1+",
+        supported_features: Vec<SupportedFeature> = "3+" tag 0,
+        finalized_features_epoch: i64 = "3+" tag 1 default -1,
+        finalized_features: Vec<FinalizedFeature> = "3+" tag 2,
+        zk_migration_ready: bool = "3+" tag 3,
+    }
+
+    pub struct ApiVersion {
+        api_key: i16 = "0+",
+        min_version: i16 = "0+",
+        max_version: i16 = "0+",
+    }
+
+    pub struct SupportedFeature {
+        name: String = "3+",
+        min_version: i16 = "3+",
+        max_version: i16 = "3+",
+    }
+
+    pub struct FinalizedFeature {
+        name: String = "3+",
+        max_version_level: i16 = "3+",
+        min_version_level: i16 = "3+",
     }
 }
 
-pub struct Response<'a> {
-    pub error_code: i16,
-    pub api_keys: &'a [ApiSpec],
-    pub throttle_time_ms: i32,
-}
+pub struct ApiVersions;
 
-impl Response<'_> {
-    pub fn encode(&self, w: &mut Writer, version: i16) {
-        let flexible = version >= 3;
-        w.i16(self.error_code);
-        w.array_len(self.api_keys.len(), flexible);
-        for api in self.api_keys {
-            w.i16(api.key).i16(api.min).i16(api.max).tags(flexible);
+impl Api for ApiVersions {
+    const SPEC: ApiSpec = ApiSpec::new(API_VERSIONS, "ApiVersions", "0-4", "3+");
+    type Request<'a> = Request<'a>;
+    type Response<'a> = Response;
+
+    fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+        if ctx.version >= 3 {
+            log::trace!(
+                "{} runs {} {}",
+                ctx.client_addr,
+                request.client_software_name,
+                request.client_software_version
+            );
         }
-        if version >= 1 {
-            w.i32(self.throttle_time_ms);
-        }
-        w.tags(flexible);
+        Answer::Respond(Response {
+            error_code: error::NONE,
+            api_keys: APIS.iter().map(|entry| api_version(&entry.spec)).collect(),
+            ..Response::default()
+        })
     }
 }
 
-pub fn handle(ctx: &RequestContext, body: &mut Reader, out: &mut Vec<u8>) -> Result<Reply> {
-    let request = Request::decode(body, ctx.version)?;
-    if let (Some(name), Some(version)) = (
-        request.client_software_name,
-        request.client_software_version,
-    ) {
-        log::trace!("{} runs {name} {version}", ctx.peer.addr);
+fn api_version(spec: &ApiSpec) -> ApiVersion {
+    ApiVersion {
+        api_key: spec.key,
+        min_version: spec.min,
+        max_version: spec.max,
     }
-    let response = Response {
-        error_code: error::NONE,
-        api_keys: versions::SUPPORTED,
-        throttle_time_ms: 0,
-    };
-    response.encode(&mut Writer::new(out), ctx.version);
-    Ok(Reply::Body)
 }
 
-/// The answer to an ApiVersions request at a version we do not support: a v0-shaped body
-/// with UNSUPPORTED_VERSION and our own ApiVersions range, so the client can retry.
+/// The answer to an ApiVersions request at a version we do not support: a v0 body with
+/// UNSUPPORTED_VERSION and our own ApiVersions range, so the client can retry.
 pub fn encode_unsupported(out: &mut Vec<u8>) {
-    let spec = versions::lookup(versions::API_VERSIONS);
-    let api_keys = spec.map(std::slice::from_ref).unwrap_or(&[]);
     let response = Response {
         error_code: error::UNSUPPORTED_VERSION,
-        api_keys,
-        throttle_time_ms: 0,
+        api_keys: vec![api_version(&ApiVersions::SPEC)],
+        ..Response::default()
     };
-    response.encode(&mut Writer::new(out), 0);
+    let v0 = Ver {
+        version: 0,
+        flexible: false,
+    };
+    wire::encode(&response, v0, out).expect("a one-entry ApiVersions response encodes");
 }
 
 #[cfg(test)]
@@ -85,34 +97,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn request_v3_reads_software_name_and_version() {
-        let body = [
-            0x0a, b'k', b'a', b'f', b'k', b'a', b'-', b'c', b'l', b'i', 0x04, b'0', b'.', b'1', 0,
-        ];
-        let req = Request::decode(&mut Reader::new(&body), 4).unwrap();
-        assert_eq!(req.client_software_name, Some("kafka-cli"));
-        assert_eq!(req.client_software_version, Some("0.1"));
-    }
-
-    #[test]
-    fn response_v0_and_v3_bytes() {
-        let api = [ApiSpec {
-            key: 18,
-            name: "ApiVersions",
-            min: 0,
-            max: 4,
-            flexible_from: 3,
-        }];
-        let response = Response {
-            error_code: 0,
-            api_keys: &api,
-            throttle_time_ms: 0,
-        };
-        let mut v0 = Vec::new();
-        response.encode(&mut Writer::new(&mut v0), 0);
-        assert_eq!(v0, [0, 0, 0, 0, 0, 1, 0, 18, 0, 0, 0, 4]);
-        let mut v3 = Vec::new();
-        response.encode(&mut Writer::new(&mut v3), 3);
-        assert_eq!(v3, [0, 0, 2, 0, 18, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0]);
+    fn unsupported_answer_is_a_v0_body() {
+        let mut out = Vec::new();
+        encode_unsupported(&mut out);
+        assert_eq!(out, [0, 35, 0, 0, 0, 1, 0, 18, 0, 0, 0, 4]);
     }
 }

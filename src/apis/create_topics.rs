@@ -370,7 +370,7 @@ const NUMERIC_KEYS: &[&str] = &[
 const SOURCE_TOPIC: i8 = 1;
 
 pub fn handle(
-    broker: &mut crate::broker::Broker,
+    broker: &mut crate::context::Context,
     ctx: &super::RequestContext,
     body: &mut Reader,
     out: &mut Vec<u8>,
@@ -395,7 +395,7 @@ pub fn handle(
 }
 
 fn create_one(
-    broker: &mut crate::broker::Broker,
+    broker: &mut crate::context::Context,
     topic: &Topic,
     duplicate: bool,
     validate_only: bool,

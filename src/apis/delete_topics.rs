@@ -170,7 +170,7 @@ impl Response {
 
 /// Deletes topics named by name or (v6) by id; their data goes with them.
 pub fn handle(
-    broker: &mut crate::broker::Broker,
+    broker: &mut crate::context::Context,
     ctx: &super::RequestContext,
     body: &mut Reader,
     out: &mut Vec<u8>,

@@ -173,13 +173,13 @@ const CLUSTER_OPERATIONS_ALL: i32 =
     (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
 pub fn handle(
-    broker: &mut crate::broker::Broker,
+    broker: &mut crate::context::Context,
     ctx: &super::RequestContext,
     body: &mut Reader,
     out: &mut Vec<u8>,
 ) -> Result<super::Reply> {
     let request = Request::decode(body, ctx.version)?;
-    let me = super::metadata::advertised_broker(broker, ctx.peer);
+    let me = super::metadata::advertised_broker(broker, ctx.local_addr);
     let response = Response {
         throttle_time_ms: 0,
         error_code: crate::protocol::error::NONE,

@@ -305,7 +305,7 @@ type Entry = (&'static str, String, i8, i8);
 
 /// Topic configurations: overrides from the metadata log, else the broker's defaults.
 fn topic_entries(
-    broker: &crate::broker::Broker,
+    broker: &crate::context::Context,
     configs: &std::collections::BTreeMap<String, String>,
 ) -> Vec<(String, String, i8, i8)> {
     let c = &broker.config;
@@ -414,7 +414,7 @@ fn topic_entries(
 }
 
 /// The broker's own settings; a value equal to the built-in default is reported as such.
-fn broker_entries(broker: &crate::broker::Broker) -> Vec<(String, String, i8, i8)> {
+fn broker_entries(broker: &crate::context::Context) -> Vec<(String, String, i8, i8)> {
     let c = &broker.config;
     let d = crate::config::Config::default();
     let rows: [(&str, String, String, i8); 12] = [
@@ -504,7 +504,7 @@ fn broker_entries(broker: &crate::broker::Broker) -> Vec<(String, String, i8, i8
 }
 
 pub fn handle(
-    broker: &mut crate::broker::Broker,
+    broker: &mut crate::context::Context,
     ctx: &super::RequestContext,
     body: &mut Reader,
     out: &mut Vec<u8>,

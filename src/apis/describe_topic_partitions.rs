@@ -312,7 +312,7 @@ fn encode_i32s(w: &mut Writer, values: Option<&[i32]>, flexible: bool) {
 /// Topics sorted by name (all of them when none are named), partitions in order, at most
 /// `response_partition_limit` partitions per response with a cursor to continue.
 pub fn handle(
-    broker: &mut crate::broker::Broker,
+    broker: &mut crate::context::Context,
     ctx: &super::RequestContext,
     body: &mut Reader,
     out: &mut Vec<u8>,

@@ -430,7 +430,7 @@ pub const FETCH_BYTES_MAX: usize = 55 * 1024 * 1024;
 /// Serves stored batches without parsing them. A fetch that finds fewer than `min_bytes`
 /// waits (parked by the loop) until more arrive or `max_wait_ms` passes.
 pub fn handle(
-    broker: &mut crate::broker::Broker,
+    broker: &mut crate::context::Context,
     ctx: &super::RequestContext,
     body: &mut Reader,
     out: &mut Vec<u8>,
@@ -467,7 +467,7 @@ pub fn handle(
 }
 
 fn resolve<'b>(
-    broker: &'b crate::broker::Broker,
+    broker: &'b crate::context::Context,
     topic: &FetchTopic,
     version: i16,
 ) -> Option<&'b crate::storage::Topic> {
@@ -480,7 +480,7 @@ fn resolve<'b>(
 
 /// Bytes waiting at the requested offsets, and whether any partition has an error (which
 /// is answered at once).
-fn available_bytes(broker: &crate::broker::Broker, request: &Request, version: i16) -> (i64, bool) {
+fn available_bytes(broker: &crate::context::Context, request: &Request, version: i16) -> (i64, bool) {
     let mut total = 0i64;
     for topic in &request.topics {
         let Some(stored) = resolve(broker, topic, version) else {
@@ -504,7 +504,7 @@ fn available_bytes(broker: &crate::broker::Broker, request: &Request, version: i
 }
 
 fn build_response(
-    broker: &crate::broker::Broker,
+    broker: &crate::context::Context,
     request: &Request,
     version: i16,
 ) -> Response<Option<FileSlice>> {

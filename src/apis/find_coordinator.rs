@@ -237,13 +237,13 @@ impl Coordinator {
 
 /// This broker coordinates every group (and would every transactional id).
 pub fn handle(
-    broker: &mut crate::broker::Broker,
+    broker: &mut crate::context::Context,
     ctx: &super::RequestContext,
     body: &mut Reader,
     out: &mut Vec<u8>,
 ) -> Result<super::Reply> {
     let request = Request::decode(body, ctx.version)?;
-    let me = super::metadata::advertised_broker(broker, ctx.peer);
+    let me = super::metadata::advertised_broker(broker, ctx.local_addr);
     let mut response = Response {
         throttle_time_ms: 0,
         error_code: crate::protocol::error::NONE,

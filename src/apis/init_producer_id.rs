@@ -119,7 +119,7 @@ const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 
 /// A new producer id, or the next epoch of a known one (v3+ re-initialisation).
 pub fn handle(
-    broker: &mut crate::broker::Broker,
+    broker: &mut crate::context::Context,
     ctx: &super::RequestContext,
     body: &mut Reader,
     out: &mut Vec<u8>,

@@ -275,7 +275,7 @@ impl Member {
 
 /// Joins a member; waits (parked) until the group's rebalance completes.
 pub fn handle(
-    broker: &mut crate::broker::Broker,
+    broker: &mut crate::context::Context,
     ctx: &super::RequestContext,
     body: &mut Reader,
     out: &mut Vec<u8>,
@@ -285,12 +285,12 @@ pub fn handle(
     let request = Request::decode(body, ctx.version)?;
     let outcome = match ctx.wait {
         Wait::Allowed => {
-            let client_host = format!("/{}", ctx.peer.addr.ip());
+            let client_host = format!("/{}", ctx.client_addr.ip());
             let join = JoinRequest {
                 group_id: request.group_id,
                 member_id: request.member_id,
                 instance_id: request.group_instance_id,
-                client_id: ctx.header.client_id.unwrap_or(""),
+                client_id: ctx.client_id.unwrap_or(""),
                 client_host: &client_host,
                 session_timeout_ms: request.session_timeout_ms,
                 rebalance_timeout_ms: if request.rebalance_timeout_ms < 0 {
@@ -305,13 +305,13 @@ pub fn handle(
                     .map(|p| (p.name, p.metadata))
                     .collect(),
                 require_known_member_id: ctx.version >= 4,
-                connection: ctx.peer.id,
+                connection: 0 /* FIXME: connection ids leave the coordinator */,
             };
             broker.coordinator.join(&join, ctx.now)
         }
         Wait::Until(_) | Wait::Expired => broker
             .coordinator
-            .join_result(request.group_id, request.member_id, ctx.peer.id)
+            .join_result(request.group_id, request.member_id, 0 /* FIXME: connection ids leave the coordinator */)
             .unwrap_or(JoinOutcome::Error(
                 crate::protocol::error::UNKNOWN_MEMBER_ID,
                 request.member_id.to_string(),

@@ -197,7 +197,7 @@ impl MemberResponse {
 // ---- Handling ----
 
 pub fn handle(
-    broker: &mut crate::broker::Broker,
+    broker: &mut crate::context::Context,
     ctx: &super::RequestContext,
     body: &mut Reader,
     out: &mut Vec<u8>,

@@ -174,7 +174,7 @@ impl ListedGroup {
 
 /// Live groups and groups known only from committed offsets (which are Empty).
 pub fn handle(
-    broker: &mut crate::broker::Broker,
+    broker: &mut crate::context::Context,
     ctx: &super::RequestContext,
     body: &mut Reader,
     out: &mut Vec<u8>,

@@ -191,7 +191,7 @@ impl Response {
 
 /// Earliest (-2), latest (-1), max timestamp (-3) or the first offset at or after a time.
 pub fn handle(
-    broker: &mut crate::broker::Broker,
+    broker: &mut crate::context::Context,
     ctx: &super::RequestContext,
     body: &mut Reader,
     out: &mut Vec<u8>,

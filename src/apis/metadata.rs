@@ -429,10 +429,10 @@ pub const TOPIC_OPERATIONS_ALL: i32 = 0x0df8;
 pub const OPERATIONS_OMITTED: i32 = i32::MIN;
 
 /// The one broker clients see: the advertised listener, or else the address they reached.
-pub fn advertised_broker(broker: &crate::broker::Broker, peer: &crate::server::Peer) -> Broker {
+pub fn advertised_broker(broker: &crate::context::Context, local: std::net::SocketAddr) -> Broker {
     let (host, port) = match &broker.config.advertised {
         Some((host, port)) => (host.clone(), i32::from(*port)),
-        None => (peer.local.ip().to_string(), i32::from(peer.local.port())),
+        None => (local.ip().to_string(), i32::from(local.port())),
     };
     Broker {
         node_id: broker.config.node_id,
@@ -476,7 +476,7 @@ pub fn describe_topic(
 }
 
 pub fn handle(
-    broker: &mut crate::broker::Broker,
+    broker: &mut crate::context::Context,
     ctx: &super::RequestContext,
     body: &mut Reader,
     out: &mut Vec<u8>,
@@ -536,7 +536,7 @@ pub fn handle(
     }
     let response = Response {
         throttle_time_ms: 0,
-        brokers: vec![advertised_broker(broker, ctx.peer)],
+        brokers: vec![advertised_broker(broker, ctx.local_addr)],
         cluster_id: Some(broker.storage.cluster_id.clone()),
         controller_id: node_id,
         topics,

@@ -242,7 +242,7 @@ const OFFSET_METADATA_TOO_LARGE: i16 = 12;
 
 /// Stores commits in `__consumer_offsets`; acknowledged after the turn's fsync.
 pub fn handle(
-    broker: &mut crate::broker::Broker,
+    broker: &mut crate::context::Context,
     ctx: &super::RequestContext,
     body: &mut Reader,
     out: &mut Vec<u8>,

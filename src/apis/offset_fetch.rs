@@ -348,7 +348,7 @@ fn decode_response_topics(r: &mut Reader<'_>, version: i16) -> Result<Vec<Respon
 // ---- Handling ----
 
 pub fn handle(
-    broker: &mut crate::broker::Broker,
+    broker: &mut crate::context::Context,
     ctx: &super::RequestContext,
     body: &mut Reader,
     out: &mut Vec<u8>,

@@ -195,7 +195,7 @@ impl Response {
 /// Every partition here has had one leader epoch, so the end offset of the current epoch
 /// is the log end; a later epoch than ours is unknown.
 pub fn handle(
-    broker: &mut crate::broker::Broker,
+    broker: &mut crate::context::Context,
     ctx: &super::RequestContext,
     body: &mut Reader,
     out: &mut Vec<u8>,

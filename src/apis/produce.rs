@@ -219,7 +219,7 @@ impl PartitionProduceResponse {
 /// Appends each partition's batch after validating it; answers after the turn's fsync (the
 /// loop writes nothing before `end_of_turn`). acks=0 gets no response at all.
 pub fn handle(
-    broker: &mut crate::broker::Broker,
+    broker: &mut crate::context::Context,
     ctx: &super::RequestContext,
     body: &mut Reader,
     out: &mut Vec<u8>,
@@ -248,7 +248,7 @@ pub fn handle(
 }
 
 fn produce_partition(
-    broker: &mut crate::broker::Broker,
+    broker: &mut crate::context::Context,
     acks: i16,
     topic: &str,
     data: &PartitionProduceData,

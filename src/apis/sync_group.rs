@@ -179,7 +179,7 @@ impl Response {
 
 /// The leader's assignments are stored; every member waits (parked) for its own.
 pub fn handle(
-    broker: &mut crate::broker::Broker,
+    broker: &mut crate::context::Context,
     ctx: &super::RequestContext,
     body: &mut Reader,
     out: &mut Vec<u8>,

@@ -282,6 +282,11 @@ impl<'a> Writer<'a> {
         self.buf.is_empty()
     }
 
+    /// The buffer itself, for bytes appended from elsewhere (record bytes from a file).
+    pub fn buf(&mut self) -> &mut Vec<u8> {
+        self.buf
+    }
+
     pub fn raw(&mut self, bytes: &[u8]) -> &mut Self {
         self.buf.extend_from_slice(bytes);
         self

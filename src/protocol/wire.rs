@@ -1,0 +1,692 @@
+//! How each Kafka field type goes on the wire, and the `message!` declaration from which
+//! every message's decode, encode, encoded size and minimum size follow. A message is
+//! declared once for all its versions, as Kafka's JSON schemas declare it: each field with
+//! its versions, nullable versions, tag and default.
+//!
+//! Invariants: decoding never panics and never sizes an allocation from a wire count before
+//! checking the count against the bytes that remain (each element's minimum size is known);
+//! encoding a value its wire type cannot hold (a 40,000-byte string, null where the version
+//! does not allow it) is an [`EncodeError`], never a wrapped length.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use super::codec::{DecodeError, Reader, Result, Writer};
+
+/// The version a message is read or written at, and whether that version is flexible
+/// (compact lengths and tagged fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ver {
+    pub version: i16,
+    pub flexible: bool,
+}
+
+/// A range of versions as Kafka's schemas write it: "3+", "0-4", "7" or "none".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versions {
+    pub min: i16,
+    pub max: i16,
+}
+
+impl Versions {
+    pub const NONE: Versions = Versions { min: 0, max: -1 };
+
+    /// Parses Kafka's notation at compile time (a bad string fails the build).
+    pub const fn parse(s: &str) -> Versions {
+        let b = s.as_bytes();
+        if b.len() == 4 && b[0] == b'n' && b[1] == b'o' && b[2] == b'n' && b[3] == b'e' {
+            return Versions::NONE;
+        }
+        let (min, mut i) = Self::number(b, 0);
+        if i == b.len() {
+            return Versions { min, max: min };
+        }
+        if b[i] == b'+' && i + 1 == b.len() {
+            return Versions { min, max: i16::MAX };
+        }
+        assert!(b[i] == b'-', "versions: expected '+' or '-'");
+        i += 1;
+        let (max, end) = Self::number(b, i);
+        assert!(end == b.len() && min <= max, "versions: bad range");
+        Versions { min, max }
+    }
+
+    const fn number(b: &[u8], mut i: usize) -> (i16, usize) {
+        let start = i;
+        let mut n: i16 = 0;
+        while i < b.len() && b[i].is_ascii_digit() {
+            n = n * 10 + (b[i] - b'0') as i16;
+            i += 1;
+        }
+        assert!(i > start, "versions: expected a number");
+        (n, i)
+    }
+
+    pub const fn contains(&self, version: i16) -> bool {
+        self.min <= version && version <= self.max
+    }
+}
+
+/// Why a value could not be encoded: always a bug in the code that built it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncodeError {
+    /// A string, byte field or array longer than its length prefix can say.
+    TooLong(&'static str),
+    /// Null in a field (named) whose version does not allow null.
+    NotNullable(&'static str),
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::TooLong(what) => write!(f, "{what} too long for its length prefix"),
+            EncodeError::NotNullable(field) => {
+                write!(f, "{field} is null in a version without null")
+            }
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+pub type Enc = std::result::Result<(), EncodeError>;
+
+/// A type that has a wire form. `'a` is the frame's lifetime: strings and byte fields
+/// borrow from it.
+pub trait Wire<'a>: Sized {
+    fn read(r: &mut Reader<'a>, v: Ver) -> Result<Self>;
+    fn write(&self, w: &mut Writer, v: Ver) -> Enc;
+    /// The exact number of bytes `write` appends.
+    fn size(&self, v: Ver) -> usize;
+    /// The fewest bytes any value of this type takes at `v`: a lower bound that lets an
+    /// array count be checked against the bytes that remain.
+    fn min_size(v: Ver) -> usize;
+
+    /// The null form, for types that have one (strings, bytes, records, arrays, structs).
+    fn read_nullable(r: &mut Reader<'a>, v: Ver) -> Result<Option<Self>> {
+        Self::read(r, v).map(Some)
+    }
+    fn write_null(_w: &mut Writer, _v: Ver) -> Enc {
+        Err(EncodeError::NotNullable("a type without a null form"))
+    }
+    fn null_size(v: Ver) -> usize {
+        Self::min_size(v)
+    }
+    /// Whether this value is the null of an `Option`.
+    fn is_null(&self) -> bool {
+        false
+    }
+}
+
+/// Decodes a whole message body at `v` (trailing bytes are ignored, as Kafka ignores them).
+pub fn decode<'a, T: Wire<'a>>(body: &'a [u8], v: Ver) -> Result<T> {
+    T::read(&mut Reader::new(body), v)
+}
+
+/// Appends a message body, or nothing if it cannot be encoded.
+pub fn encode<'a, T: Wire<'a>>(value: &T, v: Ver, out: &mut Vec<u8>) -> Enc {
+    let start = out.len();
+    out.reserve(value.size(v));
+    let result = value.write(&mut Writer::new(out), v);
+    if result.is_err() {
+        out.truncate(start);
+    } else {
+        debug_assert_eq!(
+            out.len() - start,
+            value.size(v),
+            "size() disagrees with write()"
+        );
+    }
+    result
+}
+
+/// Bytes an unsigned varint takes.
+pub const fn uvarint_size(mut n: u64) -> usize {
+    let mut size = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        size += 1;
+    }
+    size
+}
+
+// ---- Fixed-width types ----
+
+macro_rules! fixed {
+    ($($t:ty => $read:ident, $write:ident;)*) => {$(
+        impl<'a> Wire<'a> for $t {
+            fn read(r: &mut Reader<'a>, _: Ver) -> Result<Self> {
+                r.$read()
+            }
+            fn write(&self, w: &mut Writer, _: Ver) -> Enc {
+                w.$write(*self);
+                Ok(())
+            }
+            fn size(&self, _: Ver) -> usize {
+                std::mem::size_of::<$t>()
+            }
+            fn min_size(_: Ver) -> usize {
+                std::mem::size_of::<$t>()
+            }
+        }
+    )*};
+}
+
+fixed! {
+    i8 => i8, i8;
+    i16 => i16, i16;
+    u16 => u16, u16;
+    i32 => i32, i32;
+    u32 => u32, u32;
+    i64 => i64, i64;
+    f64 => f64, f64;
+    bool => bool, bool;
+}
+
+impl<'a> Wire<'a> for [u8; 16] {
+    fn read(r: &mut Reader<'a>, _: Ver) -> Result<Self> {
+        r.uuid()
+    }
+    fn write(&self, w: &mut Writer, _: Ver) -> Enc {
+        w.uuid(self);
+        Ok(())
+    }
+    fn size(&self, _: Ver) -> usize {
+        16
+    }
+    fn min_size(_: Ver) -> usize {
+        16
+    }
+}
+
+// ---- Lengths ----
+
+/// The most bytes a STRING may hold (Kafka's limit for both classic and compact forms).
+pub const STRING_BYTES_MAX: usize = i16::MAX as usize;
+/// The most bytes or elements a BYTES, RECORDS or ARRAY length may say.
+pub const LENGTH_MAX: usize = i32::MAX as usize - 1;
+
+fn length_size(len: Option<usize>, v: Ver, wide: bool) -> usize {
+    match (v.flexible, len) {
+        (true, None) => 1,
+        (true, Some(n)) => uvarint_size(n as u64 + 1),
+        (false, _) if wide => 4,
+        (false, _) => 2,
+    }
+}
+
+fn write_length(w: &mut Writer, len: Option<usize>, v: Ver, wide: bool, what: &'static str) -> Enc {
+    let max = if wide { LENGTH_MAX } else { STRING_BYTES_MAX };
+    match len {
+        Some(n) if n > max => return Err(EncodeError::TooLong(what)),
+        Some(n) if v.flexible => w.uvarint(n as u32 + 1),
+        Some(n) if wide => w.i32(n as i32),
+        Some(n) => w.i16(n as i16),
+        None if v.flexible => w.uvarint(0),
+        None if wide => w.i32(-1),
+        None => w.i16(-1),
+    };
+    Ok(())
+}
+
+fn length_min(v: Ver, wide: bool) -> usize {
+    length_size(Some(0), v, wide)
+}
+
+// ---- Strings ----
+
+impl<'a> Wire<'a> for &'a str {
+    fn read(r: &mut Reader<'a>, v: Ver) -> Result<Self> {
+        r.string(v.flexible)
+    }
+    fn read_nullable(r: &mut Reader<'a>, v: Ver) -> Result<Option<Self>> {
+        r.nullable_string(v.flexible)
+    }
+    fn write(&self, w: &mut Writer, v: Ver) -> Enc {
+        write_length(w, Some(self.len()), v, false, "string")?;
+        w.raw(self.as_bytes());
+        Ok(())
+    }
+    fn write_null(w: &mut Writer, v: Ver) -> Enc {
+        write_length(w, None, v, false, "string")
+    }
+    fn size(&self, v: Ver) -> usize {
+        length_size(Some(self.len()), v, false) + self.len()
+    }
+    fn min_size(v: Ver) -> usize {
+        length_min(v, false)
+    }
+}
+
+/// Owned and borrowed strings share the borrowed form's wire code.
+macro_rules! like_str {
+    ($($t:ty => $from:expr;)*) => {$(
+        impl<'a> Wire<'a> for $t {
+            fn read(r: &mut Reader<'a>, v: Ver) -> Result<Self> {
+                <&'a str>::read(r, v).map($from)
+            }
+            fn read_nullable(r: &mut Reader<'a>, v: Ver) -> Result<Option<Self>> {
+                Ok(<&'a str>::read_nullable(r, v)?.map($from))
+            }
+            fn write(&self, w: &mut Writer, v: Ver) -> Enc {
+                (&**self as &str).write(w, v)
+            }
+            fn write_null(w: &mut Writer, v: Ver) -> Enc {
+                <&str>::write_null(w, v)
+            }
+            fn size(&self, v: Ver) -> usize {
+                (&**self as &str).size(v)
+            }
+            fn min_size(v: Ver) -> usize {
+                <&str>::min_size(v)
+            }
+        }
+    )*};
+}
+
+like_str! {
+    String => String::from;
+    Cow<'a, str> => Cow::Borrowed;
+}
+
+// ---- Bytes ----
+
+impl<'a> Wire<'a> for &'a [u8] {
+    fn read(r: &mut Reader<'a>, v: Ver) -> Result<Self> {
+        r.bytes(v.flexible)
+    }
+    fn read_nullable(r: &mut Reader<'a>, v: Ver) -> Result<Option<Self>> {
+        r.nullable_bytes(v.flexible)
+    }
+    fn write(&self, w: &mut Writer, v: Ver) -> Enc {
+        write_length(w, Some(self.len()), v, true, "bytes")?;
+        w.raw(self);
+        Ok(())
+    }
+    fn write_null(w: &mut Writer, v: Ver) -> Enc {
+        write_length(w, None, v, true, "bytes")
+    }
+    fn size(&self, v: Ver) -> usize {
+        length_size(Some(self.len()), v, true) + self.len()
+    }
+    fn min_size(v: Ver) -> usize {
+        length_min(v, true)
+    }
+}
+
+impl<'a> Wire<'a> for Vec<u8> {
+    fn read(r: &mut Reader<'a>, v: Ver) -> Result<Self> {
+        <&'a [u8]>::read(r, v).map(<[u8]>::to_vec)
+    }
+    fn read_nullable(r: &mut Reader<'a>, v: Ver) -> Result<Option<Self>> {
+        Ok(<&'a [u8]>::read_nullable(r, v)?.map(<[u8]>::to_vec))
+    }
+    fn write(&self, w: &mut Writer, v: Ver) -> Enc {
+        self.as_slice().write(w, v)
+    }
+    fn write_null(w: &mut Writer, v: Ver) -> Enc {
+        <&[u8]>::write_null(w, v)
+    }
+    fn size(&self, v: Ver) -> usize {
+        self.as_slice().size(v)
+    }
+    fn min_size(v: Ver) -> usize {
+        <&[u8]>::min_size(v)
+    }
+}
+
+// ---- Records ----
+
+/// Record bytes that are appended straight from where they live (a log segment) while the
+/// response is encoded, instead of being copied into the response first.
+pub trait RecordSource: fmt::Debug {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Appends exactly `len()` bytes to `out` (on a read failure, filler bytes: the length
+    /// prefix is already written).
+    fn append_to(&self, out: &mut Vec<u8>);
+}
+
+/// A RECORDS field: borrowed from the request frame when decoded; in a response, either
+/// bytes or a [`RecordSource`].
+#[derive(Debug)]
+pub enum Records<'a> {
+    Bytes(&'a [u8]),
+    Source(Box<dyn RecordSource + 'a>),
+}
+
+impl Records<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            Records::Bytes(b) => b.len(),
+            Records::Source(s) => s.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for Records<'_> {
+    fn default() -> Self {
+        Records::Bytes(&[])
+    }
+}
+
+impl PartialEq for Records<'_> {
+    /// Equal when both are bytes and equal; a source is never equal to anything, so that
+    /// a tagged records field is never left out as "default".
+    fn eq(&self, other: &Self) -> bool {
+        matches!((self, other), (Records::Bytes(a), Records::Bytes(b)) if a == b)
+    }
+}
+
+impl<'a> Wire<'a> for Records<'a> {
+    fn read(r: &mut Reader<'a>, v: Ver) -> Result<Self> {
+        <&'a [u8]>::read(r, v).map(Records::Bytes)
+    }
+    fn read_nullable(r: &mut Reader<'a>, v: Ver) -> Result<Option<Self>> {
+        Ok(<&'a [u8]>::read_nullable(r, v)?.map(Records::Bytes))
+    }
+    fn write(&self, w: &mut Writer, v: Ver) -> Enc {
+        match self {
+            Records::Bytes(b) => b.write(w, v),
+            Records::Source(source) => {
+                write_length(w, Some(source.len()), v, true, "records")?;
+                let start = w.len();
+                source.append_to(w.buf());
+                debug_assert_eq!(w.len() - start, source.len(), "a source broke its length");
+                Ok(())
+            }
+        }
+    }
+    fn write_null(w: &mut Writer, v: Ver) -> Enc {
+        <&[u8]>::write_null(w, v)
+    }
+    fn size(&self, v: Ver) -> usize {
+        length_size(Some(self.len()), v, true) + self.len()
+    }
+    fn min_size(v: Ver) -> usize {
+        <&[u8]>::min_size(v)
+    }
+}
+
+// ---- Arrays and nullable values ----
+
+impl<'a, T: Wire<'a>> Wire<'a> for Vec<T> {
+    fn read(r: &mut Reader<'a>, v: Ver) -> Result<Self> {
+        Self::read_nullable(r, v)?.ok_or(DecodeError::Invalid("null array"))
+    }
+    fn read_nullable(r: &mut Reader<'a>, v: Ver) -> Result<Option<Self>> {
+        let Some(n) = r.nullable_array_len(v.flexible, T::min_size(v))? else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(T::read(r, v)?);
+        }
+        Ok(Some(out))
+    }
+    fn write(&self, w: &mut Writer, v: Ver) -> Enc {
+        write_length(w, Some(self.len()), v, true, "array")?;
+        self.iter().try_for_each(|item| item.write(w, v))
+    }
+    fn write_null(w: &mut Writer, v: Ver) -> Enc {
+        write_length(w, None, v, true, "array")
+    }
+    fn size(&self, v: Ver) -> usize {
+        length_size(Some(self.len()), v, true) + self.iter().map(|i| i.size(v)).sum::<usize>()
+    }
+    fn min_size(v: Ver) -> usize {
+        length_min(v, true)
+    }
+}
+
+impl<'a, T: Wire<'a>> Wire<'a> for Option<T> {
+    fn read(r: &mut Reader<'a>, v: Ver) -> Result<Self> {
+        T::read_nullable(r, v)
+    }
+    fn write(&self, w: &mut Writer, v: Ver) -> Enc {
+        match self {
+            Some(value) => value.write(w, v),
+            None => T::write_null(w, v),
+        }
+    }
+    fn size(&self, v: Ver) -> usize {
+        match self {
+            Some(value) => value.size(v),
+            None => T::null_size(v),
+        }
+    }
+    fn min_size(v: Ver) -> usize {
+        T::min_size(v).min(T::null_size(v))
+    }
+    fn is_null(&self) -> bool {
+        self.is_none()
+    }
+}
+
+// ---- The declaration ----
+
+/// Declares message structs, each field with the versions it exists in (Kafka's notation),
+/// and optionally `null` (nullable versions), `tag` (a tagged field of the flexible
+/// versions) and `default` (the value in versions without the field, and the value a
+/// tagged field is left out at; otherwise `Default::default()`). Generates the struct,
+/// `Default` and [`Wire`]. Tagged fields must be declared in increasing tag order.
+///
+/// ```ignore
+/// message! {
+///     pub struct Request<'a> {
+///         group_id: &'a str = "0+",
+///         group_instance_id: Option<&'a str> = "3+" null "3+",
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! message {
+    ($(
+        $(#[$meta:meta])*
+        pub struct $name:ident $(<$lt:lifetime>)? {
+            $(
+                $(#[$fmeta:meta])*
+                $field:ident : $ty:ty = $versions:literal
+                    $(null $nullable:literal)?
+                    $(tag $tag:literal)?
+                    $(default $default:expr)?
+            ),* $(,)?
+        }
+    )*) => {$(
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct $name $(<$lt>)? {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+        }
+
+        impl $(<$lt>)? Default for $name $(<$lt>)? {
+            fn default() -> Self {
+                $name { $( $field: $crate::message!(@default $ty $(, $default)?), )* }
+            }
+        }
+
+        impl<'a> $crate::protocol::wire::Wire<'a> for $name $(<$lt>)? {
+            #[allow(unused_variables, unused_mut)]
+            fn read(
+                r: &mut $crate::protocol::codec::Reader<'a>,
+                v: $crate::protocol::wire::Ver,
+            ) -> $crate::protocol::codec::Result<Self> {
+                #[allow(unused_imports)]
+                use $crate::protocol::wire::Wire as _;
+                let mut out = Self::default();
+                $(
+                    if $crate::message!(@untagged $($tag)?)
+                        && $crate::message!(@has $versions, v)
+                    {
+                        out.$field = $crate::message!(@read r, v, $field, $ty $(, $nullable)?)?;
+                    }
+                )*
+                if v.flexible {
+                    r.tagged_fields(true, |tag, data| {
+                        let mut r = $crate::protocol::codec::Reader::new(data);
+                        $(
+                            if $crate::message!(@tag $($tag)?) == Some(tag)
+                                && $crate::message!(@has $versions, v)
+                            {
+                                out.$field =
+                                    $crate::message!(@read (&mut r), v, $field, $ty $(, $nullable)?)?;
+                            }
+                        )*
+                        Ok(())
+                    })?;
+                }
+                Ok(out)
+            }
+
+            #[allow(unused_variables)]
+            fn write(
+                &self,
+                w: &mut $crate::protocol::codec::Writer,
+                v: $crate::protocol::wire::Ver,
+            ) -> $crate::protocol::wire::Enc {
+                #[allow(unused_imports)]
+                use $crate::protocol::wire::Wire as _;
+                $(
+                    if $crate::message!(@untagged $($tag)?)
+                        && $crate::message!(@has $versions, v)
+                    {
+                        $crate::message!(@check_null self, v, $field $(, $nullable)?)?;
+                        self.$field.write(w, v)?;
+                    }
+                )*
+                if v.flexible {
+                    let mut count = 0u32;
+                    $(
+                        if $crate::message!(@present self, $field, $ty, v, $versions $(, $tag)? $(; $default)?) {
+                            count += 1;
+                        }
+                    )*
+                    w.uvarint(count);
+                    $(
+                        if $crate::message!(@present self, $field, $ty, v, $versions $(, $tag)? $(; $default)?) {
+                            $crate::message!(@check_null self, v, $field $(, $nullable)?)?;
+                            w.uvarint($crate::message!(@tag $($tag)?).unwrap_or(0));
+                            w.uvarint(self.$field.size(v) as u32);
+                            self.$field.write(w, v)?;
+                        }
+                    )*
+                }
+                Ok(())
+            }
+
+            #[allow(unused_variables, unused_mut)]
+            fn size(&self, v: $crate::protocol::wire::Ver) -> usize {
+                #[allow(unused_imports)]
+                use $crate::protocol::wire::{Wire as _, uvarint_size};
+                let mut size = 0;
+                $(
+                    if $crate::message!(@untagged $($tag)?)
+                        && $crate::message!(@has $versions, v)
+                    {
+                        size += self.$field.size(v);
+                    }
+                )*
+                if v.flexible {
+                    let mut count = 0u64;
+                    $(
+                        if $crate::message!(@present self, $field, $ty, v, $versions $(, $tag)? $(; $default)?) {
+                            count += 1;
+                            let field = self.$field.size(v);
+                            size += uvarint_size($crate::message!(@tag $($tag)?).unwrap_or(0) as u64)
+                                + uvarint_size(field as u64)
+                                + field;
+                        }
+                    )*
+                    size += uvarint_size(count);
+                }
+                size
+            }
+
+            #[allow(unused_mut)]
+            fn min_size(v: $crate::protocol::wire::Ver) -> usize {
+                let mut size = usize::from(v.flexible);
+                $(
+                    if $crate::message!(@untagged $($tag)?)
+                        && $crate::message!(@has $versions, v)
+                    {
+                        size += <$ty as $crate::protocol::wire::Wire>::min_size(v);
+                    }
+                )*
+                size
+            }
+
+            /// A nullable struct: an int8 marker, -1 for null.
+            fn read_nullable(
+                r: &mut $crate::protocol::codec::Reader<'a>,
+                v: $crate::protocol::wire::Ver,
+            ) -> $crate::protocol::codec::Result<Option<Self>> {
+                if r.i8()? < 0 { Ok(None) } else { Self::read(r, v).map(Some) }
+            }
+            fn write_null(
+                w: &mut $crate::protocol::codec::Writer,
+                _: $crate::protocol::wire::Ver,
+            ) -> $crate::protocol::wire::Enc {
+                w.i8(-1);
+                Ok(())
+            }
+            fn null_size(_: $crate::protocol::wire::Ver) -> usize {
+                1
+            }
+        }
+    )*};
+
+    (@present $self:ident, $field:ident, $ty:ty, $v:ident, $versions:literal) => { false };
+    (@present $self:ident, $field:ident, $ty:ty, $v:ident, $versions:literal; $default:expr) => { false };
+    (@present $self:ident, $field:ident, $ty:ty, $v:ident, $versions:literal, $tag:literal) => {
+        $crate::message!(@has $versions, $v) && $self.$field != <$ty as Default>::default()
+    };
+    (@present $self:ident, $field:ident, $ty:ty, $v:ident, $versions:literal, $tag:literal; $default:expr) => {
+        $crate::message!(@has $versions, $v) && $self.$field != $default
+    };
+    (@default $ty:ty) => { <$ty as Default>::default() };
+    (@default $ty:ty, $default:expr) => { $default };
+    (@untagged) => { true };
+    (@untagged $tag:literal) => { false };
+    (@tag) => { None::<u32> };
+    (@tag $tag:literal) => { Some($tag as u32) };
+    (@has $versions:literal, $v:ident) => {{
+        const VERSIONS: $crate::protocol::wire::Versions =
+            $crate::protocol::wire::Versions::parse($versions);
+        VERSIONS.contains($v.version)
+    }};
+    (@read $r:expr, $v:ident, $field:ident, $ty:ty) => {{
+        let value = <$ty as $crate::protocol::wire::Wire>::read($r, $v)?;
+        if $crate::protocol::wire::Wire::is_null(&value) {
+            Err($crate::protocol::codec::DecodeError::Invalid(concat!("null ", stringify!($field))))
+        } else {
+            Ok(value)
+        }
+    }};
+    (@read $r:expr, $v:ident, $field:ident, $ty:ty, $nullable:literal) => {{
+        let value = <$ty as $crate::protocol::wire::Wire>::read($r, $v)?;
+        if $crate::protocol::wire::Wire::is_null(&value) && !$crate::message!(@has $nullable, $v) {
+            Err($crate::protocol::codec::DecodeError::Invalid(concat!("null ", stringify!($field))))
+        } else {
+            Ok(value)
+        }
+    }};
+    (@check_null $self:ident, $v:ident, $field:ident) => {
+        if $crate::protocol::wire::Wire::is_null(&$self.$field) {
+            Err($crate::protocol::wire::EncodeError::NotNullable(stringify!($field)))
+        } else {
+            Ok(())
+        }
+    };
+    (@check_null $self:ident, $v:ident, $field:ident, $nullable:literal) => {
+        if $crate::protocol::wire::Wire::is_null(&$self.$field) && !$crate::message!(@has $nullable, $v) {
+            Err($crate::protocol::wire::EncodeError::NotNullable(stringify!($field)))
+        } else {
+            Ok(())
+        }
+    };
+}
