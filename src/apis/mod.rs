@@ -56,15 +56,18 @@ pub enum Failure {
     Encode(EncodeError),
 }
 
+pub type ServeFn = fn(&mut Context, &[u8], &mut Vec<u8>) -> Result<Served, Failure>;
+pub type ReencodeFn = fn(&[u8], Ver, &mut Vec<u8>) -> Result<(), Failure>;
+
 /// One row of the table: the spec and the API's entry points, monomorphised.
 pub struct Entry {
     pub spec: ApiSpec,
     /// Decodes the body, handles it and appends the response body.
-    pub serve: fn(&mut Context, &[u8], &mut Vec<u8>) -> Result<Served, Failure>,
+    pub serve: ServeFn,
     /// Decodes the body only (for tests and the fuzz target).
     pub decode: fn(&[u8], Ver) -> Result<(), DecodeError>,
     /// Decodes the body and re-encodes it (for tests: requests round trip).
-    pub reencode: fn(&[u8], Ver, &mut Vec<u8>) -> Result<(), Failure>,
+    pub reencode: ReencodeFn,
     pub abandon: fn(&mut Context, &[u8]),
 }
 
