@@ -18,11 +18,13 @@ const RANDOM_INPUTS: usize = 20_000;
 const MUTATIONS: usize = 2_000;
 const LEN_MAX: usize = 300;
 
+type DecodeFn = Box<dyn Fn(&[u8], i16) -> bool>;
+
 /// One decoder under test: `decode(bytes, version)` says whether it returned `Ok`.
 struct Decoder {
     name: &'static str,
     versions: RangeInclusive<i16>,
-    decode: Box<dyn Fn(&[u8], i16) -> bool>,
+    decode: DecodeFn,
     /// Valid inputs as (version, hex): each must decode, and seeds the truncations and
     /// mutations.
     seeds: &'static [(i16, &'static str)],
