@@ -83,18 +83,12 @@ impl Entry {
     }
 
     pub fn ver(&self, version: i16) -> Ver {
-        Ver {
-            version,
-            flexible: self.spec.is_flexible(version),
-        }
+        self.spec.ver(version)
     }
 }
 
 fn serve<A: Api>(ctx: &mut Context, body: &[u8], out: &mut Vec<u8>) -> Result<Served, Failure> {
-    let v = Ver {
-        version: ctx.version,
-        flexible: A::SPEC.is_flexible(ctx.version),
-    };
+    let v = A::SPEC.ver(ctx.version);
     let request = wire::decode::<A::Request<'_>>(body, v).map_err(Failure::Decode)?;
     match A::handle(ctx, request) {
         Answer::Respond(response) => {
@@ -116,10 +110,7 @@ fn reencode<A: Api>(body: &[u8], v: Ver, out: &mut Vec<u8>) -> Result<(), Failur
 }
 
 fn abandon<A: Api>(ctx: &mut Context, body: &[u8]) {
-    let v = Ver {
-        version: ctx.version,
-        flexible: A::SPEC.is_flexible(ctx.version),
-    };
+    let v = A::SPEC.ver(ctx.version);
     if let Ok(request) = wire::decode::<A::Request<'_>>(body, v) {
         A::abandon(ctx, request);
     }

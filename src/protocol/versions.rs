@@ -1,7 +1,7 @@
 //! What one API is on the wire: its key, name, valid versions and flexible versions. Each
 //! API declares its own `ApiSpec` (in `apis/<api>.rs`); the table of them is `apis::APIS`.
 
-use super::wire::Versions;
+use super::wire::{Ver, Versions};
 
 /// ApiVersions' key: it answers with response header v0 at every version.
 pub const API_VERSIONS: i16 = 18;
@@ -32,6 +32,14 @@ impl ApiSpec {
             } else {
                 flexible.min
             },
+        }
+    }
+
+    /// The wire settings of `version` of this API's messages.
+    pub fn ver(&self, version: i16) -> Ver {
+        Ver {
+            version,
+            flexible: self.is_flexible(version),
         }
     }
 
