@@ -112,6 +112,14 @@ pub trait Wire<'a>: Sized {
     fn null_size(v: Ver) -> usize {
         Self::min_size(v)
     }
+    /// A non-null value where null is possible: the plain form, except for structs, which
+    /// are preceded by a presence marker.
+    fn write_present(&self, w: &mut Writer, v: Ver) -> Enc {
+        self.write(w, v)
+    }
+    fn present_size(&self, v: Ver) -> usize {
+        self.size(v)
+    }
     /// Whether this value is the null of an `Option`.
     fn is_null(&self) -> bool {
         false
@@ -450,13 +458,13 @@ impl<'a, T: Wire<'a>> Wire<'a> for Option<T> {
     }
     fn write(&self, w: &mut Writer, v: Ver) -> Enc {
         match self {
-            Some(value) => value.write(w, v),
+            Some(value) => value.write_present(w, v),
             None => T::write_null(w, v),
         }
     }
     fn size(&self, v: Ver) -> usize {
         match self {
-            Some(value) => value.size(v),
+            Some(value) => value.present_size(v),
             None => T::null_size(v),
         }
     }
@@ -637,6 +645,17 @@ macro_rules! message {
             fn null_size(_: $crate::protocol::wire::Ver) -> usize {
                 1
             }
+            fn write_present(
+                &self,
+                w: &mut $crate::protocol::codec::Writer,
+                v: $crate::protocol::wire::Ver,
+            ) -> $crate::protocol::wire::Enc {
+                w.i8(1);
+                $crate::protocol::wire::Wire::write(self, w, v)
+            }
+            fn present_size(&self, v: $crate::protocol::wire::Ver) -> usize {
+                1 + $crate::protocol::wire::Wire::size(self, v)
+            }
         }
     )*};
 
@@ -689,4 +708,198 @@ macro_rules! message {
             Ok(())
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V0: Ver = Ver {
+        version: 0,
+        flexible: false,
+    };
+    const V1: Ver = Ver {
+        version: 1,
+        flexible: false,
+    };
+    const V2F: Ver = Ver {
+        version: 2,
+        flexible: true,
+    };
+
+    crate::message! {
+        pub struct Sample<'a> {
+            id: i32 = "0+",
+            name: &'a str = "0+",
+            note: Option<&'a str> = "1+" null "1+",
+            items: Vec<Item> = "0+",
+            cursor: Option<Item> = "1+" null "1+",
+            level: i16 = "1+" default -1,
+            hint: Option<String> = "2+" null "2+" tag 0,
+            epoch: i32 = "2+" tag 3 default -1,
+        }
+
+        pub struct Item {
+            x: i8 = "0+",
+        }
+    }
+
+    fn bytes(value: &Sample, v: Ver) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode(value, v, &mut out).unwrap();
+        assert_eq!(out.len(), value.size(v));
+        out
+    }
+
+    #[test]
+    fn version_notation() {
+        assert_eq!(
+            Versions::parse("3+"),
+            Versions {
+                min: 3,
+                max: i16::MAX
+            }
+        );
+        assert_eq!(Versions::parse("0-4"), Versions { min: 0, max: 4 });
+        assert_eq!(Versions::parse("12"), Versions { min: 12, max: 12 });
+        assert!(!Versions::parse("none").contains(0));
+    }
+
+    #[test]
+    fn fields_follow_their_versions_and_defaults() {
+        let sample = Sample {
+            id: 7,
+            name: "ab",
+            items: vec![Item { x: 1 }],
+            ..Sample::default()
+        };
+        // v0: id, name, items only.
+        assert_eq!(
+            bytes(&sample, V0),
+            [0, 0, 0, 7, 0, 2, b'a', b'b', 0, 0, 0, 1, 1]
+        );
+        // Decoding v0 leaves the later fields at their defaults.
+        let body = bytes(&sample, V0);
+        let decoded: Sample = decode(&body, V0).unwrap();
+        assert_eq!(decoded.level, -1);
+        assert_eq!(decoded.epoch, -1);
+        assert_eq!(decoded, sample);
+    }
+
+    #[test]
+    fn nullable_versions_and_nullable_structs() {
+        let sample = Sample {
+            note: None,
+            cursor: Some(Item { x: 9 }),
+            ..Sample::default()
+        };
+        // v1: null note (int16 -1), cursor marker 1 then the struct, level -1.
+        assert_eq!(
+            bytes(&sample, V1),
+            [0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0, 1, 9, 0xff, 0xff]
+        );
+        let null_cursor = Sample {
+            cursor: None,
+            ..sample.clone()
+        };
+        assert_eq!(bytes(&null_cursor, V1)[12], 0xff);
+        // A null name is refused both ways: name has no null versions.
+        crate::message! {
+            pub struct Strict<'a> {
+                name: Option<&'a str> = "0+",
+            }
+        }
+        let mut out = Vec::new();
+        assert_eq!(
+            encode(&Strict { name: None }, V0, &mut out),
+            Err(EncodeError::NotNullable("name"))
+        );
+        assert!(out.is_empty());
+        assert_eq!(
+            decode::<Strict>(&[0xff, 0xff], V0),
+            Err(DecodeError::Invalid("null name"))
+        );
+    }
+
+    #[test]
+    fn tagged_fields_are_left_out_at_their_defaults() {
+        let sample = Sample::default();
+        // Compact lengths; no tags written, the section holds a zero count.
+        // id, name "", note null, items [], cursor null, level -1, no tags.
+        assert_eq!(
+            bytes(&sample, V2F),
+            [0, 0, 0, 0, 1, 0, 1, 0xff, 0xff, 0xff, 0]
+        );
+        let tagged = Sample {
+            hint: Some("h".into()),
+            epoch: 5,
+            ..sample
+        };
+        let body = bytes(&tagged, V2F);
+        // Two tags: 0 (2 bytes: compact "h") and 3 (4 bytes: 5).
+        assert_eq!(&body[10..], [2, 0, 2, 2, b'h', 3, 4, 0, 0, 0, 5]);
+        assert_eq!(decode::<Sample>(&body, V2F).unwrap(), tagged);
+    }
+
+    #[test]
+    fn values_too_long_for_their_prefix_are_errors() {
+        let long = "x".repeat(STRING_BYTES_MAX + 1);
+        let sample = Sample {
+            name: &long,
+            ..Sample::default()
+        };
+        for v in [V0, V2F] {
+            let mut out = vec![0xee];
+            assert_eq!(
+                encode(&sample, v, &mut out),
+                Err(EncodeError::TooLong("string"))
+            );
+            assert_eq!(out, [0xee], "nothing of a failed encoding is left");
+        }
+        let ok = "x".repeat(STRING_BYTES_MAX);
+        let mut out = Vec::new();
+        encode(
+            &Sample {
+                name: &ok,
+                ..Sample::default()
+            },
+            V0,
+            &mut out,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn counts_are_checked_against_element_sizes() {
+        // Item takes 1 byte; Sample's v0 minimum is id + name + items' prefix.
+        assert_eq!(Item::min_size(V0), 1);
+        assert_eq!(Sample::min_size(V0), 4 + 2 + 4);
+        assert_eq!(Sample::min_size(V2F), 4 + 1 + 1 + 1 + 1 + 2 + 1);
+        // 2^31-1 items claimed in a 13-byte body.
+        let body = [0, 0, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff, 1, 1, 1];
+        assert_eq!(decode::<Sample>(&body, V0), Err(DecodeError::Truncated));
+        let items: Vec<Vec<Item>> = vec![vec![]; 3];
+        assert_eq!(items.size(V0), 4 + 3 * 4);
+    }
+
+    #[test]
+    fn records_sources_are_appended_in_place() {
+        #[derive(Debug)]
+        struct Three;
+        impl RecordSource for Three {
+            fn len(&self) -> usize {
+                3
+            }
+            fn append_to(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&[7, 6, 5]);
+            }
+        }
+        let records = Records::Source(Box::new(Three));
+        let mut out = Vec::new();
+        encode(&records, V2F, &mut out).unwrap();
+        assert_eq!(out, [4, 7, 6, 5]);
+        assert_eq!(records.size(V0), 7);
+        let decoded: Option<Records> = decode(&[0xff, 0xff, 0xff, 0xff], V0).unwrap();
+        assert!(decoded.is_none());
+    }
 }
