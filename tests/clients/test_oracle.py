@@ -1,0 +1,1078 @@
+"""Protocol oracle: every (api, version) the broker advertises, against kafka-python 3.0's
+schema-driven codec (``kafka.protocol``, generated from Apache Kafka 4.2's JSON message schemas,
+which kafka-python ships under ``kafka/protocol/schemas/resources/``).
+
+The cases are the broker's own ApiVersions answer (a hand-built v0 request, parsed without
+kafka-python), so a version the broker starts to advertise is covered by the next run. For each
+(api, version) the test builds a request with kafka-python's message classes (request header v1,
+or v2 for flexible versions), with values that make the broker do real work (a produced v2 record
+batch, Fetch from offset 0 by name or, from v13, by topic id, a consumer group that is joined,
+synced, committed to, described and left, topics created and deleted, ...), sends it framed over a
+plain socket and checks the response frame:
+
+* it decodes completely with kafka-python's codec for that (api, version): response header v0,
+  or v1 for flexible versions (always v0 for ApiVersions), then the body, with no exception and
+  no byte left over;
+* encoding the decoded response again (header and body) gives exactly the broker's bytes. On a
+  mismatch the failure names the first differing field (path, offset, broker bytes vs re-encoded
+  bytes) from a field-by-field walk of both byte strings, and shows the decoded object;
+* a few cheap semantic facts: error codes, the produced record read back by Fetch, committed
+  offsets read back, the group's member and assignment, topic ids, ...
+
+Every request of the API under test in a case is checked this way (a case may send several: an
+error entry, a null array, a cursor, ...); requests that only set a case up (e.g. JoinGroup before
+SyncGroup) are decoded without the byte comparison. The cases are known only once the broker runs,
+so they are not pytest parameters: one test runs them all against one broker (about a second),
+prints one line per case and fails naming every failing (api, version) with its problems. Pairs
+kafka-python has no class or version for (or this file no request builder) are not run: a separate
+test skips, naming them. Versions below a Kafka 4.2 schema's validVersions (Produce v0-2, removed
+in Kafka 4.0) are checked too: kafka-python deliberately encodes them from the fields' version
+ranges, and the run prints which they are.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import struct
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+import pytest
+
+from conftest import BASE_TS
+
+pytest.importorskip("kafka")
+
+from kafka.protocol.api_key import ApiKey  # noqa: E402
+from kafka.protocol.api_message import ApiMessage  # noqa: E402
+from kafka.protocol.schemas.fields.codecs import Int32, UnsignedVarInt32  # noqa: E402
+from kafka.record.memory_records import MemoryRecords, MemoryRecordsBuilder  # noqa: E402
+
+# Importing these packages defines (and registers) every kafka-python message class.
+import kafka.protocol.admin  # noqa: E402,F401
+import kafka.protocol.consumer  # noqa: E402,F401
+import kafka.protocol.metadata  # noqa: E402,F401
+import kafka.protocol.producer  # noqa: E402,F401
+import kafka.protocol.sasl  # noqa: E402,F401
+
+CLIENT_ID = "oracle"
+TOPIC = "oracle"
+TOPIC_PARTITIONS = 2
+SESSION_TIMEOUT_MS = 6000
+SETUP_KEY = b"oracle-setup-key"
+SETUP_VALUE = b"oracle-setup-value"
+SETUP_HEADERS = [("origin", b"oracle")]
+SOCKET_TIMEOUT = 10.0
+
+# Versions used for requests that only set a case up (decoded, not byte-compared); the
+# broker's highest version when it does not serve the preferred one.
+SETUP_VERSIONS = {
+    ApiKey.CreateTopics: 5,
+    ApiKey.Produce: 8,
+    ApiKey.Metadata: 12,
+    ApiKey.JoinGroup: 5,
+    ApiKey.SyncGroup: 3,
+    ApiKey.OffsetCommit: 7,
+    ApiKey.OffsetFetch: 7,  # the one-group shape (v1-7)
+}
+
+
+def api_name(key: int) -> str:
+    try:
+        return ApiKey(key).name
+    except ValueError:
+        return f"api{key}"
+
+
+# ---------------------------------------------------------------------------------------------
+# kafka-python's classes
+# ---------------------------------------------------------------------------------------------
+
+
+def _message_classes() -> Tuple[Dict[int, type], Dict[int, type]]:
+    requests, responses = {}, {}
+    stack = list(ApiMessage.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if getattr(cls, "_class_version", None) is not None:  # a Foo_vN wrapper
+            continue
+        (requests if cls.is_request() else responses)[cls.API_KEY] = cls
+    return requests, responses
+
+
+REQUESTS, RESPONSES = _message_classes()
+
+
+def coverage_gap(key: int, version: int) -> Optional[str]:
+    """Why kafka-python cannot check (key, version), or None when it can. kafka-python accepts
+    every version from 0 to the schema's maximum (it deliberately ignores the schemas' minimum)."""
+    req, resp = REQUESTS.get(key), RESPONSES.get(key)
+    if req is None or resp is None:
+        return f"kafka-python has no {'request' if req is None else 'response'} class"
+    top = min(req.max_version, resp.max_version)
+    if version > top:
+        return f"kafka-python's schema stops at v{top}"
+    return None
+
+
+def below_schema_min(key: int, version: int) -> bool:
+    """True for versions below the Kafka 4.2 schema's validVersions (removed in Kafka 4.0) that
+    kafka-python still encodes from the fields' version ranges."""
+    return version < REQUESTS[key].valid_versions[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Wire
+# ---------------------------------------------------------------------------------------------
+
+
+class Conn:
+    def __init__(self, broker):
+        self.sock = socket.create_connection((broker.host, broker.port), timeout=SOCKET_TIMEOUT)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.correlation_id = 1000
+
+    def close(self):
+        self.sock.close()
+
+    def next_correlation_id(self) -> int:
+        self.correlation_id += 1
+        return self.correlation_id
+
+    def _read_exact(self, n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError(f"broker closed the connection after {len(buf)} of {n} bytes")
+            buf += chunk
+        return bytes(buf)
+
+    def roundtrip(self, framed_request: bytes) -> bytes:
+        """Sends one size-prefixed request, returns the response frame without its size."""
+        self.sock.sendall(framed_request)
+        (size,) = struct.unpack(">i", self._read_exact(4))
+        assert 0 <= size < 64 << 20, f"response size prefix {size}"
+        return self._read_exact(size)
+
+
+def raw_api_versions(conn: Conn) -> List[Tuple[int, int, int]]:
+    """ApiVersions v0 built and parsed by hand (request header v1, response header v0), so the
+    list of cases does not depend on the codec under test."""
+    corr = conn.next_correlation_id()
+    client = CLIENT_ID.encode()
+    body = struct.pack(">hhih", ApiKey.ApiVersions, 0, corr, len(client)) + client
+    frame = conn.roundtrip(struct.pack(">i", len(body)) + body)
+    got_corr, error, n = struct.unpack_from(">ihi", frame, 0)
+    assert got_corr == corr and error == 0, (got_corr, corr, error)
+    entries = [struct.unpack_from(">hhh", frame, 10 + 6 * i) for i in range(n)]
+    assert len(frame) == 10 + 6 * n, f"ApiVersions v0: {len(frame) - 10 - 6 * n} trailing bytes"
+    return entries
+
+
+# ---------------------------------------------------------------------------------------------
+# Field-by-field walk (diagnostics only)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Span:
+    start: int
+    end: int
+    path: str
+    value: object
+
+
+def _read_uvarint(bio) -> int:
+    return UnsignedVarInt32.decode(bio)
+
+
+def _walk_struct(struct_field, bio, version, compact, tagged, path, out, nested):
+    if nested and struct_field.nullable_for_version_q(version):
+        start = bio.tell()
+        marker = bio.read(1)
+        out.append(Span(start, bio.tell(), path + ".<null marker>", marker.hex()))
+        if marker == b"\xff":
+            return
+    for f in struct_field.untagged_fields(version):
+        _walk_field(f, bio, version, compact, tagged, f"{path}.{f.name}", out)
+    if tagged:
+        tagged_fields = struct_field.tagged_fields(version)
+        start = bio.tell()
+        count = _read_uvarint(bio)
+        out.append(Span(start, bio.tell(), path + ".<tagged field count>", count))
+        for _ in range(count):
+            start = bio.tell()
+            tag = _read_uvarint(bio)
+            size = _read_uvarint(bio)
+            out.append(Span(start, bio.tell(), f"{path}.<tag {tag}, size>", size))
+            value_start = bio.tell()
+            f = tagged_fields._tags.get(tag)
+            if f is None:
+                raw = bio.read(size)
+                out.append(Span(value_start, bio.tell(), f"{path}.<unknown tag {tag}>", raw.hex()))
+                continue
+            _walk_field(f, bio, version, True, None, f"{path}.{f.name}(tag {tag})", out)
+            if bio.tell() != value_start + size:
+                out.append(Span(bio.tell(), bio.tell(), f"{path}.<tag {tag}: value took "
+                                f"{bio.tell() - value_start} bytes, size said {size}>", None))
+    elif tagged is None:
+        start = bio.tell()
+        count = _read_uvarint(bio)
+        out.append(Span(start, bio.tell(), path + ".<tagged field count>", count))
+
+
+def _walk_field(f, bio, version, compact, tagged, path, out):
+    start = bio.tell()
+    if f.is_array() or f.is_struct_array():
+        if compact:
+            n = _read_uvarint(bio) - 1
+        else:
+            n = Int32.decode(bio)
+        out.append(Span(start, bio.tell(), path + ".<length>", n))
+        if n > 1_000_000:
+            raise ValueError(f"{path}: array length {n}")
+        for i in range(max(n, 0)):
+            if f.is_struct_array():
+                _walk_struct(f.array_of, bio, version, compact, tagged, f"{path}[{i}]", out, True)
+            else:
+                s = bio.tell()
+                v = f.array_of.decode(bio, version=version, compact=compact)
+                out.append(Span(s, bio.tell(), f"{path}[{i}]", v))
+    elif f.is_struct():
+        _walk_struct(f, bio, version, compact, tagged, path, out, True)
+    else:
+        v = f.decode(bio, version=version, compact=compact)
+        out.append(Span(start, bio.tell(), path, v))
+
+
+def walk(resp_cls, version: int, data: bytes) -> Tuple[List[Span], Optional[str]]:
+    """Every field of a response body with its byte range; the error that stopped the walk."""
+    flexible = resp_cls.flexible_version_q(version)
+    out: List[Span] = []
+    bio = io.BytesIO(data)
+    try:
+        _walk_struct(resp_cls._struct, bio, version, flexible, flexible, resp_cls.__name__, out, False)
+    except Exception as e:  # noqa: BLE001 - diagnostics
+        return out, f"{type(e).__name__}: {e} (at offset {bio.tell()})"
+    if bio.tell() > len(data):
+        return out, f"read past the end: at offset {bio.tell()} of {len(data)}"
+    return out, None
+
+
+def _hex(b: bytes, limit: int = 48) -> str:
+    h = b[:limit].hex(" ")
+    return h + (f" ... ({len(b)} bytes)" if len(b) > limit else "")
+
+
+def _short(v: object, limit: int = 80) -> str:
+    r = repr(v)
+    return r if len(r) <= limit else r[:limit] + "..."
+
+
+def explain_mismatch(resp_cls, version: int, broker: bytes, ours: bytes) -> str:
+    """The first field whose bytes differ between the broker's body and kafka-python's."""
+    lines = []
+    first = next((i for i, (a, b) in enumerate(zip(broker, ours)) if a != b), min(len(broker), len(ours)))
+    lines.append(f"body: broker sent {len(broker)} bytes, kafka-python re-encodes {len(ours)}; "
+                 f"first difference at offset {first}")
+    spans_b, err_b = walk(resp_cls, version, broker)
+    spans_o, err_o = walk(resp_cls, version, ours)
+    for sb, so in zip(spans_b, spans_o):
+        bb, ob = broker[sb.start:sb.end], ours[so.start:so.end]
+        if sb.path != so.path or bb != ob:
+            lines.append(f"first differing field: broker {sb.path} @{sb.start} = {_hex(bb)} "
+                         f"({_short(sb.value)})")
+            lines.append(f"                 kafka-python {so.path} @{so.start} = {_hex(ob)} "
+                         f"({_short(so.value)})")
+            break
+    else:
+        if len(spans_b) != len(spans_o):
+            longer, name = (spans_b, "broker") if len(spans_b) > len(spans_o) else (spans_o, "kafka-python")
+            extra = longer[min(len(spans_b), len(spans_o))]
+            lines.append(f"{name} has more fields, from {extra.path} @{extra.start}")
+    if err_b:
+        lines.append(f"walking the broker's bytes stopped: {err_b}")
+    if err_o:
+        lines.append(f"walking kafka-python's bytes stopped: {err_o}")
+    lines.append(f"broker bytes from {max(0, first - 16)}: {_hex(broker[max(0, first - 16):first + 32], 48)}")
+    lines.append(f"kafka-python from {max(0, first - 16)}: {_hex(ours[max(0, first - 16):first + 32], 48)}")
+    return "\n      ".join(lines)
+
+
+def explain_decode(resp_cls, version: int, body: bytes) -> str:
+    spans, err = walk(resp_cls, version, body)
+    tail = spans[-6:]
+    lines = [f"field walk: {err or 'completed'}; last fields:"]
+    lines += [f"  {s.path} @{s.start}..{s.end} = {_hex(body[s.start:s.end], 24)} ({_short(s.value, 60)})"
+              for s in tail]
+    end = spans[-1].end if spans else 0
+    if end < len(body):
+        lines.append(f"  bytes after the last field (@{end}): {_hex(body[end:], 48)}")
+    return "\n      ".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# One exchange, checked
+# ---------------------------------------------------------------------------------------------
+
+
+class SetupError(Exception):
+    pass
+
+
+@dataclass
+class Case:
+    key: int
+    version: int
+    problems: List[str] = field(default_factory=list)
+    exchanges: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{api_name(self.key)}({self.key}) v{self.version}"
+
+
+def oracle_check(key: int, version: int, corr: int, frame: bytes) -> Tuple[Optional[ApiMessage], List[str]]:
+    """Decodes a response frame completely and re-encodes it; returns the response and the
+    problems found (empty: byte-identical)."""
+    resp_cls = RESPONSES[key]
+    problems: List[str] = []
+    bio = io.BytesIO(frame)
+    try:
+        header = resp_cls.parse_header(bio, version=version)
+    except Exception as e:  # noqa: BLE001
+        return None, [f"response header does not decode: {type(e).__name__}: {e}; frame {_hex(frame)}"]
+    header_len = bio.tell()
+    if header.correlation_id != corr:
+        problems.append(f"correlation id {header.correlation_id}, sent {corr}")
+    body = frame[header_len:]
+
+    flexible = resp_cls.flexible_version_q(version)
+    try:
+        decode = resp_cls._struct.compiled_decode_from(version, compact=flexible, tagged=flexible,
+                                                       data_class=resp_cls[None])
+        _, end = decode(memoryview(body), 0)
+        # The public decoder, with the header (a decoded message re-encodes only with one).
+        resp = resp_cls.decode(frame, version=version, header=True)
+    except Exception as e:  # noqa: BLE001
+        problems.append(f"body does not decode: {type(e).__name__}: {e}\n      "
+                        + explain_decode(resp_cls, version, body))
+        return None, problems
+    if end != len(body):
+        what = "left over" if end < len(body) else "missing (decoder read past the end)"
+        problems.append(f"body decoded {end} of {len(body)} bytes, {abs(len(body) - end)} {what}\n      "
+                        + explain_decode(resp_cls, version, body))
+        return resp, problems
+
+    try:
+        # No version= here: the decoded message carries it, and kafka-python's version setter
+        # would try to copy it into the (response) header.
+        assert resp.API_VERSION == version, (resp.API_VERSION, version)
+        ours_body = resp.encode()
+        ours_frame = resp.encode(header=True)
+    except Exception as e:  # noqa: BLE001
+        problems.append(f"decoded response does not re-encode: {type(e).__name__}: {e}\n      {resp!r}")
+        return resp, problems
+    if ours_body != body:
+        problems.append("re-encoded body differs: " + explain_mismatch(resp_cls, version, body, ours_body)
+                        + f"\n      decoded: {_short(resp, 1500)}")
+    elif ours_frame != frame:
+        problems.append(f"re-encoded header differs: broker {_hex(frame[:header_len])}, kafka-python "
+                        f"{_hex(ours_frame[:len(ours_frame) - len(ours_body)])}")
+    return resp, problems
+
+
+class Session:
+    """State shared by the cases: the broker, its advertised versions, the oracle topic."""
+
+    def __init__(self, broker, versions: Dict[int, Tuple[int, int]]):
+        self.broker = broker
+        self.versions = versions
+        self.conn: Optional[Conn] = None
+        self.case: Optional[Case] = None
+        self.topic_id: Optional[uuid.UUID] = None
+        self.leader_epoch = -1
+        self.node_id: Optional[int] = None
+        self.serial = 0
+        # (key, value, headers) of every record the Produce cases wrote to partition 1, in order.
+        self.produced: List[Tuple[bytes, bytes, list]] = []
+
+    def setup_version(self, key: int) -> int:
+        lo, hi = self.versions[key]
+        v = SETUP_VERSIONS.get(key, hi)
+        if not lo <= v <= hi:
+            v = hi
+        if coverage_gap(key, v):
+            raise SetupError(f"no kafka-python codec for setup request {api_name(key)} v{v}")
+        return v
+
+    def unique(self, what: str) -> str:
+        self.serial += 1
+        return f"oracle-{what}-{self.serial}"
+
+    def call(self, key: int, version: int, checked: bool, /, **fields) -> ApiMessage:
+        """Sends ``REQUESTS[key]`` at ``version`` built from ``fields``. ``checked``: the full
+        oracle check, problems recorded on the current case; otherwise a plain decode."""
+        req = REQUESTS[key](version=version, **fields)
+        corr = self.conn.next_correlation_id()
+        req.with_header(correlation_id=corr, client_id=CLIENT_ID)
+        frame = self.conn.roundtrip(req.encode(header=True, framed=True))
+        if not checked:
+            resp_cls = RESPONSES[key]
+            try:
+                return resp_cls.decode(frame, version=version, header=True)
+            except Exception as e:  # noqa: BLE001
+                raise SetupError(f"setup request {api_name(key)} v{version}: response does not decode: "
+                                 f"{type(e).__name__}: {e}") from e
+        self.case.exchanges += 1
+        resp, problems = oracle_check(key, version, corr, frame)
+        n = self.case.exchanges
+        self.case.problems += [f"[exchange {n}] {p}" for p in problems]
+        if resp is None:
+            raise SetupError(f"[exchange {n}] no decoded response to continue with")
+        return resp
+
+    def expect(self, cond: bool, what: str) -> None:
+        if not cond:
+            self.case.problems.append(f"semantic: {what}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared setup
+# ---------------------------------------------------------------------------------------------
+
+
+def record_batch(key: bytes, value: bytes, timestamp: int, headers) -> bytes:
+    builder = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=1 << 20)
+    assert builder.append(timestamp=timestamp, key=key, value=value, headers=headers) is not None
+    builder.close()
+    return bytes(builder.buffer())
+
+
+def read_records(data: Optional[bytes]):
+    out = []
+    if not data:
+        return out
+    records = MemoryRecords(data)
+    while True:
+        batch = records.next_batch()
+        if batch is None:
+            break
+        for r in batch:
+            out.append((r.offset, r.key, r.value, [(k, bytes(v)) for k, v in r.headers]))
+    return out
+
+
+def create_topic(s: Session, name: str, partitions: int, version: Optional[int] = None, checked=False):
+    req = REQUESTS[ApiKey.CreateTopics]
+    v = s.setup_version(ApiKey.CreateTopics) if version is None else version
+    return s.call(ApiKey.CreateTopics, v, checked, topics=[
+        req.CreatableTopic(name=name, num_partitions=partitions, replication_factor=1,
+                           assignments=[],
+                           configs=[req.CreatableTopic.CreatableTopicConfig(name="retention.ms",
+                                                                             value="3600000")])],
+        timeout_ms=10000, validate_only=False)
+
+
+def produce(s: Session, version: int, checked: bool, partition: int, key: bytes, value: bytes,
+            timestamp: int, headers, extra_partitions: Tuple[int, ...] = ()):
+    req = REQUESTS[ApiKey.Produce]
+    topic = req.TopicProduceData
+    batch = record_batch(key, value, timestamp, headers)
+    return s.call(ApiKey.Produce, version, checked, transactional_id=None, acks=-1, timeout_ms=10000,
+                  topic_data=[topic(name=TOPIC, topic_id=s.topic_id, partition_data=[
+                      topic.PartitionProduceData(index=p, records=batch)
+                      for p in (partition,) + extra_partitions])])
+
+
+def metadata(s: Session, version: int, checked: bool, names: List[str], auto_create: bool):
+    req = REQUESTS[ApiKey.Metadata]
+    return s.call(ApiKey.Metadata, version, checked,
+                  topics=[req.MetadataRequestTopic(name=n, topic_id=None) for n in names],
+                  allow_auto_topic_creation=auto_create,
+                  include_cluster_authorized_operations=False,
+                  include_topic_authorized_operations=False)
+
+
+def setup_oracle_topic(s: Session) -> None:
+    resp = create_topic(s, TOPIC, TOPIC_PARTITIONS)
+    (t,) = resp.topics
+    if t.error_code != 0:
+        raise SetupError(f"CreateTopics {TOPIC}: error {t.error_code} {t.error_message}")
+    resp = produce(s, s.setup_version(ApiKey.Produce), False, 0, SETUP_KEY, SETUP_VALUE, BASE_TS,
+                   SETUP_HEADERS)
+    p = resp.responses[0].partition_responses[0]
+    if p.error_code != 0 or p.base_offset != 0:
+        raise SetupError(f"setup Produce: error {p.error_code}, base offset {p.base_offset}")
+    resp = metadata(s, s.setup_version(ApiKey.Metadata), False, [TOPIC], False)
+    (t,) = resp.topics
+    if t.error_code != 0 or t.topic_id is None:
+        raise SetupError(f"setup Metadata: error {t.error_code}, topic id {t.topic_id}")
+    s.topic_id = t.topic_id
+    s.leader_epoch = t.partitions[0].leader_epoch
+    s.node_id = resp.brokers[0].node_id
+
+
+def subscription(topics: List[str]) -> bytes:
+    """ConsumerProtocolSubscription v0: version, topics, null user data."""
+    out = struct.pack(">hi", 0, len(topics))
+    for t in topics:
+        out += struct.pack(">h", len(t)) + t.encode()
+    return out + struct.pack(">i", -1)
+
+
+def assignment(topic: str, partitions: List[int]) -> bytes:
+    """ConsumerProtocolAssignment v0: version, [topic, [partition]], null user data."""
+    out = struct.pack(">hi", 0, 1) + struct.pack(">h", len(topic)) + topic.encode()
+    out += struct.pack(">i", len(partitions)) + b"".join(struct.pack(">i", p) for p in partitions)
+    return out + struct.pack(">i", -1)
+
+
+def join_group(s: Session, group: str, version: int, checked: bool):
+    """JoinGroup of one member into a new group, rejoining after MEMBER_ID_REQUIRED (v4+).
+    Returns the final response."""
+    req = REQUESTS[ApiKey.JoinGroup]
+    member_id = ""
+    for _ in range(2):
+        resp = s.call(ApiKey.JoinGroup, version, checked, group_id=group,
+                      session_timeout_ms=SESSION_TIMEOUT_MS, rebalance_timeout_ms=SESSION_TIMEOUT_MS,
+                      member_id=member_id, group_instance_id=None, protocol_type="consumer",
+                      protocols=[req.JoinGroupRequestProtocol(name="range", metadata=subscription([TOPIC]))],
+                      reason="oracle test")
+        if resp.error_code == 79 and not member_id:  # MEMBER_ID_REQUIRED
+            member_id = resp.member_id
+            continue
+        return resp
+    return resp
+
+
+def sync_group(s: Session, group: str, generation: int, member_id: str, version: int, checked: bool):
+    req = REQUESTS[ApiKey.SyncGroup]
+    return s.call(ApiKey.SyncGroup, version, checked, group_id=group, generation_id=generation,
+                  member_id=member_id, group_instance_id=None, protocol_type="consumer",
+                  protocol_name="range",
+                  assignments=[req.SyncGroupRequestAssignment(member_id=member_id,
+                                                              assignment=assignment(TOPIC, [0, 1]))])
+
+
+def stable_group(s: Session, group: str) -> Tuple[int, str]:
+    """A group with one member that has joined and synced: (generation, member id)."""
+    join = join_group(s, group, s.setup_version(ApiKey.JoinGroup), False)
+    if join.error_code != 0:
+        raise SetupError(f"setup JoinGroup {group}: error {join.error_code}")
+    sync = sync_group(s, group, join.generation_id, join.member_id, s.setup_version(ApiKey.SyncGroup), False)
+    if sync.error_code != 0:
+        raise SetupError(f"setup SyncGroup {group}: error {sync.error_code}")
+    return join.generation_id, join.member_id
+
+
+def offset_commit(s: Session, version: int, checked: bool, group: str, generation: int, member_id: str,
+                  offsets: Dict[int, Tuple[int, str]]):
+    req = REQUESTS[ApiKey.OffsetCommit]
+    topic = req.OffsetCommitRequestTopic
+    return s.call(ApiKey.OffsetCommit, version, checked, group_id=group,
+                  generation_id_or_member_epoch=generation, member_id=member_id, group_instance_id=None,
+                  retention_time_ms=-1,
+                  topics=[topic(name=TOPIC, topic_id=s.topic_id, partitions=[
+                      topic.OffsetCommitRequestPartition(partition_index=p, committed_offset=o,
+                                                         committed_leader_epoch=-1, committed_metadata=m)
+                      for p, (o, m) in sorted(offsets.items())])])
+
+
+# ---------------------------------------------------------------------------------------------
+# One function per API: the request(s) at ``v`` (checked) and what the response must say
+# ---------------------------------------------------------------------------------------------
+
+
+def case_produce(s: Session, v: int):
+    # Partition 1 takes the batch; partition 99 does not exist (an error entry in the response).
+    key, value, headers = b"produce-v%d" % v, b"produced with v%d" % v, [("version", b"%d" % v)]
+    resp = produce(s, v, True, 1, key, value, BASE_TS + v, headers, extra_partitions=(99,))
+    (t,) = resp.responses
+    s.expect(v >= 13 or t.name == TOPIC, f"topic name {t.name!r}")
+    got = {p.index: p for p in t.partition_responses}
+    p, bad = got.get(1), got.get(99)
+    s.expect(p is not None and p.error_code == 0 and p.base_offset == len(s.produced),
+             f"partition 1: {p}, expected base offset {len(s.produced)}")
+    s.expect(bad is not None and bad.error_code == 3 and bad.base_offset == -1,
+             f"partition 99: {bad}, expected UNKNOWN_TOPIC_OR_PARTITION (3)")
+    if p is not None and p.error_code == 0:
+        s.produced.append((key, value, headers))
+
+
+def case_fetch(s: Session, v: int):
+    req = REQUESTS[ApiKey.Fetch]
+    topic = req.FetchTopic
+    resp = s.call(ApiKey.Fetch, v, True, cluster_id=None, replica_id=-1, max_wait_ms=10, min_bytes=1,
+                  max_bytes=1 << 20, isolation_level=0, session_id=0, session_epoch=-1,
+                  topics=[topic(topic=TOPIC, topic_id=s.topic_id, partitions=[
+                      topic.FetchPartition(partition=p, current_leader_epoch=-1, fetch_offset=0,
+                                           last_fetched_epoch=-1, log_start_offset=-1,
+                                           partition_max_bytes=1 << 20)
+                      for p in (0, 1, 99)])],
+                  forgotten_topics_data=[], rack_id="")
+    s.expect(v < 7 or resp.error_code == 0, f"top-level error {resp.error_code}")
+    (t,) = resp.responses
+    if v >= 13:
+        s.expect(t.topic_id == s.topic_id, f"topic id {t.topic_id}, expected {s.topic_id}")
+    else:
+        s.expect(t.topic == TOPIC, f"topic {t.topic!r}")
+    parts = {p.partition_index: p for p in t.partitions}
+    s.expect(sorted(parts) == [0, 1, 99], f"partitions {sorted(parts)}")
+    p0, p1, bad = parts.get(0), parts.get(1), parts.get(99)
+    if p0 is not None:
+        s.expect(p0.error_code == 0 and p0.high_watermark == 1, f"partition 0: error {p0.error_code}, "
+                 f"high watermark {p0.high_watermark}")
+        recs = read_records(p0.records)
+        s.expect(recs == [(0, SETUP_KEY, SETUP_VALUE, SETUP_HEADERS)],
+                 f"partition 0 records {recs}, expected offset 0 {SETUP_KEY!r}={SETUP_VALUE!r} {SETUP_HEADERS}")
+    if p1 is not None:
+        want = [(i, k, val, h) for i, (k, val, h) in enumerate(s.produced)]
+        recs = read_records(p1.records)
+        s.expect(p1.error_code == 0 and p1.high_watermark == len(want) and recs == want,
+                 f"partition 1: error {p1.error_code}, high watermark {p1.high_watermark}, records {recs}, "
+                 f"expected what the Produce cases wrote: {want}")
+    s.expect(bad is not None and bad.error_code == 3, f"partition 99: {bad}")
+
+
+def case_list_offsets(s: Session, v: int):
+    req = REQUESTS[ApiKey.ListOffsets]
+    topic = req.ListOffsetsTopic
+    resp = s.call(ApiKey.ListOffsets, v, True, replica_id=-1, isolation_level=0, timeout_ms=1000, topics=[
+        topic(name=TOPIC, partitions=[
+            topic.ListOffsetsPartition(partition_index=0, current_leader_epoch=-1, timestamp=-1),
+            topic.ListOffsetsPartition(partition_index=1, current_leader_epoch=-1, timestamp=-2),
+            topic.ListOffsetsPartition(partition_index=99, current_leader_epoch=-1, timestamp=-1)])])
+    (t,) = resp.topics
+    got = {p.partition_index: (p.error_code, p.offset) for p in t.partitions}
+    s.expect(got.get(0) == (0, 1), f"latest offset of partition 0: {got.get(0)}, expected (0, 1)")
+    s.expect(got.get(1) == (0, 0), f"earliest offset of partition 1: {got.get(1)}, expected (0, 0)")
+    s.expect(got.get(99, (None,))[0] == 3, f"partition 99: {got.get(99)}")
+
+
+def case_metadata(s: Session, v: int):
+    # Before v4 a named unknown topic is auto-created; from v4 auto-creation is refused here.
+    other = s.unique(f"metadata-v{v}")
+    resp = metadata(s, v, True, [TOPIC, other], False)
+    by_name = {t.name: t for t in resp.topics}
+    t = by_name.get(TOPIC)
+    s.expect(t is not None and t.error_code == 0 and len(t.partitions) == TOPIC_PARTITIONS,
+             f"topic {TOPIC}: {t}")
+    if t is not None and v >= 10:
+        s.expect(t.topic_id == s.topic_id, f"topic id {t.topic_id}, expected {s.topic_id}")
+    if t is not None:
+        s.expect(all(p.leader_id == s.node_id for p in t.partitions), "leaders")
+    o = by_name.get(other)
+    s.expect(o is not None and (o.error_code == 3 if v >= 4 else o.error_code in (0, 5)),
+             f"topic {other}: {o}")
+    s.expect(len(resp.brokers) == 1 and resp.brokers[0].port == s.broker.port, f"brokers {resp.brokers}")
+    if v >= 12:
+        # By topic id (name null in the request); an unknown id comes back with a null name.
+        unknown = uuid.UUID(int=0x0123456789ABCDEF0123456789ABCDEF)
+        req = REQUESTS[ApiKey.Metadata]
+        resp = s.call(ApiKey.Metadata, v, True,
+                      topics=[req.MetadataRequestTopic(name=None, topic_id=i) for i in (s.topic_id, unknown)],
+                      allow_auto_topic_creation=False, include_topic_authorized_operations=True)
+        got = [(t.error_code, t.name, t.topic_id) for t in resp.topics]
+        want = [(0, TOPIC, s.topic_id), (100, None, unknown)]
+        s.expect(got == want, f"by id: {got}, expected {want} (UNKNOWN_TOPIC_ID = 100)")
+
+
+def case_offset_commit(s: Session, v: int):
+    group = s.unique(f"commit-v{v}")
+    generation, member = stable_group(s, group)
+    resp = offset_commit(s, v, True, group, generation, member, {0: (1, f"v{v}"), 1: (0, None)})
+    codes = [p.error_code for t in resp.topics for p in t.partitions]
+    s.expect(codes == [0, 0], f"error codes {codes}")
+    resp = offset_commit(s, v, True, group, generation + 5, member, {0: (2, "stale")})
+    codes = [p.error_code for t in resp.topics for p in t.partitions]
+    s.expect(codes == [22], f"commit with a stale generation: {codes}, expected ILLEGAL_GENERATION (22)")
+    # What the commit said, read back.
+    req = REQUESTS[ApiKey.OffsetFetch]
+    back = s.call(ApiKey.OffsetFetch, s.setup_version(ApiKey.OffsetFetch), False, group_id=group, require_stable=False,
+                  topics=[req.OffsetFetchRequestTopic(name=TOPIC, partition_indexes=[0, 1])])
+    got = {p.partition_index: (p.error_code, p.committed_offset, p.metadata)
+           for t in back.topics for p in t.partitions}
+    # A null committed_metadata is stored (and returned) as "" by Kafka.
+    want = {0: (0, 1, f"v{v}"), 1: (0, 0, "")}
+    s.expect(got == want, f"read back {got}, expected {want}")
+
+
+def case_offset_fetch(s: Session, v: int):
+    group = s.unique(f"fetch-offsets-v{v}")
+    generation, member = stable_group(s, group)
+    commit = offset_commit(s, s.setup_version(ApiKey.OffsetCommit), False, group, generation, member,
+                           {0: (1, "committed by the oracle")})
+    if any(p.error_code for t in commit.topics for p in t.partitions):
+        raise SetupError(f"setup OffsetCommit: {commit}")
+    req = REQUESTS[ApiKey.OffsetFetch]
+    if v >= 8:
+        g = req.OffsetFetchRequestGroup
+        resp = s.call(ApiKey.OffsetFetch, v, True, require_stable=False, groups=[
+            g(group_id=group, member_id=None, member_epoch=-1, topics=[
+                g.OffsetFetchRequestTopics(name=TOPIC, topic_id=s.topic_id, partition_indexes=[0, 1])])])
+        (rg,) = resp.groups
+        s.expect(rg.group_id == group and rg.error_code == 0, f"group {rg.group_id!r} error {rg.error_code}")
+        parts = [p for t in rg.topics for p in t.partitions]
+        # Two groups at once, all topics (null), one group unknown.
+        other = s.unique(f"fetch-offsets-none-v{v}")
+        resp = s.call(ApiKey.OffsetFetch, v, True, require_stable=False, groups=[
+            g(group_id=group, member_id=None, member_epoch=-1, topics=None),
+            g(group_id=other, member_id=None, member_epoch=-1, topics=None)])
+        got = {x.group_id: [(t.name, p.partition_index, p.committed_offset) for t in x.topics for p in t.partitions]
+               for x in resp.groups}
+        s.expect(got == {group: [(TOPIC, 0, 1)], other: []}, f"all topics of two groups: {got}")
+    else:
+        resp = s.call(ApiKey.OffsetFetch, v, True, group_id=group, require_stable=False, topics=[
+            req.OffsetFetchRequestTopic(name=TOPIC, partition_indexes=[0, 1])])
+        s.expect(v < 2 or resp.error_code == 0, f"error {resp.error_code}")
+        parts = [p for t in resp.topics for p in t.partitions]
+        if v >= 2:
+            # A null topic array asks for every committed offset of the group.
+            resp = s.call(ApiKey.OffsetFetch, v, True, group_id=group, require_stable=False, topics=None)
+            got = [(t.name, p.partition_index, p.committed_offset) for t in resp.topics for p in t.partitions]
+            s.expect(got == [(TOPIC, 0, 1)], f"all topics: {got}")
+    got = {p.partition_index: (p.error_code, p.committed_offset, p.metadata) for p in parts}
+    s.expect(got.get(0) == (0, 1, "committed by the oracle"), f"partition 0: {got.get(0)}")
+    s.expect(got.get(1, (None, None))[:2] == (0, -1), f"partition 1 (never committed): {got.get(1)}")
+
+
+def case_find_coordinator(s: Session, v: int):
+    group = s.unique(f"coordinator-v{v}")
+    resp = s.call(ApiKey.FindCoordinator, v, True, key=group, key_type=0, coordinator_keys=[group, group + "-b"])
+    if v >= 4:
+        got = [(c.key, c.error_code, c.node_id, c.port) for c in resp.coordinators]
+        want = [(k, 0, s.node_id, s.broker.port) for k in (group, group + "-b")]
+        s.expect(got == want, f"coordinators {got}, expected {want}")
+    else:
+        s.expect((resp.error_code, resp.node_id, resp.port) == (0, s.node_id, s.broker.port),
+                 f"error {resp.error_code}, node {resp.node_id}, port {resp.port}")
+    if v >= 1:
+        # A transaction coordinator: this broker serves no transactions, so an error (with its
+        # error message field) is expected; only the encoding is checked.
+        s.call(ApiKey.FindCoordinator, v, True, key="oracle-txn", key_type=1, coordinator_keys=["oracle-txn"])
+
+
+def case_join_group(s: Session, v: int):
+    group = s.unique(f"join-v{v}")
+    resp = join_group(s, group, v, True)
+    s.expect(resp.error_code == 0 and resp.generation_id >= 1, f"error {resp.error_code}, generation {resp.generation_id}")
+    s.expect(resp.leader == resp.member_id and resp.protocol_name == "range",
+             f"leader {resp.leader!r}, member {resp.member_id!r}, protocol {resp.protocol_name!r}")
+    s.expect([(m.member_id, m.metadata) for m in resp.members] == [(resp.member_id, subscription([TOPIC]))],
+             f"members {resp.members}")
+
+
+def case_heartbeat(s: Session, v: int):
+    group = s.unique(f"heartbeat-v{v}")
+    generation, member = stable_group(s, group)
+    resp = s.call(ApiKey.Heartbeat, v, True, group_id=group, generation_id=generation, member_id=member,
+                  group_instance_id=None)
+    s.expect(resp.error_code == 0, f"error {resp.error_code}")
+    resp = s.call(ApiKey.Heartbeat, v, True, group_id=group, generation_id=generation + 7, member_id=member,
+                  group_instance_id=None)
+    s.expect(resp.error_code == 22, f"stale generation: error {resp.error_code}, expected ILLEGAL_GENERATION (22)")
+
+
+def case_leave_group(s: Session, v: int):
+    group = s.unique(f"leave-v{v}")
+    _, member = stable_group(s, group)
+    req = REQUESTS[ApiKey.LeaveGroup]
+    members = [req.MemberIdentity(member_id=member, group_instance_id=None, reason="oracle leaves")]
+    if v >= 3:  # a batch: the second member is unknown
+        members.append(req.MemberIdentity(member_id="oracle-nobody", group_instance_id=None, reason=None))
+    resp = s.call(ApiKey.LeaveGroup, v, True, group_id=group, member_id=member, members=members)
+    s.expect(resp.error_code == 0, f"error {resp.error_code}")
+    if v >= 3:
+        got = [(m.member_id, m.error_code) for m in resp.members]
+        s.expect(got == [(member, 0), ("oracle-nobody", 25)], f"members {got} (UNKNOWN_MEMBER_ID = 25)")
+
+
+def case_sync_group(s: Session, v: int):
+    group = s.unique(f"sync-v{v}")
+    join = join_group(s, group, s.setup_version(ApiKey.JoinGroup), False)
+    if join.error_code != 0:
+        raise SetupError(f"setup JoinGroup: error {join.error_code}")
+    resp = sync_group(s, group, join.generation_id, join.member_id, v, True)
+    s.expect(resp.error_code == 0 and resp.assignment == assignment(TOPIC, [0, 1]),
+             f"error {resp.error_code}, assignment {resp.assignment!r}")
+    if v >= 5:
+        s.expect((resp.protocol_type, resp.protocol_name) == ("consumer", "range"),
+                 f"protocol {resp.protocol_type!r}/{resp.protocol_name!r}")
+
+
+def case_describe_groups(s: Session, v: int):
+    group = s.unique(f"describe-v{v}")
+    _, member = stable_group(s, group)
+    missing = s.unique(f"describe-missing-v{v}")
+    resp = s.call(ApiKey.DescribeGroups, v, True, groups=[group, missing], include_authorized_operations=True)
+    by_id = {g.group_id: g for g in resp.groups}
+    g = by_id.get(group)
+    s.expect(g is not None and (g.error_code, g.group_state, g.protocol_type, g.protocol_data)
+             == (0, "Stable", "consumer", "range"), f"group {g}")
+    if g is not None:
+        got = [(m.member_id, m.client_id, m.member_metadata, m.member_assignment) for m in g.members]
+        want = [(member, CLIENT_ID, subscription([TOPIC]), assignment(TOPIC, [0, 1]))]
+        s.expect(got == want, f"members {got}, expected {want}")
+    m = by_id.get(missing)
+    s.expect(m is not None and m.group_state == "Dead" and not m.members, f"unknown group {m}")
+
+
+def case_list_groups(s: Session, v: int):
+    group = s.unique(f"list-v{v}")
+    stable_group(s, group)
+    resp = s.call(ApiKey.ListGroups, v, True, states_filter=[], types_filter=[])
+    s.expect(resp.error_code == 0, f"error {resp.error_code}")
+    mine = [g for g in resp.groups if g.group_id == group]
+    s.expect(len(mine) == 1 and mine[0].protocol_type == "consumer", f"group {group} in {resp.groups}")
+    if mine and v >= 4:
+        s.expect(mine[0].group_state == "Stable", f"state {mine[0].group_state!r}")
+    if v >= 4:
+        resp = s.call(ApiKey.ListGroups, v, True, states_filter=["Empty"], types_filter=["classic"])
+        s.expect(all(g.group_id != group for g in resp.groups), f"Stable group {group} listed as Empty")
+
+
+def case_api_versions(s: Session, v: int):
+    resp = s.call(ApiKey.ApiVersions, v, True, client_software_name="kafka-python-oracle",
+                  client_software_version="3.0.12")
+    got = {a.api_key: (a.min_version, a.max_version) for a in resp.api_keys}
+    s.expect(resp.error_code == 0 and got == s.versions, f"error {resp.error_code}, versions {got}")
+
+
+def case_create_topics(s: Session, v: int):
+    name = s.unique(f"create-v{v}")
+    resp = create_topic(s, name, 3, version=v, checked=True)
+    (t,) = resp.topics
+    s.expect((t.name, t.error_code) == (name, 0), f"topic {t}")
+    if v >= 5:
+        s.expect((t.num_partitions, t.replication_factor) == (3, 1), f"partitions/replicas {t}")
+        cfg = {c.name: c.value for c in (t.configs or [])}
+        s.expect(cfg.get("retention.ms") == "3600000", f"retention.ms in {cfg}")
+    if v >= 7:
+        s.expect(t.topic_id is not None, "topic id")
+    again = create_topic(s, name, 3, version=v, checked=True)
+    s.expect(again.topics[0].error_code == 36, f"second create: error {again.topics[0].error_code}, "
+             "expected TOPIC_ALREADY_EXISTS (36)")
+
+
+def case_delete_topics(s: Session, v: int):
+    name = s.unique(f"delete-v{v}")
+    created = create_topic(s, name, 1)
+    if created.topics[0].error_code != 0:
+        raise SetupError(f"setup CreateTopics {name}: {created}")
+    req = REQUESTS[ApiKey.DeleteTopics]
+    if v >= 6:  # by topic id, the name null
+        (t,) = metadata(s, s.setup_version(ApiKey.Metadata), False, [name], False).topics
+        resp = s.call(ApiKey.DeleteTopics, v, True, topics=[req.DeleteTopicState(name=None, topic_id=t.topic_id)],
+                      timeout_ms=10000)
+        got = [(r.name, r.topic_id, r.error_code) for r in resp.responses]
+        s.expect(got == [(name, t.topic_id, 0)], f"responses {got}, expected {[(name, t.topic_id, 0)]}")
+    else:
+        resp = s.call(ApiKey.DeleteTopics, v, True, topic_names=[name], timeout_ms=10000)
+        got = [(r.name, r.error_code) for r in resp.responses]
+        s.expect(got == [(name, 0)], f"responses {got}")
+    resp = s.call(ApiKey.DeleteTopics, v, True, topic_names=[name],
+                  topics=[req.DeleteTopicState(name=name, topic_id=None)], timeout_ms=10000)
+    got = [(r.name, r.error_code) for r in resp.responses]
+    s.expect(got == [(name, 3)], f"second delete: {got}, expected UNKNOWN_TOPIC_OR_PARTITION (3)")
+
+
+def case_init_producer_id(s: Session, v: int):
+    resp = s.call(ApiKey.InitProducerId, v, True, transactional_id=None, transaction_timeout_ms=60000,
+                  producer_id=-1, producer_epoch=-1)
+    s.expect(resp.error_code == 0 and resp.producer_id >= 0 and resp.producer_epoch >= 0,
+             f"error {resp.error_code}, producer {resp.producer_id}/{resp.producer_epoch}")
+    # Transactions are not served: refused, with producer id -1.
+    resp = s.call(ApiKey.InitProducerId, v, True, transactional_id="oracle-txn", transaction_timeout_ms=60000,
+                  producer_id=-1, producer_epoch=-1)
+    s.expect(resp.error_code != 0 and resp.producer_id == -1, f"transactional: {resp}")
+
+
+def case_offset_for_leader_epoch(s: Session, v: int):
+    req = REQUESTS[ApiKey.OffsetForLeaderEpoch]
+    topic = req.OffsetForLeaderTopic
+    epoch = max(s.leader_epoch, 0)
+    resp = s.call(ApiKey.OffsetForLeaderEpoch, v, True, replica_id=-1, topics=[topic(topic=TOPIC, partitions=[
+        topic.OffsetForLeaderPartition(partition=p, current_leader_epoch=s.leader_epoch, leader_epoch=epoch)
+        for p in (0, 99)])])
+    (t,) = resp.topics
+    got = {p.partition: p for p in t.partitions}
+    p, bad = got.get(0), got.get(99)
+    s.expect(p is not None and p.error_code == 0 and p.end_offset == 1 and p.leader_epoch == epoch,
+             f"partition 0: {p}, expected end offset 1 in epoch {epoch}")
+    s.expect(bad is not None and bad.error_code == 3, f"partition 99: {bad}")
+
+
+def case_describe_configs(s: Session, v: int):
+    req = REQUESTS[ApiKey.DescribeConfigs]
+    res = req.DescribeConfigsResource
+    resp = s.call(ApiKey.DescribeConfigs, v, True, include_synonyms=True, include_documentation=True, resources=[
+        res(resource_type=2, resource_name=TOPIC, configuration_keys=None),
+        res(resource_type=4, resource_name=str(s.node_id), configuration_keys=["log.retention.ms",
+                                                                                "num.partitions"]),
+        res(resource_type=2, resource_name="oracle-no-such-topic", configuration_keys=None)])
+    by_name = {(r.resource_type, r.resource_name): r for r in resp.results}
+    topic, brk = by_name.get((2, TOPIC)), by_name.get((4, str(s.node_id)))
+    missing = by_name.get((2, "oracle-no-such-topic"))
+    s.expect(topic is not None and topic.error_code == 0 and len(topic.configs) > 5, f"topic result {topic}")
+    if topic is not None:
+        cfg = {c.name: c for c in topic.configs}
+        r = cfg.get("retention.ms")
+        s.expect(r is not None and r.value == "3600000" and (v < 1 or r.config_source == 1),
+                 f"retention.ms {r} (set at creation: value 3600000, source TOPIC_CONFIG = 1)")
+    s.expect(missing is not None and missing.error_code == 3 and not missing.configs, f"unknown topic {missing}")
+    s.expect(brk is not None and brk.error_code == 0 and {c.name for c in brk.configs}
+             == {"log.retention.ms", "num.partitions"}, f"broker result {brk}")
+
+
+def case_describe_cluster(s: Session, v: int):
+    resp = s.call(ApiKey.DescribeCluster, v, True, include_cluster_authorized_operations=False,
+                  endpoint_type=1, include_fenced_brokers=False)
+    s.expect(resp.error_code == 0 and resp.cluster_id and resp.controller_id == s.node_id,
+             f"error {resp.error_code}, cluster {resp.cluster_id!r}, controller {resp.controller_id}")
+    got = [(b.broker_id, b.port) for b in resp.brokers]
+    s.expect(got == [(s.node_id, s.broker.port)], f"brokers {got}")
+
+
+def case_describe_topic_partitions(s: Session, v: int):
+    req = REQUESTS[ApiKey.DescribeTopicPartitions]
+    topics = [req.TopicRequest(name=n) for n in (TOPIC, "oracle-no-such-topic")]
+    resp = s.call(ApiKey.DescribeTopicPartitions, v, True, topics=topics, response_partition_limit=2000,
+                  cursor=None)
+    by_name = {t.name: t for t in resp.topics}
+    t, missing = by_name.get(TOPIC), by_name.get("oracle-no-such-topic")
+    s.expect(t is not None and (t.error_code, t.topic_id) == (0, s.topic_id), f"topic {t}")
+    if t is not None:
+        s.expect([p.partition_index for p in t.partitions] == list(range(TOPIC_PARTITIONS)),
+                 f"partitions {t.partitions}")
+    s.expect(missing is not None and missing.error_code == 3, f"unknown topic {missing}")
+    s.expect(resp.next_cursor is None, f"next cursor {resp.next_cursor}")
+    # One partition per response: a next cursor (a nullable struct), then the request's cursor.
+    resp = s.call(ApiKey.DescribeTopicPartitions, v, True, topics=[req.TopicRequest(name=TOPIC)],
+                  response_partition_limit=1, cursor=None)
+    parts = [(t.name, p.partition_index) for t in resp.topics for p in t.partitions]
+    c = resp.next_cursor
+    s.expect(parts == [(TOPIC, 0)] and c is not None and (c.topic_name, c.partition_index) == (TOPIC, 1),
+             f"limit 1: partitions {parts}, next cursor {c}")
+    resp = s.call(ApiKey.DescribeTopicPartitions, v, True, topics=[req.TopicRequest(name=TOPIC)],
+                  response_partition_limit=1, cursor=req.Cursor(topic_name=TOPIC, partition_index=1))
+    parts = [(t.name, p.partition_index) for t in resp.topics for p in t.partitions]
+    s.expect(parts == [(TOPIC, 1)] and resp.next_cursor is None,
+             f"from the cursor: partitions {parts}, next cursor {resp.next_cursor}")
+
+
+CASES: Dict[int, Callable[[Session, int], None]] = {
+    ApiKey.Produce: case_produce,
+    ApiKey.Fetch: case_fetch,
+    ApiKey.ListOffsets: case_list_offsets,
+    ApiKey.Metadata: case_metadata,
+    ApiKey.OffsetCommit: case_offset_commit,
+    ApiKey.OffsetFetch: case_offset_fetch,
+    ApiKey.FindCoordinator: case_find_coordinator,
+    ApiKey.JoinGroup: case_join_group,
+    ApiKey.Heartbeat: case_heartbeat,
+    ApiKey.LeaveGroup: case_leave_group,
+    ApiKey.SyncGroup: case_sync_group,
+    ApiKey.DescribeGroups: case_describe_groups,
+    ApiKey.ListGroups: case_list_groups,
+    ApiKey.ApiVersions: case_api_versions,
+    ApiKey.CreateTopics: case_create_topics,
+    ApiKey.DeleteTopics: case_delete_topics,
+    ApiKey.InitProducerId: case_init_producer_id,
+    ApiKey.OffsetForLeaderEpoch: case_offset_for_leader_epoch,
+    ApiKey.DescribeConfigs: case_describe_configs,
+    ApiKey.DescribeCluster: case_describe_cluster,
+    ApiKey.DescribeTopicPartitions: case_describe_topic_partitions,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Tests
+# ---------------------------------------------------------------------------------------------
+
+
+def advertised(broker) -> Dict[int, Tuple[int, int]]:
+    conn = Conn(broker)
+    try:
+        entries = raw_api_versions(conn)
+    finally:
+        conn.close()
+    versions = {k: (lo, hi) for k, lo, hi in entries}
+    assert len(versions) == len(entries), f"duplicate api keys in {entries}"
+    return versions
+
+
+def uncovered_pairs(versions: Dict[int, Tuple[int, int]]) -> List[Tuple[str, str]]:
+    out = []
+    for key, (lo, hi) in sorted(versions.items()):
+        for v in range(lo, hi + 1):
+            gap = coverage_gap(key, v)
+            if gap is None and key not in CASES:
+                gap = "this test has no request builder for the API"
+            if gap:
+                out.append((f"{api_name(key)}({key}) v{v}", gap))
+    return out
+
+
+@pytest.mark.broker_props(**{"group.initial.rebalance.delay.ms": 0, "auto.create.topics.enable": "true"})
+def test_every_advertised_version_decodes_completely_and_reencodes_identically(broker):
+    versions = advertised(broker)
+    assert versions, "broker advertised no APIs"
+    s = Session(broker, versions)
+    s.conn = Conn(broker)
+    try:
+        setup_oracle_topic(s)
+    finally:
+        s.conn.close()
+
+    results: List[Case] = []
+    extrapolated = []
+    for key, (lo, hi) in sorted(versions.items()):
+        for v in range(lo, hi + 1):
+            if coverage_gap(key, v) or key not in CASES:
+                continue
+            if below_schema_min(key, v):
+                extrapolated.append(f"{api_name(key)} v{v}")
+            case = Case(key, v)
+            s.case = case
+            s.conn = Conn(broker)
+            try:
+                CASES[key](s, v)
+            except SetupError as e:
+                case.problems.append(str(e))
+            except Exception:  # noqa: BLE001 - a broken case must not hide the others
+                case.problems.append(traceback.format_exc(limit=-4).strip().replace("\n", "\n      "))
+            finally:
+                s.conn.close()
+            if case.exchanges == 0 and not case.problems:
+                case.problems.append("no request of the API under test was checked")
+            results.append(case)
+
+    passed = [c for c in results if not c.problems]
+    failed = [c for c in results if c.problems]
+    print(f"\noracle: {len(passed)} of {len(results)} (api, version) cases byte-identical and as expected")
+    if extrapolated:
+        print("oracle: below the Kafka 4.2 schemas' validVersions, checked with kafka-python's field "
+              "ranges: " + ", ".join(extrapolated))
+    for c in results:
+        print(f"  {'ok  ' if not c.problems else 'FAIL'} {c.label} ({c.exchanges} checked exchanges)")
+    gaps = uncovered_pairs(versions)
+    if gaps:
+        print("oracle: not covered: " + "; ".join(f"{p} ({why})" for p, why in gaps))
+    if failed:
+        report = "\n".join(f"{c.label}:\n    " + "\n    ".join(c.problems) for c in failed)
+        pytest.fail(f"{len(failed)} of {len(results)} (api, version) cases failed:\n{report}", pytrace=False)
+
+
+def test_every_advertised_version_has_a_kafka_python_codec(broker):
+    """The advertised (api, version) pairs the oracle above cannot check, named in the skip."""
+    gaps = uncovered_pairs(advertised(broker))
+    if gaps:
+        names = "; ".join(f"{p} ({why})" for p, why in gaps)
+        print(f"oracle: not covered: {names}")
+        pytest.skip(f"not covered by kafka-python's codec: {names}")
