@@ -91,19 +91,19 @@ macro_rules! api {
 }
 
 api! {
-    offset_commit = 8, flexible from 8;
-    offset_fetch = 9, flexible from 6;
-    find_coordinator = 10, flexible from 3;
     join_group = 11, flexible from 6;
     leave_group = 13, flexible from 4;
     sync_group = 14, flexible from 4;
-    describe_groups = 15, flexible from 5;
-    list_groups = 16, flexible from 3;
     create_topics = 19, flexible from 5;
 }
 
 api! {
+    declared offset_commit = 8, flexible from 8;
+    declared offset_fetch = 9, flexible from 6;
+    declared find_coordinator = 10, flexible from 3;
     declared heartbeat = 12, flexible from 4;
+    declared describe_groups = 15, flexible from 5;
+    declared list_groups = 16, flexible from 3;
 }
 
 /// A request sent whose response has not been read yet.
@@ -926,6 +926,7 @@ fn offset_commit_from_members_checks_member_and_generation() {
             retention_time_ms: -1,
             topics: vec![offset_commit::RequestTopic {
                 name: "events",
+                topic_id: [0; 16],
                 partitions: vec![offset_commit::RequestPartition {
                     partition_index: 1,
                     committed_offset: 42,
@@ -974,22 +975,12 @@ fn offset_commit_from_members_checks_member_and_generation() {
     let follower_id = pair.follower_id.clone();
     let ok = pair.follower.call(6, &commit(2, &follower_id));
     assert_eq!(errors(ok), [("events".to_string(), 1, NONE)]);
-    let fetched = admin.call(
-        5,
-        &offset_fetch::Request {
-            groups: vec![offset_fetch::RequestGroup {
-                group_id: "committers",
-                member_id: None,
-                member_epoch: -1,
-                topics: None,
-            }],
-            require_stable: false,
-        },
-    );
+    let fetched = admin.call(5, &fetch_one("committers", None));
     assert_eq!(
-        fetched.groups[0].topics,
+        fetched.topics,
         vec![offset_fetch::ResponseTopic {
             name: "events".into(),
+            topic_id: [0; 16],
             partitions: vec![offset_fetch::ResponsePartition {
                 partition_index: 1,
                 committed_offset: 42,
@@ -1418,6 +1409,7 @@ fn simple_commit<'a>(
         retention_time_ms: -1,
         topics: vec![offset_commit::RequestTopic {
             name: topic,
+            topic_id: [0; 16],
             partitions: vec![offset_commit::RequestPartition {
                 partition_index: partition,
                 committed_offset: offset,
@@ -1428,26 +1420,47 @@ fn simple_commit<'a>(
     }
 }
 
+/// An OffsetFetch request for one group at any version: its fields at top level (v1-7)
+/// and as the one group (v8+).
 fn fetch_one<'a>(
     group: &'a str,
     topics: Option<Vec<(&'a str, Vec<i32>)>>,
 ) -> offset_fetch::Request<'a> {
+    let topics: Option<Vec<_>> = topics.map(|ts| {
+        ts.into_iter()
+            .map(|(name, partition_indexes)| offset_fetch::RequestTopic {
+                name,
+                topic_id: [0; 16],
+                partition_indexes,
+            })
+            .collect()
+    });
     offset_fetch::Request {
+        group_id: group,
+        topics: topics.clone(),
         groups: vec![offset_fetch::RequestGroup {
             group_id: group,
             member_id: None,
             member_epoch: -1,
-            topics: topics.map(|ts| {
-                ts.into_iter()
-                    .map(|(name, partition_indexes)| offset_fetch::RequestTopic {
-                        name,
-                        partition_indexes,
-                    })
-                    .collect()
-            }),
+            topics,
         }],
         require_stable: false,
     }
+}
+
+/// The groups of an OffsetFetch response: before v8, its one group is at top level.
+fn fetched_groups(
+    version: i16,
+    response: offset_fetch::Response,
+) -> Vec<offset_fetch::ResponseGroup> {
+    if version >= 8 {
+        return response.groups;
+    }
+    vec![offset_fetch::ResponseGroup {
+        group_id: String::new(),
+        topics: response.topics,
+        error_code: response.error_code,
+    }]
 }
 
 fn fetched_partition(
@@ -1498,6 +1511,7 @@ fn assert_offsets_fetched(conn: &mut Conn) {
                 },
                 topics: vec![offset_fetch::ResponseTopic {
                     name: "orders".into(),
+                    topic_id: [0; 16],
                     partitions: vec![
                         fetched_partition(0, offset, shown_epoch, &metadata),
                         fetched_partition(1, -1, -1, ""),
@@ -1506,12 +1520,10 @@ fn assert_offsets_fetched(conn: &mut Conn) {
                 }],
                 error_code: NONE,
             };
+            assert_eq!(response.throttle_time_ms, 0);
             assert_eq!(
-                response,
-                offset_fetch::Response {
-                    throttle_time_ms: 0,
-                    groups: vec![expected_group.clone()],
-                },
+                fetched_groups(version, response),
+                std::slice::from_ref(&expected_group),
                 "OffsetFetch v{version} of {group}"
             );
             if version >= 2 {
@@ -1519,7 +1531,7 @@ fn assert_offsets_fetched(conn: &mut Conn) {
                 let mut only_committed = expected_group;
                 only_committed.topics[0].partitions.truncate(1);
                 assert_eq!(
-                    all.groups,
+                    fetched_groups(version, all),
                     [only_committed],
                     "OffsetFetch v{version} of all of {group}'s offsets"
                 );
@@ -1542,6 +1554,7 @@ fn offset_commit_and_fetch_every_version_survive_a_restart() {
                 throttle_time_ms: 0,
                 topics: vec![offset_commit::ResponseTopic {
                     name: "orders".into(),
+                    topic_id: [0; 16],
                     partitions: vec![offset_commit::ResponsePartition {
                         partition_index: 0,
                         error_code: NONE,
@@ -1667,6 +1680,7 @@ fn offset_commit_and_fetch_every_version_survive_a_restart() {
                     member_epoch: -1,
                     topics: Some(vec![offset_fetch::RequestTopic {
                         name: "orders",
+                        topic_id: [0; 16],
                         partition_indexes: vec![1, 0],
                     }]),
                 },
@@ -1684,10 +1698,12 @@ fn offset_commit_and_fetch_every_version_survive_a_restart() {
                 },
             ],
             require_stable: version == 9,
+            ..offset_fetch::Request::default()
         };
         let response = conn.call(version, &request);
         let orders = |partitions| offset_fetch::ResponseTopic {
             name: "orders".into(),
+            topic_id: [0; 16],
             partitions,
         };
         assert_eq!(
@@ -1762,6 +1778,7 @@ fn offset_commit_to_an_unknown_topic_or_partition_is_refused() {
             topics: vec![
                 offset_commit::RequestTopic {
                     name: "unknown",
+                    topic_id: [0; 16],
                     partitions: vec![offset_commit::RequestPartition {
                         partition_index: 0,
                         committed_offset: 5,
@@ -1771,6 +1788,7 @@ fn offset_commit_to_an_unknown_topic_or_partition_is_refused() {
                 },
                 offset_commit::RequestTopic {
                     name: "known",
+                    topic_id: [0; 16],
                     partitions: vec![
                         offset_commit::RequestPartition {
                             partition_index: 1,
@@ -1810,9 +1828,10 @@ fn offset_commit_to_an_unknown_topic_or_partition_is_refused() {
     }
     let fetched = conn.call(7, &fetch_one("lost", None));
     assert_eq!(
-        fetched.groups[0].topics,
+        fetched.topics,
         [offset_fetch::ResponseTopic {
             name: "known".into(),
+            topic_id: [0; 16],
             partitions: vec![fetched_partition(0, 5, -1, "")],
         }]
     );
