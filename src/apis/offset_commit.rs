@@ -9,7 +9,8 @@
 //! - v9: no change on the wire; usable with the KIP-848 consumer protocol, where the
 //!   generation id field carries the member epoch. Our groups are classic: it is the
 //!   generation id.
-//! - v10 (topics by id instead of name) is declared but not served yet.
+//! - v10 (KIP-848): topics are named by topic id instead of name, in the request and the
+//!   response; an id we do not know gets UNKNOWN_TOPIC_ID on each of its partitions.
 
 use super::{Answer, Api, Context};
 use crate::message;
@@ -17,6 +18,8 @@ use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
 use crate::storage::offsets::Committed;
 
+/// The first version that names topics by id.
+const FIRST_TOPIC_ID_VERSION: i16 = 10;
 /// Largest committed metadata string (Kafka's `offset.metadata.max.bytes`).
 const METADATA_BYTES_MAX: usize = 4096;
 const OFFSET_METADATA_TOO_LARGE: i16 = 12;
@@ -66,7 +69,7 @@ message! {
 pub struct OffsetCommit;
 
 impl Api for OffsetCommit {
-    const SPEC: ApiSpec = ApiSpec::new(8, "OffsetCommit", "2-9", "8+");
+    const SPEC: ApiSpec = ApiSpec::new(8, "OffsetCommit", "2-10", "8+");
     type Request<'a> = Request<'a>;
     type Response<'a> = Response;
 
@@ -81,16 +84,22 @@ impl Api for OffsetCommit {
                 request.generation_id_or_member_epoch,
             )
         };
+        let by_id = ctx.version >= FIRST_TOPIC_ID_VERSION;
         let now = crate::storage::now_ms();
         let mut commits = Vec::new();
         let mut topics = Vec::with_capacity(request.topics.len());
         for topic in &request.topics {
-            let stored = ctx.storage.topic(topic.name);
+            let stored = if by_id {
+                ctx.storage.topic_by_id(&topic.topic_id)
+            } else {
+                ctx.storage.topic(topic.name)
+            };
             let mut partitions = Vec::with_capacity(topic.partitions.len());
             for p in &topic.partitions {
                 let metadata = p.committed_metadata.unwrap_or("");
                 let error_code = match stored {
                     _ if group_error != error::NONE => group_error,
+                    None if by_id => error::UNKNOWN_TOPIC_ID,
                     Some(t) if t.partition(p.partition_index).is_some() => {
                         if metadata.len() > METADATA_BYTES_MAX {
                             OFFSET_METADATA_TOO_LARGE
@@ -198,8 +207,8 @@ mod tests {
     }
 
     #[test]
-    fn offset_commit_v9_request_bytes() {
-        let body = [
+    fn offset_commit_v9_and_v10_request_bytes() {
+        let mut body = vec![
             0x02, b'g', // group_id "g" (compact)
             0, 0, 0, 4, // generation_id_or_member_epoch 4
             0x02, b'm', // member_id "m"
@@ -219,10 +228,18 @@ mod tests {
             ..RequestTopic::default()
         };
         both_ways(9, &body, &request(topic));
+        // v10: the topic's 16-byte id replaces its name.
+        body.splice(10..12, [0xab; 16]);
+        let topic = RequestTopic {
+            topic_id: [0xab; 16],
+            partitions: vec![PARTITION],
+            ..RequestTopic::default()
+        };
+        both_ways(10, &body, &request(topic));
     }
 
     #[test]
-    fn offset_commit_v2_and_v8_response_bytes() {
+    fn offset_commit_v2_v8_and_v10_response_bytes() {
         let response = |name: &str, topic_id| Response {
             throttle_time_ms: 0,
             topics: vec![ResponseTopic {
@@ -242,7 +259,7 @@ mod tests {
             0, 100, // error_code 100
         ];
         both_ways(2, &v2, &response("t", [0; 16]));
-        let v8 = [
+        let mut v8 = vec![
             0, 0, 0, 0, // throttle_time_ms 0
             0x02, // topics: compact count 1
             0x02, b't', // name "t"
@@ -252,5 +269,7 @@ mod tests {
             0x00, 0x00, 0x00, // partition, topic and response tags
         ];
         both_ways(8, &v8, &response("t", [0; 16]));
+        v8.splice(5..7, [0xab; 16]);
+        both_ways(10, &v8, &response("", [0xab; 16]));
     }
 }

@@ -9,7 +9,9 @@
 //!   own topics (null = all) and error code, instead of one group's fields at top level.
 //! - v9: each group's member_id and member_epoch, checked only for KIP-848 consumer
 //!   groups; ours are classic.
-//! - v10 (topics by id instead of name) is declared but not served yet.
+//! - v10 (KIP-848): topics are named by topic id instead of name. A requested id we do not
+//!   know gets UNKNOWN_TOPIC_ID on each partition; asking for all topics leaves out
+//!   committed topics that no longer exist (they have no id).
 //!
 //! A topic or partition is the same on the wire before and after v8, so one struct serves
 //! both of Kafka's (the v8+ one has the v5+ leader epoch from the start).
@@ -24,6 +26,8 @@ use crate::storage::offsets::Committed;
 
 /// The first version that batches groups.
 const FIRST_GROUPS_VERSION: i16 = 8;
+/// The first version that names topics by id.
+const FIRST_TOPIC_ID_VERSION: i16 = 10;
 
 message! {
     pub struct Request<'a> {
@@ -77,13 +81,14 @@ message! {
 pub struct OffsetFetch;
 
 impl Api for OffsetFetch {
-    const SPEC: ApiSpec = ApiSpec::new(9, "OffsetFetch", "1-9", "6+");
+    const SPEC: ApiSpec = ApiSpec::new(9, "OffsetFetch", "1-10", "6+");
     type Request<'a> = Request<'a>;
     type Response<'a> = Response;
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+        let by_id = ctx.version >= FIRST_TOPIC_ID_VERSION;
         if ctx.version < FIRST_GROUPS_VERSION {
-            let topics = fetch(ctx, request.group_id, request.topics.as_deref());
+            let topics = fetch(ctx, request.group_id, request.topics.as_deref(), by_id);
             return Answer::Respond(Response {
                 topics,
                 ..Response::default()
@@ -94,7 +99,7 @@ impl Api for OffsetFetch {
             .iter()
             .map(|group| ResponseGroup {
                 group_id: group.group_id.to_string(),
-                topics: fetch(ctx, group.group_id, group.topics.as_deref()),
+                topics: fetch(ctx, group.group_id, group.topics.as_deref(), by_id),
                 error_code: error::NONE,
             })
             .collect();
@@ -110,6 +115,7 @@ fn fetch(
     ctx: &Context,
     group_id: &str,
     wanted: Option<&[RequestTopic]>,
+    by_id: bool,
 ) -> Vec<ResponseTopic> {
     let committed = ctx.storage.committed(group_id);
     let lookup = |topic: &str, partition: i32| {
@@ -123,21 +129,35 @@ fn fetch(
             let found = lookup(topic, *partition);
             by_topic.entry(topic.as_str()).or_default().push(found);
         }
+        let topic_id = |name: &str| ctx.storage.topic(name).map(|t| t.id);
         return by_topic
             .into_iter()
-            .map(|(name, partitions)| ResponseTopic {
-                name: name.to_string(),
-                topic_id: [0; 16],
-                partitions,
+            .filter_map(|(name, partitions)| {
+                let topic_id = if by_id { topic_id(name)? } else { [0; 16] };
+                let name = name.to_string();
+                Some(ResponseTopic { name, topic_id, partitions })
             })
             .collect();
     };
+    let topic = |t: &RequestTopic, partitions| ResponseTopic {
+        name: t.name.to_string(),
+        topic_id: t.topic_id,
+        partitions,
+    };
     wanted
         .iter()
-        .map(|t| ResponseTopic {
-            name: t.name.to_string(),
-            topic_id: [0; 16],
-            partitions: t.partition_indexes.iter().map(|&p| lookup(t.name, p)).collect(),
+        .map(|t| {
+            let indexes = t.partition_indexes.iter();
+            if !by_id {
+                return topic(t, indexes.map(|&p| lookup(t.name, p)).collect());
+            }
+            let partitions = match ctx.storage.topic_by_id(&t.topic_id) {
+                Some(stored) => indexes.map(|&p| lookup(&stored.name, p)).collect(),
+                None => indexes
+                    .map(|&p| answer(p, None, error::UNKNOWN_TOPIC_ID))
+                    .collect(),
+            };
+            topic(t, partitions)
         })
         .collect()
 }
@@ -209,8 +229,8 @@ mod tests {
     }
 
     #[test]
-    fn offset_fetch_v9_request_bytes() {
-        let body = [
+    fn offset_fetch_v9_and_v10_request_bytes() {
+        let mut body = vec![
             0x03, // groups: compact count 2
             0x02, b'g', // group_id "g"
             0x02, b'm', // member_id "m"
@@ -243,6 +263,9 @@ mod tests {
             ..Request::default()
         };
         both_ways(9, &body, &request(topic("t", [0; 16], vec![3])));
+        // v10: the topic's 16-byte id replaces its name.
+        body.splice(10..12, [0xab; 16]);
+        both_ways(10, &body, &request(topic("", [0xab; 16], vec![3])));
     }
 
     fn one_partition(name: &str, topic_id: [u8; 16], error_code: i16) -> Vec<ResponseTopic> {
@@ -286,8 +309,8 @@ mod tests {
     }
 
     #[test]
-    fn offset_fetch_v8_response_bytes() {
-        let body = [
+    fn offset_fetch_v8_and_v10_response_bytes() {
+        let mut body = vec![
             0, 0, 0, 0, // throttle_time_ms 0
             0x02, // groups: compact count 1
             0x02, b'g', // group_id "g"
@@ -312,5 +335,7 @@ mod tests {
             ..Response::default()
         };
         both_ways(8, &body, &response(one_partition("t", [0; 16], 100)));
+        body.splice(8..10, [0xab; 16]);
+        both_ways(10, &body, &response(one_partition("", [0xab; 16], 100)));
     }
 }
