@@ -91,19 +91,19 @@ macro_rules! api {
 }
 
 api! {
-    offset_commit = 8, flexible from 8;
-    offset_fetch = 9, flexible from 6;
-    find_coordinator = 10, flexible from 3;
     join_group = 11, flexible from 6;
     leave_group = 13, flexible from 4;
     sync_group = 14, flexible from 4;
-    describe_groups = 15, flexible from 5;
-    list_groups = 16, flexible from 3;
     create_topics = 19, flexible from 5;
 }
 
 api! {
+    declared offset_commit = 8, flexible from 8;
+    declared offset_fetch = 9, flexible from 6;
+    declared find_coordinator = 10, flexible from 3;
     declared heartbeat = 12, flexible from 4;
+    declared describe_groups = 15, flexible from 5;
+    declared list_groups = 16, flexible from 3;
 }
 
 /// A request sent whose response has not been read yet.
@@ -257,6 +257,11 @@ impl B {
     fn carr(&mut self, n: usize) -> &mut Self {
         self.uv(n + 1)
     }
+    /// A UUID (a topic id).
+    fn uuid(&mut self, id: &[u8; 16]) -> &mut Self {
+        self.0.extend_from_slice(id);
+        self
+    }
     /// An empty tagged-field section.
     fn tags(&mut self) -> &mut Self {
         self.uv(0)
@@ -341,7 +346,8 @@ fn describe<'a>(groups: &[&'a str], include_operations: bool) -> describe_groups
     }
 }
 
-fn create_topic(conn: &mut Conn, name: &str, partitions: i32) {
+/// Creates a topic; returns its id.
+fn create_topic(conn: &mut Conn, name: &str, partitions: i32) -> [u8; 16] {
     let request = create_topics::Request {
         topics: vec![create_topics::Topic {
             name,
@@ -363,6 +369,7 @@ fn create_topic(conn: &mut Conn, name: &str, partitions: i32) {
         (NONE, &None),
         "creating {name}"
     );
+    response.topics[0].topic_id
 }
 
 /// What JoinGroup answers a member that joined as leader of a one-member generation.
@@ -926,6 +933,7 @@ fn offset_commit_from_members_checks_member_and_generation() {
             retention_time_ms: -1,
             topics: vec![offset_commit::RequestTopic {
                 name: "events",
+                topic_id: [0; 16],
                 partitions: vec![offset_commit::RequestPartition {
                     partition_index: 1,
                     committed_offset: 42,
@@ -974,22 +982,12 @@ fn offset_commit_from_members_checks_member_and_generation() {
     let follower_id = pair.follower_id.clone();
     let ok = pair.follower.call(6, &commit(2, &follower_id));
     assert_eq!(errors(ok), [("events".to_string(), 1, NONE)]);
-    let fetched = admin.call(
-        5,
-        &offset_fetch::Request {
-            groups: vec![offset_fetch::RequestGroup {
-                group_id: "committers",
-                member_id: None,
-                member_epoch: -1,
-                topics: None,
-            }],
-            require_stable: false,
-        },
-    );
+    let fetched = admin.call(5, &fetch_one("committers", None));
     assert_eq!(
-        fetched.groups[0].topics,
+        fetched.topics,
         vec![offset_fetch::ResponseTopic {
             name: "events".into(),
+            topic_id: [0; 16],
             partitions: vec![offset_fetch::ResponsePartition {
                 partition_index: 1,
                 committed_offset: 42,
@@ -1418,6 +1416,7 @@ fn simple_commit<'a>(
         retention_time_ms: -1,
         topics: vec![offset_commit::RequestTopic {
             name: topic,
+            topic_id: [0; 16],
             partitions: vec![offset_commit::RequestPartition {
                 partition_index: partition,
                 committed_offset: offset,
@@ -1428,26 +1427,47 @@ fn simple_commit<'a>(
     }
 }
 
+/// An OffsetFetch request for one group at any version: its fields at top level (v1-7)
+/// and as the one group (v8+).
 fn fetch_one<'a>(
     group: &'a str,
     topics: Option<Vec<(&'a str, Vec<i32>)>>,
 ) -> offset_fetch::Request<'a> {
+    let topics: Option<Vec<_>> = topics.map(|ts| {
+        ts.into_iter()
+            .map(|(name, partition_indexes)| offset_fetch::RequestTopic {
+                name,
+                topic_id: [0; 16],
+                partition_indexes,
+            })
+            .collect()
+    });
     offset_fetch::Request {
+        group_id: group,
+        topics: topics.clone(),
         groups: vec![offset_fetch::RequestGroup {
             group_id: group,
             member_id: None,
             member_epoch: -1,
-            topics: topics.map(|ts| {
-                ts.into_iter()
-                    .map(|(name, partition_indexes)| offset_fetch::RequestTopic {
-                        name,
-                        partition_indexes,
-                    })
-                    .collect()
-            }),
+            topics,
         }],
         require_stable: false,
     }
+}
+
+/// The groups of an OffsetFetch response: before v8, its one group is at top level.
+fn fetched_groups(
+    version: i16,
+    response: offset_fetch::Response,
+) -> Vec<offset_fetch::ResponseGroup> {
+    if version >= 8 {
+        return response.groups;
+    }
+    vec![offset_fetch::ResponseGroup {
+        group_id: String::new(),
+        topics: response.topics,
+        error_code: response.error_code,
+    }]
 }
 
 fn fetched_partition(
@@ -1498,6 +1518,7 @@ fn assert_offsets_fetched(conn: &mut Conn) {
                 },
                 topics: vec![offset_fetch::ResponseTopic {
                     name: "orders".into(),
+                    topic_id: [0; 16],
                     partitions: vec![
                         fetched_partition(0, offset, shown_epoch, &metadata),
                         fetched_partition(1, -1, -1, ""),
@@ -1506,12 +1527,10 @@ fn assert_offsets_fetched(conn: &mut Conn) {
                 }],
                 error_code: NONE,
             };
+            assert_eq!(response.throttle_time_ms, 0);
             assert_eq!(
-                response,
-                offset_fetch::Response {
-                    throttle_time_ms: 0,
-                    groups: vec![expected_group.clone()],
-                },
+                fetched_groups(version, response),
+                std::slice::from_ref(&expected_group),
                 "OffsetFetch v{version} of {group}"
             );
             if version >= 2 {
@@ -1519,7 +1538,7 @@ fn assert_offsets_fetched(conn: &mut Conn) {
                 let mut only_committed = expected_group;
                 only_committed.topics[0].partitions.truncate(1);
                 assert_eq!(
-                    all.groups,
+                    fetched_groups(version, all),
                     [only_committed],
                     "OffsetFetch v{version} of all of {group}'s offsets"
                 );
@@ -1542,6 +1561,7 @@ fn offset_commit_and_fetch_every_version_survive_a_restart() {
                 throttle_time_ms: 0,
                 topics: vec![offset_commit::ResponseTopic {
                     name: "orders".into(),
+                    topic_id: [0; 16],
                     partitions: vec![offset_commit::ResponsePartition {
                         partition_index: 0,
                         error_code: NONE,
@@ -1667,6 +1687,7 @@ fn offset_commit_and_fetch_every_version_survive_a_restart() {
                     member_epoch: -1,
                     topics: Some(vec![offset_fetch::RequestTopic {
                         name: "orders",
+                        topic_id: [0; 16],
                         partition_indexes: vec![1, 0],
                     }]),
                 },
@@ -1684,10 +1705,12 @@ fn offset_commit_and_fetch_every_version_survive_a_restart() {
                 },
             ],
             require_stable: version == 9,
+            ..offset_fetch::Request::default()
         };
         let response = conn.call(version, &request);
         let orders = |partitions| offset_fetch::ResponseTopic {
             name: "orders".into(),
+            topic_id: [0; 16],
             partitions,
         };
         assert_eq!(
@@ -1762,6 +1785,7 @@ fn offset_commit_to_an_unknown_topic_or_partition_is_refused() {
             topics: vec![
                 offset_commit::RequestTopic {
                     name: "unknown",
+                    topic_id: [0; 16],
                     partitions: vec![offset_commit::RequestPartition {
                         partition_index: 0,
                         committed_offset: 5,
@@ -1771,6 +1795,7 @@ fn offset_commit_to_an_unknown_topic_or_partition_is_refused() {
                 },
                 offset_commit::RequestTopic {
                     name: "known",
+                    topic_id: [0; 16],
                     partitions: vec![
                         offset_commit::RequestPartition {
                             partition_index: 1,
@@ -1810,11 +1835,231 @@ fn offset_commit_to_an_unknown_topic_or_partition_is_refused() {
     }
     let fetched = conn.call(7, &fetch_one("lost", None));
     assert_eq!(
-        fetched.groups[0].topics,
+        fetched.topics,
         [offset_fetch::ResponseTopic {
             name: "known".into(),
+            topic_id: [0; 16],
             partitions: vec![fetched_partition(0, 5, -1, "")],
         }]
+    );
+}
+
+/// OffsetCommit and OffsetFetch v10 name topics by id (KIP-848): an id we do not know gets
+/// UNKNOWN_TOPIC_ID on each of its partitions, as a missing partition of a known topic gets
+/// UNKNOWN_TOPIC_OR_PARTITION; the offsets are the same ones v9 reads by name.
+#[test]
+fn offset_commit_and_fetch_v10_by_topic_id() {
+    const UNKNOWN_TOPIC_ID: i16 = 100;
+    let broker = group_broker();
+    let mut conn = Conn::open(&broker);
+    let orders = create_topic(&mut conn, "orders", 2);
+    let unknown = [0xee; 16];
+    let partition = |partition_index, committed_offset| offset_commit::RequestPartition {
+        partition_index,
+        committed_offset,
+        committed_leader_epoch: 4,
+        committed_metadata: Some("by id"),
+    };
+    let commit = offset_commit::Request {
+        group_id: "by-id",
+        topics: vec![
+            offset_commit::RequestTopic {
+                topic_id: orders,
+                partitions: vec![partition(0, 11), partition(1, 12), partition(2, 13)],
+                ..offset_commit::RequestTopic::default()
+            },
+            offset_commit::RequestTopic {
+                topic_id: unknown,
+                partitions: vec![partition(0, 14)],
+                ..offset_commit::RequestTopic::default()
+            },
+        ],
+        // A simple commit: generation -1, no member.
+        ..offset_commit::Request::default()
+    };
+    let (body, committed) = conn.call_raw(10, &commit);
+    let result = |partition_index, error_code| offset_commit::ResponsePartition {
+        partition_index,
+        error_code,
+    };
+    assert_eq!(
+        committed.topics,
+        [
+            offset_commit::ResponseTopic {
+                name: String::new(),
+                topic_id: orders,
+                partitions: vec![
+                    result(0, NONE),
+                    result(1, NONE),
+                    result(2, UNKNOWN_TOPIC_OR_PARTITION)
+                ],
+            },
+            offset_commit::ResponseTopic {
+                name: String::new(),
+                topic_id: unknown,
+                partitions: vec![result(0, UNKNOWN_TOPIC_ID)],
+            },
+        ]
+    );
+    let mut expected = B::new();
+    expected.i32(0).carr(2).uuid(&orders).carr(3);
+    for (partition, error_code) in [(0, NONE), (1, NONE), (2, UNKNOWN_TOPIC_OR_PARTITION)] {
+        expected.i32(partition).i16(error_code).tags();
+    }
+    expected
+        .tags()
+        .uuid(&unknown)
+        .carr(1)
+        .i32(0)
+        .i16(UNKNOWN_TOPIC_ID);
+    assert_bytes(&body, &expected.tags().tags().tags().done());
+
+    let wanted = |topic_id, partition_indexes| offset_fetch::RequestTopic {
+        name: "",
+        topic_id,
+        partition_indexes,
+    };
+    let fetch = offset_fetch::Request {
+        groups: vec![
+            offset_fetch::RequestGroup {
+                group_id: "by-id",
+                topics: Some(vec![
+                    wanted(orders, vec![1, 0, 5]),
+                    wanted(unknown, vec![0]),
+                ]),
+                ..offset_fetch::RequestGroup::default()
+            },
+            offset_fetch::RequestGroup {
+                group_id: "by-id",
+                topics: None,
+                ..offset_fetch::RequestGroup::default()
+            },
+        ],
+        ..offset_fetch::Request::default()
+    };
+    let (body, fetched) = conn.call_raw(10, &fetch);
+    let offset = |partition_index, committed_offset| offset_fetch::ResponsePartition {
+        partition_index,
+        committed_offset,
+        committed_leader_epoch: 4,
+        metadata: Some("by id".into()),
+        error_code: NONE,
+    };
+    let nothing = |partition_index, error_code| offset_fetch::ResponsePartition {
+        partition_index,
+        committed_offset: -1,
+        committed_leader_epoch: -1,
+        metadata: Some(String::new()),
+        error_code,
+    };
+    let topic = |topic_id, partitions| offset_fetch::ResponseTopic {
+        name: String::new(),
+        topic_id,
+        partitions,
+    };
+    let group = |topics| offset_fetch::ResponseGroup {
+        group_id: "by-id".into(),
+        topics,
+        error_code: NONE,
+    };
+    assert_eq!(
+        fetched,
+        offset_fetch::Response {
+            groups: vec![
+                group(vec![
+                    topic(orders, vec![offset(1, 12), offset(0, 11), nothing(5, NONE)]),
+                    topic(unknown, vec![nothing(0, UNKNOWN_TOPIC_ID)]),
+                ]),
+                group(vec![topic(orders, vec![offset(0, 11), offset(1, 12)])]),
+            ],
+            ..offset_fetch::Response::default()
+        }
+    );
+    let mut expected = B::new();
+    expected
+        .i32(0)
+        .carr(2)
+        .cs("by-id")
+        .carr(2)
+        .uuid(&orders)
+        .carr(3);
+    for (partition, offset) in [(1, 12), (0, 11)] {
+        expected
+            .i32(partition)
+            .i64(offset)
+            .i32(4)
+            .cs("by id")
+            .i16(0)
+            .tags();
+    }
+    expected.i32(5).i64(-1).i32(-1).cs("").i16(0).tags().tags();
+    expected
+        .uuid(&unknown)
+        .carr(1)
+        .i32(0)
+        .i64(-1)
+        .i32(-1)
+        .cs("");
+    expected.i16(UNKNOWN_TOPIC_ID).tags().tags().i16(0).tags();
+    expected.cs("by-id").carr(1).uuid(&orders).carr(2);
+    for (partition, offset) in [(0, 11), (1, 12)] {
+        expected
+            .i32(partition)
+            .i64(offset)
+            .i32(4)
+            .cs("by id")
+            .i16(0)
+            .tags();
+    }
+    assert_bytes(&body, &expected.tags().i16(0).tags().tags().done());
+
+    // v9 reads the same offsets by name.
+    let by_name = conn.call(9, &fetch_one("by-id", Some(vec![("orders", vec![0, 1])])));
+    assert_eq!(
+        by_name.groups[0].topics[0].partitions,
+        [offset(0, 11), offset(1, 12)]
+    );
+
+    // A deleted topic has no id: v10's "all topics" leaves its offsets out.
+    let gone = create_topic(&mut conn, "gone", 1);
+    let commit_gone = |conn: &mut Conn| {
+        let request = offset_commit::Request {
+            group_id: "by-id",
+            topics: vec![offset_commit::RequestTopic {
+                topic_id: gone,
+                partitions: vec![partition(0, 5)],
+                ..offset_commit::RequestTopic::default()
+            }],
+            ..offset_commit::Request::default()
+        };
+        conn.call(10, &request).topics[0].partitions[0].error_code
+    };
+    assert_eq!(commit_gone(&mut conn), NONE);
+    // DeleteTopics v6: topics [{name "gone", no id}], timeout_ms.
+    let delete = B::new()
+        .carr(1)
+        .cs("gone")
+        .uuid(&[0; 16])
+        .tags()
+        .i32(10_000)
+        .tags()
+        .done();
+    send_frame(&mut conn.stream, 20, 6, 7, Some(CLIENT_ID), &delete, true);
+    read_frame(&mut conn.stream);
+    assert_eq!(commit_gone(&mut conn), UNKNOWN_TOPIC_ID);
+    let all = offset_fetch::Request {
+        groups: vec![offset_fetch::RequestGroup {
+            group_id: "by-id",
+            ..offset_fetch::RequestGroup::default()
+        }],
+        ..offset_fetch::Request::default()
+    };
+    assert_eq!(
+        conn.call(10, &all).groups,
+        [group(vec![topic(
+            orders,
+            vec![offset(0, 11), offset(1, 12)]
+        )])]
     );
 }
 
