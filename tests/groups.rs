@@ -94,16 +94,16 @@ api! {
     offset_commit = 8, flexible from 8;
     offset_fetch = 9, flexible from 6;
     find_coordinator = 10, flexible from 3;
-    join_group = 11, flexible from 6;
-    leave_group = 13, flexible from 4;
-    sync_group = 14, flexible from 4;
     describe_groups = 15, flexible from 5;
     list_groups = 16, flexible from 3;
     create_topics = 19, flexible from 5;
 }
 
 api! {
+    declared join_group = 11, flexible from 6;
     declared heartbeat = 12, flexible from 4;
+    declared leave_group = 13, flexible from 4;
+    declared sync_group = 14, flexible from 4;
 }
 
 /// A request sent whose response has not been read yet.
