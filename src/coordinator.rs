@@ -1,9 +1,11 @@
 //! The classic group coordinator: this broker coordinates every group. Groups move
 //! Empty -> PreparingRebalance -> CompletingRebalance -> Stable as Kafka's do. Pure state:
 //! no I/O and no clock of its own; the broker passes `now`, parks requests that must wait,
-//! and calls [`Coordinator::tick`] from the event loop's timer. Group membership is not
-//! persisted (as in Kafka, members rejoin after a coordinator restart); committed offsets
-//! are, by the storage module.
+//! and calls [`Coordinator::tick`] from the event loop's timer. It knows members by id,
+//! never by connection: a parked JoinGroup names its member, also when its connection
+//! closes ([`Coordinator::abandon_join`]). Group membership is not persisted (as in
+//! Kafka, members rejoin after a coordinator restart); committed offsets are, by the
+//! storage module.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -45,7 +47,8 @@ pub struct Member {
     /// Joined the rebalance in progress (or the last completed one).
     pub joined: bool,
     /// Its JoinGroup is parked until the rebalance completes (Kafka's "awaiting join"):
-    /// the member counts as alive meanwhile. Cleared when that JoinGroup is answered.
+    /// the member counts as alive meanwhile. Cleared when that JoinGroup is answered or
+    /// abandoned ([`Coordinator::abandon_join`]).
     pub awaiting_join: bool,
 }
 
@@ -371,6 +374,30 @@ impl Coordinator {
         }
         member.awaiting_join = false;
         Some(JoinOutcome::Joined(join_result(group, member_id)))
+    }
+
+    /// A parked JoinGroup's connection closed, so nobody waits for its answer. The member
+    /// becomes what Kafka's classic coordinator calls a member not awaiting join: it has
+    /// not rejoined (the rebalance no longer counts it and completes without it at its
+    /// deadline), and its session, suspended while it waited, runs again from now, so it
+    /// is removed within its session timeout unless it heartbeats or joins again.
+    pub fn abandon_join(&mut self, group_id: &str, member_id: &str, now: Instant) {
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return;
+        };
+        let preparing = group.state == GroupState::PreparingRebalance;
+        let Some(member) = group.members.get_mut(member_id) else {
+            return;
+        };
+        if !member.awaiting_join {
+            return;
+        }
+        member.awaiting_join = false;
+        member.last_heartbeat = now;
+        if preparing {
+            member.joined = false;
+        }
+        log::info!("group {group_id}: member {member_id} abandoned its JoinGroup");
     }
 
     fn prepare_rebalance(&mut self, group_id: &str, now: Instant) {
@@ -875,5 +902,104 @@ mod tests {
             c.join(&other, t),
             JoinOutcome::Error(error::INCONSISTENT_GROUP_PROTOCOL, _)
         ));
+    }
+
+    /// a leads generation 1 alone; b joins; both are Stable in generation 2 (10 s sessions,
+    /// 30 s rebalance timeouts).
+    fn stable_pair(c: &mut Coordinator, t: Instant) -> (String, String) {
+        let mut req = join("g", "");
+        req.require_known_member_id = false;
+        let a = joined(c.join(&req, t)).member_id;
+        c.sync("g", &a, 1, Some(&[]), t);
+        let JoinOutcome::Wait(b, _) = c.join(&req, t) else {
+            panic!()
+        };
+        joined(c.join(&join("g", &a), t));
+        joined(c.join_result("g", &b).unwrap());
+        c.sync("g", &a, 2, Some(&[]), t);
+        (a, b)
+    }
+
+    fn member_ids(result: &JoinResult) -> Vec<&str> {
+        result.members.iter().map(|m| m.0.as_str()).collect()
+    }
+
+    #[test]
+    fn an_abandoned_join_expires_within_its_session_and_the_rest_rebalance() {
+        let mut c = Coordinator::new(Duration::ZERO);
+        let t = Instant::now();
+        let (a, b) = stable_pair(&mut c, t);
+        // The leader rejoins, waits for b, and its connection closes.
+        let JoinOutcome::Wait(waiting, deadline) = c.join(&join("g", &a), t) else {
+            panic!()
+        };
+        assert_eq!(waiting, a);
+        assert_eq!(deadline, t + Duration::from_secs(30));
+        let gone = t + Duration::from_secs(1);
+        c.abandon_join("g", &a, gone);
+        // b rejoins: the rebalance waits for a, which no longer counts as joined and whose
+        // session runs again from its abandonment.
+        assert!(matches!(
+            c.join(&join("g", &b), gone),
+            JoinOutcome::Wait(..)
+        ));
+        let expiry = gone + Duration::from_secs(10);
+        assert_eq!(c.next_deadline(), Some(expiry + Duration::from_millis(1)));
+        c.tick(expiry);
+        assert!(c.group("g").unwrap().members.contains_key(&a));
+        c.tick(expiry + Duration::from_millis(1));
+        let alone = joined(c.join_result("g", &b).unwrap());
+        assert_eq!((alone.generation, alone.leader.as_str()), (3, b.as_str()));
+        assert_eq!(member_ids(&alone), [b.as_str()]);
+    }
+
+    #[test]
+    fn a_rebalance_waiting_for_an_abandoned_join_completes_without_it_at_its_deadline() {
+        let mut c = Coordinator::new(Duration::ZERO);
+        let t = Instant::now();
+        let (a, b) = stable_pair(&mut c, t);
+        let JoinOutcome::Wait(_, deadline) = c.join(&join("g", &a), t) else {
+            panic!()
+        };
+        // Abandoned 25 s into the 30 s rebalance: its 10 s session would outlast the deadline.
+        c.abandon_join("g", &a, t + Duration::from_secs(25));
+        let rejoin = t + Duration::from_secs(26);
+        assert!(matches!(
+            c.join(&join("g", &b), rejoin),
+            JoinOutcome::Wait(..)
+        ));
+        c.tick(deadline);
+        let alone = joined(c.join_result("g", &b).unwrap());
+        assert_eq!(member_ids(&alone), [b.as_str()]);
+        assert_eq!(
+            c.join_result("g", &a),
+            Some(JoinOutcome::Error(error::UNKNOWN_MEMBER_ID, a.clone()))
+        );
+    }
+
+    #[test]
+    fn a_new_member_that_abandons_its_first_join_is_left_out() {
+        let mut c = Coordinator::new(Duration::from_millis(3000));
+        let t = Instant::now();
+        // v0-3: the requests carry no member id; their retries use the one assigned.
+        let mut req = join("g", "");
+        req.require_known_member_id = false;
+        let JoinOutcome::Wait(a, deadline) = c.join(&req, t) else {
+            panic!()
+        };
+        let JoinOutcome::Wait(b, _) = c.join(&req, t) else {
+            panic!()
+        };
+        c.abandon_join("g", &a, t + Duration::from_secs(1));
+        c.tick(deadline);
+        let first = joined(c.join_result("g", &b).unwrap());
+        assert_eq!((first.generation, first.leader.as_str()), (1, b.as_str()));
+        assert_eq!(member_ids(&first), [b.as_str()]);
+        // Abandoning an answered join, or an unknown member's, changes nothing.
+        let heard = c.group("g").unwrap().members[&b].last_heartbeat;
+        c.abandon_join("g", &b, deadline + Duration::from_secs(1));
+        c.abandon_join("g", "nobody", deadline);
+        let member = &c.group("g").unwrap().members[&b];
+        assert_eq!((member.last_heartbeat, member.joined), (heard, true));
     }
 }

@@ -114,6 +114,14 @@ impl Api for JoinGroup {
         }
         Answer::Respond(response)
     }
+
+    /// A parked JoinGroup's connection closed: the member no longer waits in the rebalance
+    /// and its session runs again ([`crate::coordinator::Coordinator::abandon_join`]).
+    fn abandon(ctx: &mut Context, request: Self::Request<'_>) {
+        let member_id = ctx.memo.unwrap_or(request.member_id);
+        ctx.coordinator
+            .abandon_join(request.group_id, member_id, ctx.now);
+    }
 }
 
 fn join(ctx: &mut Context, request: &Request) -> JoinOutcome {
