@@ -1,9 +1,11 @@
 //! The classic group coordinator: this broker coordinates every group. Groups move
 //! Empty -> PreparingRebalance -> CompletingRebalance -> Stable as Kafka's do. Pure state:
 //! no I/O and no clock of its own; the broker passes `now`, parks requests that must wait,
-//! and calls [`Coordinator::tick`] from the event loop's timer. Group membership is not
-//! persisted (as in Kafka, members rejoin after a coordinator restart); committed offsets
-//! are, by the storage module.
+//! and calls [`Coordinator::tick`] from the event loop's timer. It knows members by id,
+//! never by connection: a parked JoinGroup names its member, also when its connection
+//! closes ([`Coordinator::abandon_join`]). Group membership is not persisted (as in
+//! Kafka, members rejoin after a coordinator restart); committed offsets are, by the
+//! storage module.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -44,8 +46,10 @@ pub struct Member {
     pub last_heartbeat: Instant,
     /// Joined the rebalance in progress (or the last completed one).
     pub joined: bool,
-    /// The connection whose JoinGroup waits for this member's rebalance to complete.
-    pub join_connection: Option<usize>,
+    /// Its JoinGroup is parked until the rebalance completes (Kafka's "awaiting join"):
+    /// the member counts as alive meanwhile. Cleared when that JoinGroup is answered or
+    /// abandoned ([`Coordinator::abandon_join`]).
+    pub awaiting_join: bool,
 }
 
 #[derive(Debug)]
@@ -138,7 +142,6 @@ pub struct JoinRequest<'a> {
     pub protocols: Vec<(&'a str, &'a [u8])>,
     /// v4+: an unknown member must first ask for an id.
     pub require_known_member_id: bool,
-    pub connection: usize,
 }
 
 /// What a JoinGroup gets back.
@@ -147,7 +150,8 @@ pub enum JoinOutcome {
     Error(ErrorCode, String),
     /// MEMBER_ID_REQUIRED with the id to rejoin with.
     MemberIdRequired(String),
-    /// The join waits for the rebalance to complete, at the latest at the deadline.
+    /// The join of this member (its id, given or assigned) waits for the rebalance to
+    /// complete, at the latest at the deadline; its retries name the member by this id.
     Wait(String, Instant),
     Joined(JoinResult),
 }
@@ -309,7 +313,7 @@ impl Coordinator {
                 assignment: Vec::new(),
                 last_heartbeat: now,
                 joined: false,
-                join_connection: None,
+                awaiting_join: false,
             });
         let protocols_changed = member.protocols.len() != req.protocols.len()
             || member
@@ -327,13 +331,13 @@ impl Coordinator {
             .collect();
         member.last_heartbeat = now;
         member.joined = true;
-        member.join_connection = Some(req.connection);
+        member.awaiting_join = true;
         group.protocol_type = Some(req.protocol_type.to_string());
         // A known member rejoining a stable group with unchanged protocols gets the
         // current generation back without a rebalance (as Kafka does for the leader too).
         let is_leader = group.leader.as_deref() == Some(member_id.as_str());
         if group.state == GroupState::Stable && !protocols_changed && !is_leader {
-            member.join_connection = None;
+            member.awaiting_join = false;
             let result = join_result(group, &member_id);
             return JoinOutcome::Joined(result);
         }
@@ -345,7 +349,7 @@ impl Coordinator {
             self.complete_rebalance(req.group_id, now);
             let group = self.groups.get_mut(req.group_id).expect("group exists");
             if let Some(member) = group.members.get_mut(&member_id) {
-                member.join_connection = None;
+                member.awaiting_join = false;
             }
             return JoinOutcome::Joined(join_result(group, &member_id));
         }
@@ -353,34 +357,47 @@ impl Coordinator {
         JoinOutcome::Wait(member_id, deadline)
     }
 
-    /// A parked JoinGroup asks again whether its rebalance completed.
-    pub fn join_result(
-        &mut self,
-        group_id: &str,
-        member_id: &str,
-        connection: usize,
-    ) -> Option<JoinOutcome> {
+    /// A parked JoinGroup asks again whether its rebalance completed. `member_id` is the
+    /// one [`JoinOutcome::Wait`] named (a new member's request may carry none).
+    pub fn join_result(&mut self, group_id: &str, member_id: &str) -> Option<JoinOutcome> {
         let group = self.groups.get_mut(group_id)?;
-        let member_id = if member_id.is_empty() {
-            group
-                .members
-                .values()
-                .find(|m| m.join_connection == Some(connection))?
-                .id
-                .clone()
-        } else {
-            member_id.to_string()
-        };
-        let Some(member) = group.members.get_mut(&member_id) else {
-            return Some(JoinOutcome::Error(error::UNKNOWN_MEMBER_ID, member_id));
+        let Some(member) = group.members.get_mut(member_id) else {
+            return Some(JoinOutcome::Error(
+                error::UNKNOWN_MEMBER_ID,
+                member_id.to_string(),
+            ));
         };
         if group.state == GroupState::PreparingRebalance {
             return group
                 .rebalance_deadline
-                .map(|d| JoinOutcome::Wait(member_id, d));
+                .map(|d| JoinOutcome::Wait(member_id.to_string(), d));
         }
-        member.join_connection = None;
-        Some(JoinOutcome::Joined(join_result(group, &member_id)))
+        member.awaiting_join = false;
+        Some(JoinOutcome::Joined(join_result(group, member_id)))
+    }
+
+    /// A parked JoinGroup's connection closed, so nobody waits for its answer. The member
+    /// becomes what Kafka's classic coordinator calls a member not awaiting join: it has
+    /// not rejoined (the rebalance no longer counts it and completes without it at its
+    /// deadline), and its session, suspended while it waited, runs again from now, so it
+    /// is removed within its session timeout unless it heartbeats or joins again.
+    pub fn abandon_join(&mut self, group_id: &str, member_id: &str, now: Instant) {
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return;
+        };
+        let preparing = group.state == GroupState::PreparingRebalance;
+        let Some(member) = group.members.get_mut(member_id) else {
+            return;
+        };
+        if !member.awaiting_join {
+            return;
+        }
+        member.awaiting_join = false;
+        member.last_heartbeat = now;
+        if preparing {
+            member.joined = false;
+        }
+        log::info!("group {group_id}: member {member_id} abandoned its JoinGroup");
     }
 
     fn prepare_rebalance(&mut self, group_id: &str, now: Instant) {
@@ -390,7 +407,7 @@ impl Coordinator {
         let from_empty = group.state == GroupState::Empty;
         group.state = GroupState::PreparingRebalance;
         for member in group.members.values_mut() {
-            member.joined = member.join_connection.is_some();
+            member.joined = member.awaiting_join;
         }
         let timeout = group
             .members
@@ -684,7 +701,7 @@ fn expiring_members(group: &Group) -> impl Iterator<Item = &Member> {
     group
         .members
         .values()
-        .filter(move |m| !completing && m.join_connection.is_none())
+        .filter(move |m| !completing && !m.awaiting_join)
 }
 
 fn join_result(group: &Group, member_id: &str) -> JoinResult {
@@ -724,7 +741,7 @@ fn join_result(group: &Group, member_id: &str) -> JoinResult {
 mod tests {
     use super::*;
 
-    fn join<'a>(group: &'a str, member: &'a str, connection: usize) -> JoinRequest<'a> {
+    fn join<'a>(group: &'a str, member: &'a str) -> JoinRequest<'a> {
         JoinRequest {
             group_id: group,
             member_id: member,
@@ -736,7 +753,6 @@ mod tests {
             protocol_type: "consumer",
             protocols: vec![("range", b"r"), ("roundrobin", b"rr")],
             require_known_member_id: true,
-            connection,
         }
     }
 
@@ -751,10 +767,10 @@ mod tests {
     fn two_members_rebalance_and_sync() {
         let mut c = Coordinator::new(Duration::ZERO);
         let t = Instant::now();
-        let JoinOutcome::MemberIdRequired(a) = c.join(&join("g", "", 1), t) else {
+        let JoinOutcome::MemberIdRequired(a) = c.join(&join("g", ""), t) else {
             panic!()
         };
-        let first = joined(c.join(&join("g", &a, 1), t));
+        let first = joined(c.join(&join("g", &a), t));
         assert_eq!((first.generation, first.leader.as_str()), (1, a.as_str()));
         assert_eq!(first.protocol_name.as_deref(), Some("range"));
         assert_eq!(first.members.len(), 1);
@@ -767,17 +783,17 @@ mod tests {
             }
         );
         // A second member joins: the group rebalances and waits for the first to rejoin.
-        let JoinOutcome::MemberIdRequired(b) = c.join(&join("g", "", 2), t) else {
+        let JoinOutcome::MemberIdRequired(b) = c.join(&join("g", ""), t) else {
             panic!()
         };
-        let JoinOutcome::Wait(_, _) = c.join(&join("g", &b, 2), t) else {
+        let JoinOutcome::Wait(_, _) = c.join(&join("g", &b), t) else {
             panic!()
         };
         assert_eq!(c.heartbeat("g", &a, 1, t), error::REBALANCE_IN_PROGRESS);
-        let leader = joined(c.join(&join("g", &a, 1), t));
+        let leader = joined(c.join(&join("g", &a), t));
         assert_eq!(leader.generation, 2);
         assert_eq!(leader.members.len(), 2);
-        let follower = joined(c.join_result("g", &b, 2).unwrap());
+        let follower = joined(c.join_result("g", &b).unwrap());
         assert!(follower.members.is_empty());
         assert_eq!(
             c.sync("g", &b, 2, None, t),
@@ -804,17 +820,17 @@ mod tests {
     fn silent_member_is_evicted_and_the_rest_rebalance() {
         let mut c = Coordinator::new(Duration::ZERO);
         let t = Instant::now();
-        let mut req = join("g", "", 1);
+        let mut req = join("g", "");
         req.require_known_member_id = false;
         let a = joined(c.join(&req, t)).member_id;
         c.sync("g", &a, 1, Some(&[]), t);
-        let mut req = join("g", "", 2);
+        let mut req = join("g", "");
         req.require_known_member_id = false;
         let JoinOutcome::Wait(b, _) = c.join(&req, t) else {
             panic!()
         };
-        joined(c.join(&join("g", &a, 1), t));
-        c.join_result("g", &b, 2).unwrap();
+        joined(c.join(&join("g", &a), t));
+        c.join_result("g", &b).unwrap();
         c.sync("g", &a, 2, Some(&[]), t);
         // b heartbeats, a goes silent past its 10 s session.
         let later = t + Duration::from_secs(8);
@@ -830,25 +846,25 @@ mod tests {
     fn initial_delay_holds_the_first_rebalance() {
         let mut c = Coordinator::new(Duration::from_millis(3000));
         let t = Instant::now();
-        let mut req = join("g", "", 1);
+        let mut req = join("g", "");
         req.require_known_member_id = false;
         let JoinOutcome::Wait(a, deadline) = c.join(&req, t) else {
             panic!()
         };
         assert_eq!(deadline, t + Duration::from_millis(3000));
         assert!(matches!(
-            c.join_result("g", "", 1),
+            c.join_result("g", &a),
             Some(JoinOutcome::Wait(..))
         ));
         c.tick(deadline);
-        assert_eq!(joined(c.join_result("g", &a, 1).unwrap()).generation, 1);
+        assert_eq!(joined(c.join_result("g", &a).unwrap()).generation, 1);
     }
 
     #[test]
     fn leaving_empties_the_group_and_static_members_keep_assignments() {
         let mut c = Coordinator::new(Duration::ZERO);
         let t = Instant::now();
-        let mut req = join("g", "", 1);
+        let mut req = join("g", "");
         req.instance_id = Some("i-1");
         let first = joined(c.join(&req, t));
         c.sync(
@@ -876,15 +892,114 @@ mod tests {
     fn inconsistent_protocols_are_refused() {
         let mut c = Coordinator::new(Duration::ZERO);
         let t = Instant::now();
-        let mut req = join("g", "", 1);
+        let mut req = join("g", "");
         req.require_known_member_id = false;
         joined(c.join(&req, t));
-        let mut other = join("g", "", 2);
+        let mut other = join("g", "");
         other.require_known_member_id = false;
         other.protocols = vec![("sticky", b"s")];
         assert!(matches!(
             c.join(&other, t),
             JoinOutcome::Error(error::INCONSISTENT_GROUP_PROTOCOL, _)
         ));
+    }
+
+    /// a leads generation 1 alone; b joins; both are Stable in generation 2 (10 s sessions,
+    /// 30 s rebalance timeouts).
+    fn stable_pair(c: &mut Coordinator, t: Instant) -> (String, String) {
+        let mut req = join("g", "");
+        req.require_known_member_id = false;
+        let a = joined(c.join(&req, t)).member_id;
+        c.sync("g", &a, 1, Some(&[]), t);
+        let JoinOutcome::Wait(b, _) = c.join(&req, t) else {
+            panic!()
+        };
+        joined(c.join(&join("g", &a), t));
+        joined(c.join_result("g", &b).unwrap());
+        c.sync("g", &a, 2, Some(&[]), t);
+        (a, b)
+    }
+
+    fn member_ids(result: &JoinResult) -> Vec<&str> {
+        result.members.iter().map(|m| m.0.as_str()).collect()
+    }
+
+    #[test]
+    fn an_abandoned_join_expires_within_its_session_and_the_rest_rebalance() {
+        let mut c = Coordinator::new(Duration::ZERO);
+        let t = Instant::now();
+        let (a, b) = stable_pair(&mut c, t);
+        // The leader rejoins, waits for b, and its connection closes.
+        let JoinOutcome::Wait(waiting, deadline) = c.join(&join("g", &a), t) else {
+            panic!()
+        };
+        assert_eq!(waiting, a);
+        assert_eq!(deadline, t + Duration::from_secs(30));
+        let gone = t + Duration::from_secs(1);
+        c.abandon_join("g", &a, gone);
+        // b rejoins: the rebalance waits for a, which no longer counts as joined and whose
+        // session runs again from its abandonment.
+        assert!(matches!(
+            c.join(&join("g", &b), gone),
+            JoinOutcome::Wait(..)
+        ));
+        let expiry = gone + Duration::from_secs(10);
+        assert_eq!(c.next_deadline(), Some(expiry + Duration::from_millis(1)));
+        c.tick(expiry);
+        assert!(c.group("g").unwrap().members.contains_key(&a));
+        c.tick(expiry + Duration::from_millis(1));
+        let alone = joined(c.join_result("g", &b).unwrap());
+        assert_eq!((alone.generation, alone.leader.as_str()), (3, b.as_str()));
+        assert_eq!(member_ids(&alone), [b.as_str()]);
+    }
+
+    #[test]
+    fn a_rebalance_waiting_for_an_abandoned_join_completes_without_it_at_its_deadline() {
+        let mut c = Coordinator::new(Duration::ZERO);
+        let t = Instant::now();
+        let (a, b) = stable_pair(&mut c, t);
+        let JoinOutcome::Wait(_, deadline) = c.join(&join("g", &a), t) else {
+            panic!()
+        };
+        // Abandoned 25 s into the 30 s rebalance: its 10 s session would outlast the deadline.
+        c.abandon_join("g", &a, t + Duration::from_secs(25));
+        let rejoin = t + Duration::from_secs(26);
+        assert!(matches!(
+            c.join(&join("g", &b), rejoin),
+            JoinOutcome::Wait(..)
+        ));
+        c.tick(deadline);
+        let alone = joined(c.join_result("g", &b).unwrap());
+        assert_eq!(member_ids(&alone), [b.as_str()]);
+        assert_eq!(
+            c.join_result("g", &a),
+            Some(JoinOutcome::Error(error::UNKNOWN_MEMBER_ID, a.clone()))
+        );
+    }
+
+    #[test]
+    fn a_new_member_that_abandons_its_first_join_is_left_out() {
+        let mut c = Coordinator::new(Duration::from_millis(3000));
+        let t = Instant::now();
+        // v0-3: the requests carry no member id; their retries use the one assigned.
+        let mut req = join("g", "");
+        req.require_known_member_id = false;
+        let JoinOutcome::Wait(a, deadline) = c.join(&req, t) else {
+            panic!()
+        };
+        let JoinOutcome::Wait(b, _) = c.join(&req, t) else {
+            panic!()
+        };
+        c.abandon_join("g", &a, t + Duration::from_secs(1));
+        c.tick(deadline);
+        let first = joined(c.join_result("g", &b).unwrap());
+        assert_eq!((first.generation, first.leader.as_str()), (1, b.as_str()));
+        assert_eq!(member_ids(&first), [b.as_str()]);
+        // Abandoning an answered join, or an unknown member's, changes nothing.
+        let heard = c.group("g").unwrap().members[&b].last_heartbeat;
+        c.abandon_join("g", &b, deadline + Duration::from_secs(1));
+        c.abandon_join("g", "nobody", deadline);
+        let member = &c.group("g").unwrap().members[&b];
+        assert_eq!((member.last_heartbeat, member.joined), (heard, true));
     }
 }

@@ -91,9 +91,6 @@ macro_rules! api {
 }
 
 api! {
-    join_group = 11, flexible from 6;
-    leave_group = 13, flexible from 4;
-    sync_group = 14, flexible from 4;
     create_topics = 19, flexible from 5;
 }
 
@@ -101,7 +98,10 @@ api! {
     declared offset_commit = 8, flexible from 8;
     declared offset_fetch = 9, flexible from 6;
     declared find_coordinator = 10, flexible from 3;
+    declared join_group = 11, flexible from 6;
     declared heartbeat = 12, flexible from 4;
+    declared leave_group = 13, flexible from 4;
+    declared sync_group = 14, flexible from 4;
     declared describe_groups = 15, flexible from 5;
     declared list_groups = 16, flexible from 3;
 }
@@ -2178,4 +2178,95 @@ fn member_commits_during_preparing_and_completing_rebalance() {
         (NONE, REBALANCE_IN_PROGRESS, NONE),
         "commit errors (PreparingRebalance, CompletingRebalance, Stable)"
     );
+}
+
+/// A member whose connection is reset while its JoinGroup waits (behind responses it never
+/// read) leaves the group within its session timeout: the broker hands the abandoned join
+/// back to the coordinator, which stops counting the member as joined and lets its session
+/// run out. The survivor's next generation is its alone and takes every partition.
+#[test]
+fn a_member_reset_while_its_join_waits_leaves_within_its_session_timeout() {
+    use std::io::Write;
+    let broker = group_broker();
+    let group = "reset-while-joining";
+    let mut admin = Conn::open(&broker);
+    create_topic(&mut admin, "reset-topic", 4);
+    let pair = two_members(&broker, 5, group, 10_000);
+    let (mut survivor, mut dead) = (pair.leader, pair.follower);
+
+    // The member to die first fills its output with ~7 MiB of ApiVersions responses it never
+    // reads: more than the kernel buffers hold, less than the broker's 8 MiB output limit
+    // (past which it would stop reading this connection).
+    send_frame(&mut admin.stream, 18, 0, 1, Some(CLIENT_ID), &[], false);
+    let response_bytes = 4 + read_frame(&mut admin.stream).len();
+    let api_versions = common::request_frame(18, 0, 1, Some(CLIENT_ID), &[], false);
+    let flood = api_versions.repeat((7 << 20) / response_bytes);
+    dead.stream.write_all(&flood).unwrap();
+    // It rejoins with a new subscription and a 2 s session: the group rebalances and its
+    // JoinGroup waits for the survivor.
+    let subscription: &[(&str, &[u8])] = &[("range", b"\x00\x03new-subscription")];
+    let rejoin = join_request(group, &pair.follower_id, 2_000, subscription);
+    let _parked = dead.send(5, &rejoin);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut state = || {
+        admin.call(5, &describe(&[group], false)).groups[0]
+            .group_state
+            .clone()
+    };
+    while state() != "PreparingRebalance" {
+        assert!(
+            Instant::now() < deadline,
+            "the rejoin never started a rebalance"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Dropping a socket with unread input resets it.
+    drop(dead);
+    let reset_at = Instant::now();
+    while !broker.log().contains("abandoned its JoinGroup") {
+        assert!(
+            Instant::now() < deadline,
+            "the parked JoinGroup was never abandoned"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // The survivor hears of the rebalance and rejoins: the rebalance waits for the dead
+    // member only until its session expires, then completes without it.
+    let beat_code = survivor
+        .call(4, &beat(group, 2, &pair.leader_id))
+        .error_code;
+    assert_eq!(beat_code, REBALANCE_IN_PROGRESS);
+    let rejoined = survivor.call(5, &join(group, &pair.leader_id));
+    let waited = reset_at.elapsed();
+    assert_eq!(rejoined, expected_leader_join(5, 3, &pair.leader_id));
+    assert!(
+        waited < Duration::from_millis(2_000 + 1_000),
+        "the dead member left {waited:?} after its reset (session timeout 2 s)"
+    );
+    let mut everything = B::new();
+    everything.i16(0).arr(1).s("reset-topic").arr(4);
+    for partition in 0..4 {
+        everything.i32(partition);
+    }
+    let everything = everything.by(b"").done();
+    let synced = survivor.call(
+        3,
+        &sync(group, 3, &pair.leader_id, &[(&pair.leader_id, &everything)]),
+    );
+    assert_eq!(
+        (synced.error_code, synced.assignment),
+        (NONE, everything.clone())
+    );
+    let described = admin.call(5, &describe(&[group], false));
+    let group_described = &described.groups[0];
+    let members: Vec<(&str, &[u8])> = group_described
+        .members
+        .iter()
+        .map(|m| (m.member_id.as_str(), m.member_assignment.as_slice()))
+        .collect();
+    assert_eq!(group_described.group_state, "Stable");
+    assert_eq!(members, [(pair.leader_id.as_str(), everything.as_slice())]);
+    let dead_beat = admin.call(4, &beat(group, 3, &pair.follower_id));
+    assert_eq!(dead_beat.error_code, UNKNOWN_MEMBER_ID);
 }
