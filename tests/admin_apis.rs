@@ -8,8 +8,9 @@ mod common;
 use std::net::TcpStream;
 
 use common::{CLIENT_ID, TestBroker, assert_bytes, read_frame, response_body, send_frame};
+use kafka_broker::apis::describe_cluster::{self, DescribeCluster};
 use kafka_broker::apis::offset_for_leader_epoch::{self, OffsetForLeaderEpoch};
-use kafka_broker::apis::{Api, create_topics, describe_cluster, describe_configs};
+use kafka_broker::apis::{Api, create_topics, describe_configs};
 use kafka_broker::protocol::wire::{Ver, Wire, decode, encode};
 use kafka_broker::protocol::{Reader, Writer};
 use kafka_broker::storage::crc32c::crc32c;
@@ -17,7 +18,6 @@ use kafka_broker::storage::crc32c::crc32c;
 const PRODUCE: i16 = 0;
 const CREATE_TOPICS: i16 = 19;
 const DESCRIBE_CONFIGS: i16 = 32;
-const DESCRIBE_CLUSTER: i16 = 60;
 
 const NONE: i16 = 0;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
@@ -647,13 +647,8 @@ fn describe_cluster_v0_to_v2_lists_this_broker() {
                 endpoint_type: 1,
                 include_fenced_brokers: version >= 2,
             };
-            let body = conn.call(
-                DESCRIBE_CLUSTER,
-                version,
-                true,
-                &encoded(|w| request.encode(w, version)),
-            );
-            let response = legacy_decoded(&body, |r| describe_cluster::Response::decode(r, version));
+            let body = conn.send::<DescribeCluster>(version, &request);
+            let response = decoded::<DescribeCluster>(&body, version);
             let operations = if include_operations {
                 // CREATE (5), ALTER (7), DESCRIBE (8), CLUSTER_ACTION (9), DESCRIBE_CONFIGS
                 // (10), ALTER_CONFIGS (11), IDEMPOTENT_WRITE (12).

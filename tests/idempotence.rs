@@ -86,7 +86,11 @@ fn init_producer_id(
     let v = InitProducerId::SPEC.ver(version);
     let body = conn.call(INIT_PRODUCER_ID, version, v.flexible, &body_of(request, v));
     let decoded = decode(&body, v).expect("decodes");
-    assert_eq!(body_of(&decoded, v), body, "the InitProducerId response, re-encoded");
+    assert_eq!(
+        body_of(&decoded, v),
+        body,
+        "the InitProducerId response, re-encoded"
+    );
     (body, decoded)
 }
 

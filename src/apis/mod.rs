@@ -221,7 +221,7 @@ apis![
     init_producer_id => Entry::of::<init_producer_id::InitProducerId>(),
     offset_for_leader_epoch => Entry::of::<offset_for_leader_epoch::OffsetForLeaderEpoch>(),
     describe_configs => legacy!(describe_configs, 32, "DescribeConfigs"),
-    describe_cluster => legacy!(describe_cluster, 60, "DescribeCluster"),
+    describe_cluster => Entry::of::<describe_cluster::DescribeCluster>(),
     describe_topic_partitions => legacy!(describe_topic_partitions, 75, "DescribeTopicPartitions"),
 ];
 
