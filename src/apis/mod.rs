@@ -217,7 +217,7 @@ apis![
     list_groups => legacy!(list_groups, 16, "ListGroups"),
     api_versions => Entry::of::<api_versions::ApiVersions>(),
     create_topics => legacy!(create_topics, 19, "CreateTopics"),
-    delete_topics => legacy!(delete_topics, 20, "DeleteTopics"),
+    delete_topics => Entry::of::<delete_topics::DeleteTopics>(),
     init_producer_id => Entry::of::<init_producer_id::InitProducerId>(),
     offset_for_leader_epoch => Entry::of::<offset_for_leader_epoch::OffsetForLeaderEpoch>(),
     describe_configs => legacy!(describe_configs, 32, "DescribeConfigs"),
