@@ -9,15 +9,15 @@ use std::net::TcpStream;
 
 use common::{CLIENT_ID, TestBroker, assert_bytes, read_frame, response_body, send_frame};
 use kafka_broker::apis::describe_cluster::{self, DescribeCluster};
+use kafka_broker::apis::describe_configs::{self, DescribeConfigs};
 use kafka_broker::apis::offset_for_leader_epoch::{self, OffsetForLeaderEpoch};
-use kafka_broker::apis::{Api, create_topics, describe_configs};
+use kafka_broker::apis::{Api, create_topics};
 use kafka_broker::protocol::wire::{Ver, Wire, decode, encode};
 use kafka_broker::protocol::{Reader, Writer};
 use kafka_broker::storage::crc32c::crc32c;
 
 const PRODUCE: i16 = 0;
 const CREATE_TOPICS: i16 = 19;
-const DESCRIBE_CONFIGS: i16 = 32;
 
 const NONE: i16 = 0;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
@@ -344,14 +344,8 @@ fn describe_configs_call(
         include_synonyms: false,
         include_documentation: false,
     };
-    let flexible = version >= 4;
-    let body = conn.call(
-        DESCRIBE_CONFIGS,
-        version,
-        flexible,
-        &encoded(|w| request.encode(w, version)),
-    );
-    let response = legacy_decoded(&body, |r| describe_configs::Response::decode(r, version));
+    let body = conn.send::<DescribeConfigs>(version, &request);
+    let response = decoded::<DescribeConfigs>(&body, version);
     (body, response)
 }
 

@@ -220,7 +220,7 @@ apis![
     delete_topics => Entry::of::<delete_topics::DeleteTopics>(),
     init_producer_id => Entry::of::<init_producer_id::InitProducerId>(),
     offset_for_leader_epoch => Entry::of::<offset_for_leader_epoch::OffsetForLeaderEpoch>(),
-    describe_configs => legacy!(describe_configs, 32, "DescribeConfigs"),
+    describe_configs => Entry::of::<describe_configs::DescribeConfigs>(),
     describe_cluster => Entry::of::<describe_cluster::DescribeCluster>(),
     describe_topic_partitions => legacy!(describe_topic_partitions, 75, "DescribeTopicPartitions"),
 ];
