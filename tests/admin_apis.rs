@@ -1,23 +1,23 @@
 //! OffsetForLeaderEpoch, DescribeConfigs and DescribeCluster over a real socket. Requests
-//! are built with the codecs' public `Request::encode`, responses read with
-//! `Response::decode`; for each API an old (non-flexible) and a flexible response are also
-//! checked byte for byte.
+//! are built with the declared codecs (`wire::encode`) and responses read with `wire::decode`
+//! (re-encoded, a response gives back the bytes received); for each API an old
+//! (non-flexible) and a flexible response are also checked byte for byte.
 
 mod common;
 
 use std::net::TcpStream;
 
 use common::{CLIENT_ID, TestBroker, assert_bytes, read_frame, response_body, send_frame};
+use kafka_broker::apis::Api;
+use kafka_broker::apis::create_topics::{self, CreateTopics};
 use kafka_broker::apis::describe_cluster::{self, DescribeCluster};
 use kafka_broker::apis::describe_configs::{self, DescribeConfigs};
 use kafka_broker::apis::offset_for_leader_epoch::{self, OffsetForLeaderEpoch};
-use kafka_broker::apis::{Api, create_topics};
 use kafka_broker::protocol::wire::{Ver, Wire, decode, encode};
 use kafka_broker::protocol::{Reader, Writer};
 use kafka_broker::storage::crc32c::crc32c;
 
 const PRODUCE: i16 = 0;
-const CREATE_TOPICS: i16 = 19;
 
 const NONE: i16 = 0;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
@@ -91,17 +91,6 @@ fn encoded(f: impl FnOnce(&mut Writer)) -> Vec<u8> {
     out
 }
 
-/// Decodes a whole response body (hand-coded codecs, until they are declared).
-fn legacy_decoded<T>(
-    body: &[u8],
-    decode: impl FnOnce(&mut Reader) -> Result<T, kafka_broker::protocol::DecodeError>,
-) -> T {
-    let mut r = Reader::new(body);
-    let out = decode(&mut r).expect("the response decodes");
-    assert_eq!(r.remaining(), 0, "bytes after the response");
-    out
-}
-
 /// Hand-built expected bytes.
 #[derive(Default)]
 struct B(Vec<u8>);
@@ -170,8 +159,8 @@ fn create_topic(conn: &mut Conn, name: &str, partitions: i32, configs: &[(&str, 
         timeout_ms: 10_000,
         validate_only: false,
     };
-    let body = conn.call(CREATE_TOPICS, 7, true, &encoded(|w| request.encode(w, 7)));
-    let response = legacy_decoded(&body, |r| create_topics::Response::decode(r, 7));
+    let body = conn.send::<CreateTopics>(7, &request);
+    let response = decoded::<CreateTopics>(&body, 7);
     assert_eq!(
         (
             response.topics[0].error_code,

@@ -99,11 +99,11 @@ api! {
     sync_group = 14, flexible from 4;
     describe_groups = 15, flexible from 5;
     list_groups = 16, flexible from 3;
-    create_topics = 19, flexible from 5;
 }
 
 api! {
     declared heartbeat = 12, flexible from 4;
+    declared create_topics = 19, flexible from 5;
 }
 
 /// A request sent whose response has not been read yet.

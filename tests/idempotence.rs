@@ -3,8 +3,8 @@
 //! back, nothing is written twice, also after a restart), refuses a sequence gap
 //! (OUT_OF_ORDER_SEQUENCE_NUMBER) and a fenced epoch (INVALID_PRODUCER_EPOCH). Batches are
 //! built by hand with the producer id, epoch and base sequence in the header and the CRC-32C
-//! re-sealed; requests are built and responses read with the declared codecs (`wire::encode`,
-//! `wire::decode`).
+//! re-sealed. InitProducerId and CreateTopics go through the declared codecs (`wire::encode`,
+//! `wire::decode`), Produce and Fetch through their codecs' public `Request::encode`.
 
 mod common;
 
@@ -12,6 +12,7 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 
 use common::{CLIENT_ID, TestBroker, assert_bytes, read_frame, response_body, send_frame};
+use kafka_broker::apis::create_topics::CreateTopics;
 use kafka_broker::apis::init_producer_id::InitProducerId;
 use kafka_broker::apis::{Api, create_topics, fetch, init_producer_id, produce};
 use kafka_broker::protocol::wire::{Ver, Wire, decode, encode};
@@ -115,8 +116,9 @@ fn create_topic(conn: &mut Conn, name: &str) {
         timeout_ms: 10_000,
         validate_only: false,
     };
-    let body = conn.call(CREATE_TOPICS, 7, true, &encoded(|w| request.encode(w, 7)));
-    let response = create_topics::Response::decode(&mut Reader::new(&body), 7).unwrap();
+    let v = CreateTopics::SPEC.ver(7);
+    let body = conn.call(CREATE_TOPICS, 7, v.flexible, &body_of(&request, v));
+    let response: create_topics::Response = decode(&body, v).unwrap();
     assert_eq!(response.topics[0].error_code, NONE, "creating {name}");
 }
 

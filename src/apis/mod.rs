@@ -216,7 +216,7 @@ apis![
     describe_groups => legacy!(describe_groups, 15, "DescribeGroups"),
     list_groups => legacy!(list_groups, 16, "ListGroups"),
     api_versions => Entry::of::<api_versions::ApiVersions>(),
-    create_topics => legacy!(create_topics, 19, "CreateTopics"),
+    create_topics => Entry::of::<create_topics::CreateTopics>(),
     delete_topics => Entry::of::<delete_topics::DeleteTopics>(),
     init_producer_id => Entry::of::<init_producer_id::InitProducerId>(),
     offset_for_leader_epoch => Entry::of::<offset_for_leader_epoch::OffsetForLeaderEpoch>(),
