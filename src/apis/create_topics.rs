@@ -223,16 +223,12 @@ fn create_one(
         }
         configs.push((config.name.to_string(), value.to_string()));
     }
-    let described = configs
-        .iter()
-        .map(|(name, value)| TopicConfig {
-            name: name.clone(),
-            value: Some(value.clone()),
-            read_only: false,
-            config_source: SOURCE_TOPIC,
-            is_sensitive: false,
-        })
-        .collect();
+    let described = configs.iter().map(|(name, value)| TopicConfig {
+        name: name.clone(),
+        value: Some(value.clone()),
+        config_source: SOURCE_TOPIC,
+        ..TopicConfig::default()
+    });
     let topic_id = if validate_only {
         [0; 16]
     } else {
@@ -249,7 +245,7 @@ fn create_one(
         topic_id,
         num_partitions: partitions,
         replication_factor: replication,
-        configs: Some(described),
+        configs: Some(described.collect()),
         ..TopicResult::default()
     }
 }

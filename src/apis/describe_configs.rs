@@ -136,21 +136,18 @@ fn describe(ctx: &Context, resource: &Resource, include_synonyms: bool) -> Resou
         keys.is_none_or(|keys| keys.contains(&key))
     };
     for (name, value, source, kind) in entries.into_iter().filter(|e| asked(&e.0)) {
-        let synonyms = match include_synonyms {
-            true => vec![Synonym {
-                name: name.clone(),
-                value: Some(value.clone()),
-                source,
-            }],
-            false => Vec::new(),
-        };
+        let synonyms = include_synonyms.then(|| Synonym {
+            name: name.clone(),
+            value: Some(value.clone()),
+            source,
+        });
         result.configs.push(ConfigResult {
             name,
             value: Some(value),
             read_only: resource.resource_type == RESOURCE_BROKER,
             config_source: source,
             is_sensitive: false,
-            synonyms,
+            synonyms: synonyms.into_iter().collect(),
             config_type: kind,
             documentation: None,
         });
@@ -203,12 +200,8 @@ fn topic_entries(c: &Config, configs: &BTreeMap<String, String>) -> Vec<Entry> {
     }
     for (name, value) in configs {
         if !out.iter().any(|(n, ..)| n == name) {
-            out.push((
-                name.clone(),
-                value.clone(),
-                SOURCE_DYNAMIC_TOPIC_CONFIG,
-                TYPE_STRING,
-            ));
+            let (name, value) = (name.clone(), value.clone());
+            out.push((name, value, SOURCE_DYNAMIC_TOPIC_CONFIG, TYPE_STRING));
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));

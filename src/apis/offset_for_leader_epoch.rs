@@ -64,41 +64,31 @@ impl Api for OffsetForLeaderEpoch {
     /// Every partition here has had one leader epoch, so the end offset of the current
     /// epoch is the log end; a later epoch than ours is unknown.
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
-        let topics = request
-            .topics
-            .iter()
-            .map(|topic| {
-                let stored = ctx.storage.topic(topic.topic);
-                let partitions = topic
-                    .partitions
-                    .iter()
-                    .map(|p| {
-                        let mut out = EpochEndOffset {
-                            partition: p.partition,
-                            ..EpochEndOffset::default()
-                        };
-                        match stored.and_then(|t| t.partition(p.partition)) {
-                            None => out.error_code = error::UNKNOWN_TOPIC_OR_PARTITION,
-                            Some(part) if p.leader_epoch > part.leader_epoch => {}
-                            Some(part) => {
-                                out.leader_epoch = part.leader_epoch;
-                                out.end_offset = part.log.next_offset();
-                            }
-                        }
-                        out
-                    })
-                    .collect();
-                ResponseTopic {
-                    topic: topic.topic,
-                    partitions,
-                }
-            })
-            .collect();
+        let topics = request.topics.iter().map(|topic| ResponseTopic {
+            topic: topic.topic,
+            partitions: topic.partitions.iter().map(|p| end_offset(ctx, topic.topic, p)).collect(),
+        });
         Answer::Respond(Response {
             throttle_time_ms: 0,
-            topics,
+            topics: topics.collect(),
         })
     }
+}
+
+fn end_offset(ctx: &Context, topic: &str, p: &RequestPartition) -> EpochEndOffset {
+    let mut out = EpochEndOffset {
+        partition: p.partition,
+        ..EpochEndOffset::default()
+    };
+    match ctx.storage.topic(topic).and_then(|t| t.partition(p.partition)) {
+        None => out.error_code = error::UNKNOWN_TOPIC_OR_PARTITION,
+        Some(part) if p.leader_epoch > part.leader_epoch => {}
+        Some(part) => {
+            out.leader_epoch = part.leader_epoch;
+            out.end_offset = part.log.next_offset();
+        }
+    }
+    out
 }
 
 #[cfg(test)]
