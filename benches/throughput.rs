@@ -39,8 +39,10 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use kafka_broker::apis::{create_topics, fetch, produce};
+use kafka_broker::apis::create_topics::{self, CreateTopics};
+use kafka_broker::apis::{Api, fetch, produce};
 use kafka_broker::protocol::codec::{self, Reader, Writer};
+use kafka_broker::protocol::wire::Wire;
 use kafka_broker::storage::batch::{self, BatchHeader};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -457,11 +459,11 @@ impl Workload for Produce {
             timeout_ms: 30_000,
             validate_only: false,
         };
-        let v = CREATE_TOPICS_VERSION;
-        let frame = request_frame(19, v, |w| request.encode(w, v));
+        let v = CreateTopics::SPEC.ver(CREATE_TOPICS_VERSION);
+        let frame = request_frame(19, v.version, |w| request.write(w, v).expect("encodes"));
         let response = round_trip(broker, &frame, 1)?;
         let decoded = flexible_body(&response[4..])
-            .and_then(|mut r| create_topics::Response::decode(&mut r, v))
+            .and_then(|mut r| create_topics::Response::read(&mut r, v))
             .map_err(|e| format!("CreateTopics response: {e:?}"))?;
         let codes: Vec<i16> = decoded.topics.iter().map(|t| t.error_code).collect();
         const TOPIC_ALREADY_EXISTS: i16 = 36;

@@ -1,24 +1,23 @@
 //! OffsetForLeaderEpoch, DescribeConfigs and DescribeCluster over a real socket. Requests
-//! are built with the codecs' public `Request::encode`, responses read with
-//! `Response::decode`; for each API an old (non-flexible) and a flexible response are also
-//! checked byte for byte.
+//! are built with the declared codecs (`wire::encode`) and responses read with `wire::decode`
+//! (re-encoded, a response gives back the bytes received); for each API an old
+//! (non-flexible) and a flexible response are also checked byte for byte.
 
 mod common;
 
 use std::net::TcpStream;
 
 use common::{CLIENT_ID, TestBroker, assert_bytes, read_frame, response_body, send_frame};
-use kafka_broker::apis::{
-    create_topics, describe_cluster, describe_configs, offset_for_leader_epoch,
-};
+use kafka_broker::apis::Api;
+use kafka_broker::apis::create_topics::{self, CreateTopics};
+use kafka_broker::apis::describe_cluster::{self, DescribeCluster};
+use kafka_broker::apis::describe_configs::{self, DescribeConfigs};
+use kafka_broker::apis::offset_for_leader_epoch::{self, OffsetForLeaderEpoch};
+use kafka_broker::protocol::wire::{Ver, Wire, decode, encode};
 use kafka_broker::protocol::{Reader, Writer};
 use kafka_broker::storage::crc32c::crc32c;
 
 const PRODUCE: i16 = 0;
-const CREATE_TOPICS: i16 = 19;
-const OFFSET_FOR_LEADER_EPOCH: i16 = 23;
-const DESCRIBE_CONFIGS: i16 = 32;
-const DESCRIBE_CLUSTER: i16 = 60;
 
 const NONE: i16 = 0;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
@@ -60,22 +59,35 @@ impl Conn {
         let payload = read_frame(&mut self.stream);
         response_body(&payload, correlation_id, flexible).to_vec()
     }
+
+    /// Sends a declared request at `version` and returns the response body.
+    fn send<A: Api>(&mut self, version: i16, request: &A::Request<'_>) -> Vec<u8> {
+        let v = A::SPEC.ver(version);
+        self.call(A::SPEC.key, version, v.flexible, &body_of(request, v))
+    }
+}
+
+/// A declared message's body at `v`.
+fn body_of<'a, T: Wire<'a>>(message: &T, v: Ver) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode(message, v, &mut out).expect("encodes");
+    out
+}
+
+/// Decodes a whole response body of `A` at `version`: re-encoded, it gives the same bytes.
+fn decoded<'a, A: Api>(body: &'a [u8], version: i16) -> A::Response<'a>
+where
+    A::Response<'a>: std::fmt::Debug,
+{
+    let v = A::SPEC.ver(version);
+    let response = decode(body, v).expect("the response decodes");
+    assert_eq!(body_of(&response, v), body, "{response:?} re-encoded");
+    response
 }
 
 fn encoded(f: impl FnOnce(&mut Writer)) -> Vec<u8> {
     let mut out = Vec::new();
     f(&mut Writer::new(&mut out));
-    out
-}
-
-/// Decodes a whole response body.
-fn decoded<T>(
-    body: &[u8],
-    decode: impl FnOnce(&mut Reader) -> Result<T, kafka_broker::protocol::DecodeError>,
-) -> T {
-    let mut r = Reader::new(body);
-    let out = decode(&mut r).expect("the response decodes");
-    assert_eq!(r.remaining(), 0, "bytes after the response");
     out
 }
 
@@ -147,8 +159,8 @@ fn create_topic(conn: &mut Conn, name: &str, partitions: i32, configs: &[(&str, 
         timeout_ms: 10_000,
         validate_only: false,
     };
-    let body = conn.call(CREATE_TOPICS, 7, true, &encoded(|w| request.encode(w, 7)));
-    let response = decoded(&body, |r| create_topics::Response::decode(r, 7));
+    let body = conn.send::<CreateTopics>(7, &request);
+    let response = decoded::<CreateTopics>(&body, 7);
     assert_eq!(
         (
             response.topics[0].error_code,
@@ -252,7 +264,7 @@ fn offset_for_leader_epoch_v2_to_v4() {
         throttle_time_ms: 0,
         topics: vec![
             offset_for_leader_epoch::ResponseTopic {
-                topic: "epochs".into(),
+                topic: "epochs",
                 partitions: vec![
                     result(NONE, 0, 0, 5),
                     result(NONE, 1, 0, 0),
@@ -262,22 +274,15 @@ fn offset_for_leader_epoch_v2_to_v4() {
                 ],
             },
             offset_for_leader_epoch::ResponseTopic {
-                topic: "missing".into(),
+                topic: "missing",
                 partitions: vec![result(UNKNOWN_TOPIC_OR_PARTITION, 0, -1, -1)],
             },
         ],
     };
     for version in 2..=4 {
         let flexible = version >= 4;
-        let body = conn.call(
-            OFFSET_FOR_LEADER_EPOCH,
-            version,
-            flexible,
-            &encoded(|w| request.encode(w, version)),
-        );
-        let response = decoded(&body, |r| {
-            offset_for_leader_epoch::Response::decode(r, version)
-        });
+        let body = conn.send::<OffsetForLeaderEpoch>(version, &request);
+        let response = decoded::<OffsetForLeaderEpoch>(&body, version);
         assert_eq!(response, expected, "OffsetForLeaderEpoch v{version}");
         let rows: [TopicRows; 2] = [
             (
@@ -328,14 +333,8 @@ fn describe_configs_call(
         include_synonyms: false,
         include_documentation: false,
     };
-    let flexible = version >= 4;
-    let body = conn.call(
-        DESCRIBE_CONFIGS,
-        version,
-        flexible,
-        &encoded(|w| request.encode(w, version)),
-    );
-    let response = decoded(&body, |r| describe_configs::Response::decode(r, version));
+    let body = conn.send::<DescribeConfigs>(version, &request);
+    let response = decoded::<DescribeConfigs>(&body, version);
     (body, response)
 }
 
@@ -631,13 +630,8 @@ fn describe_cluster_v0_to_v2_lists_this_broker() {
                 endpoint_type: 1,
                 include_fenced_brokers: version >= 2,
             };
-            let body = conn.call(
-                DESCRIBE_CLUSTER,
-                version,
-                true,
-                &encoded(|w| request.encode(w, version)),
-            );
-            let response = decoded(&body, |r| describe_cluster::Response::decode(r, version));
+            let body = conn.send::<DescribeCluster>(version, &request);
+            let response = decoded::<DescribeCluster>(&body, version);
             let operations = if include_operations {
                 // CREATE (5), ALTER (7), DESCRIBE (8), CLUSTER_ACTION (9), DESCRIBE_CONFIGS
                 // (10), ALTER_CONFIGS (11), IDEMPOTENT_WRITE (12).

@@ -57,7 +57,7 @@ trait Decode: Sized {
 }
 
 macro_rules! api {
-    ($(declared $module:ident = $key:literal, flexible from $flex:literal;)*) => {$(
+    ($($module:ident = $key:literal, flexible from $flex:literal;)*) => {$(
         impl Api for $module::Request<'_> {
             const KEY: i16 = $key;
             const FIRST_FLEXIBLE: i16 = $flex;
@@ -73,37 +73,19 @@ macro_rules! api {
             }
         }
     )*};
-    ($($module:ident = $key:literal, flexible from $flex:literal;)*) => {$(
-        impl Api for $module::Request<'_> {
-            const KEY: i16 = $key;
-            const FIRST_FLEXIBLE: i16 = $flex;
-            type Response = $module::Response;
-            fn encode_body(&self, w: &mut Writer, version: i16) {
-                self.encode(w, version);
-            }
-        }
-        impl Decode for $module::Response {
-            fn decode_body(r: &mut Reader<'_>, version: i16) -> Result<Self, DecodeError> {
-                $module::Response::decode(r, version)
-            }
-        }
-    )*};
 }
 
 api! {
+    offset_commit = 8, flexible from 8;
+    offset_fetch = 9, flexible from 6;
+    find_coordinator = 10, flexible from 3;
+    join_group = 11, flexible from 6;
+    heartbeat = 12, flexible from 4;
+    leave_group = 13, flexible from 4;
+    sync_group = 14, flexible from 4;
+    describe_groups = 15, flexible from 5;
+    list_groups = 16, flexible from 3;
     create_topics = 19, flexible from 5;
-}
-
-api! {
-    declared offset_commit = 8, flexible from 8;
-    declared offset_fetch = 9, flexible from 6;
-    declared find_coordinator = 10, flexible from 3;
-    declared join_group = 11, flexible from 6;
-    declared heartbeat = 12, flexible from 4;
-    declared leave_group = 13, flexible from 4;
-    declared sync_group = 14, flexible from 4;
-    declared describe_groups = 15, flexible from 5;
-    declared list_groups = 16, flexible from 3;
 }
 
 /// A request sent whose response has not been read yet.

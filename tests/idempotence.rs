@@ -3,7 +3,8 @@
 //! back, nothing is written twice, also after a restart), refuses a sequence gap
 //! (OUT_OF_ORDER_SEQUENCE_NUMBER) and a fenced epoch (INVALID_PRODUCER_EPOCH). Batches are
 //! built by hand with the producer id, epoch and base sequence in the header and the CRC-32C
-//! re-sealed; requests go through the codecs' public `Request::encode`.
+//! re-sealed. InitProducerId and CreateTopics go through the declared codecs (`wire::encode`,
+//! `wire::decode`), Produce and Fetch through their codecs' public `Request::encode`.
 
 mod common;
 
@@ -11,7 +12,10 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 
 use common::{CLIENT_ID, TestBroker, assert_bytes, read_frame, response_body, send_frame};
-use kafka_broker::apis::{create_topics, fetch, init_producer_id, produce};
+use kafka_broker::apis::create_topics::CreateTopics;
+use kafka_broker::apis::init_producer_id::InitProducerId;
+use kafka_broker::apis::{Api, create_topics, fetch, init_producer_id, produce};
+use kafka_broker::protocol::wire::{Ver, Wire, decode, encode};
 use kafka_broker::protocol::{Reader, Writer};
 use kafka_broker::storage::crc32c::crc32c;
 
@@ -68,17 +72,27 @@ fn encoded(f: impl FnOnce(&mut Writer)) -> Vec<u8> {
     out
 }
 
+/// A declared message's body at `v`.
+fn body_of<'a, T: Wire<'a>>(message: &T, v: Ver) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode(message, v, &mut out).expect("encodes");
+    out
+}
+
 fn init_producer_id(
     conn: &mut Conn,
     version: i16,
     request: &init_producer_id::Request,
 ) -> (Vec<u8>, init_producer_id::Response) {
-    let body = encoded(|w| request.encode(w, version));
-    let response = conn.call(INIT_PRODUCER_ID, version, version >= 2, &body);
-    let mut r = Reader::new(&response);
-    let decoded = init_producer_id::Response::decode(&mut r, version).expect("decodes");
-    assert_eq!(r.remaining(), 0, "bytes after the InitProducerId response");
-    (response, decoded)
+    let v = InitProducerId::SPEC.ver(version);
+    let body = conn.call(INIT_PRODUCER_ID, version, v.flexible, &body_of(request, v));
+    let decoded = decode(&body, v).expect("decodes");
+    assert_eq!(
+        body_of(&decoded, v),
+        body,
+        "the InitProducerId response, re-encoded"
+    );
+    (body, decoded)
 }
 
 fn idempotent(producer_id: i64, producer_epoch: i16) -> init_producer_id::Request<'static> {
@@ -102,8 +116,9 @@ fn create_topic(conn: &mut Conn, name: &str) {
         timeout_ms: 10_000,
         validate_only: false,
     };
-    let body = conn.call(CREATE_TOPICS, 7, true, &encoded(|w| request.encode(w, 7)));
-    let response = create_topics::Response::decode(&mut Reader::new(&body), 7).unwrap();
+    let v = CreateTopics::SPEC.ver(7);
+    let body = conn.call(CREATE_TOPICS, 7, v.flexible, &body_of(&request, v));
+    let response: create_topics::Response = decode(&body, v).unwrap();
     assert_eq!(response.topics[0].error_code, NONE, "creating {name}");
 }
 

@@ -216,12 +216,12 @@ apis![
     describe_groups => Entry::of::<describe_groups::DescribeGroups>(),
     list_groups => Entry::of::<list_groups::ListGroups>(),
     api_versions => Entry::of::<api_versions::ApiVersions>(),
-    create_topics => legacy!(create_topics, 19, "CreateTopics"),
-    delete_topics => legacy!(delete_topics, 20, "DeleteTopics"),
-    init_producer_id => legacy!(init_producer_id, 22, "InitProducerId"),
-    offset_for_leader_epoch => legacy!(offset_for_leader_epoch, 23, "OffsetForLeaderEpoch"),
-    describe_configs => legacy!(describe_configs, 32, "DescribeConfigs"),
-    describe_cluster => legacy!(describe_cluster, 60, "DescribeCluster"),
+    create_topics => Entry::of::<create_topics::CreateTopics>(),
+    delete_topics => Entry::of::<delete_topics::DeleteTopics>(),
+    init_producer_id => Entry::of::<init_producer_id::InitProducerId>(),
+    offset_for_leader_epoch => Entry::of::<offset_for_leader_epoch::OffsetForLeaderEpoch>(),
+    describe_configs => Entry::of::<describe_configs::DescribeConfigs>(),
+    describe_cluster => Entry::of::<describe_cluster::DescribeCluster>(),
     describe_topic_partitions => legacy!(describe_topic_partitions, 75, "DescribeTopicPartitions"),
 ];
 
