@@ -470,12 +470,13 @@ impl<S: Service> Server<S> {
             conn.output.drain(..conn.output_start);
             conn.output_start = 0;
         }
-        if conn.read_closed
-            && conn.pending_output() == 0
-            && conn.parked.is_none()
-            && conn.close_reason.is_none()
-        {
-            conn.close_reason = Some("peer closed".into());
+        if conn.read_closed && conn.close_reason.is_none() {
+            if conn.parked.is_some() {
+                // Nobody is left to answer: hand the waiting request back (Service::abandon).
+                conn.close_reason = Some("peer closed while a request waited".into());
+            } else if conn.pending_output() == 0 {
+                conn.close_reason = Some("peer closed".into());
+            }
         }
         if let Some(reason) = conn.close_reason.take() {
             // Whatever output was already accepted for a closing connection is dropped.
