@@ -50,6 +50,10 @@ pub struct Member {
     /// the member counts as alive meanwhile. Cleared when that JoinGroup is answered or
     /// abandoned ([`Coordinator::abandon_join`]).
     pub awaiting_join: bool,
+    /// Its SyncGroup is parked until the leader's assignments arrive (Kafka's "awaiting
+    /// sync"): the member counts as alive meanwhile. Cleared when the group turns stable
+    /// or the wait ends ([`Coordinator::end_sync_wait`]).
+    pub awaiting_sync: bool,
 }
 
 #[derive(Debug)]
@@ -314,6 +318,7 @@ impl Coordinator {
                 last_heartbeat: now,
                 joined: false,
                 awaiting_join: false,
+                awaiting_sync: false,
             });
         let protocols_changed = member.protocols.len() != req.protocols.len()
             || member
@@ -400,6 +405,19 @@ impl Coordinator {
         log::info!("group {group_id}: member {member_id} abandoned its JoinGroup");
     }
 
+    /// A parked SyncGroup gave up (its deadline passed) or was abandoned (its connection
+    /// closed): the member no longer counts as alive for it, and its session runs from now.
+    pub fn end_sync_wait(&mut self, group_id: &str, member_id: &str, now: Instant) {
+        let member = self
+            .groups
+            .get_mut(group_id)
+            .and_then(|g| g.members.get_mut(member_id));
+        if let Some(member) = member.filter(|m| m.awaiting_sync) {
+            member.awaiting_sync = false;
+            member.last_heartbeat = now;
+        }
+    }
+
     fn prepare_rebalance(&mut self, group_id: &str, now: Instant) {
         let Some(group) = self.groups.get_mut(group_id) else {
             return;
@@ -408,6 +426,7 @@ impl Coordinator {
         group.state = GroupState::PreparingRebalance;
         for member in group.members.values_mut() {
             member.joined = member.awaiting_join;
+            member.awaiting_sync = false;
         }
         let timeout = group
             .members
@@ -513,16 +532,22 @@ impl Coordinator {
                             member.assignment = bytes.to_vec();
                         }
                     }
+                    // Every member's session restarts with the assignment, as Kafka's
+                    // propagateAssignment: a follower that waited is not expired for it.
+                    for member in group.members.values_mut() {
+                        member.awaiting_sync = false;
+                        member.last_heartbeat = now;
+                    }
                     group.state = GroupState::Stable;
                     self.epoch += 1;
                     log::debug!("group {group_id}: stable at generation {generation}");
                 }
                 _ => {
-                    let timeout = group
-                        .members
-                        .get(member_id)
-                        .map_or(Duration::ZERO, |m| m.session_timeout);
-                    return SyncOutcome::Wait(now + timeout);
+                    let Some(member) = group.members.get_mut(member_id) else {
+                        return SyncOutcome::Error(error::UNKNOWN_MEMBER_ID);
+                    };
+                    member.awaiting_sync = true;
+                    return SyncOutcome::Wait(now + member.session_timeout);
                 }
             }
         }
@@ -695,13 +720,13 @@ impl Coordinator {
 }
 
 /// Members whose session can expire now: not while they wait in a JoinGroup (the rebalance
-/// deadline covers them) nor while the group waits for the leader's assignments.
+/// deadline covers them) nor in a SyncGroup for the leader's assignments, as in Kafka's
+/// classic coordinator. Everyone else, the leader that never syncs included, expires.
 fn expiring_members(group: &Group) -> impl Iterator<Item = &Member> {
-    let completing = group.state == GroupState::CompletingRebalance;
     group
         .members
         .values()
-        .filter(move |m| !completing && !m.awaiting_join)
+        .filter(|m| !m.awaiting_join && !m.awaiting_sync)
 }
 
 fn join_result(group: &Group, member_id: &str) -> JoinResult {
@@ -840,6 +865,52 @@ mod tests {
         assert!(!group.members.contains_key(&a));
         assert_eq!(group.state, GroupState::PreparingRebalance);
         assert_eq!(c.heartbeat("g", &b, 2, later), error::REBALANCE_IN_PROGRESS);
+    }
+
+    /// A follower waits in SyncGroup past its session for a slow leader: it is not expired
+    /// meanwhile, and the assignment restarts its session.
+    #[test]
+    fn a_follower_waiting_for_a_slow_leader_keeps_its_session() {
+        let mut c = Coordinator::new(Duration::ZERO);
+        let t = Instant::now();
+        let mut req = join("g", "");
+        req.require_known_member_id = false;
+        let a = joined(c.join(&req, t)).member_id;
+        c.sync("g", &a, 1, Some(&[]), t);
+        let JoinOutcome::Wait(b, _) = c.join(&req, t) else {
+            panic!()
+        };
+        joined(c.join(&join("g", &a), t));
+        c.join_result("g", &b).unwrap();
+        assert!(matches!(c.sync("g", &b, 2, None, t), SyncOutcome::Wait(_)));
+        // The leader heartbeats but syncs only after 12 s; b's session is 10 s.
+        let late = t + Duration::from_secs(12);
+        assert_eq!(c.heartbeat("g", &a, 2, late), error::NONE);
+        c.tick(late);
+        assert!(c.group("g").unwrap().members.contains_key(&b));
+        c.sync("g", &a, 2, Some(&[(b.as_str(), b"p".as_slice())]), late);
+        c.tick(late + Duration::from_secs(1));
+        let group = c.group("g").unwrap();
+        assert_eq!((group.state, group.members.len()), (GroupState::Stable, 2));
+        // After the assignment the session runs as usual again.
+        c.tick(late + Duration::from_secs(11));
+        assert!(!c.group("g").unwrap().members.contains_key(&b));
+    }
+
+    /// A leader that never sends its SyncGroup expires like any silent member, so a group
+    /// whose leader died between join and sync does not stay stuck.
+    #[test]
+    fn a_leader_that_never_syncs_expires() {
+        let mut c = Coordinator::new(Duration::ZERO);
+        let t = Instant::now();
+        let mut req = join("g", "");
+        req.require_known_member_id = false;
+        let a = joined(c.join(&req, t)).member_id;
+        assert_eq!(c.group("g").unwrap().state, GroupState::CompletingRebalance);
+        c.tick(t + Duration::from_secs(11));
+        let group = c.group("g").unwrap();
+        assert!(!group.members.contains_key(&a));
+        assert_eq!(group.state, GroupState::Empty);
     }
 
     #[test]

@@ -979,6 +979,18 @@ fn offset_commit_from_members_checks_member_and_generation() {
             }],
         }]
     );
+    // A member's commit to a group that does not exist: ILLEGAL_GENERATION before v9,
+    // GROUP_ID_NOT_FOUND from v9, as Kafka answers.
+    for (version, expected) in [(8, ILLEGAL_GENERATION), (9, GROUP_ID_NOT_FOUND)] {
+        let mut request = commit(1, "someone");
+        request.group_id = "no-such-group";
+        let response = admin.call(version, &request);
+        assert_eq!(
+            errors(response),
+            [("events".to_string(), 1, expected)],
+            "v{version}"
+        );
+    }
 }
 
 #[test]

@@ -255,7 +255,6 @@ const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 /// can make the broker open.
 pub const PARTITIONS_MAX: i32 = 10_000;
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,7 +59,10 @@ impl Api for DeleteTopics {
 
     /// Deletes topics named by name or (v6) by id; their data goes with them.
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
-        let responses = request.targets().map(|target| delete(ctx, target)).collect();
+        let responses = request
+            .targets()
+            .map(|target| delete(ctx, target))
+            .collect();
         Answer::Respond(Response {
             throttle_time_ms: 0,
             responses,

@@ -120,7 +120,10 @@ fn describe(ctx: &Context, resource: &Resource, include_synonyms: bool) -> Resou
             }
         },
         RESOURCE_BROKER if name.is_empty() || name == ctx.config.node_id.to_string() => {
-            with_sources(broker_settings(ctx.config), broker_settings(&Config::default()))
+            with_sources(
+                broker_settings(ctx.config),
+                broker_settings(&Config::default()),
+            )
         }
         _ => {
             result.error_code = error::INVALID_REQUEST;
@@ -180,10 +183,18 @@ fn topic_settings(c: &Config) -> [Setting; 9] {
     [
         ("cleanup.policy", "delete".into(), TYPE_LIST),
         ("compression.type", "producer".into(), TYPE_STRING),
-        ("max.message.bytes", c.message_max_bytes.to_string(), TYPE_INT),
+        (
+            "max.message.bytes",
+            c.message_max_bytes.to_string(),
+            TYPE_INT,
+        ),
         ("message.timestamp.type", "CreateTime".into(), TYPE_STRING),
         ("min.insync.replicas", "1".into(), TYPE_INT),
-        ("retention.bytes", c.log_retention_bytes.to_string(), TYPE_LONG),
+        (
+            "retention.bytes",
+            c.log_retention_bytes.to_string(),
+            TYPE_LONG,
+        ),
         ("retention.ms", c.log_retention_ms.to_string(), TYPE_LONG),
         ("segment.bytes", c.log_segment_bytes.to_string(), TYPE_INT),
         ("segment.ms", "604800000".into(), TYPE_LONG),
@@ -212,18 +223,50 @@ fn topic_entries(c: &Config, configs: &BTreeMap<String, String>) -> Vec<Entry> {
 fn broker_settings(c: &Config) -> [Setting; 12] {
     let delay_ms = c.group_initial_rebalance_delay_ms;
     [
-        ("auto.create.topics.enable", c.auto_create_topics.to_string(), TYPE_BOOLEAN),
-        ("default.replication.factor", c.default_replication_factor.to_string(), TYPE_INT),
-        ("group.initial.rebalance.delay.ms", delay_ms.to_string(), TYPE_INT),
+        (
+            "auto.create.topics.enable",
+            c.auto_create_topics.to_string(),
+            TYPE_BOOLEAN,
+        ),
+        (
+            "default.replication.factor",
+            c.default_replication_factor.to_string(),
+            TYPE_INT,
+        ),
+        (
+            "group.initial.rebalance.delay.ms",
+            delay_ms.to_string(),
+            TYPE_INT,
+        ),
         ("log.dirs", c.log_dir.display().to_string(), TYPE_STRING),
-        ("log.retention.bytes", c.log_retention_bytes.to_string(), TYPE_LONG),
-        ("log.retention.ms", c.log_retention_ms.to_string(), TYPE_LONG),
-        ("log.segment.bytes", c.log_segment_bytes.to_string(), TYPE_INT),
+        (
+            "log.retention.bytes",
+            c.log_retention_bytes.to_string(),
+            TYPE_LONG,
+        ),
+        (
+            "log.retention.ms",
+            c.log_retention_ms.to_string(),
+            TYPE_LONG,
+        ),
+        (
+            "log.segment.bytes",
+            c.log_segment_bytes.to_string(),
+            TYPE_INT,
+        ),
         ("max.connections", c.max_connections.to_string(), TYPE_INT),
-        ("message.max.bytes", c.message_max_bytes.to_string(), TYPE_INT),
+        (
+            "message.max.bytes",
+            c.message_max_bytes.to_string(),
+            TYPE_INT,
+        ),
         ("node.id", c.node_id.to_string(), TYPE_INT),
         ("num.partitions", c.num_partitions.to_string(), TYPE_INT),
-        ("socket.request.max.bytes", c.socket_request_max_bytes.to_string(), TYPE_INT),
+        (
+            "socket.request.max.bytes",
+            c.socket_request_max_bytes.to_string(),
+            TYPE_INT,
+        ),
     ]
 }
 
@@ -388,12 +431,25 @@ mod tests {
             num_partitions: 3,
             ..Config::default()
         };
-        let entries = with_sources(broker_settings(&config), broker_settings(&Config::default()));
-        let source = |key: &str| entries.iter().find(|e| e.0 == key).map(|e| (e.1.as_str(), e.2));
-        assert_eq!(source("num.partitions"), Some(("3", SOURCE_STATIC_BROKER_CONFIG)));
+        let entries = with_sources(
+            broker_settings(&config),
+            broker_settings(&Config::default()),
+        );
+        let source = |key: &str| {
+            entries
+                .iter()
+                .find(|e| e.0 == key)
+                .map(|e| (e.1.as_str(), e.2))
+        };
+        assert_eq!(
+            source("num.partitions"),
+            Some(("3", SOURCE_STATIC_BROKER_CONFIG))
+        );
         assert_eq!(source("node.id"), Some(("1", SOURCE_DEFAULT_CONFIG)));
         let overrides = [("retention.ms", "5"), ("x", "y")];
-        let overrides = overrides.map(|(k, v)| (k.to_string(), v.to_string())).into();
+        let overrides = overrides
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into();
         let topic = topic_entries(&config, &overrides);
         let names: Vec<_> = topic.iter().map(|e| (e.0.as_str(), e.2)).collect();
         assert_eq!(names.len(), 10);

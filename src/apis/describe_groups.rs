@@ -133,9 +133,17 @@ mod tests {
     use crate::protocol::wire::{Wire, decode, encode};
 
     /// `bytes` decode to `value` at `version`, and `value` encodes to `bytes`.
-    fn both_ways<'a, T: Wire<'a> + PartialEq + std::fmt::Debug>(version: i16, bytes: &'a [u8], value: &T) {
+    fn both_ways<'a, T: Wire<'a> + PartialEq + std::fmt::Debug>(
+        version: i16,
+        bytes: &'a [u8],
+        value: &T,
+    ) {
         let v = DescribeGroups::SPEC.ver(version);
-        assert_eq!(&decode::<T>(bytes, v).unwrap(), value, "decoding v{version}");
+        assert_eq!(
+            &decode::<T>(bytes, v).unwrap(),
+            value,
+            "decoding v{version}"
+        );
         let mut out = Vec::new();
         encode(value, v, &mut out).unwrap();
         assert_eq!(out, bytes, "encoding v{version}");
@@ -198,7 +206,7 @@ mod tests {
             0, 0, // error_code 0
             0, // error_message null
             2, b'g', 2, b'S', 2, b'c', 2, b'r', // group_id, state, protocol type and data
-            2, // members: 1 (compact)
+            2,    // members: 1 (compact)
             2, b'm', // member_id "m"
             2, b'i', // group_instance_id "i"
             2, b'c', 2, b'h', // client_id "c", client_host "h"

@@ -480,7 +480,11 @@ fn resolve<'b>(
 
 /// Bytes waiting at the requested offsets, and whether any partition has an error (which
 /// is answered at once).
-fn available_bytes(broker: &crate::context::Context, request: &Request, version: i16) -> (i64, bool) {
+fn available_bytes(
+    broker: &crate::context::Context,
+    request: &Request,
+    version: i16,
+) -> (i64, bool) {
     let mut total = 0i64;
     for topic in &request.topics {
         let Some(stored) = resolve(broker, topic, version) else {

@@ -80,9 +80,17 @@ mod tests {
     use crate::protocol::wire::{Wire, decode, encode};
 
     /// `bytes` decode to `value` at `version`, and `value` encodes to `bytes`.
-    fn both_ways<'a, T: Wire<'a> + PartialEq + std::fmt::Debug>(version: i16, bytes: &'a [u8], value: &T) {
+    fn both_ways<'a, T: Wire<'a> + PartialEq + std::fmt::Debug>(
+        version: i16,
+        bytes: &'a [u8],
+        value: &T,
+    ) {
         let v = FindCoordinator::SPEC.ver(version);
-        assert_eq!(&decode::<T>(bytes, v).unwrap(), value, "decoding v{version}");
+        assert_eq!(
+            &decode::<T>(bytes, v).unwrap(),
+            value,
+            "decoding v{version}"
+        );
         let mut out = Vec::new();
         encode(value, v, &mut out).unwrap();
         assert_eq!(out, bytes, "encoding v{version}");
@@ -104,7 +112,10 @@ mod tests {
         // An unknown tagged field (tag 9, 2 bytes) is skipped.
         let tagged = [0, 3, 2, b'a', 2, b'b', 1, 9, 2, 0xab, 0xcd];
         let v = FindCoordinator::SPEC.ver(4);
-        assert_eq!(decode::<Request>(&tagged, v).unwrap(), request("", 0, vec!["a", "b"]));
+        assert_eq!(
+            decode::<Request>(&tagged, v).unwrap(),
+            request("", 0, vec!["a", "b"])
+        );
     }
 
     #[test]

@@ -79,9 +79,17 @@ mod tests {
     use crate::protocol::wire::{Wire, decode, encode};
 
     /// `bytes` decode to `value` at `version`, and `value` encodes to `bytes`.
-    fn both_ways<'a, T: Wire<'a> + PartialEq + std::fmt::Debug>(version: i16, bytes: &'a [u8], value: &T) {
+    fn both_ways<'a, T: Wire<'a> + PartialEq + std::fmt::Debug>(
+        version: i16,
+        bytes: &'a [u8],
+        value: &T,
+    ) {
         let v = ListGroups::SPEC.ver(version);
-        assert_eq!(&decode::<T>(bytes, v).unwrap(), value, "decoding v{version}");
+        assert_eq!(
+            &decode::<T>(bytes, v).unwrap(),
+            value,
+            "decoding v{version}"
+        );
         let mut out = Vec::new();
         encode(value, v, &mut out).unwrap();
         assert_eq!(out, bytes, "encoding v{version}");
@@ -93,8 +101,8 @@ mod tests {
         both_ways(3, &[0], &Request::default()); // a tag section only
         let v5 = [
             2, 7, b'S', b't', b'a', b'b', b'l', b'e', // states_filter ["Stable"] (compact)
-            1, // types_filter: empty
-            0, // tags
+            1,    // types_filter: empty
+            0,    // tags
         ];
         let request = Request {
             states_filter: vec!["Stable"],
@@ -102,8 +110,13 @@ mod tests {
         };
         both_ways(5, &v5, &request);
         // An unknown tagged field (tag 9, 2 bytes) is skipped.
-        let tagged = [2, 7, b'S', b't', b'a', b'b', b'l', b'e', 1, 1, 9, 2, 0xab, 0xcd];
-        assert_eq!(decode::<Request>(&tagged, ListGroups::SPEC.ver(5)).unwrap(), request);
+        let tagged = [
+            2, 7, b'S', b't', b'a', b'b', b'l', b'e', 1, 1, 9, 2, 0xab, 0xcd,
+        ];
+        assert_eq!(
+            decode::<Request>(&tagged, ListGroups::SPEC.ver(5)).unwrap(),
+            request
+        );
     }
 
     #[test]
@@ -136,11 +149,11 @@ mod tests {
             0, 0, // error_code 0
             2, // groups: 1 (compact)
             2, b'g', // group_id "g"
-            1, // protocol_type ""
+            1,    // protocol_type ""
             6, b'E', b'm', b'p', b't', b'y', // group_state "Empty"
             8, b'c', b'l', b'a', b's', b's', b'i', b'c', // group_type "classic"
-            0, // group tags
-            0, // tags
+            0,    // group tags
+            0,    // tags
         ];
         both_ways(5, &v5, &response(group));
     }

@@ -74,8 +74,17 @@ impl Api for OffsetCommit {
     type Response<'a> = Response;
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+        let unknown_group = ctx.coordinator.group(request.group_id).is_none()
+            && ctx.storage.committed(request.group_id).is_none();
         let group_error = if request.group_id.is_empty() {
             error::INVALID_GROUP_ID
+        } else if unknown_group && request.generation_id_or_member_epoch >= 0 {
+            // A member's commit to a group that does not exist, as Kafka answers it.
+            if ctx.version >= 9 {
+                error::GROUP_ID_NOT_FOUND
+            } else {
+                error::ILLEGAL_GENERATION
+            }
         } else {
             ctx.coordinator.check_commit(
                 request.group_id,
@@ -148,9 +157,17 @@ mod tests {
     use crate::protocol::wire::{Wire, decode, encode};
 
     /// `bytes` decode to `value` at `version`, and `value` encodes to `bytes`.
-    fn both_ways<'a, T: Wire<'a> + PartialEq + std::fmt::Debug>(version: i16, bytes: &'a [u8], value: &T) {
+    fn both_ways<'a, T: Wire<'a> + PartialEq + std::fmt::Debug>(
+        version: i16,
+        bytes: &'a [u8],
+        value: &T,
+    ) {
         let v = OffsetCommit::SPEC.ver(version);
-        assert_eq!(&decode::<T>(bytes, v).unwrap(), value, "decoding v{version}");
+        assert_eq!(
+            &decode::<T>(bytes, v).unwrap(),
+            value,
+            "decoding v{version}"
+        );
         let mut out = Vec::new();
         encode(value, v, &mut out).unwrap();
         assert_eq!(out, bytes, "encoding v{version}");
@@ -218,7 +235,7 @@ mod tests {
             0x02, // partitions: compact count 1
             0, 0, 0, 1, // partition_index 1
             0, 0, 0, 0, 0, 0, 0x01, 0x00, // committed_offset 256
-            0, 0, 0, 3, // committed_leader_epoch 3
+            0, 0, 0, 3,    // committed_leader_epoch 3
             0x01, // committed_metadata ""
             0x00, 0x00, 0x00, // partition, topic and request tags
         ];
@@ -260,7 +277,7 @@ mod tests {
         ];
         both_ways(2, &v2, &response("t", [0; 16]));
         let mut v8 = vec![
-            0, 0, 0, 0, // throttle_time_ms 0
+            0, 0, 0, 0,    // throttle_time_ms 0
             0x02, // topics: compact count 1
             0x02, b't', // name "t"
             0x02, // partitions: compact count 1

@@ -135,7 +135,11 @@ fn fetch(
             .filter_map(|(name, partitions)| {
                 let topic_id = if by_id { topic_id(name)? } else { [0; 16] };
                 let name = name.to_string();
-                Some(ResponseTopic { name, topic_id, partitions })
+                Some(ResponseTopic {
+                    name,
+                    topic_id,
+                    partitions,
+                })
             })
             .collect();
     };
@@ -178,9 +182,17 @@ mod tests {
     use crate::protocol::wire::{Wire, decode, encode};
 
     /// `bytes` decode to `value` at `version`, and `value` encodes to `bytes`.
-    fn both_ways<'a, T: Wire<'a> + PartialEq + std::fmt::Debug>(version: i16, bytes: &'a [u8], value: &T) {
+    fn both_ways<'a, T: Wire<'a> + PartialEq + std::fmt::Debug>(
+        version: i16,
+        bytes: &'a [u8],
+        value: &T,
+    ) {
         let v = OffsetFetch::SPEC.ver(version);
-        assert_eq!(&decode::<T>(bytes, v).unwrap(), value, "decoding v{version}");
+        assert_eq!(
+            &decode::<T>(bytes, v).unwrap(),
+            value,
+            "decoding v{version}"
+        );
         let mut out = Vec::new();
         encode(value, v, &mut out).unwrap();
         assert_eq!(out, bytes, "encoding v{version}");
@@ -234,7 +246,7 @@ mod tests {
             0x03, // groups: compact count 2
             0x02, b'g', // group_id "g"
             0x02, b'm', // member_id "m"
-            0, 0, 0, 5, // member_epoch 5
+            0, 0, 0, 5,    // member_epoch 5
             0x02, // topics: compact count 1
             0x02, b't', // name "t"
             0x02, 0, 0, 0, 3, // partition_indexes [3]
@@ -311,7 +323,7 @@ mod tests {
     #[test]
     fn offset_fetch_v8_and_v10_response_bytes() {
         let mut body = vec![
-            0, 0, 0, 0, // throttle_time_ms 0
+            0, 0, 0, 0,    // throttle_time_ms 0
             0x02, // groups: compact count 1
             0x02, b'g', // group_id "g"
             0x02, // topics: compact count 1
@@ -319,7 +331,7 @@ mod tests {
             0x02, // partitions: compact count 1
             0, 0, 0, 0, // partition_index 0
             0, 0, 0, 0, 0, 0, 0, 7, // committed_offset 7
-            0, 0, 0, 2, // committed_leader_epoch 2
+            0, 0, 0, 2,    // committed_leader_epoch 2
             0x00, // metadata null
             0, 100, // error_code 100
             0x00, 0x00, // partition and topic tags

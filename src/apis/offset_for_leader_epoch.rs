@@ -66,7 +66,11 @@ impl Api for OffsetForLeaderEpoch {
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
         let topics = request.topics.iter().map(|topic| ResponseTopic {
             topic: topic.topic,
-            partitions: topic.partitions.iter().map(|p| end_offset(ctx, topic.topic, p)).collect(),
+            partitions: topic
+                .partitions
+                .iter()
+                .map(|p| end_offset(ctx, topic.topic, p))
+                .collect(),
         });
         Answer::Respond(Response {
             throttle_time_ms: 0,
@@ -80,7 +84,11 @@ fn end_offset(ctx: &Context, topic: &str, p: &RequestPartition) -> EpochEndOffse
         partition: p.partition,
         ..EpochEndOffset::default()
     };
-    match ctx.storage.topic(topic).and_then(|t| t.partition(p.partition)) {
+    match ctx
+        .storage
+        .topic(topic)
+        .and_then(|t| t.partition(p.partition))
+    {
         None => out.error_code = error::UNKNOWN_TOPIC_OR_PARTITION,
         Some(part) if p.leader_epoch > part.leader_epoch => {}
         Some(part) => {
@@ -97,7 +105,12 @@ mod tests {
     use crate::protocol::wire::{decode, encode};
 
     /// A request for one partition of topic "t".
-    fn one_partition(replica_id: i32, partition: i32, current: i32, epoch: i32) -> Request<'static> {
+    fn one_partition(
+        replica_id: i32,
+        partition: i32,
+        current: i32,
+        epoch: i32,
+    ) -> Request<'static> {
         let partitions = vec![RequestPartition {
             partition,
             current_leader_epoch: current,

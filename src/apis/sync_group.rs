@@ -3,11 +3,12 @@
 //! - v1: the response adds throttle_time_ms. v2: no change on the wire.
 //! - v3: the request adds group_instance_id (static membership, KIP-345).
 //! - v4: first flexible version.
-//! - v5: protocol_type and protocol_name in request and response (KIP-559). Kafka refuses a
-//!   request whose type or name differs from the group's; we do not check them.
+//! - v5: protocol_type and protocol_name in request and response (KIP-559); a member of the
+//!   current generation naming another type or protocol than the group's gets
+//!   INCONSISTENT_GROUP_PROTOCOL, as from Kafka.
 //!
-//! A parked SyncGroup leaves no trace in the coordinator, so one whose connection closes has
-//! nothing to undo: as in Kafka, the member is expired by its session timeout.
+//! A member whose SyncGroup waits counts as alive; when the wait ends without an assignment
+//! (deadline or closed connection) its session runs again, so it expires unless it returns.
 
 use super::{Answer, Api, Context, Wait};
 use crate::coordinator::SyncOutcome;
@@ -57,6 +58,12 @@ impl Api for SyncGroup {
             .iter()
             .map(|a| (a.member_id, a.assignment))
             .collect();
+        if !consistent_protocol(ctx, &request) {
+            return Answer::Respond(Response {
+                error_code: error::INCONSISTENT_GROUP_PROTOCOL,
+                ..Response::default()
+            });
+        }
         // Only a first attempt carries assignments; a resumed follower just asks for its own.
         let given = (ctx.wait == Wait::Allowed).then_some(assignments.as_slice());
         let outcome = ctx.coordinator.sync(
@@ -77,7 +84,11 @@ impl Api for SyncGroup {
                     memo: None,
                 };
             }
-            SyncOutcome::Wait(_) => error::REBALANCE_IN_PROGRESS,
+            SyncOutcome::Wait(_) => {
+                ctx.coordinator
+                    .end_sync_wait(request.group_id, request.member_id, ctx.now);
+                error::REBALANCE_IN_PROGRESS
+            }
             SyncOutcome::Error(code) => code,
             SyncOutcome::Assigned {
                 protocol_type,
@@ -97,6 +108,29 @@ impl Api for SyncGroup {
             ..Response::default()
         })
     }
+
+    /// A follower whose waiting SyncGroup's connection closed no longer counts as alive:
+    /// its session runs from now, and it expires unless it comes back.
+    fn abandon(ctx: &mut Context, request: Self::Request<'_>) {
+        ctx.coordinator
+            .end_sync_wait(request.group_id, request.member_id, ctx.now);
+    }
+}
+
+/// KIP-559: a v5 request's protocol type and name, when given, are the group's. Only a
+/// member of the current generation is checked (the others get their own error from sync).
+fn consistent_protocol(ctx: &Context, request: &Request) -> bool {
+    let Some(group) = ctx.coordinator.group(request.group_id) else {
+        return true;
+    };
+    if group.generation != request.generation_id || !group.members.contains_key(request.member_id) {
+        return true;
+    }
+    let same = |given: Option<&str>, group: &Option<String>| {
+        given.is_none_or(|given| group.as_deref() == Some(given))
+    };
+    same(request.protocol_type, &group.protocol_type)
+        && same(request.protocol_name, &group.protocol_name)
 }
 
 #[cfg(test)]
