@@ -193,36 +193,51 @@ macro_rules! legacy {
     }};
 }
 
-macro_rules! apis {
-    ($($module:ident => $entry:expr),* $(,)?) => {
-        $(pub mod $module;)*
-        /// Every API we serve, sorted by key.
-        pub static APIS: &[Entry] = &[$($entry),*];
-    };
-}
+pub mod api_versions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod describe_groups;
+pub mod describe_topic_partitions;
+pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
+pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
+pub mod list_offsets;
+pub mod metadata;
+pub mod offset_commit;
+pub mod offset_fetch;
+pub mod offset_for_leader_epoch;
+pub mod produce;
+pub mod sync_group;
 
-apis![
-    produce => legacy!(produce, 0, "Produce"),
-    fetch => legacy!(fetch, 1, "Fetch"),
-    list_offsets => legacy!(list_offsets, 2, "ListOffsets"),
-    metadata => legacy!(metadata, 3, "Metadata"),
-    offset_commit => Entry::of::<offset_commit::OffsetCommit>(),
-    offset_fetch => Entry::of::<offset_fetch::OffsetFetch>(),
-    find_coordinator => Entry::of::<find_coordinator::FindCoordinator>(),
-    join_group => Entry::of::<join_group::JoinGroup>(),
-    heartbeat => Entry::of::<heartbeat::Heartbeat>(),
-    leave_group => Entry::of::<leave_group::LeaveGroup>(),
-    sync_group => Entry::of::<sync_group::SyncGroup>(),
-    describe_groups => Entry::of::<describe_groups::DescribeGroups>(),
-    list_groups => Entry::of::<list_groups::ListGroups>(),
-    api_versions => Entry::of::<api_versions::ApiVersions>(),
-    create_topics => Entry::of::<create_topics::CreateTopics>(),
-    delete_topics => Entry::of::<delete_topics::DeleteTopics>(),
-    init_producer_id => Entry::of::<init_producer_id::InitProducerId>(),
-    offset_for_leader_epoch => Entry::of::<offset_for_leader_epoch::OffsetForLeaderEpoch>(),
-    describe_configs => Entry::of::<describe_configs::DescribeConfigs>(),
-    describe_cluster => Entry::of::<describe_cluster::DescribeCluster>(),
-    describe_topic_partitions => legacy!(describe_topic_partitions, 75, "DescribeTopicPartitions"),
+/// Every API we serve, sorted by key.
+pub static APIS: &[Entry] = &[
+    legacy!(produce, 0, "Produce"),
+    legacy!(fetch, 1, "Fetch"),
+    legacy!(list_offsets, 2, "ListOffsets"),
+    legacy!(metadata, 3, "Metadata"),
+    Entry::of::<offset_commit::OffsetCommit>(),
+    Entry::of::<offset_fetch::OffsetFetch>(),
+    Entry::of::<find_coordinator::FindCoordinator>(),
+    Entry::of::<join_group::JoinGroup>(),
+    Entry::of::<heartbeat::Heartbeat>(),
+    Entry::of::<leave_group::LeaveGroup>(),
+    Entry::of::<sync_group::SyncGroup>(),
+    Entry::of::<describe_groups::DescribeGroups>(),
+    Entry::of::<list_groups::ListGroups>(),
+    Entry::of::<api_versions::ApiVersions>(),
+    Entry::of::<create_topics::CreateTopics>(),
+    Entry::of::<delete_topics::DeleteTopics>(),
+    Entry::of::<init_producer_id::InitProducerId>(),
+    Entry::of::<offset_for_leader_epoch::OffsetForLeaderEpoch>(),
+    Entry::of::<describe_configs::DescribeConfigs>(),
+    Entry::of::<describe_cluster::DescribeCluster>(),
+    legacy!(describe_topic_partitions, 75, "DescribeTopicPartitions"),
 ];
 
 /// The spec of every API we serve, sorted by key.
