@@ -11,6 +11,7 @@ use common::{CLIENT_ID, TestBroker, assert_bytes, read_frame, response_body, sen
 use kafka_broker::apis::{
     create_topics, describe_cluster, describe_configs, offset_for_leader_epoch,
 };
+use kafka_broker::protocol::wire::{Records, Ver, encode};
 use kafka_broker::protocol::{Reader, Writer};
 use kafka_broker::storage::crc32c::crc32c;
 
@@ -192,11 +193,17 @@ fn produce_records(conn: &mut Conn, topic: &str, partition: i32, count: i32) {
             name: topic,
             partition_data: vec![kafka_broker::apis::produce::PartitionProduceData {
                 index: partition,
-                records: Some(&batch),
+                records: Some(Records::Bytes(&batch)),
             }],
         }],
     };
-    let body = conn.call(PRODUCE, 11, true, &encoded(|w| request.encode(w, 11)));
+    let mut body = Vec::new();
+    let v11 = Ver {
+        version: 11,
+        flexible: true,
+    };
+    encode(&request, v11, &mut body).unwrap();
+    let body = conn.call(PRODUCE, 11, true, &body);
     // responses[1]: name, partitions[1]: index, error_code.
     let mut r = Reader::new(&body);
     r.array_len(true, 1).unwrap();

@@ -202,10 +202,10 @@ macro_rules! apis {
 }
 
 apis![
-    produce => legacy!(produce, 0, "Produce"),
-    fetch => legacy!(fetch, 1, "Fetch"),
-    list_offsets => legacy!(list_offsets, 2, "ListOffsets"),
-    metadata => legacy!(metadata, 3, "Metadata"),
+    produce => Entry::of::<produce::Produce>(),
+    fetch => Entry::of::<fetch::Fetch>(),
+    list_offsets => Entry::of::<list_offsets::ListOffsets>(),
+    metadata => Entry::of::<metadata::Metadata>(),
     offset_commit => legacy!(offset_commit, 8, "OffsetCommit"),
     offset_fetch => legacy!(offset_fetch, 9, "OffsetFetch"),
     find_coordinator => legacy!(find_coordinator, 10, "FindCoordinator"),
@@ -222,7 +222,7 @@ apis![
     offset_for_leader_epoch => legacy!(offset_for_leader_epoch, 23, "OffsetForLeaderEpoch"),
     describe_configs => legacy!(describe_configs, 32, "DescribeConfigs"),
     describe_cluster => legacy!(describe_cluster, 60, "DescribeCluster"),
-    describe_topic_partitions => legacy!(describe_topic_partitions, 75, "DescribeTopicPartitions"),
+    describe_topic_partitions => Entry::of::<describe_topic_partitions::DescribeTopicPartitions>(),
 ];
 
 /// The spec of every API we serve, sorted by key.
