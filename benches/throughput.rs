@@ -610,6 +610,7 @@ impl Workload for Fetch {
                     last_fetched_epoch: -1,
                     log_start_offset: -1,
                     partition_max_bytes: self.partition_max_bytes,
+                    ..fetch::FetchPartition::default()
                 }],
             }],
             forgotten_topics_data: Vec::new(),

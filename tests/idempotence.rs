@@ -309,6 +309,7 @@ fn fetch_all(conn: &mut Conn) -> (i64, Vec<u8>) {
                 last_fetched_epoch: -1,
                 log_start_offset: -1,
                 partition_max_bytes: 1 << 20,
+                ..fetch::FetchPartition::default()
             }],
         }],
         forgotten_topics_data: vec![],

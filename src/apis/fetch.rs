@@ -1,5 +1,5 @@
 //! Fetch (key 1): stored batches from given offsets, long-polled until `min_bytes` arrive
-//! or `max_wait_ms` passes. Versions 4-16, flexible from v12.
+//! or `max_wait_ms` passes. Versions 4-18, flexible from v12.
 //! - v4 (Kafka 4's baseline) has isolation_level and, in the response, last_stable_offset
 //!   and aborted_transactions; v5 adds log_start_offset; v6 is v5; v7 adds fetch sessions
 //!   (session_id, session_epoch, forgotten topics, a top-level error_code); v8 is v7; v9
@@ -10,6 +10,12 @@
 //! - v13 names topics by id (UNKNOWN_TOPIC_ID); v14 may answer
 //!   OFFSET_MOVED_TO_TIERED_STORAGE (we have no tiered storage); v15 moves replica_id into
 //!   the tagged ReplicaState (KIP-903); v16 adds the tagged NodeEndpoints (KIP-951).
+//! - v17 adds the fetching follower's tagged ReplicaDirectoryId (KIP-853). Only followers
+//!   send it and we have none: a consumer's v17 request is its v16 request.
+//! - v18 adds each partition's tagged HighWatermark (KIP-1166): the high watermark the
+//!   requester knows (i64::MAX when it does not say, -1 when it does not know). A fetch
+//!   whose requester is behind ours is answered at once instead of long-polling, so it
+//!   learns the new high watermark without waiting.
 //!
 //! Invariant: the response never holds a copy of record bytes: each partition's records are
 //! a `storage::log::FileSlice`, read from the segment straight into the output while the
@@ -58,6 +64,8 @@ message! {
         last_fetched_epoch: i32 = "12+" default -1,
         log_start_offset: i64 = "5+" default -1,
         partition_max_bytes: i32 = "0+",
+        replica_directory_id: [u8; 16] = "17+" tag 0,
+        high_watermark: i64 = "18+" tag 1 default i64::MAX,
     }
 
     pub struct ForgottenTopic<'a> {
@@ -131,7 +139,7 @@ pub const FETCH_BYTES_MAX: usize = 55 * 1024 * 1024;
 pub struct Fetch;
 
 impl Api for Fetch {
-    const SPEC: ApiSpec = ApiSpec::new(1, "Fetch", "4-16", "12+");
+    const SPEC: ApiSpec = ApiSpec::new(1, "Fetch", "4-18", "12+");
     type Request<'a> = Request<'a>;
     type Response<'a> = Response<'a>;
 
@@ -165,8 +173,8 @@ fn resolve<'c>(ctx: &'c Context, topic: &FetchTopic) -> Option<&'c Topic> {
     }
 }
 
-/// Whether to answer now: some partition has an error, or `min_bytes` wait at the
-/// requested offsets.
+/// Whether to answer now: some partition has an error, or is behind the high watermark
+/// its requester knows (v18), or `min_bytes` wait at the requested offsets.
 fn ready(ctx: &Context, request: &Request) -> bool {
     let mut available = 0u64;
     for topic in &request.topics {
@@ -178,7 +186,11 @@ fn ready(ctx: &Context, request: &Request) -> bool {
                 return true;
             };
             let log = &partition.log;
-            if p.fetch_offset < log.log_start_offset() || p.fetch_offset > log.next_offset() {
+            let high_watermark = log.next_offset();
+            if p.fetch_offset < log.log_start_offset()
+                || p.fetch_offset > high_watermark
+                || p.high_watermark < high_watermark
+            {
                 return true;
             }
             let bytes = log.bytes_after(p.fetch_offset);
@@ -343,36 +355,41 @@ mod tests {
     }
 
     #[test]
-    fn fetch_v16_parks_unless_bytes_wait() {
+    fn fetch_v18_parks_unless_bytes_wait_or_the_high_watermark_is_behind() {
         let mut fixture = Fixture::three_records("fetch-ready");
-        let ctx = &mut fixture.ctx(16);
+        let ctx = &mut fixture.ctx(18);
         let stored = ctx.storage.topic("t").unwrap();
         let (id, bytes) = (stored.id, stored.partitions[0].log.read_all().unwrap());
-        let request = |fetch_offset| Request {
+        let request = |fetch_offset, high_watermark| Request {
             max_wait_ms: 500,
             min_bytes: 1,
             topics: vec![FetchTopic {
                 topic_id: id,
-                partitions: vec![partition(fetch_offset, 1 << 20)],
+                partitions: vec![FetchPartition {
+                    high_watermark,
+                    ..partition(fetch_offset, 1 << 20)
+                }],
                 ..FetchTopic::default()
             }],
             ..Request::default()
         };
-        // At the log end: wait.
-        assert!(!ready(ctx, &request(3)));
+        // At the log end with no high watermark given (i64::MAX) or a current one: wait.
+        assert!(!ready(ctx, &request(3, i64::MAX)) && !ready(ctx, &request(3, 3)));
         assert!(matches!(
-            Fetch::handle(ctx, request(3)),
+            Fetch::handle(ctx, request(3, 3)),
             Answer::Park { .. }
         ));
+        // A requester behind our high watermark (or not knowing it) is answered at once.
+        assert!(ready(ctx, &request(3, 2)) && ready(ctx, &request(3, -1)));
         // Bytes waiting: answered with the stored batch, read from the segment.
-        let Answer::Respond(response) = Fetch::handle(ctx, request(0)) else {
+        let Answer::Respond(response) = Fetch::handle(ctx, request(0, i64::MAX)) else {
             panic!("a fetch with bytes waiting is answered");
         };
         let data = &response.responses[0].partitions[0];
         assert_eq!((data.error_code, data.high_watermark), (error::NONE, 3));
         assert!(matches!(&data.records, Some(Records::Source(_))));
         // The body ends with the records, then partition, topic and body tags.
-        let body = response_bytes(&response, 16);
+        let body = response_bytes(&response, 18);
         assert!(body.ends_with(&[&bytes[..], &[0, 0, 0]].concat()));
     }
 
@@ -394,6 +411,7 @@ mod tests {
         assert_eq!(request.topics[0].partitions, [partition(7, 65536)]);
         let p = &request.topics[0].partitions[0];
         assert_eq!((p.current_leader_epoch, p.log_start_offset), (-1, -1));
+        assert_eq!(p.high_watermark, i64::MAX);
     }
 
     /// A v16 body up to its partition's tag section: one topic by id, one partition.
@@ -434,6 +452,20 @@ mod tests {
         assert_eq!((state.replica_id, state.replica_epoch), (2, 9));
     }
 
+    #[test]
+    fn fetch_v18_request_partition_tags() {
+        let mut body = v16_head();
+        body.extend_from_slice(&[2, 0, 16]); // partition tags: 2; tag 0, 16 bytes
+        body.extend_from_slice(&[0xdd; 16]); // replica_directory_id
+        body.extend_from_slice(&[1, 8, 0, 0, 0, 0, 0, 0, 0, 4]); // tag 1: high_watermark 4
+        body.extend_from_slice(&[0, 1, 1, 0]); // topic tags, no forgotten, rack "", tags
+        let p = &request_bytes(18, &body).topics[0].partitions[0];
+        assert_eq!((p.replica_directory_id, p.high_watermark), ([0xdd; 16], 4));
+        // At v17 the high watermark is not a field: its tag is skipped as unknown.
+        let p = &request_bytes(17, &body).topics[0].partitions[0];
+        assert_eq!(p.high_watermark, i64::MAX);
+    }
+
     fn answered<'a>(high_watermark: i64, records: &'a [u8]) -> PartitionData<'a> {
         PartitionData {
             high_watermark,
@@ -467,7 +499,7 @@ mod tests {
     }
 
     #[test]
-    fn fetch_v16_response_bytes_with_records_and_unknown_topic_id() {
+    fn fetch_v16_to_v18_response_bytes_with_records_and_unknown_topic_id() {
         let topic = |topic_id, partition| FetchableTopicResponse {
             topic_id,
             partitions: vec![partition],
@@ -502,6 +534,8 @@ mod tests {
             1,    // records: empty (compact length 0 + 1), not null
             0, 0, 0, // partition, topic and body tags (NodeEndpoints left out)
         ]);
-        assert_eq!(response_bytes(&response, 16), expected);
+        for version in 16..=18 {
+            assert_eq!(response_bytes(&response, version), expected, "v{version}");
+        }
     }
 }

@@ -1,10 +1,18 @@
 //! ListOffsets (key 2): the offset for a time, or for a sentinel timestamp, per partition.
-//! Versions 1-7, flexible from v6.
+//! Versions 1-11, flexible from v6.
 //! - v1 (Kafka 4's baseline) returns one offset and its timestamp instead of v0's array;
 //!   v2 adds isolation_level and throttle_time_ms; v3 is v2; v4 adds current_leader_epoch
 //!   and the response's leader_epoch; v5 may answer OFFSET_NOT_AVAILABLE; v6 is flexible.
 //! - Sentinels: -1 latest, -2 earliest; v7 adds -3, the record with the largest timestamp
-//!   (KIP-734). Any other negative timestamp is INVALID_REQUEST.
+//!   (KIP-734); v8 adds -4, the start of the local log (KIP-405): without tiered storage,
+//!   the log start offset, as -2.
+//! - v9 adds -5, the last offset in tiered storage (KIP-1005), and v11 adds -6, the first
+//!   offset not yet uploaded to it (KIP-1023). We have no tiered storage, so both are
+//!   answered as Kafka answers them for a topic without it: no offset (-1), no error.
+//! - v10 adds timeout_ms, how long a lookup may wait for remote storage (KIP-1075). Every
+//!   lookup here is local and answered at once.
+//!
+//! A sentinel older than its version is an unknown negative timestamp (INVALID_REQUEST).
 
 use super::{Answer, Api, Context};
 use crate::message;
@@ -16,6 +24,7 @@ message! {
         replica_id: i32 = "0+",
         isolation_level: i8 = "2+",
         topics: Vec<ListOffsetsTopic<'a>> = "0+",
+        timeout_ms: i32 = "10+",
     }
 
     pub struct ListOffsetsTopic<'a> {
@@ -54,11 +63,17 @@ pub const LATEST_TIMESTAMP: i64 = -1;
 pub const EARLIEST_TIMESTAMP: i64 = -2;
 /// Timestamp query (v7+): the record with the largest timestamp.
 pub const MAX_TIMESTAMP: i64 = -3;
+/// Timestamp query (v8+): the first offset of the local log.
+pub const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
+/// Timestamp query (v9+): the last offset in tiered storage.
+pub const LATEST_TIERED_TIMESTAMP: i64 = -5;
+/// Timestamp query (v11+): the first offset not yet in tiered storage.
+pub const EARLIEST_PENDING_UPLOAD_TIMESTAMP: i64 = -6;
 
 pub struct ListOffsets;
 
 impl Api for ListOffsets {
-    const SPEC: ApiSpec = ApiSpec::new(2, "ListOffsets", "1-7", "6+");
+    const SPEC: ApiSpec = ApiSpec::new(2, "ListOffsets", "1-11", "6+");
     type Request<'a> = Request<'a>;
     type Response<'a> = Response<'a>;
 
@@ -82,8 +97,8 @@ impl Api for ListOffsets {
     }
 }
 
-/// One partition's answer: earliest, latest, max timestamp, or the first offset at or after
-/// a time.
+/// One partition's answer: earliest, latest, max timestamp, local start, the tiered
+/// sentinels, or the first offset at or after a time.
 fn list_offset(
     ctx: &Context,
     topic: &str,
@@ -102,13 +117,18 @@ fn list_offset(
         return answer;
     };
     let log = &partition.log;
+    let since = |version| ctx.version >= version;
     let found = match p.timestamp {
         EARLIEST_TIMESTAMP => Ok(Some((log.log_start_offset(), -1))),
+        EARLIEST_LOCAL_TIMESTAMP if since(8) => Ok(Some((log.log_start_offset(), -1))),
         LATEST_TIMESTAMP => Ok(Some((log.next_offset(), -1))),
         MAX_TIMESTAMP => log.max_timestamp().map_err(|e| {
             log::error!("max timestamp in {}: {e}", log.dir().display());
             error::UNKNOWN_SERVER_ERROR
         }),
+        // Nothing is tiered: no offset and no epoch.
+        LATEST_TIERED_TIMESTAMP if since(9) => return answer,
+        EARLIEST_PENDING_UPLOAD_TIMESTAMP if since(11) => return answer,
         t if t < 0 => Err(error::INVALID_REQUEST),
         t => log.offset_for_timestamp(t).map_err(|e| {
             log::error!("offset lookup in {}: {e}", log.dir().display());
@@ -151,7 +171,7 @@ mod tests {
     /// (version, timestamp, expected (error_code, offset, leader_epoch)) on a partition
     /// holding offsets 0-2, written at leader epoch 0.
     #[test]
-    fn list_offsets_sentinels() {
+    fn list_offsets_sentinels_by_version() {
         let mut fixture = super::super::fetch::Fixture::three_records("list-offsets");
         let ctx = &mut fixture.ctx(1);
         let invalid = (error::INVALID_REQUEST, -1, 0);
@@ -159,7 +179,13 @@ mod tests {
             (1, LATEST_TIMESTAMP, (0, 3, 0)),
             (1, EARLIEST_TIMESTAMP, (0, 0, 0)),
             (1, 1_000, (0, 0, 0)),
-            (7, -4, invalid),
+            (7, EARLIEST_LOCAL_TIMESTAMP, invalid),
+            (8, EARLIEST_LOCAL_TIMESTAMP, (0, 0, 0)),
+            (8, LATEST_TIERED_TIMESTAMP, invalid),
+            (9, LATEST_TIERED_TIMESTAMP, (0, -1, -1)),
+            (10, EARLIEST_PENDING_UPLOAD_TIMESTAMP, invalid),
+            (11, EARLIEST_PENDING_UPLOAD_TIMESTAMP, (0, -1, -1)),
+            (11, -7, invalid),
         ];
         for (version, timestamp, expected) in cases {
             ctx.version = version;
@@ -197,7 +223,7 @@ mod tests {
     }
 
     #[test]
-    fn list_offsets_v7_request_bytes() {
+    fn list_offsets_v7_and_v10_request_bytes() {
         let v7 = [
             0xff, 0xff, 0xff, 0xff, 1, // replica_id -1, isolation_level READ_COMMITTED
             2, 2, b't', 2, // topics: 1 (compact), name "t", partitions: 1
@@ -207,7 +233,15 @@ mod tests {
         ];
         let body = [&v7[..], &[0]].concat(); // body tags
         let request: Request = decode(&body, ListOffsets::SPEC.ver(7)).unwrap();
-        assert_eq!(request.isolation_level, 1);
+        assert_eq!((request.isolation_level, request.timeout_ms), (1, 0));
+        assert_eq!(
+            request.topics[0].partitions,
+            [partition(3, 7, MAX_TIMESTAMP)]
+        );
+        // v10: timeout_ms 30000 before the body's tags.
+        let body = [&v7[..], &[0, 0, 0x75, 0x30, 0]].concat();
+        let request: Request = decode(&body, ListOffsets::SPEC.ver(10)).unwrap();
+        assert_eq!(request.timeout_ms, 30_000);
         assert_eq!(
             request.topics[0].partitions,
             [partition(3, 7, MAX_TIMESTAMP)]
@@ -232,7 +266,7 @@ mod tests {
     }
 
     #[test]
-    fn list_offsets_v7_response_bytes() {
+    fn list_offsets_v7_to_v11_response_bytes() {
         let response = one_partition(ListOffsetsPartitionResponse {
             partition_index: 1,
             error_code: 0,
@@ -247,6 +281,8 @@ mod tests {
             0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, // offset 5, leader_epoch 0
             0, 0, 0, // partition, topic and body tags
         ];
-        assert_eq!(response_bytes(&response, 7), expected);
+        for version in 7..=11 {
+            assert_eq!(response_bytes(&response, version), expected, "v{version}");
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! Metadata (key 3): the brokers (this one) and the topics asked for, auto-creating unknown
-//! names when allowed. Versions 0-12, flexible from v9.
+//! names when allowed. Versions 0-13, flexible from v9.
 //! - v0: an empty topic array means "all topics". v1: null means all and empty means none;
 //!   the response adds each broker's rack, the controller id and is_internal.
 //! - v2: cluster_id. v3: throttle_time_ms. v4: the request's allow_auto_topic_creation.
@@ -9,6 +9,8 @@
 //! - v10: topic ids; a request topic's name may be null. v11: drops the cluster's
 //!   authorized operations (KIP-700). v12: lookup by topic id; a response topic's name is
 //!   null for an unknown id.
+//! - v13: a top-level error_code (KIP-1102), for REBOOTSTRAP_REQUIRED when a client's view
+//!   of the cluster is stale. A single node has no other brokers to point to: always 0.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -38,6 +40,7 @@ message! {
         controller_id: i32 = "1+" default -1,
         topics: Vec<Topic<'a>> = "0+",
         cluster_authorized_operations: i32 = "8-10" default i32::MIN,
+        error_code: i16 = "13+",
     }
 
     pub struct Broker {
@@ -76,7 +79,7 @@ pub const OPERATIONS_OMITTED: i32 = i32::MIN;
 pub struct Metadata;
 
 impl Api for Metadata {
-    const SPEC: ApiSpec = ApiSpec::new(3, "Metadata", "0-12", "9+");
+    const SPEC: ApiSpec = ApiSpec::new(3, "Metadata", "0-13", "9+");
     type Request<'a> = Request<'a>;
     type Response<'a> = Response<'a>;
 
@@ -250,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn metadata_v12_request_by_id_and_null_topics() {
+    fn metadata_v12_and_v13_request_by_id_and_null_topics() {
         let mut body = vec![0x02]; // topics: 1 (compact)
         body.extend([0xab; 16]); // topic_id
         // name null, topic tags, allow_auto_topic_creation, topic operations, tags.
@@ -259,9 +262,13 @@ mod tests {
             topic_id: [0xab; 16],
             name: None,
         };
-        let v12 = request(12, &body);
-        assert_eq!(v12.topics, Some(vec![by_id]));
-        assert!(v12.allow_auto_topic_creation && v12.include_topic_authorized_operations);
+        for version in [12, 13] {
+            let request = request(version, &body);
+            assert_eq!(request.topics, Some(vec![by_id.clone()]));
+            assert!(
+                request.allow_auto_topic_creation && request.include_topic_authorized_operations
+            );
+        }
         // Null topics (compact 0), two booleans, an unknown tag 5 of 2 bytes (skipped).
         let all = [0x00, 0x01, 0x00, 0x01, 0x05, 0x02, 0xee, 0xee];
         assert_eq!(request(12, &all).topics, None);
@@ -312,7 +319,7 @@ mod tests {
     }
 
     #[test]
-    fn metadata_v12_response_bytes() {
+    fn metadata_v12_and_v13_response_bytes() {
         let mut v12 = vec![
             0, 0, 0, 0, 0x02, 0, 0, 0, 1, // throttle_time_ms, brokers: 1 (compact), node_id 1
             0x02, b'h', 0, 0, 0x23, 0x84, // host "h", port 9092
@@ -329,7 +336,10 @@ mod tests {
             0x01, 0x00, // offline_replicas [], partition tags
             0x80, 0, 0, 0, 0x00, // topic_authorized_operations i32::MIN, topic tags
         ]);
+        let mut v13 = v12.clone();
         v12.push(0x00); // tags (no cluster_authorized_operations after v10)
         assert_eq!(response_bytes(&one_topic_response(), 12), v12);
+        v13.extend([0, 0, 0x00]); // v13: the top-level error_code 0, then tags
+        assert_eq!(response_bytes(&one_topic_response(), 13), v13);
     }
 }
