@@ -42,7 +42,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use kafka_broker::apis::create_topics::{self, CreateTopics};
 use kafka_broker::apis::{Api, fetch, produce};
 use kafka_broker::protocol::codec::{self, Reader, Writer};
-use kafka_broker::protocol::wire::Wire;
+use kafka_broker::protocol::wire::{Records, Ver, Wire};
 use kafka_broker::storage::batch::{self, BatchHeader};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -407,11 +407,15 @@ impl Produce {
                     name: TOPIC,
                     partition_data: vec![produce::PartitionProduceData {
                         index,
-                        records: Some(&batch),
+                        records: Some(Records::Bytes(&batch)),
                     }],
                 }],
             };
-            request_frame(0, PRODUCE_VERSION, |w| request.encode(w, PRODUCE_VERSION))
+            let v = Ver {
+                version: PRODUCE_VERSION,
+                flexible: true,
+            };
+            request_frame(0, PRODUCE_VERSION, |w| request.write(w, v).unwrap())
         };
         // The two frames differ in exactly the four bytes of the partition index.
         let (zero, minus_one) = (frame_for(0), frame_for(-1));
@@ -607,14 +611,21 @@ impl Workload for Fetch {
                     last_fetched_epoch: -1,
                     log_start_offset: -1,
                     partition_max_bytes: self.partition_max_bytes,
+                    ..fetch::FetchPartition::default()
                 }],
             }],
             forgotten_topics_data: Vec::new(),
             rack_id: "",
+            ..fetch::Request::default()
         };
-        let v = FETCH_VERSION;
+        let v = Ver {
+            version: FETCH_VERSION,
+            flexible: true,
+        };
         let start = out.len();
-        out.extend_from_slice(&request_frame(1, v, |w| request.encode(w, v)));
+        out.extend_from_slice(&request_frame(1, FETCH_VERSION, |w| {
+            request.write(w, v).unwrap()
+        }));
         let at = start + REQUEST_CORRELATION_AT;
         out[at..at + 4].copy_from_slice(&correlation_id.to_be_bytes());
     }

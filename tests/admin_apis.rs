@@ -13,8 +13,8 @@ use kafka_broker::apis::create_topics::{self, CreateTopics};
 use kafka_broker::apis::describe_cluster::{self, DescribeCluster};
 use kafka_broker::apis::describe_configs::{self, DescribeConfigs};
 use kafka_broker::apis::offset_for_leader_epoch::{self, OffsetForLeaderEpoch};
-use kafka_broker::protocol::wire::{Ver, Wire, decode, encode};
-use kafka_broker::protocol::{Reader, Writer};
+use kafka_broker::protocol::Reader;
+use kafka_broker::protocol::wire::{Records, Ver, Wire, decode, encode};
 use kafka_broker::storage::crc32c::crc32c;
 
 const PRODUCE: i16 = 0;
@@ -83,12 +83,6 @@ where
     let response = decode(body, v).expect("the response decodes");
     assert_eq!(body_of(&response, v), body, "{response:?} re-encoded");
     response
-}
-
-fn encoded(f: impl FnOnce(&mut Writer)) -> Vec<u8> {
-    let mut out = Vec::new();
-    f(&mut Writer::new(&mut out));
-    out
 }
 
 /// Hand-built expected bytes.
@@ -204,11 +198,17 @@ fn produce_records(conn: &mut Conn, topic: &str, partition: i32, count: i32) {
             name: topic,
             partition_data: vec![kafka_broker::apis::produce::PartitionProduceData {
                 index: partition,
-                records: Some(&batch),
+                records: Some(Records::Bytes(&batch)),
             }],
         }],
     };
-    let body = conn.call(PRODUCE, 11, true, &encoded(|w| request.encode(w, 11)));
+    let mut body = Vec::new();
+    let v11 = Ver {
+        version: 11,
+        flexible: true,
+    };
+    encode(&request, v11, &mut body).unwrap();
+    let body = conn.call(PRODUCE, 11, true, &body);
     // responses[1]: name, partitions[1]: index, error_code.
     let mut r = Reader::new(&body);
     r.array_len(true, 1).unwrap();

@@ -97,15 +97,28 @@ fn decoders() -> Vec<Decoder> {
         ),
         (
             "Fetch",
-            &[(
-                16,
-                concat!(
-                    "000001f4 00000001 7fffffff 00 00000000 ffffffff 02",
-                    uuid!(),
-                    "02 00000000 ffffffff 0000000000000000 ffffffff ffffffffffffffff",
-                    "00100000 00 00 01 01 00"
+            &[
+                (
+                    16,
+                    concat!(
+                        "000001f4 00000001 7fffffff 00 00000000 ffffffff 02",
+                        uuid!(),
+                        "02 00000000 ffffffff 0000000000000000 ffffffff ffffffffffffffff",
+                        "00100000 00 00 01 01 00"
+                    ),
                 ),
-            )],
+                (
+                    18,
+                    concat!(
+                        "000001f4 00000001 7fffffff 00 00000000 ffffffff 02",
+                        uuid!(),
+                        "02 00000000 ffffffff 0000000000000000 ffffffff ffffffffffffffff",
+                        "00100000 02 00 10",
+                        uuid!(),
+                        "01 08 0000000000000004 00 01 01 00"
+                    ),
+                ),
+            ],
         ),
         (
             "ListOffsets",
@@ -118,6 +131,11 @@ fn decoders() -> Vec<Decoder> {
                     7,
                     "ffffffff 00 02 04 666f6f 02 00000000 ffffffff fffffffffffffffe 00 00 00",
                 ),
+                (
+                    11,
+                    "ffffffff 00 02 04 666f6f 02 00000000 ffffffff fffffffffffffffa 00 00 \
+                     00007530 00",
+                ),
             ],
         ),
         (
@@ -128,6 +146,7 @@ fn decoders() -> Vec<Decoder> {
                 (4, "00000001 0003 666f6f 01"),
                 (12, concat!("02", uuid!(), "04 666f6f 00 01 00 00")),
                 (12, "00 01 00 00"),
+                (13, concat!("02", uuid!(), "00 00 01 01 00")),
             ],
         ),
         (

@@ -15,7 +15,7 @@ use common::{CLIENT_ID, TestBroker, assert_bytes, read_frame, response_body, sen
 use kafka_broker::apis::create_topics::CreateTopics;
 use kafka_broker::apis::init_producer_id::InitProducerId;
 use kafka_broker::apis::{Api, create_topics, fetch, init_producer_id, produce};
-use kafka_broker::protocol::wire::{Ver, Wire, decode, encode};
+use kafka_broker::protocol::wire::{Records, Ver, Wire, decode, encode};
 use kafka_broker::protocol::{Reader, Writer};
 use kafka_broker::storage::crc32c::crc32c;
 
@@ -217,16 +217,17 @@ fn produce(conn: &mut Conn, version: i16, batch: &[u8]) -> Produced {
             name: TOPIC,
             partition_data: vec![produce::PartitionProduceData {
                 index: 0,
-                records: Some(batch),
+                records: Some(Records::Bytes(batch)),
             }],
         }],
     };
     let flexible = version >= 9;
+    let v = Ver { version, flexible };
     let body = conn.call(
         PRODUCE,
         version,
         flexible,
-        &encoded(|w| request.encode(w, version)),
+        &encoded(|w| request.write(w, v).unwrap()),
     );
     let mut r = Reader::new(&body);
     let topics = r.array_len(flexible, 1).unwrap();
@@ -322,12 +323,18 @@ fn fetch_all(conn: &mut Conn) -> (i64, Vec<u8>) {
                 last_fetched_epoch: -1,
                 log_start_offset: -1,
                 partition_max_bytes: 1 << 20,
+                ..fetch::FetchPartition::default()
             }],
         }],
         forgotten_topics_data: vec![],
         rack_id: "",
+        ..fetch::Request::default()
     };
-    let body = conn.call(FETCH, 4, false, &encoded(|w| request.encode(w, 4)));
+    let v4 = Ver {
+        version: 4,
+        flexible: false,
+    };
+    let body = conn.call(FETCH, 4, false, &encoded(|w| request.write(w, v4).unwrap()));
     let mut r = Reader::new(&body);
     assert_eq!(r.i32().unwrap(), 0, "throttle_time_ms");
     assert_eq!(r.array_len(false, 1).unwrap(), 1);

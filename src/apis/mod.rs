@@ -116,83 +116,6 @@ fn abandon<A: Api>(ctx: &mut Context, body: &[u8]) {
     }
 }
 
-// ---- Transition: APIs still hand-coded, served through their old handlers ----
-
-/// What a hand-coded handler knows about the request besides its body.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestContext<'a> {
-    pub version: i16,
-    pub flexible: bool,
-    pub now: Instant,
-    pub wait: Wait,
-    pub client_id: Option<&'a str>,
-    pub client_addr: std::net::SocketAddr,
-    pub local_addr: std::net::SocketAddr,
-}
-
-/// What a hand-coded handler did.
-pub enum Reply {
-    Body,
-    Nothing,
-    Park(Instant),
-}
-
-type LegacyHandler = fn(
-    &mut Context,
-    &RequestContext,
-    &mut crate::protocol::Reader,
-    &mut Vec<u8>,
-) -> crate::protocol::codec::Result<Reply>;
-
-fn legacy_serve(
-    ctx: &mut Context,
-    body: &[u8],
-    out: &mut Vec<u8>,
-    spec: &ApiSpec,
-    handle: LegacyHandler,
-) -> Result<Served, Failure> {
-    let rc = RequestContext {
-        version: ctx.version,
-        flexible: spec.is_flexible(ctx.version),
-        now: ctx.now,
-        wait: ctx.wait,
-        client_id: ctx.client_id,
-        client_addr: ctx.client_addr,
-        local_addr: ctx.local_addr,
-    };
-    let mut r = crate::protocol::Reader::new(body);
-    match handle(ctx, &rc, &mut r, out).map_err(Failure::Decode)? {
-        Reply::Body => Ok(Served::Body),
-        Reply::Nothing => Ok(Served::Nothing),
-        Reply::Park(deadline) => Ok(Served::Park {
-            deadline,
-            memo: None,
-        }),
-    }
-}
-
-macro_rules! legacy {
-    ($module:ident, $key:expr, $name:expr) => {{
-        const SPEC: ApiSpec = ApiSpec {
-            key: $key,
-            name: $name,
-            min: $module::MIN_VERSION,
-            max: $module::MAX_VERSION,
-            flexible_from: $module::FIRST_FLEXIBLE_VERSION,
-        };
-        Entry {
-            spec: SPEC,
-            serve: |ctx, body, out| legacy_serve(ctx, body, out, &SPEC, $module::handle),
-            decode: |body, v| {
-                $module::Request::decode(&mut crate::protocol::Reader::new(body), v.version)
-                    .map(drop)
-            },
-            reencode: |_, _, _| Ok(()),
-            abandon: |_, _| {},
-        }
-    }};
-}
-
 pub mod api_versions;
 pub mod create_topics;
 pub mod delete_topics;
@@ -217,10 +140,10 @@ pub mod sync_group;
 
 /// Every API we serve, sorted by key.
 pub static APIS: &[Entry] = &[
-    legacy!(produce, 0, "Produce"),
-    legacy!(fetch, 1, "Fetch"),
-    legacy!(list_offsets, 2, "ListOffsets"),
-    legacy!(metadata, 3, "Metadata"),
+    Entry::of::<produce::Produce>(),
+    Entry::of::<fetch::Fetch>(),
+    Entry::of::<list_offsets::ListOffsets>(),
+    Entry::of::<metadata::Metadata>(),
     Entry::of::<offset_commit::OffsetCommit>(),
     Entry::of::<offset_fetch::OffsetFetch>(),
     Entry::of::<find_coordinator::FindCoordinator>(),
@@ -237,7 +160,7 @@ pub static APIS: &[Entry] = &[
     Entry::of::<offset_for_leader_epoch::OffsetForLeaderEpoch>(),
     Entry::of::<describe_configs::DescribeConfigs>(),
     Entry::of::<describe_cluster::DescribeCluster>(),
-    legacy!(describe_topic_partitions, 75, "DescribeTopicPartitions"),
+    Entry::of::<describe_topic_partitions::DescribeTopicPartitions>(),
 ];
 
 /// The spec of every API we serve, sorted by key.

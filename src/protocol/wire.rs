@@ -347,7 +347,7 @@ impl<'a> Wire<'a> for Vec<u8> {
 
 /// Record bytes that are appended straight from where they live (a log segment) while the
 /// response is encoded, instead of being copied into the response first.
-pub trait RecordSource: fmt::Debug {
+pub trait RecordSource: fmt::Debug + CloneSource {
     fn len(&self) -> usize;
     fn is_empty(&self) -> bool {
         self.len() == 0
@@ -357,12 +357,38 @@ pub trait RecordSource: fmt::Debug {
     fn append_to(&self, out: &mut Vec<u8>);
 }
 
+/// Lets a boxed [`RecordSource`] be cloned, so that messages holding records can derive
+/// `Clone`; every `Clone` source has it.
+pub trait CloneSource {
+    fn clone_source<'s>(&self) -> Box<dyn RecordSource + 's>
+    where
+        Self: 's;
+}
+
+impl<T: RecordSource + Clone> CloneSource for T {
+    fn clone_source<'s>(&self) -> Box<dyn RecordSource + 's>
+    where
+        Self: 's,
+    {
+        Box::new(self.clone())
+    }
+}
+
 /// A RECORDS field: borrowed from the request frame when decoded; in a response, either
 /// bytes or a [`RecordSource`].
 #[derive(Debug)]
 pub enum Records<'a> {
     Bytes(&'a [u8]),
     Source(Box<dyn RecordSource + 'a>),
+}
+
+impl Clone for Records<'_> {
+    fn clone(&self) -> Self {
+        match self {
+            Records::Bytes(b) => Records::Bytes(b),
+            Records::Source(source) => Records::Source(source.clone_source()),
+        }
+    }
 }
 
 impl Records<'_> {
@@ -884,7 +910,7 @@ mod tests {
 
     #[test]
     fn records_sources_are_appended_in_place() {
-        #[derive(Debug)]
+        #[derive(Debug, Clone)]
         struct Three;
         impl RecordSource for Three {
             fn len(&self) -> usize {

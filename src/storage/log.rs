@@ -13,6 +13,7 @@ use std::rc::Rc;
 use log::{info, warn};
 
 use super::batch::{self, BatchHeader, HEADER_BYTES, LOG_OVERHEAD};
+use crate::protocol::wire::RecordSource;
 
 /// One sparse index entry is kept per this many bytes of log, as Kafka's
 /// `log.index.interval.bytes`.
@@ -52,6 +53,27 @@ impl FileSlice {
                 out.truncate(start);
                 Err(e)
             }
+        }
+    }
+}
+
+/// A Fetch response's records are appended straight from the segment while the response is
+/// encoded.
+impl RecordSource for FileSlice {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The length prefix is already written: on a read error the promised bytes become
+    /// zeros, so the frame stays well formed; the client sees a corrupt batch and retries.
+    fn append_to(&self, out: &mut Vec<u8>) {
+        if let Err(e) = self.write_to(out) {
+            log::error!(
+                "reading {} bytes of log at {}: {e}",
+                self.len,
+                self.position
+            );
+            out.resize(out.len() + self.len, 0);
         }
     }
 }
@@ -618,6 +640,26 @@ mod tests {
         assert_eq!(log.offset_for_timestamp(150).unwrap(), Some((3, 200)));
         assert_eq!(log.offset_for_timestamp(300).unwrap(), None);
         assert_eq!(log.max_timestamp().unwrap(), Some((3, 200)));
+    }
+
+    #[test]
+    fn file_slice_source_appends_its_bytes_or_zeros() {
+        let dir = test_dir("log-source");
+        let mut log = PartitionLog::open(&dir, 1 << 20).unwrap();
+        log.append(&mut batch_of(1, 10, 100), 0).unwrap();
+        let slice = log.read(0, 1 << 20).unwrap().unwrap();
+        let mut out = vec![9];
+        slice.append_to(&mut out);
+        assert_eq!(&out[1..], &log.read_all().unwrap()[..]);
+        // A slice past the end of its file reads short: the promised length in zeros.
+        let past = FileSlice {
+            position: slice.len as u64,
+            ..slice
+        };
+        let mut out = vec![9];
+        past.append_to(&mut out);
+        assert_eq!(out.len(), 1 + past.len);
+        assert!(out[1..].iter().all(|&b| b == 0));
     }
 
     /// An uncompressed batch whose records are `delta` ms apart from `base_ts`.
