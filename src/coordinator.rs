@@ -603,6 +603,7 @@ impl Coordinator {
         member_id: &str,
         instance_id: Option<&str>,
         generation: i32,
+        now: Instant,
     ) -> ErrorCode {
         let Some(group) = self
             .groups
@@ -625,7 +626,7 @@ impl Coordinator {
         if generation != group.generation {
             return error::ILLEGAL_GENERATION;
         }
-        member.last_heartbeat = std::time::Instant::now().max(member.last_heartbeat);
+        member.last_heartbeat = now.max(member.last_heartbeat);
         // Members may commit what they consumed before rejoining (PreparingRebalance), but
         // not between the join and the new assignment (CompletingRebalance), as in Kafka.
         if group.state == GroupState::CompletingRebalance {

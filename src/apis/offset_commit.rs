@@ -91,6 +91,7 @@ impl Api for OffsetCommit {
                 request.member_id,
                 request.group_instance_id,
                 request.generation_id_or_member_epoch,
+                ctx.now,
             )
         };
         let by_id = ctx.version >= FIRST_TOPIC_ID_VERSION;
