@@ -130,7 +130,7 @@ fn describe(ctx: &Context, group_id: &str) -> DescribedGroup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::wire::{Wire, decode, encode};
+    use crate::protocol::wire::{Wire, decode};
 
     /// `bytes` decode to `value` at `version`, and `value` encodes to `bytes`.
     fn both_ways<'a, T: Wire<'a> + PartialEq + std::fmt::Debug>(
@@ -138,15 +138,7 @@ mod tests {
         bytes: &'a [u8],
         value: &T,
     ) {
-        let v = DescribeGroups::SPEC.ver(version);
-        assert_eq!(
-            &decode::<T>(bytes, v).unwrap(),
-            value,
-            "decoding v{version}"
-        );
-        let mut out = Vec::new();
-        encode(value, v, &mut out).unwrap();
-        assert_eq!(out, bytes, "encoding v{version}");
+        crate::apis::assert_wire::<DescribeGroups, T>(version, bytes, value);
     }
 
     #[test]

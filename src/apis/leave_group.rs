@@ -75,16 +75,12 @@ impl Api for LeaveGroup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::wire::{Wire, decode, encode};
+    use crate::protocol::wire::{Wire, decode};
     use std::fmt::Debug;
 
     /// `value` is `body` at `version`, both ways.
     fn bytes<'a, T: Wire<'a> + PartialEq + Debug>(version: i16, body: &'a [u8], value: T) {
-        let v = LeaveGroup::SPEC.ver(version);
-        let mut out = Vec::new();
-        encode(&value, v, &mut out).unwrap();
-        assert_eq!(out, body, "v{version}");
-        assert_eq!(decode::<T>(body, v), Ok(value), "v{version}");
+        crate::apis::assert_wire::<LeaveGroup, T>(version, body, &value);
     }
 
     #[test]

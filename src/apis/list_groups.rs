@@ -76,7 +76,7 @@ impl Api for ListGroups {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::wire::{Wire, decode, encode};
+    use crate::protocol::wire::{Wire, decode};
 
     /// `bytes` decode to `value` at `version`, and `value` encodes to `bytes`.
     fn both_ways<'a, T: Wire<'a> + PartialEq + std::fmt::Debug>(
@@ -84,15 +84,7 @@ mod tests {
         bytes: &'a [u8],
         value: &T,
     ) {
-        let v = ListGroups::SPEC.ver(version);
-        assert_eq!(
-            &decode::<T>(bytes, v).unwrap(),
-            value,
-            "decoding v{version}"
-        );
-        let mut out = Vec::new();
-        encode(value, v, &mut out).unwrap();
-        assert_eq!(out, bytes, "encoding v{version}");
+        crate::apis::assert_wire::<ListGroups, T>(version, bytes, value);
     }
 
     #[test]

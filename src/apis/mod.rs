@@ -172,6 +172,25 @@ pub fn lookup(key: i16) -> Option<&'static Entry> {
     APIS.iter().find(|entry| entry.spec.key == key)
 }
 
+/// Test support: `value` is exactly `body` at `version` of `A`'s messages, both ways.
+#[cfg(test)]
+pub(crate) fn assert_wire<'a, A: Api, T: Wire<'a> + PartialEq + std::fmt::Debug>(
+    version: i16,
+    body: &'a [u8],
+    value: &T,
+) {
+    let v = A::SPEC.ver(version);
+    let mut out = Vec::new();
+    wire::encode(value, v, &mut out).unwrap();
+    assert_eq!(out, body, "{} v{version} encoding", A::SPEC.name);
+    assert_eq!(
+        &wire::decode::<T>(body, v).unwrap(),
+        value,
+        "{} v{version} decoding",
+        A::SPEC.name
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -187,15 +187,7 @@ mod tests {
         bytes: &'a [u8],
         value: &T,
     ) {
-        let v = OffsetFetch::SPEC.ver(version);
-        assert_eq!(
-            &decode::<T>(bytes, v).unwrap(),
-            value,
-            "decoding v{version}"
-        );
-        let mut out = Vec::new();
-        encode(value, v, &mut out).unwrap();
-        assert_eq!(out, bytes, "encoding v{version}");
+        crate::apis::assert_wire::<OffsetFetch, T>(version, bytes, value);
     }
 
     fn topic(name: &str, topic_id: [u8; 16], partition_indexes: Vec<i32>) -> RequestTopic<'_> {
