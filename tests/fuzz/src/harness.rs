@@ -13,7 +13,7 @@
 //! | 0-2 | advance the clock before the frame: 0, 1 ms, 10 ms, 100 ms, 1 s, 4 s, 30 s, 6 min |
 //! | 3-4 | which of 4 connections (peers) sends the frame |
 //! | 5   | after the frame, advance the clock to the broker's next timer and run it |
-//! | 6   | the connection closed and reopened first: its parked request, if any, is dropped |
+//! | 6   | the connection closed and reopened first: its parked request, if any, is abandoned |
 //! | 7   | restart the broker on the same log directory first (replay and recovery) |
 //!
 //! Two placeholders are replaced in each frame before it is sent, since the broker makes
@@ -29,10 +29,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use kafka_broker::apis::join_group;
+use kafka_broker::apis::Api;
+use kafka_broker::apis::join_group::{self, JoinGroup};
 use kafka_broker::broker::{Broker, Parked};
 use kafka_broker::config::Config;
-use kafka_broker::protocol::Reader;
+use kafka_broker::protocol::wire;
 use kafka_broker::server::{Outcome, Peer, Service};
 
 pub const PEERS: usize = 4;
@@ -200,7 +201,7 @@ impl Harness {
             self.turn();
             let p = usize::from((ctl >> 3) & 3);
             if ctl & CTL_RECONNECT != 0 {
-                if self.parked[p].take().is_some() {
+                if self.abandon(p) {
                     self.log(format_args!("peer {p}: closed with a parked request"));
                 }
             } else {
@@ -328,9 +329,20 @@ impl Harness {
             self.clock = self.clock.max(waiting.deadline);
             self.turn();
         }
-        if self.parked[p].take().is_some() {
+        if self.abandon(p) {
             self.log(format_args!("peer {p}: gave up waiting"));
         }
+    }
+
+    /// Peer `p`'s connection closed: its parked request, if any, is handed back to the
+    /// broker, as `Server::close` does. Says whether there was one.
+    fn abandon(&mut self, p: usize) -> bool {
+        let Some(Waiting { parked, .. }) = self.parked[p].take() else {
+            return false;
+        };
+        let (peer, now) = (self.peers[p], self.clock);
+        self.broker().abandon(&peer, parked, now);
+        true
     }
 
     fn resume(&mut self, p: usize, waiting: Waiting, expired: bool) {
@@ -419,7 +431,8 @@ impl Harness {
         let Some(body) = self.out.get(header..) else {
             return;
         };
-        let Ok(response) = join_group::Response::decode(&mut Reader::new(body), version) else {
+        let Ok(response) = wire::decode::<join_group::Response>(body, JoinGroup::SPEC.ver(version))
+        else {
             return;
         };
         let mut learned: Vec<String> = Vec::new();

@@ -4,14 +4,30 @@
 
 use std::path::Path;
 
-use kafka_broker::apis::{
-    create_topics, delete_topics, describe_cluster, describe_configs, describe_groups,
-    describe_topic_partitions, fetch, find_coordinator, heartbeat, init_producer_id, join_group,
-    leave_group, list_groups, list_offsets, metadata, offset_commit, offset_fetch,
-    offset_for_leader_epoch, produce, sync_group,
-};
+use kafka_broker::apis::Api;
+use kafka_broker::apis::api_versions::{self, ApiVersions};
+use kafka_broker::apis::create_topics::{self, CreateTopics};
+use kafka_broker::apis::delete_topics::{self, DeleteTopics};
+use kafka_broker::apis::describe_cluster::{self, DescribeCluster};
+use kafka_broker::apis::describe_configs::{self, DescribeConfigs};
+use kafka_broker::apis::describe_groups::{self, DescribeGroups};
+use kafka_broker::apis::describe_topic_partitions::{self, DescribeTopicPartitions};
+use kafka_broker::apis::fetch::{self, Fetch};
+use kafka_broker::apis::find_coordinator::{self, FindCoordinator};
+use kafka_broker::apis::heartbeat::{self, Heartbeat};
+use kafka_broker::apis::init_producer_id::{self, InitProducerId};
+use kafka_broker::apis::join_group::{self, JoinGroup};
+use kafka_broker::apis::leave_group::{self, LeaveGroup};
+use kafka_broker::apis::list_groups::{self, ListGroups};
+use kafka_broker::apis::list_offsets::{self, ListOffsets};
+use kafka_broker::apis::metadata::{self, Metadata};
+use kafka_broker::apis::offset_commit::{self, OffsetCommit};
+use kafka_broker::apis::offset_fetch::{self, OffsetFetch};
+use kafka_broker::apis::offset_for_leader_epoch::{self, OffsetForLeaderEpoch};
+use kafka_broker::apis::produce::{self, Produce};
+use kafka_broker::apis::sync_group::{self, SyncGroup};
 use kafka_broker::protocol::Writer;
-use kafka_broker::protocol::versions::{self, lookup};
+use kafka_broker::protocol::wire::{self, Records};
 use kafka_broker::storage::crc32c::crc32c;
 
 use crate::harness::{CTL_RESTART, CTL_TIMER, MEMBER_SLOT, TOPIC_SLOT, record};
@@ -53,15 +69,17 @@ impl Session {
         }
     }
 
-    /// One request: header v1 or v2 as the API's version needs, then `body`.
-    fn send(&mut self, ctl: u8, api_key: i16, version: i16, body: impl FnOnce(&mut Writer)) {
-        let spec = lookup(api_key).expect("a supported api");
+    /// One request of API `A`: header v1 or v2 as the API's version needs, then `request`.
+    fn send<'a, A: Api>(&mut self, ctl: u8, version: i16, request: &A::Request<'a>) {
+        let spec = A::SPEC;
+        assert!(spec.supports(version), "{} v{version}", spec.name);
         let mut frame = Vec::new();
         let mut w = Writer::new(&mut frame);
-        w.i16(api_key).i16(version).i32(self.correlation_id);
+        w.i16(spec.key).i16(version).i32(self.correlation_id);
         w.nullable_string(Some(CLIENT_ID), false);
         w.tags(spec.request_header_flexible(version));
-        body(&mut w);
+        wire::encode(request, spec.ver(version), &mut frame)
+            .unwrap_or_else(|e| panic!("{} v{version}: {e}", spec.name));
         self.correlation_id += 1;
         record(&mut self.bytes, ctl, &frame);
     }
@@ -128,9 +146,7 @@ fn create(s: &mut Session, c: u8, version: i16, name: &str, partitions: i32) {
         timeout_ms: 5000,
         validate_only: false,
     };
-    s.send(c, versions::CREATE_TOPICS, version, |w| {
-        request.encode(w, version)
-    });
+    s.send::<CreateTopics>(c, version, &request);
 }
 
 fn produce_to(s: &mut Session, c: u8, version: i16, acks: i16, batch: &[u8], partition: i32) {
@@ -142,13 +158,11 @@ fn produce_to(s: &mut Session, c: u8, version: i16, acks: i16, batch: &[u8], par
             name: TOPIC,
             partition_data: vec![produce::PartitionProduceData {
                 index: partition,
-                records: Some(batch),
+                records: Some(Records::Bytes(batch)),
             }],
         }],
     };
-    s.send(c, versions::PRODUCE, version, |w| {
-        request.encode(w, version)
-    });
+    s.send::<Produce>(c, version, &request);
 }
 
 fn fetch_from(s: &mut Session, c: u8, version: i16, offset: i64, max_wait_ms: i32) {
@@ -170,24 +184,25 @@ fn fetch_from(s: &mut Session, c: u8, version: i16, offset: i64, max_wait_ms: i3
                 last_fetched_epoch: -1,
                 log_start_offset: -1,
                 partition_max_bytes: 1 << 20,
+                ..Default::default()
             }],
         }],
         forgotten_topics_data: vec![],
         rack_id: "",
+        ..Default::default()
     };
-    s.send(c, versions::FETCH, version, |w| request.encode(w, version));
+    s.send::<Fetch>(c, version, &request);
 }
 
 fn api_versions_seed() -> Vec<u8> {
     let mut s = Session::new();
-    // The broker has no ApiVersions request encoder: v3+ carries the client's software
-    // name and version (compact strings) and tags; v0-2 an empty body.
+    // v3+ carries the client's software name and version; v0-2 an empty body.
     for version in [4, 3, 0, 2] {
-        s.send(ctl(0, 0), versions::API_VERSIONS, version, |w| {
-            if version >= 3 {
-                w.string("fuzz", true).string("1.0", true).tags(true);
-            }
-        });
+        let request = api_versions::Request {
+            client_software_name: "fuzz",
+            client_software_version: "1.0",
+        };
+        s.send::<ApiVersions>(ctl(0, 0), version, &request);
     }
     // An unsupported version: answered with UNSUPPORTED_VERSION.
     s.raw(
@@ -220,27 +235,24 @@ fn metadata_seed() -> Vec<u8> {
             include_cluster_authorized_operations: false,
             include_topic_authorized_operations: version >= 8,
         };
-        s.send(ctl(0, 0), versions::METADATA, version, |w| {
-            request.encode(w, version)
-        });
+        s.send::<Metadata>(ctl(0, 0), version, &request);
     }
     let request = describe_topic_partitions::Request {
-        topics: vec![TOPIC, "missing"],
+        topics: vec![
+            describe_topic_partitions::TopicRequest { name: TOPIC },
+            describe_topic_partitions::TopicRequest { name: "missing" },
+        ],
         response_partition_limit: 100,
         cursor: None,
     };
-    s.send(ctl(0, 1), versions::DESCRIBE_TOPIC_PARTITIONS, 0, |w| {
-        request.encode(w, 0)
-    });
+    s.send::<DescribeTopicPartitions>(ctl(0, 1), 0, &request);
     for version in [0, 1, 2] {
         let request = describe_cluster::Request {
             include_cluster_authorized_operations: false,
             endpoint_type: 1,
             include_fenced_brokers: false,
         };
-        s.send(ctl(0, 1), versions::DESCRIBE_CLUSTER, version, |w| {
-            request.encode(w, version)
-        });
+        s.send::<DescribeCluster>(ctl(0, 1), version, &request);
     }
     s.bytes
 }
@@ -276,10 +288,9 @@ fn produce_fetch_seed() -> Vec<u8> {
                     },
                 ],
             }],
+            ..Default::default()
         };
-        s.send(ctl(0, 2), versions::LIST_OFFSETS, version, |w| {
-            request.encode(w, version)
-        });
+        s.send::<ListOffsets>(ctl(0, 2), version, &request);
     }
     let request = offset_for_leader_epoch::Request {
         replica_id: -1,
@@ -292,9 +303,7 @@ fn produce_fetch_seed() -> Vec<u8> {
             }],
         }],
     };
-    s.send(ctl(0, 2), versions::OFFSET_FOR_LEADER_EPOCH, 4, |w| {
-        request.encode(w, 4)
-    });
+    s.send::<OffsetForLeaderEpoch>(ctl(0, 2), 4, &request);
     for version in [1, 4] {
         let request = describe_configs::Request {
             resources: vec![
@@ -312,9 +321,7 @@ fn produce_fetch_seed() -> Vec<u8> {
             include_synonyms: true,
             include_documentation: version >= 3,
         };
-        s.send(ctl(0, 3), versions::DESCRIBE_CONFIGS, version, |w| {
-            request.encode(w, version)
-        });
+        s.send::<DescribeConfigs>(ctl(0, 3), version, &request);
     }
     // Restart: the log is replayed and recovered, then read again.
     fetch_from(&mut s, CTL_RESTART | ctl(0, 0), 13, 0, 0);
@@ -327,9 +334,7 @@ fn produce_fetch_seed() -> Vec<u8> {
             topic_names: vec![TOPIC],
             timeout_ms: 5000,
         };
-        s.send(ctl(0, 0), versions::DELETE_TOPICS, version, |w| {
-            request.encode(w, version)
-        });
+        s.send::<DeleteTopics>(ctl(0, 0), version, &request);
     }
     s.bytes
 }
@@ -342,18 +347,16 @@ fn long_poll_seed() -> Vec<u8> {
     fetch_from(&mut s, ctl(0, 0), 12, 0, 500);
     produce_to(&mut s, ctl(2, 1), 9, -1, &record_batch(2, None), 0);
     fetch_from(&mut s, ctl(0, 2), 15, 2, 200);
-    s.send(ctl(5, 3), versions::METADATA, 7, |w| {
-        metadata::Request {
-            topics: Some(vec![metadata::RequestTopic {
-                topic_id: [0; 16],
-                name: Some("auto"),
-            }]),
-            allow_auto_topic_creation: true,
-            include_cluster_authorized_operations: false,
-            include_topic_authorized_operations: false,
-        }
-        .encode(w, 7)
-    });
+    let request = metadata::Request {
+        topics: Some(vec![metadata::RequestTopic {
+            topic_id: [0; 16],
+            name: Some("auto"),
+        }]),
+        allow_auto_topic_creation: true,
+        include_cluster_authorized_operations: false,
+        include_topic_authorized_operations: false,
+    };
+    s.send::<Metadata>(ctl(5, 3), 7, &request);
     s.bytes
 }
 
@@ -368,9 +371,7 @@ fn idempotent_seed() -> Vec<u8> {
             producer_id: -1,
             producer_epoch: -1,
         };
-        s.send(ctl(0, 0), versions::INIT_PRODUCER_ID, version, |w| {
-            request.encode(w, version)
-        });
+        s.send::<InitProducerId>(ctl(0, 0), version, &request);
     }
     let first = record_batch(2, Some((1, 0, 0)));
     produce_to(&mut s, ctl(0, 0), 11, -1, &first, 0);
@@ -409,9 +410,7 @@ fn join(s: &mut Session, c: u8, version: i16, member_id: &str, instance: Option<
         }],
         reason: Some("fuzz"),
     };
-    s.send(c, versions::JOIN_GROUP, version, |w| {
-        request.encode(w, version)
-    });
+    s.send::<JoinGroup>(c, version, &request);
 }
 
 fn sync(s: &mut Session, c: u8, version: i16, member: &str, leader: bool) {
@@ -434,9 +433,7 @@ fn sync(s: &mut Session, c: u8, version: i16, member: &str, leader: bool) {
             vec![]
         },
     };
-    s.send(c, versions::SYNC_GROUP, version, |w| {
-        request.encode(w, version)
-    });
+    s.send::<SyncGroup>(c, version, &request);
 }
 
 fn commit(s: &mut Session, c: u8, version: i16, member: &str, generation: i32) {
@@ -454,31 +451,33 @@ fn commit(s: &mut Session, c: u8, version: i16, member: &str, generation: i32) {
                 committed_leader_epoch: -1,
                 committed_metadata: Some("m"),
             }],
+            ..Default::default()
         }],
     };
-    s.send(c, versions::OFFSET_COMMIT, version, |w| {
-        request.encode(w, version)
-    });
+    s.send::<OffsetCommit>(c, version, &request);
 }
 
 fn fetch_offsets(s: &mut Session, c: u8, version: i16, all: bool) {
+    let topics = (!all).then(|| {
+        vec![offset_fetch::RequestTopic {
+            name: TOPIC,
+            partition_indexes: vec![0, 1],
+            ..Default::default()
+        }]
+    });
+    // The group at the top level before v8, in `groups` from v8.
     let request = offset_fetch::Request {
+        group_id: "g",
+        topics: topics.clone(),
         groups: vec![offset_fetch::RequestGroup {
             group_id: "g",
             member_id: None,
             member_epoch: -1,
-            topics: (!all).then(|| {
-                vec![offset_fetch::RequestTopic {
-                    name: TOPIC,
-                    partition_indexes: vec![0, 1],
-                }]
-            }),
+            topics,
         }],
         require_stable: false,
     };
-    s.send(c, versions::OFFSET_FETCH, version, |w| {
-        request.encode(w, version)
-    });
+    s.send::<OffsetFetch>(c, version, &request);
 }
 
 /// A whole consumer-group life on current versions: FindCoordinator, JoinGroup with
@@ -491,12 +490,8 @@ fn group_seed() -> Vec<u8> {
         key_type: 0,
         coordinator_keys: vec!["g"],
     };
-    s.send(ctl(0, 0), versions::FIND_COORDINATOR, 4, |w| {
-        request.encode(w, 4)
-    });
-    s.send(ctl(0, 0), versions::FIND_COORDINATOR, 1, |w| {
-        request.encode(w, 1)
-    });
+    s.send::<FindCoordinator>(ctl(0, 0), 4, &request);
+    s.send::<FindCoordinator>(ctl(0, 0), 1, &request);
     create(&mut s, ctl(0, 0), 7, TOPIC, 2);
     join(&mut s, ctl(0, 0), 9, "", None);
     join(&mut s, ctl(0, 0), 9, member_slot(0), None);
@@ -507,7 +502,7 @@ fn group_seed() -> Vec<u8> {
         member_id: member_slot(0),
         group_instance_id: None,
     };
-    s.send(ctl(3, 0), versions::HEARTBEAT, 4, |w| hb.encode(w, 4));
+    s.send::<Heartbeat>(ctl(3, 0), 4, &hb);
     commit(&mut s, ctl(0, 0), 9, member_slot(0), 1);
     fetch_offsets(&mut s, ctl(0, 1), 9, false);
     fetch_offsets(&mut s, ctl(0, 1), 8, true);
@@ -515,19 +510,15 @@ fn group_seed() -> Vec<u8> {
         groups: vec!["g", "none"],
         include_authorized_operations: true,
     };
-    s.send(ctl(0, 1), versions::DESCRIBE_GROUPS, 5, |w| {
-        request.encode(w, 5)
-    });
+    s.send::<DescribeGroups>(ctl(0, 1), 5, &request);
     let request = list_groups::Request {
         states_filter: vec!["Stable"],
         types_filter: vec![],
     };
-    s.send(ctl(0, 1), versions::LIST_GROUPS, 5, |w| {
-        request.encode(w, 5)
-    });
+    s.send::<ListGroups>(ctl(0, 1), 5, &request);
     // A static second member joins: the group rebalances.
     join(&mut s, ctl(0, 2), 9, "", Some("instance-2"));
-    s.send(ctl(3, 0), versions::HEARTBEAT, 4, |w| hb.encode(w, 4));
+    s.send::<Heartbeat>(ctl(3, 0), 4, &hb);
     join(&mut s, ctl(0, 0), 9, member_slot(1), None);
     let request = leave_group::Request {
         group_id: "g",
@@ -538,9 +529,7 @@ fn group_seed() -> Vec<u8> {
             reason: Some("bye"),
         }],
     };
-    s.send(ctl(0, 0), versions::LEAVE_GROUP, 5, |w| {
-        request.encode(w, 5)
-    });
+    s.send::<LeaveGroup>(ctl(0, 0), 5, &request);
     // Sessions expire.
     s.raw(ctl(7, 3) | CTL_TIMER, &[]);
     s.bytes
@@ -555,9 +544,7 @@ fn group_old_seed() -> Vec<u8> {
         key_type: 0,
         coordinator_keys: vec![],
     };
-    s.send(ctl(0, 0), versions::FIND_COORDINATOR, 0, |w| {
-        request.encode(w, 0)
-    });
+    s.send::<FindCoordinator>(ctl(0, 0), 0, &request);
     join(&mut s, ctl(0, 0), 1, "", None);
     sync(&mut s, ctl(4, 0), 0, member_slot(0), true);
     let hb = heartbeat::Request {
@@ -566,7 +553,7 @@ fn group_old_seed() -> Vec<u8> {
         member_id: member_slot(0),
         group_instance_id: None,
     };
-    s.send(ctl(0, 0), versions::HEARTBEAT, 0, |w| hb.encode(w, 0));
+    s.send::<Heartbeat>(ctl(0, 0), 0, &hb);
     commit(&mut s, ctl(0, 0), 2, member_slot(0), 1);
     commit(&mut s, ctl(0, 1), 6, "", -1);
     fetch_offsets(&mut s, ctl(0, 1), 1, false);
@@ -575,16 +562,12 @@ fn group_old_seed() -> Vec<u8> {
         member_id: member_slot(0),
         members: vec![],
     };
-    s.send(ctl(0, 0), versions::LEAVE_GROUP, 0, |w| {
-        request.encode(w, 0)
-    });
+    s.send::<LeaveGroup>(ctl(0, 0), 0, &request);
     let request = list_groups::Request {
         states_filter: vec![],
         types_filter: vec![],
     };
-    s.send(ctl(0, 1), versions::LIST_GROUPS, 0, |w| {
-        request.encode(w, 0)
-    });
+    s.send::<ListGroups>(ctl(0, 1), 0, &request);
     fetch_offsets(&mut s, CTL_RESTART | ctl(0, 1), 5, true);
     s.bytes
 }
