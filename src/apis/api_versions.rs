@@ -4,6 +4,9 @@
 //! client can read it before it knows our versions. The tagged feature fields stay at their
 //! defaults and so are left out: librdkafka 2.0.2 cannot read them.
 
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
 use super::{APIS, Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
@@ -16,9 +19,9 @@ message! {
         client_software_version: &'a str = "3+",
     }
 
-    pub struct Response {
+    pub struct Response<'a> {
         error_code: i16 = "0+",
-        api_keys: Vec<ApiVersion> = "0+",
+        api_keys: Cow<'a, [ApiVersion]> = "0+",
         throttle_time_ms: i32 = "1+",
         supported_features: Vec<SupportedFeature> = "3+" tag 0,
         finalized_features_epoch: i64 = "3+" tag 1 default -1,
@@ -50,7 +53,7 @@ pub struct ApiVersions;
 impl Api for ApiVersions {
     const SPEC: ApiSpec = ApiSpec::new(API_VERSIONS, "ApiVersions", "0-4", "3+");
     type Request<'a> = Request<'a>;
-    type Response<'a> = Response;
+    type Response<'a> = Response<'a>;
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
         if ctx.version >= 3 {
@@ -63,11 +66,15 @@ impl Api for ApiVersions {
         }
         Answer::Respond(Response {
             error_code: error::NONE,
-            api_keys: APIS.iter().map(|entry| api_version(&entry.spec)).collect(),
+            api_keys: Cow::Borrowed(&TABLE),
             ..Response::default()
         })
     }
 }
+
+/// The answer's table, built once from `APIS` (it never changes while we run).
+static TABLE: LazyLock<Vec<ApiVersion>> =
+    LazyLock::new(|| APIS.iter().map(|entry| api_version(&entry.spec)).collect());
 
 fn api_version(spec: &ApiSpec) -> ApiVersion {
     ApiVersion {
@@ -82,7 +89,7 @@ fn api_version(spec: &ApiSpec) -> ApiVersion {
 pub fn encode_unsupported(out: &mut Vec<u8>) {
     let response = Response {
         error_code: error::UNSUPPORTED_VERSION,
-        api_keys: vec![api_version(&ApiVersions::SPEC)],
+        api_keys: Cow::Owned(vec![api_version(&ApiVersions::SPEC)]),
         ..Response::default()
     };
     let v0 = Ver {

@@ -51,6 +51,7 @@ impl<'a> Reader<'a> {
         &self.buf[self.pos..]
     }
 
+    #[inline]
     pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if n > self.remaining() {
             return Err(DecodeError::Truncated);
@@ -60,44 +61,56 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    #[inline]
     fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N)?);
         Ok(out)
     }
 
+    #[inline]
     pub fn i8(&mut self) -> Result<i8> {
         Ok(i8::from_be_bytes(self.array()?))
     }
+    #[inline]
     pub fn u8(&mut self) -> Result<u8> {
         Ok(u8::from_be_bytes(self.array()?))
     }
+    #[inline]
     pub fn bool(&mut self) -> Result<bool> {
         Ok(self.u8()? != 0)
     }
+    #[inline]
     pub fn i16(&mut self) -> Result<i16> {
         Ok(i16::from_be_bytes(self.array()?))
     }
+    #[inline]
     pub fn u16(&mut self) -> Result<u16> {
         Ok(u16::from_be_bytes(self.array()?))
     }
+    #[inline]
     pub fn i32(&mut self) -> Result<i32> {
         Ok(i32::from_be_bytes(self.array()?))
     }
+    #[inline]
     pub fn u32(&mut self) -> Result<u32> {
         Ok(u32::from_be_bytes(self.array()?))
     }
+    #[inline]
     pub fn i64(&mut self) -> Result<i64> {
         Ok(i64::from_be_bytes(self.array()?))
     }
+    #[inline]
     pub fn f64(&mut self) -> Result<f64> {
         Ok(f64::from_be_bytes(self.array()?))
     }
+    #[inline]
     pub fn uuid(&mut self) -> Result<[u8; 16]> {
         self.array()
     }
 
     /// Unsigned LEB128 of at most 64 bits.
+    #[inline]
     pub fn uvarlong(&mut self) -> Result<u64> {
         let mut value: u64 = 0;
         for i in 0..10 {
@@ -114,6 +127,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Unsigned LEB128 of at most 32 bits.
+    #[inline]
     pub fn uvarint(&mut self) -> Result<u32> {
         let mut value: u32 = 0;
         for i in 0..5 {
@@ -129,11 +143,13 @@ impl<'a> Reader<'a> {
         Err(DecodeError::Invalid("varint"))
     }
 
+    #[inline]
     pub fn varint(&mut self) -> Result<i32> {
         let raw = self.uvarint()?;
         Ok(((raw >> 1) as i32) ^ -((raw & 1) as i32))
     }
 
+    #[inline]
     pub fn varlong(&mut self) -> Result<i64> {
         let raw = self.uvarlong()?;
         Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
@@ -287,38 +303,49 @@ impl<'a> Writer<'a> {
         self.buf
     }
 
+    #[inline]
     pub fn raw(&mut self, bytes: &[u8]) -> &mut Self {
         self.buf.extend_from_slice(bytes);
         self
     }
+    #[inline]
     pub fn i8(&mut self, v: i8) -> &mut Self {
         self.raw(&v.to_be_bytes())
     }
+    #[inline]
     pub fn bool(&mut self, v: bool) -> &mut Self {
         self.i8(v as i8)
     }
+    #[inline]
     pub fn i16(&mut self, v: i16) -> &mut Self {
         self.raw(&v.to_be_bytes())
     }
+    #[inline]
     pub fn u16(&mut self, v: u16) -> &mut Self {
         self.raw(&v.to_be_bytes())
     }
+    #[inline]
     pub fn i32(&mut self, v: i32) -> &mut Self {
         self.raw(&v.to_be_bytes())
     }
+    #[inline]
     pub fn u32(&mut self, v: u32) -> &mut Self {
         self.raw(&v.to_be_bytes())
     }
+    #[inline]
     pub fn i64(&mut self, v: i64) -> &mut Self {
         self.raw(&v.to_be_bytes())
     }
+    #[inline]
     pub fn f64(&mut self, v: f64) -> &mut Self {
         self.raw(&v.to_be_bytes())
     }
+    #[inline]
     pub fn uuid(&mut self, v: &[u8; 16]) -> &mut Self {
         self.raw(v)
     }
 
+    #[inline]
     pub fn uvarlong(&mut self, mut v: u64) -> &mut Self {
         while v >= 0x80 {
             self.buf.push((v as u8) | 0x80);
@@ -327,12 +354,15 @@ impl<'a> Writer<'a> {
         self.buf.push(v as u8);
         self
     }
+    #[inline]
     pub fn uvarint(&mut self, v: u32) -> &mut Self {
         self.uvarlong(u64::from(v))
     }
+    #[inline]
     pub fn varint(&mut self, v: i32) -> &mut Self {
         self.uvarint(((v << 1) ^ (v >> 31)) as u32)
     }
+    #[inline]
     pub fn varlong(&mut self, v: i64) -> &mut Self {
         self.uvarlong(((v << 1) ^ (v >> 63)) as u64)
     }
