@@ -1,5 +1,6 @@
-//! Request decoding never panics: every decoder gets thousands of random byte strings,
-//! mutations of valid bodies and every truncation of them, in every version. Deterministic
+//! Request decoding never panics: every request the dispatcher's table (`apis::APIS`)
+//! declares gets thousands of random byte strings, mutations of valid bodies and every
+//! truncation of them, in every version. Deterministic
 //! (a fixed xorshift seed), so a failure names an input that reproduces it.
 
 mod common;

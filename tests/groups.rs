@@ -1,9 +1,10 @@
 //! The group coordinator and committed offsets over a real socket: FindCoordinator,
 //! JoinGroup (MEMBER_ID_REQUIRED, parked joins, rebalances), SyncGroup (the follower waits
 //! for the leader's assignment), Heartbeat, LeaveGroup, ListGroups, DescribeGroups, session
-//! expiry, OffsetCommit and OffsetFetch (across a restart). Requests are built with the
-//! codecs' public `Request::encode` and responses read with `Response::decode`; for each API
-//! one old (non-flexible) and one flexible response is also checked byte for byte.
+//! expiry, abandoned joins, OffsetCommit and OffsetFetch (across a restart). Requests are
+//! the APIs' declared structs encoded with `Wire::write` and responses read with
+//! `Wire::read`; for each API one old (non-flexible) and one flexible response is also
+//! checked byte for byte.
 
 mod common;
 

@@ -3,8 +3,8 @@
 //! back, nothing is written twice, also after a restart), refuses a sequence gap
 //! (OUT_OF_ORDER_SEQUENCE_NUMBER) and a fenced epoch (INVALID_PRODUCER_EPOCH). Batches are
 //! built by hand with the producer id, epoch and base sequence in the header and the CRC-32C
-//! re-sealed. InitProducerId and CreateTopics go through the declared codecs (`wire::encode`,
-//! `wire::decode`), Produce and Fetch through their codecs' public `Request::encode`.
+//! re-sealed. Requests and responses go through the declared codecs (`wire::encode`,
+//! `wire::decode`).
 
 mod common;
 
