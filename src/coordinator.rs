@@ -220,6 +220,21 @@ impl Coordinator {
         self.groups.get(id)
     }
 
+    /// DeleteGroups for one group: refused while it has members (NON_EMPTY_GROUP); an empty
+    /// group is forgotten. Whether it exists at all (here or by its committed offsets) is
+    /// the caller's question.
+    pub fn delete(&mut self, group_id: &str) -> ErrorCode {
+        match self.groups.get(group_id) {
+            Some(group) if !group.members.is_empty() => error::NON_EMPTY_GROUP,
+            Some(_) => {
+                self.groups.remove(group_id);
+                self.epoch += 1;
+                error::NONE
+            }
+            None => error::NONE,
+        }
+    }
+
     /// The first attempt of a JoinGroup.
     pub fn join(&mut self, req: &JoinRequest, now: Instant) -> JoinOutcome {
         if req.group_id.is_empty() {

@@ -16,8 +16,8 @@ use common::{
     CLIENT_ID, TestBroker, assert_bytes, assert_quiet, read_frame, response_body, send_frame,
 };
 use kafka_broker::apis::{
-    create_topics, describe_groups, find_coordinator, heartbeat, join_group, leave_group,
-    list_groups, offset_commit, offset_fetch, sync_group,
+    create_topics, delete_groups, describe_groups, find_coordinator, heartbeat, join_group,
+    leave_group, list_groups, offset_commit, offset_fetch, sync_group,
 };
 use kafka_broker::protocol::wire::{Ver, Wire};
 use kafka_broker::protocol::{DecodeError, Reader, Writer};
@@ -28,7 +28,9 @@ const ILLEGAL_GENERATION: i16 = 22;
 const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
 const UNKNOWN_MEMBER_ID: i16 = 25;
 const REBALANCE_IN_PROGRESS: i16 = 27;
+const NON_EMPTY_GROUP: i16 = 68;
 const GROUP_ID_NOT_FOUND: i16 = 69;
+const INVALID_GROUP_ID: i16 = 24;
 const MEMBER_ID_REQUIRED: i16 = 79;
 
 /// DescribeGroups' authorized_operations when not asked for.
@@ -87,6 +89,7 @@ api! {
     describe_groups = 15, flexible from 5;
     list_groups = 16, flexible from 3;
     create_topics = 19, flexible from 5;
+    delete_groups = 42, flexible from 2;
 }
 
 /// A request sent whose response has not been read yet.
@@ -2277,4 +2280,64 @@ fn member_gone_while_its_join_waits(unread_output: bool) {
     assert_eq!(members, [(pair.leader_id.as_str(), everything.as_slice())]);
     let dead_beat = admin.call(4, &beat(group, 3, &pair.follower_id));
     assert_eq!(dead_beat.error_code, UNKNOWN_MEMBER_ID);
+}
+
+/// DeleteGroups: a group with members is refused (NON_EMPTY_GROUP), an unknown group is
+/// GROUP_ID_NOT_FOUND, and an empty group is deleted with its committed offsets, durably:
+/// after a restart OffsetFetch finds nothing and ListGroups does not list it.
+#[test]
+fn delete_groups_deletes_offsets_durably_and_refuses_live_groups() {
+    let broker = group_broker();
+    let mut admin = Conn::open(&broker);
+    create_topic(&mut admin, "deleted", 2);
+    for partition in [0, 1] {
+        let commit = simple_commit("to-delete", "deleted", partition, 7, 0, None);
+        admin.call(7, &commit);
+    }
+    let pair = two_members(&broker, 5, "busy", 10_000);
+    let request = delete_groups::Request {
+        groups_names: vec!["busy", "to-delete", "never-was", ""],
+    };
+    for version in 0..=2 {
+        let response = admin.call(version, &request);
+        let results: Vec<(&str, i16)> = response
+            .results
+            .iter()
+            .map(|r| (r.group_id.as_str(), r.error_code))
+            .collect();
+        let deleted = if version == 0 {
+            NONE
+        } else {
+            GROUP_ID_NOT_FOUND
+        };
+        assert_eq!(
+            results,
+            [
+                ("busy", NON_EMPTY_GROUP),
+                ("to-delete", deleted),
+                ("never-was", GROUP_ID_NOT_FOUND),
+                ("", INVALID_GROUP_ID),
+            ],
+            "v{version}"
+        );
+    }
+    drop(pair);
+    let broker = broker.restart();
+    let mut admin = Conn::open(&broker);
+    let fetched = admin.call(
+        5,
+        &fetch_one("to-delete", Some(vec![("deleted", vec![0, 1])])),
+    );
+    let offsets: Vec<i64> = fetched.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.committed_offset)
+        .collect();
+    assert_eq!(offsets, [-1, -1]);
+    let listed = admin.call(3, &list_groups::Request::default());
+    assert!(
+        listed.groups.iter().all(|g| g.group_id != "to-delete"),
+        "{:?}",
+        listed.groups
+    );
 }

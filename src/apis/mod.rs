@@ -118,6 +118,7 @@ fn abandon<A: Api>(ctx: &mut Context, body: &[u8]) {
 
 pub mod api_versions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
@@ -159,6 +160,7 @@ pub static APIS: &[Entry] = &[
     Entry::of::<init_producer_id::InitProducerId>(),
     Entry::of::<offset_for_leader_epoch::OffsetForLeaderEpoch>(),
     Entry::of::<describe_configs::DescribeConfigs>(),
+    Entry::of::<delete_groups::DeleteGroups>(),
     Entry::of::<describe_cluster::DescribeCluster>(),
     Entry::of::<describe_topic_partitions::DescribeTopicPartitions>(),
 ];

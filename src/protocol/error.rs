@@ -36,5 +36,6 @@ pub const OUT_OF_ORDER_SEQUENCE_NUMBER: ErrorCode = 45;
 pub const DUPLICATE_SEQUENCE_NUMBER: ErrorCode = 46;
 pub const INVALID_PRODUCER_EPOCH: ErrorCode = 47;
 pub const UNKNOWN_PRODUCER_ID: ErrorCode = 59;
+pub const NON_EMPTY_GROUP: ErrorCode = 68;
 pub const GROUP_ID_NOT_FOUND: ErrorCode = 69;
 pub const MEMBER_ID_REQUIRED: ErrorCode = 79;

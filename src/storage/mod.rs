@@ -534,12 +534,35 @@ impl Storage {
 
     /// A group's committed offsets.
     pub fn committed(&self, group: &str) -> Option<&BTreeMap<(String, i32), offsets::Committed>> {
-        self.offsets.get(group)
+        self.offsets
+            .get(group)
+            .filter(|entries| !entries.is_empty())
+    }
+
+    /// Deletes a group's committed offsets with tombstones in `__consumer_offsets`, as Kafka
+    /// deletes a group: durable after the turn's [`Storage::flush`]; a restart replays the
+    /// tombstones and the group is gone.
+    pub fn delete_group_offsets(&mut self, group: &str) -> Result<(), AppendError> {
+        let Some(entries) = self.offsets.get(group).filter(|e| !e.is_empty()) else {
+            return Ok(());
+        };
+        let tombstones: Vec<batch::KeyValue> = entries
+            .keys()
+            .map(|(topic, partition)| (Some(offsets::encode_key(group, topic, *partition)), None))
+            .collect();
+        let bytes = batch::build_keyed(0, 0, now_ms(), &tombstones);
+        let partition = offsets::partition_for(group, self.offsets_partitions);
+        self.append(offsets::TOPIC, partition, &bytes)?;
+        self.offsets.remove(group);
+        Ok(())
     }
 
     /// Groups with committed offsets.
     pub fn groups_with_offsets(&self) -> impl Iterator<Item = &str> {
-        self.offsets.keys().map(String::as_str)
+        self.offsets
+            .iter()
+            .filter(|(_, entries)| !entries.is_empty())
+            .map(|(group, _)| group.as_str())
     }
 
     /// Whether appends are waiting for an fsync that the flush policy requires now. With no

@@ -57,3 +57,43 @@ def test_rebalance_time(broker, scenario, delay_ms, hb_ms, capsys):
     with capsys.disabled():
         print(f"\n[rebalance timing] confluent-kafka {scenario} group.initial.rebalance.delay.ms={delay_ms} "
               f"heartbeat.interval.ms={hb_ms}: {secs:.2f} s from the second subscribe() until both hold 2 partitions")
+
+
+def test_admin_delete_consumer_groups(broker):
+    """AdminClient.delete_consumer_groups (DeleteGroups): refused with NON_EMPTY_GROUP while a
+    member consumes, then, after it left, the group and its committed offsets are deleted;
+    an unknown group fails with GROUP_ID_NOT_FOUND."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
+
+    from clientlib import cf_admin
+    from grouplib import cf_produce_keyed, poll_until, unique_records
+
+    topic, group = "grp-cf-delete", "cf-delete-group"
+    cf_create_topic(broker.bootstrap, topic, GROUP_PARTITIONS)
+    cf_produce_keyed(broker.bootstrap, topic, unique_records(40, prefix="del"))
+    admin = cf_admin(broker.bootstrap)
+
+    def delete(name):
+        future = admin.delete_consumer_groups([name], request_timeout=15)[name]
+        try:
+            future.result()
+            return None
+        except KafkaException as e:
+            return e.args[0].code()
+
+    def committed():
+        request = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in range(GROUP_PARTITIONS)])]
+        result = admin.list_consumer_group_offsets(request, request_timeout=15)[group].result()
+        return sorted(tp.offset for tp in result.topic_partitions)
+
+    m = CfMember("delete-member", broker.bootstrap, group, [topic])
+    try:
+        poll_until([m], lambda: len(m.records) >= 40, 30, "every record")
+        assert not m.commit_failures, m.commit_failures
+        assert delete(group) == KafkaError.NON_EMPTY_GROUP
+    finally:
+        m.close()
+    assert sum(committed()) == 40
+    assert delete(group) is None
+    assert all(offset < 0 for offset in committed()), committed()
+    assert delete("cf-no-such-group") == KafkaError.GROUP_ID_NOT_FOUND

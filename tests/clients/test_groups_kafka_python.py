@@ -145,6 +145,13 @@ def test_admin_groups_offsets_and_configs(broker):
         assert _config_values({k: b[k] for k in ("group.initial.rebalance.delay.ms",) if k in b}) == {
             "group.initial.rebalance.delay.ms": ("0", "STATIC_BROKER_CONFIG"),
         }, sorted(b)
+
+        # delete_groups (DeleteGroups): the empty group goes with its offsets; an unknown one
+        # is GROUP_ID_NOT_FOUND; the group is neither listed nor has offsets afterwards.
+        deleted = dict(admin.delete_groups([group, "no-such-group"]))
+        assert deleted == {group: "OK", "no-such-group": "GroupIdNotFoundError"}, deleted
+        assert admin.list_groups() == []
+        assert admin.list_group_offsets(group) == {group: {}}
     finally:
         admin.close()
 

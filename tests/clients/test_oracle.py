@@ -840,6 +840,21 @@ def case_list_groups(s: Session, v: int):
         s.expect(all(g.group_id != group for g in resp.groups), f"Stable group {group} listed as Empty")
 
 
+def case_delete_groups(s: Session, v: int):
+    # An empty group known only by its offsets is deleted; a live one and an unknown one are not.
+    empty = s.unique(f"delete-empty-v{v}")
+    commit = offset_commit(s, s.setup_version(ApiKey.OffsetCommit), False, empty, -1, "", {0: (3, "")})
+    if any(p.error_code for t in commit.topics for p in t.partitions):
+        raise SetupError(f"setup OffsetCommit: {commit}")
+    live = s.unique(f"delete-live-v{v}")
+    stable_group(s, live)
+    resp = s.call(ApiKey.DeleteGroups, v, True, groups_names=[empty, live, s.unique("delete-none")])
+    codes = [r.error_code for r in resp.results]
+    s.expect(codes == [0, 68, 69], f"error codes {codes}, expected [0, NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND]")
+    resp = s.call(ApiKey.DeleteGroups, v, True, groups_names=[empty])
+    s.expect([r.error_code for r in resp.results] == [69], f"deleted twice: {resp.results}")
+
+
 def case_api_versions(s: Session, v: int):
     resp = s.call(ApiKey.ApiVersions, v, True, client_software_name="kafka-python-oracle",
                   client_software_version="3.0.12")
@@ -983,6 +998,7 @@ CASES: Dict[int, Callable[[Session, int], None]] = {
     ApiKey.SyncGroup: case_sync_group,
     ApiKey.DescribeGroups: case_describe_groups,
     ApiKey.ListGroups: case_list_groups,
+    ApiKey.DeleteGroups: case_delete_groups,
     ApiKey.ApiVersions: case_api_versions,
     ApiKey.CreateTopics: case_create_topics,
     ApiKey.DeleteTopics: case_delete_topics,
