@@ -17,7 +17,7 @@ use common::{
 };
 use kafka_broker::apis::{
     create_topics, delete_groups, describe_groups, find_coordinator, heartbeat, join_group,
-    leave_group, list_groups, offset_commit, offset_fetch, sync_group,
+    leave_group, list_groups, offset_commit, offset_delete, offset_fetch, sync_group,
 };
 use kafka_broker::protocol::wire::{Ver, Wire};
 use kafka_broker::protocol::{DecodeError, Reader, Writer};
@@ -30,6 +30,7 @@ const UNKNOWN_MEMBER_ID: i16 = 25;
 const REBALANCE_IN_PROGRESS: i16 = 27;
 const NON_EMPTY_GROUP: i16 = 68;
 const GROUP_ID_NOT_FOUND: i16 = 69;
+const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 const INVALID_GROUP_ID: i16 = 24;
 const MEMBER_ID_REQUIRED: i16 = 79;
 
@@ -90,6 +91,7 @@ api! {
     list_groups = 16, flexible from 3;
     create_topics = 19, flexible from 5;
     delete_groups = 42, flexible from 2;
+    offset_delete = 47, flexible from 99;
 }
 
 /// A request sent whose response has not been read yet.
@@ -2340,4 +2342,93 @@ fn delete_groups_deletes_offsets_durably_and_refuses_live_groups() {
         "{:?}",
         listed.groups
     );
+}
+
+/// OffsetDelete: the offsets of a topic no member subscribes to are deleted (durably, as
+/// tombstones); a subscribed topic's are kept with GROUP_SUBSCRIBED_TO_TOPIC; a partition
+/// that does not exist is UNKNOWN_TOPIC_OR_PARTITION; an unknown group GROUP_ID_NOT_FOUND.
+#[test]
+fn offset_delete_spares_subscribed_topics() {
+    let broker = group_broker();
+    let mut admin = Conn::open(&broker);
+    create_topic(&mut admin, "subscribed", 1);
+    create_topic(&mut admin, "unsubscribed", 1);
+    // A consumer's subscription (ConsumerProtocolSubscription v0): ["subscribed"], null data.
+    let mut subscription = B::new();
+    subscription.i16(0).arr(1).s("subscribed").i32(-1);
+    let subscription = subscription.done();
+    let mut member_conn = Conn::open(&broker);
+    let required = member_conn.call(
+        5,
+        &join_request("od", "", 10_000, &[("range", &subscription)]),
+    );
+    let member = required.member_id;
+    let joined = member_conn.call(
+        5,
+        &join_request("od", &member, 10_000, &[("range", &subscription)]),
+    );
+    assert_eq!(joined.error_code, NONE);
+    let synced = member_conn.call(3, &sync("od", 1, &member, &[(&member, b"")]));
+    assert_eq!(synced.error_code, NONE);
+    for topic in ["subscribed", "unsubscribed"] {
+        let mut commit = simple_commit("od", topic, 0, 5, 0, None);
+        commit.generation_id_or_member_epoch = 1;
+        commit.member_id = &member;
+        let response = member_conn.call(7, &commit);
+        assert_eq!(response.topics[0].partitions[0].error_code, NONE, "{topic}");
+    }
+    let request = offset_delete::Request {
+        group_id: "od",
+        topics: ["subscribed", "unsubscribed"]
+            .into_iter()
+            .map(|name| offset_delete::RequestTopic {
+                name,
+                partitions: vec![
+                    offset_delete::RequestPartition { partition_index: 0 },
+                    offset_delete::RequestPartition { partition_index: 9 },
+                ],
+            })
+            .collect(),
+    };
+    let response = admin.call(0, &request);
+    let codes: Vec<(&str, i32, i16)> = response
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| (t.name.as_str(), p.partition_index, p.error_code))
+        })
+        .collect();
+    assert_eq!(response.error_code, NONE);
+    assert_eq!(
+        codes,
+        [
+            ("subscribed", 0, GROUP_SUBSCRIBED_TO_TOPIC),
+            ("subscribed", 9, UNKNOWN_TOPIC_OR_PARTITION),
+            ("unsubscribed", 0, NONE),
+            ("unsubscribed", 9, UNKNOWN_TOPIC_OR_PARTITION),
+        ]
+    );
+    let unknown = offset_delete::Request {
+        group_id: "no-such-group",
+        topics: vec![],
+    };
+    assert_eq!(admin.call(0, &unknown).error_code, GROUP_ID_NOT_FOUND);
+    drop(member_conn);
+    let broker = broker.restart();
+    let mut admin = Conn::open(&broker);
+    let fetched = admin.call(
+        5,
+        &fetch_one(
+            "od",
+            Some(vec![("subscribed", vec![0]), ("unsubscribed", vec![0])]),
+        ),
+    );
+    let offsets: Vec<i64> = fetched
+        .topics
+        .iter()
+        .map(|t| t.partitions[0].committed_offset)
+        .collect();
+    assert_eq!(offsets, [5, -1]);
 }

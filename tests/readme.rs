@@ -21,10 +21,12 @@ fn readme_api_table_matches_the_supported_table() {
             } else {
                 format!("{}-{}", api.min, api.max)
             };
-            format!(
-                "| {} | {} | {} | {} |",
-                api.name, api.key, versions, api.flexible_from
-            )
+            let flexible = if api.flexible_from == i16::MAX {
+                "none".to_string()
+            } else {
+                api.flexible_from.to_string()
+            };
+            format!("| {} | {} | {} | {flexible} |", api.name, api.key, versions)
         })
         .collect();
     assert_eq!(rows, expected);

@@ -134,6 +134,7 @@ pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
+pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
@@ -161,6 +162,7 @@ pub static APIS: &[Entry] = &[
     Entry::of::<offset_for_leader_epoch::OffsetForLeaderEpoch>(),
     Entry::of::<describe_configs::DescribeConfigs>(),
     Entry::of::<delete_groups::DeleteGroups>(),
+    Entry::of::<offset_delete::OffsetDelete>(),
     Entry::of::<describe_cluster::DescribeCluster>(),
     Entry::of::<describe_topic_partitions::DescribeTopicPartitions>(),
 ];

@@ -38,4 +38,5 @@ pub const INVALID_PRODUCER_EPOCH: ErrorCode = 47;
 pub const UNKNOWN_PRODUCER_ID: ErrorCode = 59;
 pub const NON_EMPTY_GROUP: ErrorCode = 68;
 pub const GROUP_ID_NOT_FOUND: ErrorCode = 69;
+pub const GROUP_SUBSCRIBED_TO_TOPIC: ErrorCode = 86;
 pub const MEMBER_ID_REQUIRED: ErrorCode = 79;

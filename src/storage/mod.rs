@@ -543,21 +543,44 @@ impl Storage {
     /// deletes a group: durable after the turn's [`Storage::flush`]; a restart replays the
     /// tombstones and the group is gone.
     pub fn delete_group_offsets(&mut self, group: &str) -> Result<(), AppendError> {
-        let Some(entries) = self.offsets.get(group).filter(|e| !e.is_empty()) else {
-            return Ok(());
+        let partitions: Vec<(String, i32)> = match self.offsets.get(group) {
+            Some(entries) => entries.keys().cloned().collect(),
+            None => return Ok(()),
         };
-        let tombstones: Vec<batch::KeyValue> = entries
-            .keys()
-            .map(|(topic, partition)| (Some(offsets::encode_key(group, topic, *partition)), None))
-            .collect();
-        let bytes = batch::build_keyed(0, 0, now_ms(), &tombstones);
-        let partition = offsets::partition_for(group, self.offsets_partitions);
-        self.append(offsets::TOPIC, partition, &bytes)?;
+        self.delete_offsets(group, &partitions)?;
         self.offsets.remove(group);
         Ok(())
     }
 
-    /// Groups with committed offsets.
+    /// Deletes the committed offsets of some of a group's partitions (those it has), with
+    /// tombstones, like [`Storage::delete_group_offsets`].
+    pub fn delete_offsets(
+        &mut self,
+        group: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<(), AppendError> {
+        let Some(entries) = self.offsets.get(group) else {
+            return Ok(());
+        };
+        let tombstones: Vec<batch::KeyValue> = partitions
+            .iter()
+            .filter(|key| entries.contains_key(*key))
+            .map(|(topic, partition)| (Some(offsets::encode_key(group, topic, *partition)), None))
+            .collect();
+        if tombstones.is_empty() {
+            return Ok(());
+        }
+        let bytes = batch::build_keyed(0, 0, now_ms(), &tombstones);
+        let partition = offsets::partition_for(group, self.offsets_partitions);
+        self.append(offsets::TOPIC, partition, &bytes)?;
+        if let Some(entries) = self.offsets.get_mut(group) {
+            for key in partitions {
+                entries.remove(key);
+            }
+        }
+        Ok(())
+    }
+
     pub fn groups_with_offsets(&self) -> impl Iterator<Item = &str> {
         self.offsets
             .iter()

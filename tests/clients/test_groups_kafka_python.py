@@ -101,6 +101,11 @@ def test_admin_groups_offsets_and_configs(broker):
             assert member["member_metadata"]["topics"] == [topic], member
             assert member["member_assignment"]["assigned_partitions"] == \
                 [{"topic": topic, "partitions": list(range(GROUP_PARTITIONS))}], member
+            # delete_group_offsets (OffsetDelete) spares a topic a live member subscribes to.
+            from kafka import TopicPartition as TP
+            from kafka.errors import GroupSubscribedToTopicError
+            kept = admin.delete_group_offsets(group, [TP(topic, 0)])
+            assert kept == {TP(topic, 0): GroupSubscribedToTopicError}, kept
         finally:
             m.close()
 
@@ -145,6 +150,13 @@ def test_admin_groups_offsets_and_configs(broker):
         assert _config_values({k: b[k] for k in ("group.initial.rebalance.delay.ms",) if k in b}) == {
             "group.initial.rebalance.delay.ms": ("0", "STATIC_BROKER_CONFIG"),
         }, sorted(b)
+
+        # Once nobody subscribes, delete_group_offsets deletes partition 0's offset only.
+        from kafka.errors import NoError
+        gone = admin.delete_group_offsets(group, [TopicPartition(topic, 0)])
+        assert gone == {TopicPartition(topic, 0): NoError}, gone
+        left = admin.list_group_offsets(group)[group]
+        assert sorted(tp.partition for tp in left) == list(range(1, GROUP_PARTITIONS)), left
 
         # delete_groups (DeleteGroups): the empty group goes with its offsets; an unknown one
         # is GROUP_ID_NOT_FOUND; the group is neither listed nor has offsets afterwards.

@@ -855,6 +855,21 @@ def case_delete_groups(s: Session, v: int):
     s.expect([r.error_code for r in resp.results] == [69], f"deleted twice: {resp.results}")
 
 
+def case_offset_delete(s: Session, v: int):
+    group = s.unique(f"offset-delete-v{v}")
+    commit = offset_commit(s, s.setup_version(ApiKey.OffsetCommit), False, group, -1, "", {0: (3, ""), 1: (4, "")})
+    if any(p.error_code for t in commit.topics for p in t.partitions):
+        raise SetupError(f"setup OffsetCommit: {commit}")
+    req = REQUESTS[ApiKey.OffsetDelete]
+    t, p = req.OffsetDeleteRequestTopic, req.OffsetDeleteRequestTopic.OffsetDeleteRequestPartition
+    resp = s.call(ApiKey.OffsetDelete, v, True, group_id=group,
+                  topics=[t(name=TOPIC, partitions=[p(partition_index=0), p(partition_index=99)])])
+    codes = [(x.partition_index, x.error_code) for y in resp.topics for x in y.partitions]
+    s.expect(resp.error_code == 0 and codes == [(0, 0), (99, 3)], f"errors {resp.error_code} {codes}")
+    resp = s.call(ApiKey.OffsetDelete, v, True, group_id=s.unique("offset-delete-none"), topics=[])
+    s.expect(resp.error_code == 69, f"unknown group: {resp.error_code}, expected GROUP_ID_NOT_FOUND")
+
+
 def case_api_versions(s: Session, v: int):
     resp = s.call(ApiKey.ApiVersions, v, True, client_software_name="kafka-python-oracle",
                   client_software_version="3.0.12")
@@ -999,6 +1014,7 @@ CASES: Dict[int, Callable[[Session, int], None]] = {
     ApiKey.DescribeGroups: case_describe_groups,
     ApiKey.ListGroups: case_list_groups,
     ApiKey.DeleteGroups: case_delete_groups,
+    ApiKey.OffsetDelete: case_offset_delete,
     ApiKey.ApiVersions: case_api_versions,
     ApiKey.CreateTopics: case_create_topics,
     ApiKey.DeleteTopics: case_delete_topics,
