@@ -50,6 +50,29 @@ impl Broker {
         })
     }
 
+    /// What a handler of this request may see.
+    fn context<'b>(
+        &'b mut self,
+        peer: &Peer,
+        header: &RequestHeader<'b>,
+        now: Instant,
+        wait: Wait,
+        memo: Option<&'b str>,
+    ) -> Context<'b> {
+        Context {
+            config: &self.config,
+            storage: &mut self.storage,
+            coordinator: &mut self.coordinator,
+            version: header.prefix.api_version,
+            client_id: header.client_id,
+            client_addr: peer.addr,
+            local_addr: peer.local,
+            now,
+            wait,
+            memo,
+        }
+    }
+
     /// Handles one request frame; `wait` says whether it may park.
     fn handle(
         &mut self,
@@ -69,18 +92,7 @@ impl Broker {
         };
         let prefix = header.prefix;
         let spec = &entry.spec;
-        let mut ctx = Context {
-            config: &self.config,
-            storage: &mut self.storage,
-            coordinator: &mut self.coordinator,
-            version: prefix.api_version,
-            client_id: header.client_id,
-            client_addr: peer.addr,
-            local_addr: peer.local,
-            now,
-            wait,
-            memo,
-        };
+        let mut ctx = self.context(peer, &header, now, wait, memo);
         let start = begin_frame(
             out,
             prefix.correlation_id,
@@ -208,18 +220,7 @@ impl Service for Broker {
             return;
         };
         debug!("{} {} abandoned while waiting", peer.addr, entry.spec.name);
-        let mut ctx = Context {
-            config: &self.config,
-            storage: &mut self.storage,
-            coordinator: &mut self.coordinator,
-            version: header.prefix.api_version,
-            client_id: header.client_id,
-            client_addr: peer.addr,
-            local_addr: peer.local,
-            now,
-            wait: Wait::Expired,
-            memo: parked.memo.as_deref(),
-        };
+        let mut ctx = self.context(peer, &header, now, Wait::Expired, parked.memo.as_deref());
         (entry.abandon)(&mut ctx, body);
     }
 

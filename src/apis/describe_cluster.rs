@@ -56,7 +56,7 @@ impl Api for DescribeCluster {
     type Response<'a> = Response;
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
-        let me = super::metadata::advertised_broker(ctx, ctx.local_addr);
+        let me = super::metadata::advertised_broker(ctx);
         Answer::Respond(Response {
             throttle_time_ms: 0,
             error_code: error::NONE,

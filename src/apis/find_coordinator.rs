@@ -49,7 +49,7 @@ impl Api for FindCoordinator {
     type Response<'a> = Response;
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
-        let me = super::metadata::advertised_broker(ctx, ctx.local_addr);
+        let me = super::metadata::advertised_broker(ctx);
         let coordinators = request
             .coordinator_keys
             .iter()

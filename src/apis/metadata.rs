@@ -13,7 +13,6 @@
 //!   of the cluster is stale. A single node has no other brokers to point to: always 0.
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
 
 use super::{Answer, Api, Context};
 use crate::message;
@@ -103,7 +102,7 @@ impl Api for Metadata {
                 .collect(),
         };
         Answer::Respond(Response {
-            brokers: vec![advertised_broker(ctx, ctx.local_addr)],
+            brokers: vec![advertised_broker(ctx)],
             cluster_id: Some(ctx.storage.cluster_id.clone()),
             controller_id: node_id,
             topics,
@@ -149,10 +148,13 @@ fn lookup<'a>(ctx: &mut Context, request: &Request, wanted: &RequestTopic<'a>) -
 }
 
 /// The one broker clients see: the advertised listener, or else the address they reached.
-pub fn advertised_broker(ctx: &Context, local: SocketAddr) -> Broker {
+pub fn advertised_broker(ctx: &Context) -> Broker {
     let (host, port) = match &ctx.config.advertised {
         Some((host, port)) => (host.clone(), i32::from(*port)),
-        None => (local.ip().to_string(), i32::from(local.port())),
+        None => (
+            ctx.local_addr.ip().to_string(),
+            i32::from(ctx.local_addr.port()),
+        ),
     };
     Broker {
         node_id: ctx.config.node_id,
