@@ -18,6 +18,8 @@ pub const DEFAULT_LISTENER: &str = "127.0.0.1:9092";
 pub struct Config {
     /// Where the PLAINTEXT listener binds.
     pub listen: SocketAddr,
+    /// The served listener's name (`PLAINTEXT` unless `listeners` names it otherwise).
+    pub listener_name: String,
     /// The host and port given to clients, if configured with a host.
     pub advertised: Option<(String, u16)>,
     pub log_dir: PathBuf,
@@ -49,6 +51,7 @@ impl Default for Config {
             listen: DEFAULT_LISTENER
                 .parse()
                 .expect("default listener is a valid address"),
+            listener_name: "PLAINTEXT".to_string(),
             advertised: None,
             log_dir: PathBuf::from("/tmp/kraft-combined-logs"),
             node_id: 1,
@@ -121,6 +124,7 @@ impl Config {
             let host = if host.is_empty() { "0.0.0.0" } else { host };
             c.listen = resolve(host, port).map_err(|e| bad("listeners", value, &e))?;
             listener_name = Some(name);
+            c.listener_name = name.to_string();
         }
         if let Some(value) = get("advertised.listeners") {
             let entries =

@@ -116,6 +116,7 @@ fn abandon<A: Api>(ctx: &mut Context, body: &[u8]) {
     }
 }
 
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -123,7 +124,11 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_log_dirs;
+pub mod describe_producers;
+pub mod describe_quorum;
 pub mod describe_topic_partitions;
+pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -132,6 +137,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -161,9 +167,15 @@ pub static APIS: &[Entry] = &[
     Entry::of::<init_producer_id::InitProducerId>(),
     Entry::of::<offset_for_leader_epoch::OffsetForLeaderEpoch>(),
     Entry::of::<describe_configs::DescribeConfigs>(),
+    Entry::of::<describe_log_dirs::DescribeLogDirs>(),
     Entry::of::<delete_groups::DeleteGroups>(),
+    Entry::of::<elect_leaders::ElectLeaders>(),
+    Entry::of::<alter_partition_reassignments::AlterPartitionReassignments>(),
+    Entry::of::<list_partition_reassignments::ListPartitionReassignments>(),
     Entry::of::<offset_delete::OffsetDelete>(),
+    Entry::of::<describe_quorum::DescribeQuorum>(),
     Entry::of::<describe_cluster::DescribeCluster>(),
+    Entry::of::<describe_producers::DescribeProducers>(),
     Entry::of::<describe_topic_partitions::DescribeTopicPartitions>(),
 ];
 

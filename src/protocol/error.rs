@@ -40,3 +40,7 @@ pub const NON_EMPTY_GROUP: ErrorCode = 68;
 pub const GROUP_ID_NOT_FOUND: ErrorCode = 69;
 pub const GROUP_SUBSCRIBED_TO_TOPIC: ErrorCode = 86;
 pub const MEMBER_ID_REQUIRED: ErrorCode = 79;
+pub const INVALID_REPLICA_ASSIGNMENT: ErrorCode = 39;
+pub const KAFKA_STORAGE_ERROR: ErrorCode = 56;
+pub const ELECTION_NOT_NEEDED: ErrorCode = 84;
+pub const NO_REASSIGNMENT_IN_PROGRESS: ErrorCode = 85;

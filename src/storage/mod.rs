@@ -9,6 +9,7 @@ pub mod log;
 pub mod metadata;
 pub mod offsets;
 pub mod producers;
+pub mod volume;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -171,6 +172,27 @@ impl Storage {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// This log directory's id (meta.properties' `directory.id`).
+    pub fn directory_id(&self) -> Uuid {
+        self.directory_id
+    }
+
+    /// The file system holding the log directory: total and usable bytes.
+    pub fn volume_space(&self) -> io::Result<volume::Space> {
+        volume::space(&self.root)
+    }
+
+    /// The metadata log's end offset, which is also its high watermark: this node is the
+    /// quorum's only voter and every metadata append is synced before it is acknowledged.
+    pub fn metadata_end_offset(&self) -> i64 {
+        self.metadata_log.next_offset()
+    }
+
+    /// The metadata log's leader epoch (this node has led it since the start).
+    pub fn metadata_leader_epoch(&self) -> i32 {
+        METADATA_LEADER_EPOCH
     }
 
     fn replay_metadata(&mut self) -> io::Result<()> {

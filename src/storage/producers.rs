@@ -1,6 +1,7 @@
 //! Idempotent producers: per partition and producer id, the epoch and the last five batches'
 //! sequence ranges, as Kafka keeps them. A retried batch is recognised and answered with its
 //! original offset; a gap or a stale epoch is refused. Rebuilt from batch headers on start.
+//! DescribeProducers reads each producer's epoch, last sequence and last timestamp here.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -21,6 +22,23 @@ struct BatchMeta {
 pub struct ProducerState {
     epoch: i16,
     batches: VecDeque<BatchMeta>,
+    /// The max timestamp of the producer's last batch (Kafka's `lastTimestamp`).
+    last_timestamp: i64,
+}
+
+impl ProducerState {
+    pub fn epoch(&self) -> i16 {
+        self.epoch
+    }
+
+    /// The last sequence of the producer's last batch, -1 if none is remembered.
+    pub fn last_sequence(&self) -> i32 {
+        self.batches.back().map_or(-1, |b| b.last_sequence)
+    }
+
+    pub fn last_timestamp(&self) -> i64 {
+        self.last_timestamp
+    }
 }
 
 pub type Producers = HashMap<i64, ProducerState>;
@@ -97,6 +115,7 @@ pub fn record(producers: &mut Producers, h: &BatchHeader) {
         last_sequence: last_sequence(h),
         base_offset: h.base_offset,
     });
+    state.last_timestamp = h.max_timestamp;
 }
 
 #[cfg(test)]
@@ -104,6 +123,7 @@ mod tests {
     use super::*;
 
     fn header(pid: i64, epoch: i16, seq: i32, count: i32, base_offset: i64) -> BatchHeader {
+        let max_timestamp = 1_000 + base_offset;
         BatchHeader {
             base_offset,
             batch_length: 0,
@@ -113,7 +133,7 @@ mod tests {
             attributes: 0,
             last_offset_delta: count - 1,
             base_timestamp: 0,
-            max_timestamp: 0,
+            max_timestamp,
             producer_id: pid,
             producer_epoch: epoch,
             base_sequence: seq,
@@ -136,7 +156,11 @@ mod tests {
             check(&p, &header(7, 0, 5, 2, -1)),
             SequenceCheck::Reject(error::OUT_OF_ORDER_SEQUENCE_NUMBER)
         );
+        let state = &p[&7];
+        assert_eq!((state.epoch(), state.last_sequence()), (0, 2));
         record(&mut p, &header(7, 1, 0, 1, 20));
+        let state = &p[&7];
+        assert_eq!((state.epoch(), state.last_sequence()), (1, 0));
         assert_eq!(
             check(&p, &header(7, 0, 3, 1, -1)),
             SequenceCheck::Reject(error::INVALID_PRODUCER_EPOCH)
@@ -166,6 +190,7 @@ mod tests {
             check(&p, &header(1, 0, 0, 1, -1)),
             SequenceCheck::Reject(error::OUT_OF_ORDER_SEQUENCE_NUMBER)
         );
+        assert_eq!(p[&1].last_timestamp(), 1_005);
         let mut q = Producers::new();
         record(&mut q, &header(2, 0, i32::MAX, 1, 0));
         assert_eq!(check(&q, &header(2, 0, 0, 1, -1)), SequenceCheck::Append);

@@ -999,6 +999,146 @@ def case_describe_topic_partitions(s: Session, v: int):
              f"from the cursor: partitions {parts}, next cursor {resp.next_cursor}")
 
 
+def log_dir_sizes(resp) -> Dict[Tuple[str, int], int]:
+    """(topic, partition) -> size of a DescribeLogDirs answer's one log dir (lag 0, no future)."""
+    (d,) = resp.results
+    out = {}
+    for t in d.topics:
+        for p in t.partitions:
+            if p.offset_lag == 0 and not p.is_future_key:
+                out[(t.name, p.partition_index)] = p.partition_size
+    return out
+
+
+def case_describe_log_dirs(s: Session, v: int):
+    req = REQUESTS[ApiKey.DescribeLogDirs]
+    resp = s.call(ApiKey.DescribeLogDirs, v, True, topics=None)
+    s.expect(len(resp.results) == 1 and resp.results[0].error_code == 0 and resp.results[0].log_dir,
+             f"one log dir, no error: {resp.results}")
+    sizes = log_dir_sizes(resp)
+    s.expect({(TOPIC, 0), (TOPIC, 1)} <= set(sizes) and sizes[(TOPIC, 0)] > 0,
+             f"every partition, the oracle topic's non-empty: {sizes}")
+    s.expect(not any(t == "__cluster_metadata" for t, _ in sizes), "the metadata log is not listed")
+    if v >= 4:
+        d = resp.results[0]
+        s.expect(0 <= d.usable_bytes <= d.total_bytes and d.total_bytes > 0,
+                 f"file system sizes {d.total_bytes} / {d.usable_bytes}")
+    # A produce makes the partition grow by the batch's bytes; unknown partitions are left out.
+    batch = record_batch(b"log-dirs", b"v%d" % v, BASE_TS, [])
+    done = s.call(ApiKey.Produce, s.setup_version(ApiKey.Produce), False, transactional_id=None, acks=-1,
+                  timeout_ms=10000, topic_data=[REQUESTS[ApiKey.Produce].TopicProduceData(
+                      name=TOPIC, topic_id=s.topic_id, partition_data=[
+                          REQUESTS[ApiKey.Produce].TopicProduceData.PartitionProduceData(index=0, records=batch)])])
+    if done.responses[0].partition_responses[0].error_code != 0:
+        raise SetupError(f"setup Produce: {done}")
+    t = req.DescribableLogDirTopic
+    resp = s.call(ApiKey.DescribeLogDirs, v, True,
+                  topics=[t(topic=TOPIC, partitions=[0, 99]), t(topic="oracle-no-such-topic", partitions=[0])])
+    after = log_dir_sizes(resp)
+    s.expect(after == {(TOPIC, 0): sizes.get((TOPIC, 0), 0) + len(batch)},
+             f"filtered sizes {after}, expected partition 0 grown by {len(batch)} bytes from {sizes.get((TOPIC, 0))}")
+
+
+def case_elect_leaders(s: Session, v: int):
+    req = REQUESTS[ApiKey.ElectLeaders]
+    t = req.TopicPartitions
+    resp = s.call(ApiKey.ElectLeaders, v, True, election_type=0, timeout_ms=10000,
+                  topic_partitions=[t(topic=TOPIC, partitions=[0, 99]), t(topic="oracle-no-such-topic", partitions=[0])])
+    got = [(r.topic, p.partition_id, p.error_code) for r in resp.replica_election_results for p in r.partition_result]
+    s.expect(got == [(TOPIC, 0, 84), (TOPIC, 99, 3), ("oracle-no-such-topic", 0, 3)],
+             f"results {got}, expected ELECTION_NOT_NEEDED and UNKNOWN_TOPIC_OR_PARTITION")
+    resp = s.call(ApiKey.ElectLeaders, v, True, election_type=1 if v >= 1 else 0, timeout_ms=10000,
+                  topic_partitions=None)
+    topics = {r.topic: r.partition_result for r in resp.replica_election_results}
+    s.expect(TOPIC in topics and not any(topics.values()), f"all partitions: {topics}")
+    if v >= 1:
+        resp = s.call(ApiKey.ElectLeaders, v, True, election_type=7, timeout_ms=10000,
+                      topic_partitions=[t(topic=TOPIC, partitions=[0])])
+        s.expect(resp.error_code == 42, f"election type 7: error {resp.error_code}, expected INVALID_REQUEST")
+
+
+def case_alter_partition_reassignments(s: Session, v: int):
+    req = REQUESTS[ApiKey.AlterPartitionReassignments]
+    t, p = req.ReassignableTopic, req.ReassignableTopic.ReassignablePartition
+    resp = s.call(ApiKey.AlterPartitionReassignments, v, True, timeout_ms=10000, allow_replication_factor_change=True,
+                  topics=[t(name=TOPIC, partitions=[p(partition_index=0, replicas=[s.node_id]),
+                                                    p(partition_index=1, replicas=None),
+                                                    p(partition_index=0, replicas=[s.node_id + 1]),
+                                                    p(partition_index=99, replicas=[s.node_id])])])
+    got = [(x.partition_index, x.error_code) for y in resp.responses for x in y.partitions]
+    s.expect(resp.error_code == 0 and got == [(0, 0), (1, 85), (0, 39), (99, 3)],
+             f"errors {resp.error_code} {got}, expected none, NO_REASSIGNMENT_IN_PROGRESS, "
+             "INVALID_REPLICA_ASSIGNMENT, UNKNOWN_TOPIC_OR_PARTITION")
+    if v >= 1:
+        resp = s.call(ApiKey.AlterPartitionReassignments, v, True, timeout_ms=10000,
+                      allow_replication_factor_change=False,
+                      topics=[t(name=TOPIC, partitions=[p(partition_index=0, replicas=[s.node_id, s.node_id + 1])])])
+        got = [x.error_code for y in resp.responses for x in y.partitions]
+        s.expect(resp.allow_replication_factor_change is False and got == [38],
+                 f"fixed replication factor: {resp}")
+
+
+def case_list_partition_reassignments(s: Session, v: int):
+    req = REQUESTS[ApiKey.ListPartitionReassignments]
+    resp = s.call(ApiKey.ListPartitionReassignments, v, True, timeout_ms=10000, topics=None)
+    s.expect(resp.error_code == 0 and resp.topics == [], f"all: {resp}")
+    resp = s.call(ApiKey.ListPartitionReassignments, v, True, timeout_ms=10000, topics=[
+        req.ListPartitionReassignmentsTopics(name=TOPIC, partition_indexes=[0, 1])])
+    s.expect(resp.error_code == 0 and resp.topics == [], f"named: {resp}")
+
+
+def case_describe_quorum(s: Session, v: int):
+    req = REQUESTS[ApiKey.DescribeQuorum]
+    t, p = req.TopicData, req.TopicData.PartitionData
+    resp = s.call(ApiKey.DescribeQuorum, v, True,
+                  topics=[t(topic_name="__cluster_metadata", partitions=[p(partition_index=0)])])
+    (topic,) = resp.topics
+    (part,) = topic.partitions
+    voters = [(r.replica_id, r.log_end_offset) for r in part.current_voters]
+    s.expect(resp.error_code == 0 and part.error_code == 0 and part.leader_id == s.node_id
+             and part.high_watermark > 0 and voters == [(s.node_id, part.high_watermark)] and not part.observers,
+             f"the one voter and leader: {resp}")
+    if v >= 2:
+        nodes = [(n.node_id, [(x.host, x.port) for x in n.listeners]) for n in resp.nodes]
+        s.expect(nodes == [(s.node_id, [(s.broker.host, s.broker.port)])], f"nodes {nodes}")
+    resp = s.call(ApiKey.DescribeQuorum, v, True, topics=[t(topic_name=TOPIC, partitions=[p(partition_index=0)])])
+    codes = [x.error_code for y in resp.topics for x in y.partitions]
+    s.expect(codes == [3], f"another topic: {codes}, expected UNKNOWN_TOPIC_OR_PARTITION")
+
+
+def case_describe_producers(s: Session, v: int):
+    name = s.unique(f"producers-v{v}")
+    if create_topic(s, name, 1).topics[0].error_code != 0:
+        raise SetupError(f"setup CreateTopics {name}")
+    init = s.call(ApiKey.InitProducerId, s.versions[ApiKey.InitProducerId][1], False, transactional_id=None,
+                  transaction_timeout_ms=60000, producer_id=-1, producer_epoch=-1)
+    builder = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=1 << 20,
+                                   producer_id=init.producer_id, producer_epoch=init.producer_epoch, base_sequence=0)
+    for i in range(3):
+        builder.append(timestamp=BASE_TS + i, key=None, value=b"p%d" % i, headers=[])
+    builder.close()
+    prod = REQUESTS[ApiKey.Produce].TopicProduceData
+    (created,) = metadata(s, s.setup_version(ApiKey.Metadata), False, [name], False).topics
+    done = s.call(ApiKey.Produce, s.setup_version(ApiKey.Produce), False, transactional_id=None, acks=-1,
+                  timeout_ms=10000, topic_data=[prod(name=name, topic_id=created.topic_id, partition_data=[
+                      prod.PartitionProduceData(index=0, records=bytes(builder.buffer()))])])
+    if done.responses[0].partition_responses[0].error_code != 0:
+        raise SetupError(f"setup Produce: {done}")
+    req = REQUESTS[ApiKey.DescribeProducers]
+    resp = s.call(ApiKey.DescribeProducers, v, True, topics=[
+        req.TopicRequest(name=name, partition_indexes=[0, 5]),
+        req.TopicRequest(name="oracle-no-such-topic", partition_indexes=[0])])
+    parts = {(t.name, p.partition_index): p for t in resp.topics for p in t.partitions}
+    p0 = parts.get((name, 0))
+    got = [(a.producer_id, a.producer_epoch, a.last_sequence, a.last_timestamp, a.current_txn_start_offset)
+           for a in (p0.active_producers if p0 else [])]
+    s.expect(p0 is not None and p0.error_code == 0
+             and got == [(init.producer_id, init.producer_epoch, 2, BASE_TS + 2, -1)],
+             f"producers {got}, expected {[(init.producer_id, init.producer_epoch, 2, BASE_TS + 2, -1)]}")
+    codes = {k: x.error_code for k, x in parts.items() if k != (name, 0)}
+    s.expect(codes == {(name, 5): 3, ("oracle-no-such-topic", 0): 3}, f"errors {codes}")
+
+
 CASES: Dict[int, Callable[[Session, int], None]] = {
     ApiKey.Produce: case_produce,
     ApiKey.Fetch: case_fetch,
@@ -1014,14 +1154,20 @@ CASES: Dict[int, Callable[[Session, int], None]] = {
     ApiKey.DescribeGroups: case_describe_groups,
     ApiKey.ListGroups: case_list_groups,
     ApiKey.DeleteGroups: case_delete_groups,
+    ApiKey.ElectLeaders: case_elect_leaders,
+    ApiKey.AlterPartitionReassignments: case_alter_partition_reassignments,
+    ApiKey.ListPartitionReassignments: case_list_partition_reassignments,
     ApiKey.OffsetDelete: case_offset_delete,
+    ApiKey.DescribeQuorum: case_describe_quorum,
     ApiKey.ApiVersions: case_api_versions,
     ApiKey.CreateTopics: case_create_topics,
     ApiKey.DeleteTopics: case_delete_topics,
     ApiKey.InitProducerId: case_init_producer_id,
     ApiKey.OffsetForLeaderEpoch: case_offset_for_leader_epoch,
     ApiKey.DescribeConfigs: case_describe_configs,
+    ApiKey.DescribeLogDirs: case_describe_log_dirs,
     ApiKey.DescribeCluster: case_describe_cluster,
+    ApiKey.DescribeProducers: case_describe_producers,
     ApiKey.DescribeTopicPartitions: case_describe_topic_partitions,
 }
 
