@@ -116,7 +116,9 @@ fn abandon<A: Api>(ctx: &mut Context, body: &[u8]) {
     }
 }
 
+pub mod alter_configs;
 pub mod api_versions;
+pub mod config_change;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_topics;
@@ -127,9 +129,11 @@ pub mod describe_topic_partitions;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
+pub mod list_config_resources;
 pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
@@ -161,9 +165,12 @@ pub static APIS: &[Entry] = &[
     Entry::of::<init_producer_id::InitProducerId>(),
     Entry::of::<offset_for_leader_epoch::OffsetForLeaderEpoch>(),
     Entry::of::<describe_configs::DescribeConfigs>(),
+    Entry::of::<alter_configs::AlterConfigs>(),
     Entry::of::<delete_groups::DeleteGroups>(),
+    Entry::of::<incremental_alter_configs::IncrementalAlterConfigs>(),
     Entry::of::<offset_delete::OffsetDelete>(),
     Entry::of::<describe_cluster::DescribeCluster>(),
+    Entry::of::<list_config_resources::ListConfigResources>(),
     Entry::of::<describe_topic_partitions::DescribeTopicPartitions>(),
 ];
 
