@@ -152,6 +152,7 @@ def low_watermark(bootstrap: str, topic: str) -> int:
         c.close()
 
 
+@pytest.mark.filterwarnings("ignore:alter_configs has been deprecated")
 def test_confluent_incremental_alter_effects_and_restart(broker):
     from confluent_kafka import KafkaError
     from confluent_kafka.admin import AlterConfigOpType as Op, ConfigResource, ConfigSource, ResourceType
