@@ -55,8 +55,12 @@ struct Logger {
 pub fn install() {
     let env = env_logger::Env::default().default_filter_or("info");
     let filter = env_logger::Builder::from_env(env).build();
-    let writer = env_logger::Builder::from_env(env_logger::Env::default())
+    // The writer judges nothing: RUST_LOG's module directives must not hide a record that a
+    // level set at run time lets through.
+    let style = std::env::var("RUST_LOG_STYLE").unwrap_or_default();
+    let writer = env_logger::Builder::new()
         .filter_level(LevelFilter::Trace)
+        .parse_write_style(&style)
         .build();
     let default_max = filter.filter();
     if LOGGER.set(Logger { filter, writer }).is_ok() {
