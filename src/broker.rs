@@ -18,14 +18,15 @@ use crate::protocol::versions::{API_VERSIONS, ApiSpec};
 use crate::server::{Outcome, Peer, Service};
 use crate::storage::Storage;
 
-/// How often retention runs (Kafka's `log.retention.check.interval.ms` default).
-const RETENTION_CHECK_INTERVAL: Duration = Duration::from_secs(300);
-
 pub struct Broker {
+    /// The configuration in effect: `server.properties` with the dynamic broker configs of
+    /// the metadata log over it, rebuilt whenever those change.
     pub config: Config,
     pub storage: Storage,
     pub coordinator: Coordinator,
     next_retention_check: Instant,
+    /// The storage's broker-config epoch `config` was built at.
+    config_epoch: u64,
 }
 
 /// A request waiting for a condition: its own frame, handled again on resume, and what its
@@ -42,12 +43,32 @@ impl Broker {
         let coordinator = Coordinator::new(Duration::from_millis(
             config.group_initial_rebalance_delay_ms,
         ));
-        Ok(Broker {
+        let mut broker = Broker {
+            next_retention_check: Instant::now() + retention_interval(&config),
             config,
             storage,
             coordinator,
-            next_retention_check: Instant::now() + RETENTION_CHECK_INTERVAL,
-        })
+            config_epoch: u64::MAX,
+        };
+        broker.refresh_config();
+        Ok(broker)
+    }
+
+    /// Rebuilds the effective configuration if a dynamic broker config changed, and hands
+    /// storage the settings it copies.
+    fn refresh_config(&mut self) {
+        let epoch = self.storage.broker_config_epoch();
+        if epoch == self.config_epoch {
+            return;
+        }
+        use crate::storage::dynamic::RESOURCE_BROKER;
+        let node = self.config.node_id.to_string();
+        self.config = self.config.with_dynamic(
+            self.storage.resource_configs(RESOURCE_BROKER, ""),
+            self.storage.resource_configs(RESOURCE_BROKER, &node),
+        );
+        self.storage.apply_log_defaults(&self.config);
+        self.config_epoch = epoch;
     }
 
     /// What a handler of this request may see.
@@ -98,7 +119,9 @@ impl Broker {
             prefix.correlation_id,
             spec.response_header_flexible(prefix.api_version),
         );
-        let outcome = match (entry.serve)(&mut ctx, body, out) {
+        let served = (entry.serve)(&mut ctx, body, out);
+        self.refresh_config();
+        let outcome = match served {
             Ok(Served::Body) => {
                 finish_frame(out, start);
                 Outcome::Done
@@ -153,6 +176,11 @@ impl Broker {
         }
         outcome
     }
+}
+
+/// How often retention runs (`log.retention.check.interval.ms`).
+fn retention_interval(config: &Config) -> Duration {
+    Duration::from_millis(config.log_retention_check_interval_ms)
 }
 
 /// Why a frame gets no ordinary answer.
@@ -255,7 +283,7 @@ impl Service for Broker {
     fn on_timer(&mut self, now: Instant) {
         if now >= self.next_retention_check {
             self.storage.enforce_retention();
-            self.next_retention_check = now + RETENTION_CHECK_INTERVAL;
+            self.next_retention_check = now + retention_interval(&self.config);
         }
         self.coordinator.tick(now);
         self.end_of_turn(now);

@@ -43,6 +43,13 @@ pub struct Config {
     pub group_initial_rebalance_delay_ms: u64,
     /// Partitions of `__consumer_offsets` when it is created.
     pub offsets_topic_num_partitions: i32,
+    /// How often retention runs (`log.retention.check.interval.ms`).
+    pub log_retention_check_interval_ms: u64,
+    /// The keys and values of `server.properties`, as read.
+    pub static_properties: BTreeMap<String, String>,
+    /// What this configuration was built from: `static_properties` with the dynamic broker
+    /// configs over them (see [`Config::with_dynamic`]).
+    pub properties: BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -68,6 +75,9 @@ impl Default for Config {
             log_flush_interval_ms: None,
             group_initial_rebalance_delay_ms: 3000,
             offsets_topic_num_partitions: 50,
+            log_retention_check_interval_ms: 300_000,
+            static_properties: BTreeMap::new(),
+            properties: BTreeMap::new(),
         }
     }
 }
@@ -109,7 +119,11 @@ impl Config {
     }
 
     pub fn from_properties(props: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
-        let mut c = Config::default();
+        let mut c = Config {
+            static_properties: props.clone(),
+            properties: props.clone(),
+            ..Config::default()
+        };
         let get = |key: &str| props.get(key).map(String::as_str);
         let controller_names: Vec<&str> = get("controller.listener.names")
             .unwrap_or("CONTROLLER")
@@ -203,6 +217,14 @@ impl Config {
             "offsets.topic.num.partitions",
             &mut c.offsets_topic_num_partitions,
         )?;
+        number(
+            props,
+            "log.retention.check.interval.ms",
+            &mut c.log_retention_check_interval_ms,
+        )?;
+        if c.log_retention_check_interval_ms == 0 {
+            return Err(bad_num("log.retention.check.interval.ms", 0));
+        }
         if c.offsets_topic_num_partitions < 1 {
             return Err(bad_num(
                 "offsets.topic.num.partitions",
@@ -233,6 +255,37 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The configuration in effect: `server.properties` with the dynamic broker configs over
+    /// it, the cluster-wide default (`default`, resource name "") under this broker's own
+    /// (`per_broker`), as Kafka layers them. A dynamic value this configuration cannot take
+    /// (it was validated when set, so only a hand-edited log holds one) is left out, logged.
+    pub fn with_dynamic(
+        &self,
+        default: Option<&BTreeMap<String, String>>,
+        per_broker: Option<&BTreeMap<String, String>>,
+    ) -> Config {
+        let mut props = self.static_properties.clone();
+        for layer in [default, per_broker].into_iter().flatten() {
+            for (key, value) in layer {
+                let mut trial = props.clone();
+                trial.insert(key.clone(), value.clone());
+                match Config::from_properties(&trial) {
+                    Ok(_) => props = trial,
+                    Err(e) => log::warn!("dynamic broker config {key}={value} ignored: {e}"),
+                }
+            }
+        }
+        match Config::from_properties(&props) {
+            Ok(mut config) => {
+                config.static_properties = self.static_properties.clone();
+                config
+            }
+            Err(_) => self.clone(),
+        }
+    }
+}
+
 /// Keys this broker reads; every other key is accepted and ignored.
 pub const KNOWN_KEYS: &[&str] = &[
     "listeners",
@@ -257,6 +310,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "log.flush.interval.ms",
     "group.initial.rebalance.delay.ms",
     "offsets.topic.num.partitions",
+    "log.retention.check.interval.ms",
 ];
 
 fn bad(key: &str, value: &str, why: &str) -> ConfigError {

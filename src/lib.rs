@@ -6,8 +6,10 @@
 pub mod apis;
 pub mod broker;
 pub mod config;
+pub mod configs;
 pub mod context;
 pub mod coordinator;
+pub mod logging;
 pub mod protocol;
 pub mod server;
 pub mod storage;

@@ -36,7 +36,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    kafka_broker::logging::install();
     let limits = Limits {
         frame_bytes_max: config.socket_request_max_bytes,
         connections_max: config.max_connections,

@@ -7,12 +7,20 @@
 //!   documentation.
 //! - v4: first flexible version.
 //!
-//! `configuration_keys` null asks for every key; an empty array asks for none.
+//! `configuration_keys` null or empty asks for every key, as Kafka reads it.
+//!
+//! Resources: TOPIC (every topic key, its override or the broker's value behind it),
+//! BROKER (named by our node id: every key we know with its value in effect; named "": the
+//! cluster-wide dynamic defaults only), BROKER_LOGGER (the run-time log levels), GROUP (the
+//! group keys, each its override or the broker's `group.*` default) and CLIENT_METRICS
+//! (none are kept). Each entry names its source, and its synonyms in Kafka's order: the
+//! topic's or group's own value, then the broker's per-broker dynamic, cluster-wide dynamic,
+//! static and default values of the keys behind it.
 
 use std::collections::BTreeMap;
 
 use super::{Answer, Api, Context};
-use crate::config::Config;
+use crate::configs::{self, Key};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
@@ -20,17 +28,25 @@ use crate::protocol::versions::ApiSpec;
 /// `resource_type` values (Kafka's `ConfigResource.Type`).
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
+pub const RESOURCE_BROKER_LOGGER: i8 = 8;
+pub const RESOURCE_CLIENT_METRICS: i8 = 16;
+pub const RESOURCE_GROUP: i8 = 32;
 
 /// `config_source` and synonym `source` values (Kafka's `ConfigSource`).
 pub const SOURCE_DYNAMIC_TOPIC_CONFIG: i8 = 1;
+pub const SOURCE_DYNAMIC_BROKER_CONFIG: i8 = 2;
+pub const SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
 pub const SOURCE_STATIC_BROKER_CONFIG: i8 = 4;
 pub const SOURCE_DEFAULT_CONFIG: i8 = 5;
+pub const SOURCE_DYNAMIC_BROKER_LOGGER_CONFIG: i8 = 6;
+pub const SOURCE_GROUP_CONFIG: i8 = 8;
 
 /// `config_type` values (Kafka's `ConfigDef.Type`; 0, the default, unknown).
 pub const TYPE_BOOLEAN: i8 = 1;
 pub const TYPE_STRING: i8 = 2;
 pub const TYPE_INT: i8 = 3;
 pub const TYPE_LONG: i8 = 5;
+pub const TYPE_DOUBLE: i8 = 6;
 pub const TYPE_LIST: i8 = 7;
 
 message! {
@@ -91,10 +107,32 @@ impl Api for DescribeConfigs {
     type Response<'a> = Response;
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+        let known = [
+            RESOURCE_TOPIC,
+            RESOURCE_BROKER,
+            RESOURCE_BROKER_LOGGER,
+            RESOURCE_CLIENT_METRICS,
+            RESOURCE_GROUP,
+        ];
+        // Kafka fails the whole request on a resource type it does not know: every result
+        // gets INVALID_REQUEST with the error's own message.
+        let unknown = request
+            .resources
+            .iter()
+            .any(|r| !known.contains(&r.resource_type));
         let results = request
             .resources
             .iter()
-            .map(|resource| describe(ctx, resource, request.include_synonyms))
+            .map(|resource| match unknown {
+                true => ResourceResult {
+                    error_code: error::INVALID_REQUEST,
+                    error_message: Some(INVALID_REQUEST_MESSAGE.into()),
+                    resource_type: resource.resource_type,
+                    resource_name: resource.resource_name.to_string(),
+                    configs: Vec::new(),
+                },
+                false => describe(ctx, resource, request.include_synonyms),
+            })
             .collect();
         Answer::Respond(Response {
             throttle_time_ms: 0,
@@ -103,171 +141,301 @@ impl Api for DescribeConfigs {
     }
 }
 
+/// Kafka's message for INVALID_REQUEST (`Errors.INVALID_REQUEST.message()`).
+const INVALID_REQUEST_MESSAGE: &str = "This most likely occurs because of a request being \
+    malformed by the client library or the message was sent to an incompatible broker. See \
+    the broker logs for more details.";
+
+/// One described key before the request's choices (synonyms or not) are applied.
+struct Entry {
+    name: String,
+    value: Option<String>,
+    read_only: bool,
+    kind: i8,
+    /// Every synonym, the entry's own value first; the first names the entry's source.
+    synonyms: Vec<Synonym>,
+    /// The source when there is no synonym.
+    source: i8,
+}
+
 fn describe(ctx: &Context, resource: &Resource, include_synonyms: bool) -> ResourceResult {
     let mut result = ResourceResult {
         resource_type: resource.resource_type,
         resource_name: resource.resource_name.to_string(),
         ..ResourceResult::default()
     };
-    let name = resource.resource_name;
-    let entries = match resource.resource_type {
-        RESOURCE_TOPIC => match ctx.storage.topic_configs(name) {
-            Some(configs) => topic_entries(ctx.config, configs),
-            None => {
-                result.error_code = error::UNKNOWN_TOPIC_OR_PARTITION;
-                result.error_message = Some(format!("Topic {name} does not exist."));
-                Vec::new()
-            }
-        },
-        RESOURCE_BROKER if name.is_empty() || name == ctx.config.node_id.to_string() => {
-            with_sources(
-                broker_settings(ctx.config),
-                broker_settings(&Config::default()),
-            )
-        }
-        _ => {
-            result.error_code = error::INVALID_REQUEST;
-            result.error_message = Some(format!(
-                "resource type {} named '{name}' is not described here",
-                resource.resource_type
-            ));
-            Vec::new()
+    let entries = match entries(ctx, resource.resource_type, resource.resource_name) {
+        Ok(entries) => entries,
+        Err((code, message)) => {
+            result.error_code = code;
+            result.error_message = Some(message);
+            return result;
         }
     };
-    let asked = |key: &str| {
-        let keys = resource.configuration_keys.as_ref();
-        keys.is_none_or(|keys| keys.contains(&key))
+    let asked = |name: &str| match &resource.configuration_keys {
+        Some(keys) if !keys.is_empty() => keys.contains(&name),
+        _ => true,
     };
-    for (name, value, source, kind) in entries.into_iter().filter(|e| asked(&e.0)) {
-        let synonyms = include_synonyms.then(|| Synonym {
-            name: name.clone(),
-            value: Some(value.clone()),
-            source,
-        });
+    for entry in entries.into_iter().filter(|e| asked(&e.name)) {
+        let source = entry.synonyms.first().map_or(entry.source, |s| s.source);
         result.configs.push(ConfigResult {
-            name,
-            value: Some(value),
-            read_only: resource.resource_type == RESOURCE_BROKER,
+            name: entry.name,
+            value: entry.value,
+            read_only: entry.read_only,
             config_source: source,
             is_sensitive: false,
-            synonyms: synonyms.into_iter().collect(),
-            config_type: kind,
+            synonyms: if include_synonyms {
+                entry.synonyms
+            } else {
+                Vec::new()
+            },
+            config_type: entry.kind,
             documentation: None,
         });
     }
     result
 }
 
-/// A configuration entry: name, value, source, type.
-type Entry = (String, String, i8, i8);
+type Failure = (i16, String);
 
-/// A setting: name, value, type.
-type Setting = (&'static str, String, i8);
-
-/// Entries of `settings`, each reported as Kafka's default where it equals the value it has
-/// with a default configuration, else as set in the broker's configuration.
-fn with_sources<const N: usize>(settings: [Setting; N], defaults: [Setting; N]) -> Vec<Entry> {
-    let entry = |((name, value, kind), (_, default, _)): (Setting, Setting)| {
-        let source = match value == default {
-            true => SOURCE_DEFAULT_CONFIG,
-            false => SOURCE_STATIC_BROKER_CONFIG,
-        };
-        (name.to_string(), value, source, kind)
-    };
-    settings.into_iter().zip(defaults).map(entry).collect()
+fn entries(ctx: &Context, resource_type: i8, name: &str) -> Result<Vec<Entry>, Failure> {
+    let invalid = |message: String| (error::INVALID_REQUEST, message);
+    let node = ctx.config.node_id;
+    match resource_type {
+        RESOURCE_TOPIC => {
+            if let Err(why) = crate::storage::validate_topic_name(name) {
+                return Err((error::INVALID_TOPIC_EXCEPTION, why.to_string()));
+            }
+            match ctx.storage.topic_configs(name) {
+                Some(overrides) => Ok(topic_entries(ctx, overrides)),
+                // Kafka leaves the message at its default, the empty string.
+                None => Err((error::UNKNOWN_TOPIC_OR_PARTITION, String::new())),
+            }
+        }
+        RESOURCE_BROKER if name.is_empty() => Ok(default_broker_entries(ctx)),
+        RESOURCE_BROKER => match name.parse::<i32>() {
+            Ok(id) if id == node => Ok(broker_entries(ctx)),
+            Ok(_) => Err(invalid(format!(
+                "Unexpected broker id, expected {node} or empty string, but received {name}"
+            ))),
+            Err(_) => Err(invalid(format!(
+                "Broker id must be an integer, but it is: {name}"
+            ))),
+        },
+        RESOURCE_BROKER_LOGGER => match name.parse::<i32>() {
+            _ if name.is_empty() => Err(invalid("Broker id must not be empty".into())),
+            Ok(id) if id == node => Ok(logger_entries()),
+            Ok(_) => Err(invalid(format!(
+                "Unexpected broker id, expected {node} but received {name}"
+            ))),
+            Err(_) => Err(invalid(format!(
+                "Broker id must be an integer, but it is: {name}"
+            ))),
+        },
+        RESOURCE_GROUP if name.is_empty() => Err(invalid("Group name must not be empty".into())),
+        RESOURCE_GROUP => Ok(group_entries(ctx, name)),
+        RESOURCE_CLIENT_METRICS if name.is_empty() => Err(invalid(
+            "Client metrics subscription name must not be empty".into(),
+        )),
+        // No client metrics subscriptions are kept: the resource has no configs.
+        _ => Ok(Vec::new()),
+    }
 }
 
-/// The topic-level settings a topic without overrides has here: fixed values, or the broker
-/// setting behind the key.
-fn topic_settings(c: &Config) -> [Setting; 9] {
+/// The broker's configs by source, most precedent first: per-broker dynamic, cluster-wide
+/// dynamic, static (`server.properties`).
+fn broker_layers<'c>(ctx: &'c Context) -> [(Option<&'c BTreeMap<String, String>>, i8); 3] {
+    use crate::storage::dynamic::RESOURCE_BROKER as BROKER;
+    let node = ctx.config.node_id.to_string();
     [
-        ("cleanup.policy", "delete".into(), TYPE_LIST),
-        ("compression.type", "producer".into(), TYPE_STRING),
         (
-            "max.message.bytes",
-            c.message_max_bytes.to_string(),
-            TYPE_INT,
+            ctx.storage.resource_configs(BROKER, &node),
+            SOURCE_DYNAMIC_BROKER_CONFIG,
         ),
-        ("message.timestamp.type", "CreateTime".into(), TYPE_STRING),
-        ("min.insync.replicas", "1".into(), TYPE_INT),
         (
-            "retention.bytes",
-            c.log_retention_bytes.to_string(),
-            TYPE_LONG,
+            ctx.storage.resource_configs(BROKER, ""),
+            SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG,
         ),
-        ("retention.ms", c.log_retention_ms.to_string(), TYPE_LONG),
-        ("segment.bytes", c.log_segment_bytes.to_string(), TYPE_INT),
-        ("segment.ms", "604800000".into(), TYPE_LONG),
+        (
+            Some(&ctx.config.static_properties),
+            SOURCE_STATIC_BROKER_CONFIG,
+        ),
     ]
 }
 
-/// A topic's entries, by name: its overrides from the metadata log, else the defaults.
-fn topic_entries(c: &Config, configs: &BTreeMap<String, String>) -> Vec<Entry> {
-    let mut out = with_sources(topic_settings(c), topic_settings(&Config::default()));
-    for entry in &mut out {
-        if let Some(set) = configs.get(&entry.0) {
-            (entry.1, entry.2) = (set.clone(), SOURCE_DYNAMIC_TOPIC_CONFIG);
+/// Kafka's `configSynonyms`: every value of the broker keys `names` (one setting under
+/// several names) by source, then by name; then the leading ones not named `name` dropped.
+fn broker_synonyms(ctx: &Context, name: &str, names: &[&str]) -> Vec<Synonym> {
+    let mut out = Vec::new();
+    for (layer, source) in broker_layers(ctx) {
+        for n in names {
+            if let Some(value) = layer.and_then(|l| l.get(*n)) {
+                out.push(synonym(n, Some(value.clone()), source));
+            }
         }
     }
-    for (name, value) in configs {
-        if !out.iter().any(|(n, ..)| n == name) {
-            let (name, value) = (name.clone(), value.clone());
-            out.push((name, value, SOURCE_DYNAMIC_TOPIC_CONFIG, TYPE_STRING));
+    for n in names {
+        if let Some(default) = configs::broker_key(n).and_then(|k| k.key.default) {
+            out.push(synonym(n, Some(default.to_string()), SOURCE_DEFAULT_CONFIG));
         }
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    let first = out.iter().position(|s| s.name == name).unwrap_or(out.len());
+    out.split_off(first)
+}
+
+fn synonym(name: &str, value: Option<String>, source: i8) -> Synonym {
+    Synonym {
+        name: name.to_string(),
+        value,
+        source,
+    }
+}
+
+/// A topic's entries, sorted: every topic key, then overrides of keys Kafka does not know.
+fn topic_entries(ctx: &Context, overrides: &BTreeMap<String, String>) -> Vec<Entry> {
+    let mut out: Vec<Entry> = configs::TOPIC_KEYS
+        .iter()
+        .map(|key| {
+            let behind = configs::topic_synonyms(key.name).first().map(|(n, _)| *n);
+            let mut synonyms = match behind {
+                Some(broker_name) => {
+                    broker_synonyms(ctx, broker_name, &configs::broker_synonyms(broker_name))
+                }
+                None => Vec::new(),
+            };
+            let value = match overrides.get(key.name) {
+                Some(v) => {
+                    synonyms.insert(
+                        0,
+                        synonym(key.name, Some(v.clone()), SOURCE_DYNAMIC_TOPIC_CONFIG),
+                    );
+                    Some(v.clone())
+                }
+                None => configs::topic_default(&ctx.config.properties, key),
+            };
+            entry(key, value, false, synonyms, SOURCE_DEFAULT_CONFIG)
+        })
+        .collect();
+    for (name, value) in overrides {
+        if configs::topic_key(name).is_none() {
+            out.push(Entry {
+                name: name.clone(),
+                value: Some(value.clone()),
+                read_only: false,
+                kind: 0,
+                synonyms: vec![synonym(
+                    name,
+                    Some(value.clone()),
+                    SOURCE_DYNAMIC_TOPIC_CONFIG,
+                )],
+                source: SOURCE_DYNAMIC_TOPIC_CONFIG,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
 
-/// The broker's own settings, by name.
-fn broker_settings(c: &Config) -> [Setting; 12] {
-    let delay_ms = c.group_initial_rebalance_delay_ms;
-    [
-        (
-            "auto.create.topics.enable",
-            c.auto_create_topics.to_string(),
-            TYPE_BOOLEAN,
-        ),
-        (
-            "default.replication.factor",
-            c.default_replication_factor.to_string(),
-            TYPE_INT,
-        ),
-        (
-            "group.initial.rebalance.delay.ms",
-            delay_ms.to_string(),
-            TYPE_INT,
-        ),
-        ("log.dirs", c.log_dir.display().to_string(), TYPE_STRING),
-        (
-            "log.retention.bytes",
-            c.log_retention_bytes.to_string(),
-            TYPE_LONG,
-        ),
-        (
-            "log.retention.ms",
-            c.log_retention_ms.to_string(),
-            TYPE_LONG,
-        ),
-        (
-            "log.segment.bytes",
-            c.log_segment_bytes.to_string(),
-            TYPE_INT,
-        ),
-        ("max.connections", c.max_connections.to_string(), TYPE_INT),
-        (
-            "message.max.bytes",
-            c.message_max_bytes.to_string(),
-            TYPE_INT,
-        ),
-        ("node.id", c.node_id.to_string(), TYPE_INT),
-        ("num.partitions", c.num_partitions.to_string(), TYPE_INT),
-        (
-            "socket.request.max.bytes",
-            c.socket_request_max_bytes.to_string(),
-            TYPE_INT,
-        ),
-    ]
+fn entry(
+    key: &Key,
+    value: Option<String>,
+    read_only: bool,
+    synonyms: Vec<Synonym>,
+    source: i8,
+) -> Entry {
+    Entry {
+        name: key.name.to_string(),
+        value,
+        read_only,
+        kind: key.kind as i8,
+        synonyms,
+        source,
+    }
+}
+
+/// This broker's entries: every key we know, every key of `server.properties` and every
+/// dynamic key set, sorted, each with the value in effect.
+fn broker_entries(ctx: &Context) -> Vec<Entry> {
+    let mut names: Vec<&str> = configs::BROKER_KEYS.iter().map(|k| k.key.name).collect();
+    names.extend(crate::config::KNOWN_KEYS);
+    names.extend(ctx.config.properties.keys().map(String::as_str));
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|name| {
+            let synonyms = broker_synonyms(ctx, name, &configs::broker_synonyms(name));
+            let known = configs::broker_key(name);
+            let value = match ctx.config.properties.get(name) {
+                Some(v) => Some(v.clone()),
+                None => known.and_then(|k| k.key.default).map(str::to_string),
+            };
+            Entry {
+                name: name.to_string(),
+                value,
+                read_only: !known.is_some_and(|k| k.dynamic),
+                kind: known.map_or(TYPE_STRING, |k| k.key.kind as i8),
+                synonyms,
+                source: SOURCE_DEFAULT_CONFIG,
+            }
+        })
+        .collect()
+}
+
+/// The cluster-wide default's entries: only the keys set there, as Kafka describes them.
+fn default_broker_entries(ctx: &Context) -> Vec<Entry> {
+    use crate::storage::dynamic::RESOURCE_BROKER as BROKER;
+    let Some(set) = ctx.storage.resource_configs(BROKER, "") else {
+        return Vec::new();
+    };
+    set.iter()
+        .map(|(name, value)| {
+            let mut synonyms = broker_synonyms(ctx, name, &configs::broker_synonyms(name));
+            synonyms.retain(|s| s.source == SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG);
+            let known = configs::broker_key(name);
+            Entry {
+                name: name.clone(),
+                value: Some(value.clone()),
+                read_only: !known.is_some_and(|k| k.dynamic),
+                kind: known.map_or(0, |k| k.key.kind as i8),
+                synonyms,
+                source: SOURCE_DEFAULT_CONFIG,
+            }
+        })
+        .collect()
+}
+
+/// The loggers and their levels, as Kafka describes its log4j loggers.
+fn logger_entries() -> Vec<Entry> {
+    crate::logging::loggers()
+        .into_iter()
+        .map(|(name, level)| Entry {
+            name,
+            value: Some(level),
+            read_only: false,
+            kind: 0,
+            synonyms: Vec::new(),
+            source: SOURCE_DYNAMIC_BROKER_LOGGER_CONFIG,
+        })
+        .collect()
+}
+
+/// A group's entries: every group key, its override or the broker's default.
+fn group_entries(ctx: &Context, group: &str) -> Vec<Entry> {
+    use crate::storage::dynamic::RESOURCE_GROUP as GROUP;
+    let overrides = ctx.storage.resource_configs(GROUP, group);
+    configs::GROUP_KEYS
+        .iter()
+        .map(|(key, _)| {
+            let value = configs::group_value(overrides, &ctx.config.properties, key.name);
+            let source = match overrides.is_some_and(|o| o.contains_key(key.name)) {
+                true => SOURCE_GROUP_CONFIG,
+                false => SOURCE_DEFAULT_CONFIG,
+            };
+            let own = synonym(key.name, value.clone(), source);
+            entry(key, value, false, vec![own], source)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -423,37 +591,5 @@ mod tests {
             0x00, // tags
         ];
         assert_eq!(one_config_response(4), expected);
-    }
-
-    #[test]
-    fn describe_configs_broker_settings_name_their_source() {
-        let config = Config {
-            num_partitions: 3,
-            ..Config::default()
-        };
-        let entries = with_sources(
-            broker_settings(&config),
-            broker_settings(&Config::default()),
-        );
-        let source = |key: &str| {
-            entries
-                .iter()
-                .find(|e| e.0 == key)
-                .map(|e| (e.1.as_str(), e.2))
-        };
-        assert_eq!(
-            source("num.partitions"),
-            Some(("3", SOURCE_STATIC_BROKER_CONFIG))
-        );
-        assert_eq!(source("node.id"), Some(("1", SOURCE_DEFAULT_CONFIG)));
-        let overrides = [("retention.ms", "5"), ("x", "y")];
-        let overrides = overrides
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .into();
-        let topic = topic_entries(&config, &overrides);
-        let names: Vec<_> = topic.iter().map(|e| (e.0.as_str(), e.2)).collect();
-        assert_eq!(names.len(), 10);
-        assert!(names.contains(&("retention.ms", SOURCE_DYNAMIC_TOPIC_CONFIG)));
-        assert_eq!(names.last(), Some(&("x", SOURCE_DYNAMIC_TOPIC_CONFIG)));
     }
 }

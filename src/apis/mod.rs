@@ -116,8 +116,10 @@ fn abandon<A: Api>(ctx: &mut Context, body: &[u8]) {
     }
 }
 
+pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
+pub mod config_change;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_topics;
@@ -132,9 +134,11 @@ pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
+pub mod list_config_resources;
 pub mod list_groups;
 pub mod list_offsets;
 pub mod list_partition_reassignments;
@@ -167,15 +171,18 @@ pub static APIS: &[Entry] = &[
     Entry::of::<init_producer_id::InitProducerId>(),
     Entry::of::<offset_for_leader_epoch::OffsetForLeaderEpoch>(),
     Entry::of::<describe_configs::DescribeConfigs>(),
+    Entry::of::<alter_configs::AlterConfigs>(),
     Entry::of::<describe_log_dirs::DescribeLogDirs>(),
     Entry::of::<delete_groups::DeleteGroups>(),
     Entry::of::<elect_leaders::ElectLeaders>(),
+    Entry::of::<incremental_alter_configs::IncrementalAlterConfigs>(),
     Entry::of::<alter_partition_reassignments::AlterPartitionReassignments>(),
     Entry::of::<list_partition_reassignments::ListPartitionReassignments>(),
     Entry::of::<offset_delete::OffsetDelete>(),
     Entry::of::<describe_quorum::DescribeQuorum>(),
     Entry::of::<describe_cluster::DescribeCluster>(),
     Entry::of::<describe_producers::DescribeProducers>(),
+    Entry::of::<list_config_resources::ListConfigResources>(),
     Entry::of::<describe_topic_partitions::DescribeTopicPartitions>(),
 ];
 

@@ -542,38 +542,51 @@ impl PartitionLog {
         segment.first_record(loc, |ts| ts == max).map(Some)
     }
 
-    /// Deletes whole segments (never the active one) older than `retention_ms` or beyond
-    /// `retention_bytes`, moving the log start offset. Returns how many were deleted.
+    /// Deletes whole segments older than `retention_ms` (by their newest timestamp) or beyond
+    /// `retention_bytes`, oldest first, moving the log start offset, as Kafka does: when
+    /// every segment is due, the active one included, a new empty segment is rolled first
+    /// so the log keeps its end offset. Returns how many were deleted.
     pub fn enforce_retention(
         &mut self,
         now_ms: i64,
         retention_ms: i64,
         retention_bytes: i64,
     ) -> io::Result<usize> {
-        let mut deleted = 0;
-        let mut total = self.size_bytes();
-        while self.segments.len() > 1 {
-            let oldest = &self.segments[0];
+        let mut due = 0;
+        let mut remaining = self.size_bytes();
+        for segment in &self.segments {
             let too_old = retention_ms >= 0
-                && oldest.max_timestamp >= 0
-                && now_ms - oldest.max_timestamp > retention_ms;
-            let too_big =
-                retention_bytes >= 0 && total.saturating_sub(oldest.size) >= retention_bytes as u64;
-            if !too_old && !too_big {
+                && segment.max_timestamp >= 0
+                && now_ms - segment.max_timestamp > retention_ms;
+            let too_big = retention_bytes >= 0
+                && remaining.saturating_sub(segment.size) >= retention_bytes as u64;
+            if segment.size == 0 || !(too_old || too_big) {
                 break;
             }
-            let segment = self.segments.remove(0);
-            total -= segment.size;
+            remaining -= segment.size;
+            due += 1;
+        }
+        if due == 0 {
+            return Ok(0);
+        }
+        if due == self.segments.len() {
+            self.roll(self.next_offset())?;
+        }
+        for segment in self.segments.drain(..due) {
             info!(
                 "{}: retention deletes segment {}",
                 self.dir.display(),
                 segment.path.display()
             );
             fs::remove_file(&segment.path)?;
-            deleted += 1;
-            self.log_start_offset = self.segments[0].base_offset;
         }
-        Ok(deleted)
+        self.log_start_offset = self.segments[0].base_offset;
+        Ok(due)
+    }
+
+    /// The size at which the active segment rolls (a topic's `segment.bytes` changed).
+    pub fn set_segment_bytes_max(&mut self, segment_bytes_max: u64) {
+        self.segment_bytes_max = segment_bytes_max;
     }
 
     /// The headers of every batch in the last `segments` segments, oldest first (for
@@ -784,7 +797,11 @@ mod tests {
         assert_eq!(log.enforce_retention(0, -1, 2500).unwrap(), 2);
         assert_eq!(log.log_start_offset(), 2);
         assert!(!dir.join("00000000000000000000.log").exists());
-        assert_eq!(log.enforce_retention(10_000, 5000, -1).unwrap(), 2);
-        assert_eq!(log.log_start_offset(), 4);
+        // Every remaining segment is past retention.ms, the active one too: a new empty
+        // segment is rolled at the log end and the old ones go.
+        assert_eq!(log.enforce_retention(10_000, 5000, -1).unwrap(), 3);
+        assert_eq!((log.log_start_offset(), log.next_offset()), (5, 5));
+        assert!(dir.join("00000000000000000005.log").exists());
+        assert_eq!(log.enforce_retention(10_000, 5000, -1).unwrap(), 0);
     }
 }

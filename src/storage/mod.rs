@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod crc32c;
+pub mod dynamic;
 pub mod log;
 pub mod metadata;
 pub mod offsets;
@@ -123,6 +124,11 @@ pub struct Storage {
     /// Committed offsets, replayed from `__consumer_offsets`.
     offsets: offsets::OffsetMap,
     offsets_partitions: i32,
+    /// Dynamic configs of resources other than topics (brokers, groups), by resource type
+    /// and name, replayed from ConfigRecords.
+    resource_configs: BTreeMap<(i8, String), BTreeMap<String, String>>,
+    /// Bumped on every change of a broker resource's dynamic configs.
+    broker_config_epoch: u64,
     /// Bumped on every append and topic change, so waiting fetches know to look again.
     pub epoch: u64,
     scratch: Vec<u8>,
@@ -158,6 +164,8 @@ impl Storage {
             producer_id_block_end: 0,
             offsets: offsets::OffsetMap::new(),
             offsets_partitions: config.offsets_topic_num_partitions,
+            resource_configs: BTreeMap::new(),
+            broker_config_epoch: 0,
         };
         storage.replay_metadata()?;
         storage.replay_offsets()?;
@@ -255,6 +263,7 @@ impl Storage {
                     value,
                 } => {
                     if resource_type != RESOURCE_TOPIC {
+                        self.replay_resource_config(resource_type, resource_name, name, value);
                         continue;
                     }
                     if let Some(entry) = image.get_mut(&resource_name) {

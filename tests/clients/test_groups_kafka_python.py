@@ -183,9 +183,12 @@ def test_describe_configs_sources_of_topic_defaults(broker):
         assert res["topics"][0]["error_code"] == 0, res
         t = admin.describe_configs([ConfigResource("TOPIC", topic)], config_filter="all")["topic"][topic]
         b = admin.describe_configs([ConfigResource("BROKER", "1")], config_filter="all")["broker"]["1"]
-        assert _config_values({k: b[k] for k in ("log.segment.bytes", "log.retention.ms")}) == {
+        # As Kafka: log.retention.ms has no default (null); log.retention.hours gives the 7 days.
+        keys = ("log.segment.bytes", "log.retention.ms", "log.retention.hours")
+        assert _config_values({k: b[k] for k in keys}) == {
             "log.segment.bytes": ("50000000", "STATIC_BROKER_CONFIG"),
-            "log.retention.ms": ("604800000", "DEFAULT_CONFIG"),
+            "log.retention.ms": (None, "DEFAULT_CONFIG"),
+            "log.retention.hours": ("168", "DEFAULT_CONFIG"),
         }
         assert _config_values({k: t[k] for k in ("segment.bytes", "retention.ms", "retention.bytes", "max.message.bytes")}) == {
             "segment.bytes": ("50000000", "STATIC_BROKER_CONFIG"),

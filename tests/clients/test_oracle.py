@@ -961,6 +961,93 @@ def case_describe_configs(s: Session, v: int):
     s.expect(missing is not None and missing.error_code == 3 and not missing.configs, f"unknown topic {missing}")
     s.expect(brk is not None and brk.error_code == 0 and {c.name for c in brk.configs}
              == {"log.retention.ms", "num.partitions"}, f"broker result {brk}")
+    case_describe_configs_groups_and_loggers(s, v)
+
+
+def case_describe_configs_groups_and_loggers(s: Session, v: int):
+    """DescribeConfigs of a GROUP (its keys and their defaults) and of this node's
+    BROKER_LOGGER (the run-time log levels)."""
+    req = REQUESTS[ApiKey.DescribeConfigs]
+    res = req.DescribeConfigsResource
+    resp = s.call(ApiKey.DescribeConfigs, v, True, include_synonyms=True, include_documentation=False, resources=[
+        res(resource_type=32, resource_name="oracle-config-group", configuration_keys=None),
+        res(resource_type=8, resource_name=str(s.node_id), configuration_keys=["root"])])
+    by_type = {r.resource_type: r for r in resp.results}
+    group, loggers = by_type.get(32), by_type.get(8)
+    s.expect(group is not None and group.error_code == 0, f"group result {group}")
+    if group is not None:
+        cfg = {c.name: c for c in group.configs}
+        c = cfg.get("consumer.session.timeout.ms")
+        s.expect(c is not None and c.value == "45000" and c.config_source == 5, f"group key {c}")
+    s.expect(loggers is not None and loggers.error_code == 0
+             and [(c.name, c.config_source) for c in loggers.configs] == [("root", 6)], f"loggers {loggers}")
+
+
+def case_alter_configs(s: Session, v: int):
+    req = REQUESTS[ApiKey.AlterConfigs]
+    res, cfg = req.AlterConfigsResource, req.AlterConfigsResource.AlterableConfig
+    topic = f"oracle-alter-v{v}"
+    create_topic(s, topic, 1)
+    resp = s.call(ApiKey.AlterConfigs, v, True, validate_only=False, resources=[
+        res(resource_type=2, resource_name=topic, configs=[cfg(name="segment.ms", value="3600000")]),
+        res(resource_type=2, resource_name="oracle-no-such-topic", configs=[cfg(name="segment.ms", value="1")]),
+        res(resource_type=2, resource_name=topic + "-bad", configs=[cfg(name="retention.ms", value="x")])])
+    got = [(r.resource_name, r.error_code) for r in resp.responses]
+    s.expect(got == [(topic, 0), ("oracle-no-such-topic", 3), (topic + "-bad", 40)], f"results {got}")
+    bad = resp.responses[2].error_message or ""
+    s.expect("retention.ms" in bad, f"the bad value's message names the key: {bad!r}")
+    # The whole resource was replaced: retention.ms (set at creation) is gone.
+    d = REQUESTS[ApiKey.DescribeConfigs]
+    desc = s.call(ApiKey.DescribeConfigs, s.setup_version(ApiKey.DescribeConfigs), False, include_synonyms=False,
+                  include_documentation=False, resources=[d.DescribeConfigsResource(
+                      resource_type=2, resource_name=topic, configuration_keys=["retention.ms", "segment.ms"])])
+    sources = {c.name: (c.value, c.config_source) for c in desc.results[0].configs}
+    s.expect(sources == {"retention.ms": ("604800000", 5), "segment.ms": ("3600000", 1)}, f"after: {sources}")
+
+
+def case_incremental_alter_configs(s: Session, v: int):
+    req = REQUESTS[ApiKey.IncrementalAlterConfigs]
+    res, cfg = req.AlterConfigsResource, req.AlterConfigsResource.AlterableConfig
+    topic = f"oracle-incremental-v{v}"
+    create_topic(s, topic, 1)
+    resp = s.call(ApiKey.IncrementalAlterConfigs, v, True, validate_only=False, resources=[
+        res(resource_type=2, resource_name=topic, configs=[
+            cfg(name="cleanup.policy", config_operation=2, value="compact"),
+            cfg(name="retention.ms", config_operation=1, value=None)]),
+        res(resource_type=4, resource_name="", configs=[
+            cfg(name="log.cleaner.threads", config_operation=0, value="1")]),
+        res(resource_type=32, resource_name="oracle-config-group", configs=[
+            cfg(name="consumer.session.timeout.ms", config_operation=0, value="50000")]),
+        res(resource_type=8, resource_name=str(s.node_id), configs=[
+            cfg(name="kafka_broker::coordinator", config_operation=0, value="INFO")]),
+        res(resource_type=4, resource_name="", configs=[
+            cfg(name="num.partitions", config_operation=0, value="2")])])
+    # The cluster-wide broker resource is named twice: both copies are refused.
+    got = [(r.resource_type, r.error_code) for r in resp.responses]
+    s.expect(got == [(2, 0), (4, 42), (32, 0), (8, 0), (4, 42)], f"results {got}")
+    s.expect(resp.responses[1].error_message == "Each resource must appear at most once.",
+             f"duplicate: {resp.responses[1].error_message!r}")
+    d = REQUESTS[ApiKey.DescribeConfigs]
+    desc = s.call(ApiKey.DescribeConfigs, s.setup_version(ApiKey.DescribeConfigs), False, include_synonyms=False,
+                  include_documentation=False, resources=[d.DescribeConfigsResource(
+                      resource_type=2, resource_name=topic, configuration_keys=["cleanup.policy", "retention.ms"])])
+    sources = {c.name: (c.value, c.config_source) for c in desc.results[0].configs}
+    s.expect(sources == {"cleanup.policy": ("delete,compact", 1), "retention.ms": ("604800000", 5)},
+             f"after: {sources}")
+
+
+def case_list_config_resources(s: Session, v: int):
+    kwargs = {"resource_types": [2, 4]} if v >= 1 else {}
+    resp = s.call(ApiKey.ListConfigResources, v, True, **kwargs)
+    s.expect(resp.error_code == 0, f"error {resp.error_code}")
+    if v == 0:
+        s.expect(list(resp.config_resources) == [], f"client metrics {resp.config_resources}")
+        return
+    got = [(r.resource_type, r.resource_name) for r in resp.config_resources]
+    s.expect((4, str(s.node_id)) in got and (2, TOPIC) in got and all(t in (2, 4) for t, _ in got),
+             f"resources {got}")
+    bad = s.call(ApiKey.ListConfigResources, v, True, resource_types=[64])
+    s.expect(bad.error_code == 35 and not bad.config_resources, f"type 64: {bad}")
 
 
 def case_describe_cluster(s: Session, v: int):
@@ -1168,6 +1255,9 @@ CASES: Dict[int, Callable[[Session, int], None]] = {
     ApiKey.DescribeLogDirs: case_describe_log_dirs,
     ApiKey.DescribeCluster: case_describe_cluster,
     ApiKey.DescribeProducers: case_describe_producers,
+    ApiKey.AlterConfigs: case_alter_configs,
+    ApiKey.IncrementalAlterConfigs: case_incremental_alter_configs,
+    ApiKey.ListConfigResources: case_list_config_resources,
     ApiKey.DescribeTopicPartitions: case_describe_topic_partitions,
 }
 
