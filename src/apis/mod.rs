@@ -117,6 +117,7 @@ fn abandon<A: Api>(ctx: &mut Context, body: &[u8]) {
 }
 
 pub mod api_versions;
+pub mod authorized_operations;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_topics;
