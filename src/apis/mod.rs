@@ -118,6 +118,7 @@ fn abandon<A: Api>(ctx: &mut Context, body: &[u8]) {
 
 pub mod api_versions;
 pub mod authorized_operations;
+pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_topics;
@@ -162,6 +163,7 @@ pub static APIS: &[Entry] = &[
     Entry::of::<init_producer_id::InitProducerId>(),
     Entry::of::<offset_for_leader_epoch::OffsetForLeaderEpoch>(),
     Entry::of::<describe_configs::DescribeConfigs>(),
+    Entry::of::<create_partitions::CreatePartitions>(),
     Entry::of::<delete_groups::DeleteGroups>(),
     Entry::of::<offset_delete::OffsetDelete>(),
     Entry::of::<describe_cluster::DescribeCluster>(),
