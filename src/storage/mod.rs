@@ -123,6 +123,8 @@ pub struct Storage {
     /// Committed offsets, replayed from `__consumer_offsets`.
     offsets: offsets::OffsetMap,
     offsets_partitions: i32,
+    /// The `metadata.version` level the metadata log records, if any (a Kafka-made log).
+    pub metadata_version: Option<i16>,
     /// Bumped on every append and topic change, so waiting fetches know to look again.
     pub epoch: u64,
     scratch: Vec<u8>,
@@ -153,6 +155,7 @@ impl Storage {
             last_flush: Instant::now(),
             dirty: Vec::new(),
             epoch: 0,
+            metadata_version: None,
             scratch: Vec::new(),
             next_producer_id: 0,
             producer_id_block_end: 0,
@@ -172,6 +175,11 @@ impl Storage {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The offset of the metadata log's last record (0 while it has none).
+    pub fn metadata_offset(&self) -> i64 {
+        (self.metadata_log.next_offset() - 1).max(0)
     }
 
     fn replay_metadata(&mut self) -> io::Result<()> {
@@ -249,7 +257,12 @@ impl Storage {
                     self.next_producer_id = self.next_producer_id.max(next_producer_id);
                     self.producer_id_block_end = self.next_producer_id;
                 }
-                MetadataRecord::FeatureLevel { .. } | MetadataRecord::Other { .. } => {}
+                MetadataRecord::FeatureLevel { name, level } => {
+                    if name == metadata::METADATA_VERSION {
+                        self.metadata_version = (level > 0).then_some(level);
+                    }
+                }
+                MetadataRecord::Other { .. } => {}
             }
         }
         for (name, (id, partitions, configs)) in image {
