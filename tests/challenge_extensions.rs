@@ -363,7 +363,16 @@ fn api_versions(stream: &mut TcpStream, correlation_id: i32) -> Vec<(i16, i16, i
         })
         .collect();
     assert_eq!(c.i32(), 0, "throttle_time_ms");
-    assert_eq!(c.uvarint(), 0, "body tags");
+    // The feature tags: supported (0), the finalized epoch (1), finalized (2).
+    let tags: Vec<u64> = (0..c.uvarint())
+        .map(|_| {
+            let tag = c.uvarint();
+            let size = c.uvarint() as usize;
+            c.take(size);
+            tag
+        })
+        .collect();
+    assert_eq!(tags, [0, 1, 2], "body tags");
     assert!(c.0.is_empty(), "{} bytes after the body", c.0.len());
     entries
 }

@@ -78,9 +78,23 @@ fn expected_body(version: i16) -> Vec<u8> {
         out.extend_from_slice(&0i32.to_be_bytes());
     }
     if flexible {
-        out.push(0);
+        feature_tags(&mut out);
     }
     out
+}
+
+/// v3+'s tagged feature fields on a fresh log dir: supported metadata.version 7-29,
+/// finalized-features epoch 0 (an empty metadata log), finalized metadata.version 29.
+fn feature_tags(out: &mut Vec<u8>) {
+    let feature = |out: &mut Vec<u8>, tag: u8, low: u8, high: u8| {
+        out.extend([tag, 23, 0x02, 17]);
+        out.extend(b"metadata.version");
+        out.extend([0, low, 0, high, 0x00]);
+    };
+    out.push(3);
+    feature(out, 0, 7, 29);
+    out.extend([1, 8, 0, 0, 0, 0, 0, 0, 0, 0]);
+    feature(out, 2, 29, 29);
 }
 
 /// The whole response payload: header v0 (correlation id only) and the body.

@@ -36,8 +36,8 @@ const MEMBER_ID_REQUIRED: i16 = 79;
 
 /// DescribeGroups' authorized_operations when not asked for.
 const OPERATIONS_UNSET: i32 = i32::MIN;
-/// READ (3), DELETE (6) and DESCRIBE (8): what a group allows.
-const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+/// READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS: what a group allows (Kafka 4.2).
+const GROUP_OPERATIONS: i32 = 0x0d48;
 
 const RANGE_METADATA: &[u8] = b"\x00\x03range-subscription";
 const ROUND_ROBIN_METADATA: &[u8] = b"\x00\x03rr-subscription";

@@ -4,6 +4,7 @@
 //! - v1: endpoint_type in request and response (1 brokers, 2 controllers; KIP-919).
 //! - v2: the request's include_fenced_brokers and each broker's is_fenced (KIP-1073).
 
+use super::authorized_operations;
 use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
@@ -12,14 +13,6 @@ use crate::protocol::versions::ApiSpec;
 /// `endpoint_type`: describe the brokers (the default) or the controllers.
 pub const ENDPOINT_TYPE_BROKERS: i8 = 1;
 pub const ENDPOINT_TYPE_CONTROLLERS: i8 = 2;
-
-/// The value of an authorized-operations bitfield that was not asked for.
-pub const AUTHORIZED_OPERATIONS_UNSET: i32 = i32::MIN;
-
-/// Cluster operations a client may do with no authorizer (as Kafka's bit set): ALTER,
-/// DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE, CREATE.
-const CLUSTER_OPERATIONS_ALL: i32 =
-    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
 message! {
     pub struct Request {
@@ -36,7 +29,7 @@ message! {
         cluster_id: String = "0+",
         controller_id: i32 = "0+" default -1,
         brokers: Vec<Broker> = "0+",
-        cluster_authorized_operations: i32 = "0+" default AUTHORIZED_OPERATIONS_UNSET,
+        cluster_authorized_operations: i32 = "0+" default authorized_operations::OMITTED,
     }
 
     pub struct Broker {
@@ -71,11 +64,10 @@ impl Api for DescribeCluster {
                 rack: None,
                 is_fenced: false,
             }],
-            cluster_authorized_operations: if request.include_cluster_authorized_operations {
-                CLUSTER_OPERATIONS_ALL
-            } else {
-                AUTHORIZED_OPERATIONS_UNSET
-            },
+            cluster_authorized_operations: authorized_operations::if_asked(
+                request.include_cluster_authorized_operations,
+                authorized_operations::CLUSTER,
+            ),
         })
     }
 }

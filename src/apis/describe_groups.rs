@@ -8,16 +8,12 @@
 //! - v6: each group carries an error_message, and an unknown group gets GROUP_ID_NOT_FOUND
 //!   (KIP-1043) instead of a Dead group without error.
 
+use super::authorized_operations::{self, OMITTED};
 use super::{Answer, Api, Context};
 use crate::coordinator::GroupState;
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
-
-/// The authorized-operations bitfield when it was not asked for.
-const OPERATIONS_UNSET: i32 = i32::MIN;
-/// READ, DELETE and DESCRIBE: what a client may do to a group with no authorizer.
-const GROUP_OPERATIONS_ALL: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 
 message! {
     pub struct Request<'a> {
@@ -38,7 +34,7 @@ message! {
         protocol_type: String = "0+",
         protocol_data: String = "0+",
         members: Vec<DescribedGroupMember> = "0+",
-        authorized_operations: i32 = "3+" default OPERATIONS_UNSET,
+        authorized_operations: i32 = "3+" default OMITTED,
     }
 
     pub struct DescribedGroupMember {
@@ -59,17 +55,21 @@ impl Api for DescribeGroups {
     type Response<'a> = Response;
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
-        let operations = if request.include_authorized_operations {
-            GROUP_OPERATIONS_ALL
-        } else {
-            OPERATIONS_UNSET
-        };
         let groups = request
             .groups
             .iter()
-            .map(|&group_id| DescribedGroup {
-                authorized_operations: operations,
-                ..describe(ctx, group_id)
+            .map(|&group_id| {
+                let group = describe(ctx, group_id);
+                // Kafka fills the bitfield only for a group described without error (so not
+                // for v6's GROUP_ID_NOT_FOUND).
+                let asked = request.include_authorized_operations && group.error_code == 0;
+                DescribedGroup {
+                    authorized_operations: authorized_operations::if_asked(
+                        asked,
+                        authorized_operations::GROUP,
+                    ),
+                    ..group
+                }
             })
             .collect();
         Answer::Respond(Response {
@@ -123,7 +123,7 @@ fn describe(ctx: &Context, group_id: &str) -> DescribedGroup {
         protocol_type: group.protocol_type.clone().unwrap_or_default(),
         protocol_data: if stable { protocol } else { String::new() },
         members,
-        authorized_operations: OPERATIONS_UNSET,
+        authorized_operations: OMITTED,
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use super::metadata::TOPIC_OPERATIONS_ALL;
+use super::authorized_operations;
 use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
@@ -39,7 +39,7 @@ message! {
         topic_id: [u8; 16] = "0+",
         is_internal: bool = "0+",
         partitions: Vec<Partition> = "0+",
-        topic_authorized_operations: i32 = "0+" default i32::MIN,
+        topic_authorized_operations: i32 = "0+" default authorized_operations::OMITTED,
     }
 
     pub struct Partition {
@@ -99,7 +99,7 @@ impl Api for DescribeTopicPartitions {
                 topics.push(Topic {
                     error_code: error::UNKNOWN_TOPIC_OR_PARTITION,
                     name: Some(name),
-                    topic_authorized_operations: TOPIC_OPERATIONS_ALL,
+                    topic_authorized_operations: authorized_operations::TOPIC,
                     ..Topic::default()
                 });
                 continue;
@@ -137,7 +137,7 @@ impl Api for DescribeTopicPartitions {
                 topic_id: stored.id,
                 is_internal: false,
                 partitions,
-                topic_authorized_operations: TOPIC_OPERATIONS_ALL,
+                topic_authorized_operations: authorized_operations::TOPIC,
             });
             if next_cursor.is_some() {
                 break;
@@ -208,7 +208,7 @@ mod tests {
                 name: Some("t".into()),
                 topic_id: [7; 16],
                 partitions: vec![partition],
-                topic_authorized_operations: TOPIC_OPERATIONS_ALL,
+                topic_authorized_operations: authorized_operations::TOPIC,
                 ..Topic::default()
             }],
             next_cursor: None,

@@ -14,6 +14,7 @@
 
 use std::borrow::Cow;
 
+use super::authorized_operations as operations;
 use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
@@ -69,12 +70,6 @@ message! {
     }
 }
 
-/// Operations a client may do on a topic, as Kafka's bit set (READ, WRITE, CREATE, DELETE,
-/// ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS): everything, with no authorizer.
-pub const TOPIC_OPERATIONS_ALL: i32 = 0x0df8;
-/// "Not requested", as Kafka writes it.
-pub const OPERATIONS_OMITTED: i32 = i32::MIN;
-
 pub struct Metadata;
 
 impl Api for Metadata {
@@ -106,7 +101,11 @@ impl Api for Metadata {
             cluster_id: Some(ctx.storage.cluster_id.clone()),
             controller_id: node_id,
             topics,
-            cluster_authorized_operations: OPERATIONS_OMITTED,
+            // Asked for only up to v10 (the field is gone from v11: KIP-700).
+            cluster_authorized_operations: operations::if_asked(
+                request.include_cluster_authorized_operations,
+                operations::CLUSTER,
+            ),
             ..Response::default()
         })
     }
@@ -130,7 +129,12 @@ fn lookup<'a>(ctx: &mut Context, request: &Request, wanted: &RequestTopic<'a>) -
     if let Some(topic) = ctx.storage.topic(name) {
         return describe_topic(node_id, topic, name.into(), ops);
     }
-    let name_topic = |code| missing(Some(name.into()), [0; 16], code);
+    // A missing name is still a topic the client may describe: Kafka fills its operations
+    // (an unknown id above is not, and gets none).
+    let name_topic = |code| Topic {
+        topic_authorized_operations: operations::if_asked(ops, operations::TOPIC),
+        ..missing(Some(name.into()), [0; 16], code)
+    };
     if crate::storage::validate_topic_name(name).is_err() {
         return name_topic(error::INVALID_TOPIC_EXCEPTION);
     }
@@ -186,11 +190,7 @@ fn describe_topic<'a>(
                 offline_replicas: Vec::new(),
             })
             .collect(),
-        topic_authorized_operations: if include_operations {
-            TOPIC_OPERATIONS_ALL
-        } else {
-            OPERATIONS_OMITTED
-        },
+        topic_authorized_operations: operations::if_asked(include_operations, operations::TOPIC),
         ..Topic::default()
     }
 }
@@ -343,5 +343,21 @@ mod tests {
         assert_eq!(response_bytes(&one_topic_response(), 12), v12);
         v13.extend([0, 0, 0x00]); // v13: the top-level error_code 0, then tags
         assert_eq!(response_bytes(&one_topic_response(), 13), v13);
+    }
+
+    #[test]
+    fn metadata_v10_response_carries_the_operations_asked_for() {
+        let mut response = one_topic_response();
+        response.topics[0].topic_authorized_operations = operations::TOPIC;
+        response.cluster_authorized_operations = operations::CLUSTER;
+        let bytes = response_bytes(&response, 10);
+        // ... topic_authorized_operations 0x0df8, topic tags, then the cluster's 0x1fa0, tags.
+        assert_eq!(
+            &bytes[bytes.len() - 10..],
+            [0, 0, 0x0d, 0xf8, 0x00, 0, 0, 0x1f, 0xa0, 0x00]
+        );
+        // v11 has no cluster field: the topic's bitfield and two tag sections end the body.
+        let v11 = response_bytes(&response, 11);
+        assert_eq!(&v11[v11.len() - 6..], [0, 0, 0x0d, 0xf8, 0x00, 0x00]);
     }
 }

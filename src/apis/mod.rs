@@ -119,7 +119,9 @@ fn abandon<A: Api>(ctx: &mut Context, body: &[u8]) {
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
+pub mod authorized_operations;
 pub mod config_change;
+pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_topics;
@@ -173,6 +175,7 @@ pub static APIS: &[Entry] = &[
     Entry::of::<describe_configs::DescribeConfigs>(),
     Entry::of::<alter_configs::AlterConfigs>(),
     Entry::of::<describe_log_dirs::DescribeLogDirs>(),
+    Entry::of::<create_partitions::CreatePartitions>(),
     Entry::of::<delete_groups::DeleteGroups>(),
     Entry::of::<elect_leaders::ElectLeaders>(),
     Entry::of::<incremental_alter_configs::IncrementalAlterConfigs>(),

@@ -15,6 +15,9 @@ const REMOVE_TOPIC_RECORD: u32 = 9;
 const FEATURE_LEVEL_RECORD: u32 = 12;
 const PRODUCER_IDS_RECORD: u32 = 15;
 
+/// The feature a FeatureLevelRecord names for the metadata version.
+pub const METADATA_VERSION: &str = "metadata.version";
+
 /// ConfigRecord resource type for topics (as in DescribeConfigs).
 pub const RESOURCE_TOPIC: i8 = 2;
 

@@ -9,6 +9,7 @@ pub mod dynamic;
 pub mod log;
 pub mod metadata;
 pub mod offsets;
+mod partitions;
 pub mod producers;
 pub mod volume;
 
@@ -129,6 +130,8 @@ pub struct Storage {
     resource_configs: BTreeMap<(i8, String), BTreeMap<String, String>>,
     /// Bumped on every change of a broker resource's dynamic configs.
     broker_config_epoch: u64,
+    /// The `metadata.version` level the metadata log records, if any (a Kafka-made log).
+    pub metadata_version: Option<i16>,
     /// Bumped on every append and topic change, so waiting fetches know to look again.
     pub epoch: u64,
     scratch: Vec<u8>,
@@ -159,6 +162,7 @@ impl Storage {
             last_flush: Instant::now(),
             dirty: Vec::new(),
             epoch: 0,
+            metadata_version: None,
             scratch: Vec::new(),
             next_producer_id: 0,
             producer_id_block_end: 0,
@@ -201,6 +205,11 @@ impl Storage {
     /// The metadata log's leader epoch (this node has led it since the start).
     pub fn metadata_leader_epoch(&self) -> i32 {
         METADATA_LEADER_EPOCH
+    }
+
+    /// The offset of the metadata log's last record (0 while it has none).
+    pub fn metadata_offset(&self) -> i64 {
+        (self.metadata_log.next_offset() - 1).max(0)
     }
 
     fn replay_metadata(&mut self) -> io::Result<()> {
@@ -279,7 +288,12 @@ impl Storage {
                     self.next_producer_id = self.next_producer_id.max(next_producer_id);
                     self.producer_id_block_end = self.next_producer_id;
                 }
-                MetadataRecord::FeatureLevel { .. } | MetadataRecord::Other { .. } => {}
+                MetadataRecord::FeatureLevel { name, level } => {
+                    if name == metadata::METADATA_VERSION {
+                        self.metadata_version = (level > 0).then_some(level);
+                    }
+                }
+                MetadataRecord::Other { .. } => {}
             }
         }
         for (name, (id, partitions, configs)) in image {
@@ -301,20 +315,65 @@ impl Storage {
         Ok(())
     }
 
+    /// Opens partition `index` of `topic`, creating its directory when absent. A directory
+    /// whose `partition.metadata` names another topic id is stray (a deleted topic's, left by
+    /// a crash before its removal): its records are not this topic's, so it is removed and
+    /// the partition starts empty.
     fn open_partition_log(&self, topic: &Topic, index: i32) -> io::Result<PartitionLog> {
-        let dir = self.root.join(format!("{}-{index}", topic.name));
+        let dir = self.partition_dir(&topic.name, index);
+        let metadata_path = dir.join("partition.metadata");
+        let id = base64url(&topic.id);
+        if let Ok(text) = fs::read_to_string(&metadata_path) {
+            let named = text
+                .lines()
+                .find_map(|line| line.strip_prefix("topic_id:"))
+                .map(str::trim);
+            if named.is_some_and(|named| named != id) {
+                warn!(
+                    "{}: belongs to topic id {}, not {id}; removing it",
+                    dir.display(),
+                    named.unwrap_or_default()
+                );
+                fs::remove_dir_all(&dir)?;
+            }
+        }
         let fresh = !dir.exists();
         let segment_bytes = topic
             .config_i64("segment.bytes")
             .map_or(self.segment_bytes, |v| v.max(14) as u64);
         let log = PartitionLog::open(&dir, segment_bytes)?;
-        let metadata_path = dir.join("partition.metadata");
         if fresh || !metadata_path.exists() {
-            let text = format!("version: 0\ntopic_id: {}\n", base64url(&topic.id));
+            let text = format!("version: 0\ntopic_id: {id}\n");
             fs::write(&metadata_path, text)?;
             sync_dir(&dir)?;
         }
         Ok(log)
+    }
+
+    /// Creates partition `index` of `topic` empty. Whatever directory a crash left at its
+    /// path (a half-made partition, a deleted topic's) is removed first and never reused; a
+    /// non-directory there is not ours to remove and fails the creation.
+    fn create_partition_log(&self, topic: &Topic, index: i32) -> io::Result<PartitionLog> {
+        let dir = self.partition_dir(&topic.name, index);
+        match fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.is_dir() => {
+                warn!("{}: a stray directory; removing it", dir.display());
+                fs::remove_dir_all(&dir)?;
+            }
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} exists and is not a directory", dir.display()),
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        self.open_partition_log(topic, index)
+    }
+
+    fn partition_dir(&self, topic: &str, index: i32) -> PathBuf {
+        self.root.join(format!("{topic}-{index}"))
     }
 
     /// All topics, sorted by name.
@@ -379,7 +438,7 @@ impl Storage {
             configs: configs.iter().cloned().collect(),
         };
         for index in 0..partitions {
-            let log = self.open_partition_log(&topic, index)?;
+            let log = self.create_partition_log(&topic, index)?;
             topic.partitions.push(Partition::open(log, 0)?);
         }
         sync_dir(&self.root)?;

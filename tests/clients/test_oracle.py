@@ -875,6 +875,10 @@ def case_api_versions(s: Session, v: int):
                   client_software_version="3.0.12")
     got = {a.api_key: (a.min_version, a.max_version) for a in resp.api_keys}
     s.expect(resp.error_code == 0 and got == s.versions, f"error {resp.error_code}, versions {got}")
+    if v >= 3:
+        finalized = [(f.name, f.min_version_level, f.max_version_level) for f in resp.finalized_features]
+        s.expect(finalized == [("metadata.version", 29, 29)] and resp.finalized_features_epoch >= 0,
+                 f"finalized features {finalized}, epoch {resp.finalized_features_epoch}")
 
 
 def case_create_topics(s: Session, v: int):
@@ -1050,9 +1054,49 @@ def case_list_config_resources(s: Session, v: int):
     s.expect(bad.error_code == 35 and not bad.config_resources, f"type 64: {bad}")
 
 
+def case_create_partitions(s: Session, v: int):
+    # A fresh topic raised from 1 to 3 (automatic), then to 4 (assigned to this broker); a
+    # decrease, an unknown topic, a foreign broker and a duplicated name are refused.
+    name = s.unique(f"partitions-v{v}")
+    created = create_topic(s, name, 1)
+    if created.topics[0].error_code != 0:
+        raise SetupError(f"setup CreateTopics {name}: {created}")
+    req = REQUESTS[ApiKey.CreatePartitions]
+    t, a = req.CreatePartitionsTopic, req.CreatePartitionsTopic.CreatePartitionsAssignment
+
+    def call(topics, validate_only=False):
+        resp = s.call(ApiKey.CreatePartitions, v, True, topics=topics, timeout_ms=10000,
+                      validate_only=validate_only)
+        return [(r.name, r.error_code, r.error_message) for r in resp.results]
+
+    got = call([t(name=name, count=3, assignments=None)], validate_only=True)
+    s.expect(got == [(name, 0, None)], f"validate only: {got}")
+    got = call([t(name=name, count=3, assignments=None)])
+    s.expect(got == [(name, 0, None)], f"raise to 3: {got}")
+    got = call([t(name=name, count=4, assignments=[a(broker_ids=[s.node_id])])])
+    s.expect(got == [(name, 0, None)], f"raise to 4 by assignment: {got}")
+    (md,) = metadata(s, s.setup_version(ApiKey.Metadata), False, [name], False).topics
+    s.expect(sorted(p.partition_index for p in md.partitions) == [0, 1, 2, 3],
+             f"partitions after raising: {md.partitions}")
+    missing = s.unique("partitions-missing")
+    got = call([t(name=name, count=2, assignments=None), t(name=missing, count=2, assignments=None),
+                t(name=TOPIC, count=TOPIC_PARTITIONS + 1, assignments=[a(broker_ids=[s.node_id + 1])]),
+                t(name="dup", count=2, assignments=None), t(name="dup", count=3, assignments=None)])
+    want = [("dup", 42, "Duplicate topic name."),
+            (name, 37, f"The topic {name} currently has 4 partition(s); 2 would not be an increase."),
+            (missing, 3, None),
+            (TOPIC, 39, f"The manual partition assignment includes broker {s.node_id + 1}, "
+                        "but no such broker is registered.")]
+    s.expect(got == want, f"refusals: {got}, expected {want}")
+
+
 def case_describe_cluster(s: Session, v: int):
-    resp = s.call(ApiKey.DescribeCluster, v, True, include_cluster_authorized_operations=False,
+    resp = s.call(ApiKey.DescribeCluster, v, True, include_cluster_authorized_operations=True,
                   endpoint_type=1, include_fenced_brokers=False)
+    # kafka-python's name for ClusterAuthorizedOperations, decoded as the set of its bits:
+    # CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
+    ops = resp.authorized_operations
+    s.expect(set(ops) == {5, 7, 8, 9, 10, 11, 12}, f"cluster operations {ops}")
     s.expect(resp.error_code == 0 and resp.cluster_id and resp.controller_id == s.node_id,
              f"error {resp.error_code}, cluster {resp.cluster_id!r}, controller {resp.controller_id}")
     got = [(b.broker_id, b.port) for b in resp.brokers]
@@ -1253,6 +1297,7 @@ CASES: Dict[int, Callable[[Session, int], None]] = {
     ApiKey.OffsetForLeaderEpoch: case_offset_for_leader_epoch,
     ApiKey.DescribeConfigs: case_describe_configs,
     ApiKey.DescribeLogDirs: case_describe_log_dirs,
+    ApiKey.CreatePartitions: case_create_partitions,
     ApiKey.DescribeCluster: case_describe_cluster,
     ApiKey.DescribeProducers: case_describe_producers,
     ApiKey.AlterConfigs: case_alter_configs,

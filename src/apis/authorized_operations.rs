@@ -1,0 +1,86 @@
+//! The authorized-operations bitfields of Metadata, DescribeGroups, DescribeCluster and
+//! DescribeTopicPartitions, defined once. With no authorizer every operation a resource type
+//! supports is allowed, so each bitfield is the set Kafka's `AclEntry.supportedOperations`
+//! gives for that type, one bit per `AclOperation` code (`Utils.to32BitField`). A field the
+//! request did not ask for carries [`OMITTED`], the schemas' default.
+
+/// Kafka's `AclOperation` codes (UNKNOWN 0, ANY 1 and ALL 2 are never in a bitfield).
+pub mod op {
+    pub const READ: u8 = 3;
+    pub const WRITE: u8 = 4;
+    pub const CREATE: u8 = 5;
+    pub const DELETE: u8 = 6;
+    pub const ALTER: u8 = 7;
+    pub const DESCRIBE: u8 = 8;
+    pub const CLUSTER_ACTION: u8 = 9;
+    pub const DESCRIBE_CONFIGS: u8 = 10;
+    pub const ALTER_CONFIGS: u8 = 11;
+    pub const IDEMPOTENT_WRITE: u8 = 12;
+}
+
+/// "Not requested", as Kafka writes it (the schemas' default, -2147483648).
+pub const OMITTED: i32 = i32::MIN;
+
+const fn bits(operations: &[u8]) -> i32 {
+    let mut field = 0;
+    let mut i = 0;
+    while i < operations.len() {
+        field |= 1 << operations[i];
+        i += 1;
+    }
+    field
+}
+
+/// TOPIC: READ, WRITE, CREATE, DESCRIBE, DELETE, ALTER, DESCRIBE_CONFIGS, ALTER_CONFIGS.
+pub const TOPIC: i32 = bits(&[
+    op::READ,
+    op::WRITE,
+    op::CREATE,
+    op::DESCRIBE,
+    op::DELETE,
+    op::ALTER,
+    op::DESCRIBE_CONFIGS,
+    op::ALTER_CONFIGS,
+]);
+
+/// GROUP: READ, DESCRIBE, DELETE, and since Kafka's group configs (KIP-848)
+/// DESCRIBE_CONFIGS and ALTER_CONFIGS.
+pub const GROUP: i32 = bits(&[
+    op::READ,
+    op::DESCRIBE,
+    op::DELETE,
+    op::DESCRIBE_CONFIGS,
+    op::ALTER_CONFIGS,
+]);
+
+/// CLUSTER: CREATE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE,
+/// ALTER, DESCRIBE.
+pub const CLUSTER: i32 = bits(&[
+    op::CREATE,
+    op::CLUSTER_ACTION,
+    op::DESCRIBE_CONFIGS,
+    op::ALTER_CONFIGS,
+    op::IDEMPOTENT_WRITE,
+    op::ALTER,
+    op::DESCRIBE,
+]);
+
+/// `all` when the request asked for the bitfield, else [`OMITTED`].
+pub fn if_asked(asked: bool, all: i32) -> i32 {
+    if asked { all } else { OMITTED }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bitfields_are_kafkas() {
+        // As a Kafka 4.2 broker without an authorizer answers them.
+        assert_eq!(TOPIC, 0x0df8);
+        assert_eq!(GROUP, 0x0d48);
+        assert_eq!(CLUSTER, 0x1fa0);
+        assert_eq!(if_asked(false, TOPIC), i32::MIN);
+        assert_eq!(if_asked(true, GROUP), GROUP);
+    }
+}
