@@ -41,6 +41,9 @@ pub struct Config {
     pub group_initial_rebalance_delay_ms: u64,
     /// Partitions of `__consumer_offsets` when it is created.
     pub offsets_topic_num_partitions: i32,
+    /// Samples a client quota's rate is measured over, and each sample's length.
+    pub quota_window_num: usize,
+    pub quota_window_size_seconds: u64,
 }
 
 impl Default for Config {
@@ -65,6 +68,8 @@ impl Default for Config {
             log_flush_interval_ms: None,
             group_initial_rebalance_delay_ms: 3000,
             offsets_topic_num_partitions: 50,
+            quota_window_num: 11,
+            quota_window_size_seconds: 1,
         }
     }
 }
@@ -199,6 +204,22 @@ impl Config {
             "offsets.topic.num.partitions",
             &mut c.offsets_topic_num_partitions,
         )?;
+        number(props, "quota.window.num", &mut c.quota_window_num)?;
+        number(
+            props,
+            "quota.window.size.seconds",
+            &mut c.quota_window_size_seconds,
+        )?;
+        // Kafka: both at least 1 (ints).
+        if c.quota_window_num < 1 || c.quota_window_num > i32::MAX as usize {
+            return Err(bad_num("quota.window.num", c.quota_window_num));
+        }
+        if c.quota_window_size_seconds < 1 || c.quota_window_size_seconds > i32::MAX as u64 {
+            return Err(bad_num(
+                "quota.window.size.seconds",
+                c.quota_window_size_seconds,
+            ));
+        }
         if c.offsets_topic_num_partitions < 1 {
             return Err(bad_num(
                 "offsets.topic.num.partitions",
@@ -253,6 +274,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "log.flush.interval.ms",
     "group.initial.rebalance.delay.ms",
     "offsets.topic.num.partitions",
+    "quota.window.num",
+    "quota.window.size.seconds",
 ];
 
 fn bad(key: &str, value: &str, why: &str) -> ConfigError {
@@ -423,6 +446,10 @@ mod tests {
         );
         assert!(config("socket.request.max.bytes=-5").is_err());
         assert!(config("max.connections=0").is_err());
+        assert!(config("quota.window.num=0").is_err());
+        assert!(config("quota.window.size.seconds=0").is_err());
+        let c = config("quota.window.num=5\nquota.window.size.seconds=2").unwrap();
+        assert_eq!((c.quota_window_num, c.quota_window_size_seconds), (5, 2));
     }
 
     #[test]

@@ -9,5 +9,6 @@ pub mod config;
 pub mod context;
 pub mod coordinator;
 pub mod protocol;
+pub mod quotas;
 pub mod server;
 pub mod storage;

@@ -116,10 +116,12 @@ fn abandon<A: Api>(ctx: &mut Context, body: &[u8]) {
     }
 }
 
+pub mod alter_client_quotas;
 pub mod api_versions;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_topics;
+pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -163,6 +165,8 @@ pub static APIS: &[Entry] = &[
     Entry::of::<describe_configs::DescribeConfigs>(),
     Entry::of::<delete_groups::DeleteGroups>(),
     Entry::of::<offset_delete::OffsetDelete>(),
+    Entry::of::<describe_client_quotas::DescribeClientQuotas>(),
+    Entry::of::<alter_client_quotas::AlterClientQuotas>(),
     Entry::of::<describe_cluster::DescribeCluster>(),
     Entry::of::<describe_topic_partitions::DescribeTopicPartitions>(),
 ];

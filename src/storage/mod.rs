@@ -4,6 +4,7 @@
 //! that touches files; everything in memory here is derived from the log directory.
 
 pub mod batch;
+pub mod client_quotas;
 pub mod crc32c;
 pub mod log;
 pub mod metadata;
@@ -122,6 +123,8 @@ pub struct Storage {
     /// Committed offsets, replayed from `__consumer_offsets`.
     offsets: offsets::OffsetMap,
     offsets_partitions: i32,
+    /// Client quotas, replayed from ClientQuotaRecords.
+    client_quotas: client_quotas::QuotaImage,
     /// Bumped on every append and topic change, so waiting fetches know to look again.
     pub epoch: u64,
     scratch: Vec<u8>,
@@ -157,6 +160,7 @@ impl Storage {
             producer_id_block_end: 0,
             offsets: offsets::OffsetMap::new(),
             offsets_partitions: config.offsets_topic_num_partitions,
+            client_quotas: client_quotas::QuotaImage::new(),
         };
         storage.replay_metadata()?;
         storage.replay_offsets()?;
@@ -247,6 +251,12 @@ impl Storage {
                 } => {
                     self.next_producer_id = self.next_producer_id.max(next_producer_id);
                     self.producer_id_block_end = self.next_producer_id;
+                }
+                MetadataRecord::ClientQuota { .. } => {
+                    match client_quotas::QuotaChange::from_record(&record) {
+                        Some(change) => client_quotas::apply(&mut self.client_quotas, &change),
+                        None => warn!("metadata log: skipping a ClientQuotaRecord: {record:?}"),
+                    }
                 }
                 MetadataRecord::FeatureLevel { .. } | MetadataRecord::Other { .. } => {}
             }
@@ -377,6 +387,28 @@ impl Storage {
         self.epoch += 1;
         info!("deleted topic {name}");
         Ok(id)
+    }
+
+    /// Every entity's configured client quotas.
+    pub fn client_quotas(&self) -> &client_quotas::QuotaImage {
+        &self.client_quotas
+    }
+
+    /// Records client quota changes (ClientQuotaRecords, synced as one batch) and applies
+    /// them.
+    pub fn alter_client_quotas(
+        &mut self,
+        changes: &[client_quotas::QuotaChange],
+    ) -> io::Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let records: Vec<MetadataRecord> = changes.iter().map(|c| c.record()).collect();
+        self.append_metadata(&records)?;
+        for change in changes {
+            client_quotas::apply(&mut self.client_quotas, change);
+        }
+        Ok(())
     }
 
     fn append_metadata(&mut self, records: &[MetadataRecord]) -> io::Result<()> {
