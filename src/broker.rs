@@ -15,6 +15,7 @@ use crate::coordinator::Coordinator;
 use crate::protocol::codec::Reader;
 use crate::protocol::header::{RequestHeader, RequestPrefix, begin_frame, finish_frame};
 use crate::protocol::versions::{API_VERSIONS, ApiSpec};
+use crate::quotas::Quotas;
 use crate::server::{Outcome, Peer, Service};
 use crate::storage::Storage;
 
@@ -24,6 +25,7 @@ pub struct Broker {
     pub config: Config,
     pub storage: Storage,
     pub coordinator: Coordinator,
+    pub quotas: Quotas,
     next_retention_check: Instant,
     /// The storage's broker-config epoch `config` was built at.
     config_epoch: u64,
@@ -43,11 +45,13 @@ impl Broker {
         let coordinator = Coordinator::new(Duration::from_millis(
             config.group_initial_rebalance_delay_ms,
         ));
+        let quotas = Quotas::new(&config, storage.client_quotas(), Instant::now());
         let mut broker = Broker {
             next_retention_check: Instant::now() + retention_interval(&config),
             config,
             storage,
             coordinator,
+            quotas,
             config_epoch: u64::MAX,
         };
         broker.refresh_config();
@@ -76,6 +80,7 @@ impl Broker {
         &'b mut self,
         peer: &Peer,
         header: &RequestHeader<'b>,
+        request_bytes: usize,
         now: Instant,
         wait: Wait,
         memo: Option<&'b str>,
@@ -84,6 +89,7 @@ impl Broker {
             config: &self.config,
             storage: &mut self.storage,
             coordinator: &mut self.coordinator,
+            quotas: &mut self.quotas,
             version: header.prefix.api_version,
             client_id: header.client_id,
             client_addr: peer.addr,
@@ -91,6 +97,8 @@ impl Broker {
             now,
             wait,
             memo,
+            request_bytes,
+            throttle_ms: 0,
         }
     }
 
@@ -113,22 +121,27 @@ impl Broker {
         };
         let prefix = header.prefix;
         let spec = &entry.spec;
-        let mut ctx = self.context(peer, &header, now, wait, memo);
+        let mut ctx = self.context(peer, &header, frame.len(), now, wait, memo);
         let start = begin_frame(
             out,
             prefix.correlation_id,
             spec.response_header_flexible(prefix.api_version),
         );
         let served = (entry.serve)(&mut ctx, body, out);
+        // A client over its quota: answered now, then its connection is muted (KIP-219).
+        let done = match ctx.throttle_ms {
+            ms if ms > 0 => Outcome::Mute(now + Duration::from_millis(ms as u64)),
+            _ => Outcome::Done,
+        };
         self.refresh_config();
         let outcome = match served {
             Ok(Served::Body) => {
                 finish_frame(out, start);
-                Outcome::Done
+                done
             }
             Ok(Served::Nothing) => {
                 out.truncate(start);
-                Outcome::Done
+                done
             }
             Ok(Served::Park { deadline, memo }) => {
                 out.truncate(start);
@@ -160,6 +173,7 @@ impl Broker {
         if log_enabled!(Level::Debug) {
             let what = match &outcome {
                 Outcome::Done => "",
+                Outcome::Mute(..) => " (throttled)",
                 Outcome::Park(..) => " (waiting)",
                 Outcome::Close(_) => " (closing)",
             };
@@ -248,7 +262,15 @@ impl Service for Broker {
             return;
         };
         debug!("{} {} abandoned while waiting", peer.addr, entry.spec.name);
-        let mut ctx = self.context(peer, &header, now, Wait::Expired, parked.memo.as_deref());
+        let request_bytes = parked.frame.len();
+        let mut ctx = self.context(
+            peer,
+            &header,
+            request_bytes,
+            now,
+            Wait::Expired,
+            parked.memo.as_deref(),
+        );
         (entry.abandon)(&mut ctx, body);
     }
 
@@ -283,6 +305,7 @@ impl Service for Broker {
     fn on_timer(&mut self, now: Instant) {
         if now >= self.next_retention_check {
             self.storage.enforce_retention();
+            self.quotas.expire(now);
             self.next_retention_check = now + retention_interval(&self.config);
         }
         self.coordinator.tick(now);

@@ -50,6 +50,9 @@ pub struct Config {
     /// What this configuration was built from: `static_properties` with the dynamic broker
     /// configs over them (see [`Config::with_dynamic`]).
     pub properties: BTreeMap<String, String>,
+    /// Samples a client quota's rate is measured over, and each sample's length.
+    pub quota_window_num: usize,
+    pub quota_window_size_seconds: u64,
 }
 
 impl Default for Config {
@@ -78,6 +81,8 @@ impl Default for Config {
             log_retention_check_interval_ms: 300_000,
             static_properties: BTreeMap::new(),
             properties: BTreeMap::new(),
+            quota_window_num: 11,
+            quota_window_size_seconds: 1,
         }
     }
 }
@@ -225,6 +230,22 @@ impl Config {
         if c.log_retention_check_interval_ms == 0 {
             return Err(bad_num("log.retention.check.interval.ms", 0));
         }
+        number(props, "quota.window.num", &mut c.quota_window_num)?;
+        number(
+            props,
+            "quota.window.size.seconds",
+            &mut c.quota_window_size_seconds,
+        )?;
+        // Kafka: both at least 1 (ints).
+        if c.quota_window_num < 1 || c.quota_window_num > i32::MAX as usize {
+            return Err(bad_num("quota.window.num", c.quota_window_num));
+        }
+        if c.quota_window_size_seconds < 1 || c.quota_window_size_seconds > i32::MAX as u64 {
+            return Err(bad_num(
+                "quota.window.size.seconds",
+                c.quota_window_size_seconds,
+            ));
+        }
         if c.offsets_topic_num_partitions < 1 {
             return Err(bad_num(
                 "offsets.topic.num.partitions",
@@ -311,6 +332,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "group.initial.rebalance.delay.ms",
     "offsets.topic.num.partitions",
     "log.retention.check.interval.ms",
+    "quota.window.num",
+    "quota.window.size.seconds",
 ];
 
 fn bad(key: &str, value: &str, why: &str) -> ConfigError {
@@ -481,6 +504,10 @@ mod tests {
         );
         assert!(config("socket.request.max.bytes=-5").is_err());
         assert!(config("max.connections=0").is_err());
+        assert!(config("quota.window.num=0").is_err());
+        assert!(config("quota.window.size.seconds=0").is_err());
+        let c = config("quota.window.num=5\nquota.window.size.seconds=2").unwrap();
+        assert_eq!((c.quota_window_num, c.quota_window_size_seconds), (5, 2));
     }
 
     #[test]

@@ -554,6 +554,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         "86400000",
         AtLeast(1),
     )),
+    fixed(key("quota.window.num", Int, "11", AtLeast(1))),
+    fixed(key("quota.window.size.seconds", Int, "1", AtLeast(1))),
     fixed(key(
         "socket.request.max.bytes",
         Int,

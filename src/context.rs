@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::coordinator::Coordinator;
+use crate::quotas::Quotas;
 use crate::storage::Storage;
 
 /// Whether a handler may answer later instead of now.
@@ -24,6 +25,8 @@ pub struct Context<'b> {
     pub config: &'b Config,
     pub storage: &'b mut Storage,
     pub coordinator: &'b mut Coordinator,
+    /// Client quotas: their meters, keyed by client identity.
+    pub quotas: &'b mut Quotas,
     /// The request's API version.
     pub version: i16,
     pub client_id: Option<&'b str>,
@@ -35,4 +38,9 @@ pub struct Context<'b> {
     /// What the handler noted when it parked this request (e.g. the member id a JoinGroup
     /// was given), handed back on every retry and on abandonment.
     pub memo: Option<&'b str>,
+    /// The request's size (header and body), what Kafka's produce byte-rate quota counts.
+    pub request_bytes: usize,
+    /// Set by a handler whose client exceeded its quota: the connection reads no further
+    /// request for this long (KIP-219); the response says so in throttle_time_ms.
+    pub throttle_ms: i32,
 }

@@ -11,5 +11,6 @@ pub mod context;
 pub mod coordinator;
 pub mod logging;
 pub mod protocol;
+pub mod quotas;
 pub mod server;
 pub mod storage;

@@ -30,6 +30,9 @@ pub struct Peer {
 pub enum Outcome<P> {
     /// The request is finished (its response, if it has one, is in `out`).
     Done,
+    /// The request is finished, and the connection reads no further request until the
+    /// instant (a client quota's throttle); its response is written as usual.
+    Mute(Instant),
     /// The request waits: the loop holds `P`, stops handling this connection's later frames,
     /// and calls [`Service::resume`] when the service's readiness epoch changes or at
     /// `deadline`.
@@ -110,6 +113,8 @@ struct Connection<P> {
     output: Vec<u8>,
     output_start: usize,
     parked: Option<(P, Instant)>,
+    /// Until when the connection is throttled: no request is read or handled before then.
+    muted_until: Option<Instant>,
     /// The peer closed its side; answer what was received, then close.
     read_closed: bool,
     writable_registered: bool,
@@ -130,6 +135,7 @@ impl<P> Connection<P> {
 
     fn is_busy(&self, limits: &Limits) -> bool {
         self.parked.is_some()
+            || self.muted_until.is_some()
             || self.close_reason.is_some()
             || self.pending_output() > limits.output_bytes_high
     }
@@ -145,7 +151,7 @@ pub struct Server<S: Service> {
     scratch: Vec<u8>,
     /// Connections whose output grew or that must be closed this turn.
     touched: Vec<usize>,
-    /// Connections with a parked request.
+    /// Connections with a parked request or muted until a time.
     parked: Vec<usize>,
     /// Connections to read again this turn without an event.
     rereads: VecDeque<usize>,
@@ -214,10 +220,10 @@ impl<S: Service> Server<S> {
         if !self.rereads.is_empty() || !self.touched.is_empty() {
             return Some(Duration::ZERO);
         }
-        let parked = self
-            .parked
-            .iter()
-            .filter_map(|&id| self.connections.get(id)?.parked.as_ref().map(|p| p.1));
+        let parked = self.parked.iter().filter_map(|&id| {
+            let conn = self.connections.get(id)?;
+            conn.parked.as_ref().map(|p| p.1).or(conn.muted_until)
+        });
         parked
             .chain(self.service.next_timer())
             .min()
@@ -274,6 +280,7 @@ impl<S: Service> Server<S> {
             output: Vec::new(),
             output_start: 0,
             parked: None,
+            muted_until: None,
             read_closed: false,
             writable_registered: false,
             read_pending: false,
@@ -408,6 +415,17 @@ impl<S: Service> Server<S> {
             let Some(conn) = self.connections.get_mut(id) else {
                 continue;
             };
+            if let Some(until) = conn.muted_until {
+                // A mute follows a finished request, so a muted connection parks nothing.
+                if until <= now {
+                    conn.muted_until = None;
+                    conn.read_pending = true;
+                    self.rereads.push_back(id);
+                } else {
+                    self.parked.push(id);
+                }
+                continue;
+            }
             let Some((_, deadline)) = conn.parked.as_ref() else {
                 continue;
             };
@@ -608,6 +626,10 @@ fn handle_frames<S: Service>(
 fn apply_outcome<P>(conn: &mut Connection<P>, outcome: Outcome<P>, parked: &mut Vec<usize>) {
     match outcome {
         Outcome::Done => {}
+        Outcome::Mute(until) => {
+            conn.muted_until = Some(until);
+            parked.push(conn.peer.id);
+        }
         Outcome::Park(p, deadline) => {
             conn.parked = Some((p, deadline));
             parked.push(conn.peer.id);

@@ -27,7 +27,7 @@ use super::{Answer, Api, Context, Wait};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
-use crate::protocol::wire::Records;
+use crate::protocol::wire::{Records, Wire};
 use crate::storage::Topic;
 
 message! {
@@ -145,7 +145,14 @@ impl Api for Fetch {
 
     /// Serves stored batches without parsing them. A fetch that is not `ready` waits
     /// (parked by the loop) until more arrive or `max_wait_ms` passes.
-    fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+    fn handle<'a>(ctx: &mut Context, mut request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+        // A consumer fetches no more than its quota lets through an idle window, or it
+        // would be throttled whatever it did (Kafka caps max_bytes, then min_bytes by it).
+        let quota_bytes_max = ctx.quotas.fetch_bytes_max(ctx.client_id.unwrap_or(""));
+        if quota_bytes_max < request.max_bytes {
+            request.max_bytes = quota_bytes_max;
+            request.min_bytes = request.min_bytes.min(quota_bytes_max);
+        }
         let has_partitions = request.topics.iter().any(|t| !t.partitions.is_empty());
         if ctx.wait != Wait::Expired
             && request.max_wait_ms > 0
@@ -161,7 +168,30 @@ impl Api for Fetch {
                 memo: None,
             };
         }
-        Answer::Respond(build_response(ctx, &request))
+        let response = build_response(ctx, &request);
+        Answer::Respond(throttle(ctx, response))
+    }
+}
+
+/// Records the response's bytes against the client's consumer_byte_rate quota; over it, the
+/// client gets an empty response that says how long it is throttled (as Kafka's
+/// `getThrottledResponse`), and its bytes are not counted.
+fn throttle<'a>(ctx: &mut Context, response: Response<'a>) -> Response<'a> {
+    if !ctx.quotas.fetch.enabled() {
+        return response;
+    }
+    // Kafka counts the body and four bytes more (FetchResponse.sizeOf).
+    let bytes = 4 + response.size(Fetch::SPEC.ver(ctx.version));
+    let throttle_ms = ctx
+        .quotas
+        .record_fetch(ctx.client_id.unwrap_or(""), bytes, ctx.now);
+    if throttle_ms == 0 {
+        return response;
+    }
+    ctx.throttle_ms = throttle_ms;
+    Response {
+        throttle_time_ms: throttle_ms,
+        ..Response::default()
     }
 }
 
@@ -291,6 +321,7 @@ pub(crate) struct Fixture(
     crate::config::Config,
     crate::storage::Storage,
     crate::coordinator::Coordinator,
+    crate::quotas::Quotas,
 );
 
 #[cfg(test)]
@@ -305,10 +336,13 @@ impl Fixture {
         storage.create_topic("t", 1, &[]).unwrap();
         let batch = crate::storage::batch::build(0, -1, 1_000, &[vec![1], vec![2], vec![3]]);
         storage.append("t", 0, &batch).unwrap();
+        let quotas =
+            crate::quotas::Quotas::new(&config, storage.client_quotas(), std::time::Instant::now());
         Fixture(
             config,
             storage,
             crate::coordinator::Coordinator::new(Duration::ZERO),
+            quotas,
         )
     }
 
@@ -318,6 +352,7 @@ impl Fixture {
             config: &self.0,
             storage: &mut self.1,
             coordinator: &mut self.2,
+            quotas: &mut self.3,
             version,
             client_id: None,
             client_addr: addr,
@@ -325,6 +360,8 @@ impl Fixture {
             now: std::time::Instant::now(),
             wait: Wait::Allowed,
             memo: None,
+            request_bytes: 0,
+            throttle_ms: 0,
         }
     }
 }

@@ -116,6 +116,7 @@ fn abandon<A: Api>(ctx: &mut Context, body: &[u8]) {
     }
 }
 
+pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
@@ -125,6 +126,7 @@ pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_topics;
+pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -182,6 +184,8 @@ pub static APIS: &[Entry] = &[
     Entry::of::<alter_partition_reassignments::AlterPartitionReassignments>(),
     Entry::of::<list_partition_reassignments::ListPartitionReassignments>(),
     Entry::of::<offset_delete::OffsetDelete>(),
+    Entry::of::<describe_client_quotas::DescribeClientQuotas>(),
+    Entry::of::<alter_client_quotas::AlterClientQuotas>(),
     Entry::of::<describe_quorum::DescribeQuorum>(),
     Entry::of::<describe_cluster::DescribeCluster>(),
     Entry::of::<describe_producers::DescribeProducers>(),

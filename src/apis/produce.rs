@@ -100,11 +100,17 @@ impl Api for Produce {
                 partition_responses,
             });
         }
+        // Kafka counts the whole request (header and body) against producer_byte_rate, acks=0
+        // included; over it the connection is muted, and the response says for how long.
+        ctx.throttle_ms =
+            ctx.quotas
+                .record_produce(ctx.client_id.unwrap_or(""), ctx.request_bytes, ctx.now);
         if request.acks == 0 {
             return Answer::Nothing;
         }
         Answer::Respond(Response {
             responses,
+            throttle_time_ms: ctx.throttle_ms,
             ..Response::default()
         })
     }

@@ -13,6 +13,7 @@ const PARTITION_RECORD: u32 = 3;
 const CONFIG_RECORD: u32 = 4;
 const REMOVE_TOPIC_RECORD: u32 = 9;
 const FEATURE_LEVEL_RECORD: u32 = 12;
+const CLIENT_QUOTA_RECORD: u32 = 14;
 const PRODUCER_IDS_RECORD: u32 = 15;
 
 /// The feature a FeatureLevelRecord names for the metadata version.
@@ -21,7 +22,7 @@ pub const METADATA_VERSION: &str = "metadata.version";
 /// ConfigRecord resource type for topics (as in DescribeConfigs).
 pub const RESOURCE_TOPIC: i8 = 2;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum MetadataRecord {
     Topic {
         name: String,
@@ -52,6 +53,14 @@ pub enum MetadataRecord {
         broker_id: i32,
         broker_epoch: i64,
         next_producer_id: i64,
+    },
+    /// A client quota value set or removed: `entity` is Kafka's list of (entity type, name),
+    /// the name `None` for the default entity of that type.
+    ClientQuota {
+        entity: Vec<(String, Option<String>)>,
+        key: String,
+        value: f64,
+        remove: bool,
     },
     /// A record type we do not need (brokers, registrations, producer ids, ...).
     Other {
@@ -127,6 +136,23 @@ impl MetadataRecord {
                 broker_epoch: r.i64()?,
                 next_producer_id: r.i64()?,
             },
+            CLIENT_QUOTA_RECORD => {
+                // Each EntityData: a compact string, a compact nullable string, tags.
+                let n = r.array_len(true, 3)?;
+                let mut entity = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let entity_type = r.string(true)?.to_string();
+                    let name = r.nullable_string(true)?.map(str::to_string);
+                    r.skip_tags(true)?;
+                    entity.push((entity_type, name));
+                }
+                MetadataRecord::ClientQuota {
+                    entity,
+                    key: r.string(true)?.to_string(),
+                    value: r.f64()?,
+                    remove: r.bool()?,
+                }
+            }
             other => MetadataRecord::Other { api_key: other },
         };
         Ok(record)
@@ -197,6 +223,21 @@ impl MetadataRecord {
                 w.uvarint(PRODUCER_IDS_RECORD).uvarint(0);
                 w.i32(*broker_id).i64(*broker_epoch).i64(*next_producer_id);
             }
+            MetadataRecord::ClientQuota {
+                entity,
+                key,
+                value,
+                remove,
+            } => {
+                w.uvarint(CLIENT_QUOTA_RECORD).uvarint(0);
+                w.array_len(entity.len(), true);
+                for (entity_type, name) in entity {
+                    w.string(entity_type, true)
+                        .nullable_string(name.as_deref(), true)
+                        .tags(true);
+                }
+                w.string(key, true).f64(*value).bool(*remove);
+            }
             MetadataRecord::Other { api_key } => {
                 w.uvarint(*api_key).uvarint(0);
             }
@@ -266,6 +307,29 @@ mod tests {
                 record
             );
         }
+    }
+
+    #[test]
+    fn client_quota_record_bytes() {
+        let record = MetadataRecord::ClientQuota {
+            entity: vec![
+                ("client-id".into(), Some("c".into())),
+                ("user".into(), None),
+            ],
+            key: "producer_byte_rate".into(),
+            value: 1024.0,
+            remove: false,
+        };
+        let mut bytes = vec![1, 14, 0, 3]; // frame 1, ClientQuotaRecord v0, entity: 2
+        bytes.extend_from_slice(b"\x0aclient-id\x02c\x00"); // "client-id" = "c", tags
+        bytes.extend_from_slice(b"\x05user\x00\x00"); // "user" = null (default), tags
+        bytes.extend_from_slice(b"\x13producer_byte_rate");
+        bytes.extend_from_slice(&1024f64.to_be_bytes());
+        bytes.extend_from_slice(&[0, 0]); // remove false, tags
+        assert_eq!(record.encode(&[0; 16]), bytes);
+        assert_eq!(MetadataRecord::decode(&bytes).unwrap(), record);
+        // A count larger than the bytes left is refused before anything is allocated.
+        assert!(MetadataRecord::decode(&[1, 14, 0, 0x7f]).is_err());
     }
 
     #[test]

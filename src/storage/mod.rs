@@ -4,6 +4,7 @@
 //! that touches files; everything in memory here is derived from the log directory.
 
 pub mod batch;
+pub mod client_quotas;
 pub mod crc32c;
 pub mod dynamic;
 pub mod log;
@@ -132,6 +133,8 @@ pub struct Storage {
     broker_config_epoch: u64,
     /// The `metadata.version` level the metadata log records, if any (a Kafka-made log).
     pub metadata_version: Option<i16>,
+    /// Client quotas, replayed from ClientQuotaRecords.
+    client_quotas: client_quotas::QuotaImage,
     /// Bumped on every append and topic change, so waiting fetches know to look again.
     pub epoch: u64,
     scratch: Vec<u8>,
@@ -170,6 +173,7 @@ impl Storage {
             offsets_partitions: config.offsets_topic_num_partitions,
             resource_configs: BTreeMap::new(),
             broker_config_epoch: 0,
+            client_quotas: client_quotas::QuotaImage::new(),
         };
         storage.replay_metadata()?;
         storage.replay_offsets()?;
@@ -291,6 +295,12 @@ impl Storage {
                 MetadataRecord::FeatureLevel { name, level } => {
                     if name == metadata::METADATA_VERSION {
                         self.metadata_version = (level > 0).then_some(level);
+                    }
+                }
+                MetadataRecord::ClientQuota { .. } => {
+                    match client_quotas::QuotaChange::from_record(&record) {
+                        Some(change) => client_quotas::apply(&mut self.client_quotas, &change),
+                        None => warn!("metadata log: skipping a ClientQuotaRecord: {record:?}"),
                     }
                 }
                 MetadataRecord::Other { .. } => {}
@@ -467,6 +477,28 @@ impl Storage {
         self.epoch += 1;
         info!("deleted topic {name}");
         Ok(id)
+    }
+
+    /// Every entity's configured client quotas.
+    pub fn client_quotas(&self) -> &client_quotas::QuotaImage {
+        &self.client_quotas
+    }
+
+    /// Records client quota changes (ClientQuotaRecords, synced as one batch) and applies
+    /// them.
+    pub fn alter_client_quotas(
+        &mut self,
+        changes: &[client_quotas::QuotaChange],
+    ) -> io::Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let records: Vec<MetadataRecord> = changes.iter().map(|c| c.record()).collect();
+        self.append_metadata(&records)?;
+        for change in changes {
+            client_quotas::apply(&mut self.client_quotas, change);
+        }
+        Ok(())
     }
 
     fn append_metadata(&mut self, records: &[MetadataRecord]) -> io::Result<()> {

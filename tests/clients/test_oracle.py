@@ -1268,6 +1268,52 @@ def case_describe_producers(s: Session, v: int):
              f"producers {got}, expected {[(init.producer_id, init.producer_epoch, 2, BASE_TS + 2, -1)]}")
     codes = {k: x.error_code for k, x in parts.items() if k != (name, 0)}
     s.expect(codes == {(name, 5): 3, ("oracle-no-such-topic", 0): 3}, f"errors {codes}")
+def _quota_entry(entity, ops):
+    req = REQUESTS[ApiKey.AlterClientQuotas]
+    e = req.EntryData
+    return e(entity=[e.EntityData(entity_type=t, entity_name=n) for t, n in entity],
+             ops=[e.OpData(key=k, value=v, remove=r) for k, v, r in ops])
+
+
+def case_alter_client_quotas(s: Session, v: int):
+    # A client id no other case uses, so nothing else is throttled; removed at the end.
+    client = s.unique(f"quota-client-v{v}")
+    entity = [("user", None), ("client-id", client)]
+    resp = s.call(ApiKey.AlterClientQuotas, v, True, validate_only=False, entries=[
+        _quota_entry(entity, [("producer_byte_rate", 1048576.0, False)]),
+        _quota_entry([("ip", "10.9.9.9"), ("user", "u")], [("connection_creation_rate", 5.0, False)])])
+    got = {frozenset((e.entity_type, e.entity_name) for e in r.entity): (r.error_code, r.error_message)
+           for r in resp.entries}
+    s.expect(got.get(frozenset(entity)) == (0, None), f"the good entity: {got}")
+    bad = got.get(frozenset([("ip", "10.9.9.9"), ("user", "u")]))
+    s.expect(bad is not None and bad[0] == 42 and "IP entity" in (bad[1] or ""), f"ip with user: {bad}")
+    resp = s.call(ApiKey.AlterClientQuotas, v, True, validate_only=False, entries=[
+        _quota_entry(entity, [("producer_byte_rate", 0.0, True)])])
+    s.expect([r.error_code for r in resp.entries] == [0], f"removal: {resp.entries}")
+
+
+def case_describe_client_quotas(s: Session, v: int):
+    client = s.unique(f"quota-described-v{v}")
+    setup = s.call(ApiKey.AlterClientQuotas, s.setup_version(ApiKey.AlterClientQuotas), False,
+                   validate_only=False,
+                   entries=[_quota_entry([("client-id", client)], [("consumer_byte_rate", 2048.0, False),
+                                                                    ("request_percentage", 12.5, False)])])
+    if any(r.error_code for r in setup.entries):
+        raise SetupError(f"setup AlterClientQuotas: {setup}")
+    c = REQUESTS[ApiKey.DescribeClientQuotas].ComponentData
+    resp = s.call(ApiKey.DescribeClientQuotas, v, True, strict=True,
+                  components=[c(entity_type="client-id", match_type=0, match=client)])
+    got = [([(e.entity_type, e.entity_name) for e in x.entity], sorted((y.key, y.value) for y in x.values))
+           for x in (resp.entries or [])]
+    s.expect(resp.error_code == 0 and got == [([("client-id", client)], [("consumer_byte_rate", 2048.0),
+                                                                          ("request_percentage", 12.5)])],
+             f"error {resp.error_code}, entries {got}")
+    resp = s.call(ApiKey.DescribeClientQuotas, v, True, strict=False,
+                  components=[c(entity_type="topic", match_type=2, match=None)])
+    s.expect(resp.error_code == 35 and resp.entries is None, f"unknown type: {resp.error_code} {resp.entries}")
+    s.call(ApiKey.AlterClientQuotas, s.setup_version(ApiKey.AlterClientQuotas), False, validate_only=False,
+           entries=[_quota_entry([("client-id", client)], [("consumer_byte_rate", 0.0, True),
+                                                            ("request_percentage", 0.0, True)])])
 
 
 CASES: Dict[int, Callable[[Session, int], None]] = {
@@ -1290,6 +1336,8 @@ CASES: Dict[int, Callable[[Session, int], None]] = {
     ApiKey.ListPartitionReassignments: case_list_partition_reassignments,
     ApiKey.OffsetDelete: case_offset_delete,
     ApiKey.DescribeQuorum: case_describe_quorum,
+    ApiKey.DescribeClientQuotas: case_describe_client_quotas,
+    ApiKey.AlterClientQuotas: case_alter_client_quotas,
     ApiKey.ApiVersions: case_api_versions,
     ApiKey.CreateTopics: case_create_topics,
     ApiKey.DeleteTopics: case_delete_topics,

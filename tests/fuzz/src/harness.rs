@@ -369,7 +369,8 @@ impl Harness {
             )
         });
         match outcome {
-            Outcome::Done => {
+            // A throttled client's mute is the loop's business; the answer is checked the same.
+            Outcome::Done | Outcome::Mute(_) => {
                 if self.verbose {
                     let shown = self.out.len().min(48);
                     let hex: Vec<String> = self.out[..shown]
