@@ -97,3 +97,47 @@ def test_admin_delete_consumer_groups(broker):
     assert delete(group) is None
     assert all(offset < 0 for offset in committed()), committed()
     assert delete("cf-no-such-group") == KafkaError.GROUP_ID_NOT_FOUND
+
+
+def test_admin_list_consumer_groups_by_state(broker):
+    """AdminClient.list_consumer_groups with a state filter (ListGroups v4+ states_filter):
+    a group with a live member is Stable, a group whose only member left (its offsets kept)
+    is Empty; each filter returns exactly its groups, no filter returns both; and
+    describe_consumer_groups reports each state, the live member and its partitions."""
+    from confluent_kafka import ConsumerGroupState
+
+    from clientlib import cf_admin
+    from grouplib import cf_produce_keyed, poll_until, unique_records
+
+    topic = "grp-cf-states"
+    live, empty = "cf-states-live", "cf-states-empty"
+    cf_create_topic(broker.bootstrap, topic, GROUP_PARTITIONS)
+    cf_produce_keyed(broker.bootstrap, topic, unique_records(20, prefix="st"))
+    admin = cf_admin(broker.bootstrap)
+
+    def listed(states=None):
+        kwargs = {"states": states} if states is not None else {}
+        result = admin.list_consumer_groups(request_timeout=15, **kwargs).result()
+        assert not result.errors, result.errors
+        return {g.group_id: g.state for g in result.valid if g.group_id in (live, empty)}
+
+    gone = CfMember("states-gone", broker.bootstrap, empty, [topic])
+    try:
+        poll_until([gone], lambda: len(gone.records) >= 20, 30, "every record (empty group)")
+    finally:
+        gone.close()
+    m = CfMember("states-live", broker.bootstrap, live, [topic])
+    try:
+        poll_until([m], lambda: len(m.records) >= 20, 30, "every record (live group)")
+        assert listed() == {live: ConsumerGroupState.STABLE, empty: ConsumerGroupState.EMPTY}
+        assert listed({ConsumerGroupState.STABLE}) == {live: ConsumerGroupState.STABLE}
+        assert listed({ConsumerGroupState.EMPTY}) == {empty: ConsumerGroupState.EMPTY}
+        assert listed({ConsumerGroupState.PREPARING_REBALANCING}) == {}
+        described = {g: f.result() for g, f in admin.describe_consumer_groups([live, empty], request_timeout=15).items()}
+        assert described[live].state == ConsumerGroupState.STABLE
+        assert described[empty].state == ConsumerGroupState.EMPTY and described[empty].members == []
+        (member,) = described[live].members
+        assert member.client_id == "states-live"
+        assert sorted(tp.partition for tp in member.assignment.topic_partitions) == list(range(GROUP_PARTITIONS))
+    finally:
+        m.close()
