@@ -9,6 +9,7 @@ pub mod log;
 pub mod metadata;
 pub mod offsets;
 pub mod producers;
+pub mod records;
 pub mod volume;
 
 use std::collections::{BTreeMap, HashMap};
@@ -126,6 +127,8 @@ pub struct Storage {
     /// Bumped on every append and topic change, so waiting fetches know to look again.
     pub epoch: u64,
     scratch: Vec<u8>,
+    /// Walks produced batches' records (its buffer holds decompressed records).
+    pub validator: records::Validator,
 }
 
 impl Storage {
@@ -154,6 +157,7 @@ impl Storage {
             dirty: Vec::new(),
             epoch: 0,
             scratch: Vec::new(),
+            validator: records::Validator::new(),
             next_producer_id: 0,
             producer_id_block_end: 0,
             offsets: offsets::OffsetMap::new(),
