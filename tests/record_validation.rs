@@ -244,7 +244,9 @@ fn malformed_families() -> Vec<(&'static str, Vec<u8>, i32)> {
         ),
         (
             "header count lies",
-            record(&[0, 0, 0, 0x02, b'k', 0x02, b'v', 0x06, 0x02, b'h', 0x02, b'x']),
+            record(&[
+                0, 0, 0, 0x02, b'k', 0x02, b'v', 0x06, 0x02, b'h', 0x02, b'x',
+            ]),
             1,
         ),
         (
@@ -254,7 +256,9 @@ fn malformed_families() -> Vec<(&'static str, Vec<u8>, i32)> {
         ),
         (
             "header key length lies",
-            record(&[0, 0, 0, 0x02, b'k', 0x02, b'v', 0x02, 0x20, b'h', 0x02, b'x']),
+            record(&[
+                0, 0, 0, 0x02, b'k', 0x02, b'v', 0x02, 0x20, b'h', 0x02, b'x',
+            ]),
             1,
         ),
         (
@@ -338,7 +342,11 @@ fn malformed_records_are_refused_with_every_codec_and_valid_batches_still_stored
         }
     }
     let (high_watermark, bytes) = fetch_all(&mut conn, TOPIC);
-    assert_eq!((high_watermark, bytes.len()), (0, 0), "nothing refused is stored");
+    assert_eq!(
+        (high_watermark, bytes.len()),
+        (0, 0),
+        "nothing refused is stored"
+    );
     // A valid batch of each codec after all that: stored verbatim and read back.
     let mut expected = Vec::new();
     let mut next_offset = 0;
@@ -366,11 +374,19 @@ fn decompressing_past_the_bound_is_corrupt() {
     let mut claim = Vec::new();
     Writer::new(&mut claim).uvarint((1 << 20) + 1).raw(&[0; 8]);
     let claim = seal(2, 1, &claim);
-    assert_eq!(produce(&mut conn, &claim), refused(CORRUPT_MESSAGE), "snappy claim");
+    assert_eq!(
+        produce(&mut conn, &claim),
+        refused(CORRUPT_MESSAGE),
+        "snappy claim"
+    );
     for (codec, name) in [(1, "gzip"), (3, "lz4"), (4, "zstd")] {
         let bomb = batch(codec, &[vec![0u8; (1 << 20) + 1]]);
         assert!(bomb.len() < 16384, "{name} bomb of {} bytes", bomb.len());
-        assert_eq!(produce(&mut conn, &bomb), refused(CORRUPT_MESSAGE), "{name}");
+        assert_eq!(
+            produce(&mut conn, &bomb),
+            refused(CORRUPT_MESSAGE),
+            "{name}"
+        );
         let fits = batch(codec, &[vec![0u8; 1 << 19]]);
         assert_eq!(produce(&mut conn, &fits).0, NONE, "{name} within the bound");
     }
@@ -388,7 +404,11 @@ fn control_and_transactional_batches_are_refused_as_kafka_refuses_them() {
     for (codec, name) in CODECS {
         let payload = compress(codec, &plain);
         let control = seal(codec | CONTROL, 3, &payload);
-        assert_eq!(produce(&mut conn, &control), refused(INVALID_RECORD), "{name}");
+        assert_eq!(
+            produce(&mut conn, &control),
+            refused(INVALID_RECORD),
+            "{name}"
+        );
         // Transactional, and no transactional id: the whole request is refused.
         let transactional = seal(codec | TRANSACTIONAL, 3, &payload);
         assert_eq!(
