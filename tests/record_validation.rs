@@ -250,7 +250,7 @@ fn malformed_families() -> Vec<(&'static str, Vec<u8>, i32)> {
             1,
         ),
         (
-            "negative header count",
+            "header count -2",
             record(&[0, 0, 0, 0x02, b'k', 0x02, b'v', 0x03]),
             1,
         ),
