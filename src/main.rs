@@ -63,12 +63,17 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Err(e) = server.handle_signals() {
+        eprintln!("kafka-broker: cannot handle SIGTERM and SIGINT: {e}");
+        return ExitCode::from(1);
+    }
     info!(
         "kafka-broker {} listening on {} with log dir {}",
         env!("CARGO_PKG_VERSION"),
         server.local_addr().map_or(listen, |a| a),
         log_dir.display()
     );
+    // run returns after a controlled shutdown (SIGTERM, SIGINT).
     if let Err(e) = server.run() {
         error!("event loop failed: {e}");
         return ExitCode::from(1);

@@ -2,6 +2,12 @@
 //! connections. It moves size-prefixed frames in and response bytes out, and knows nothing
 //! about Kafka: a [`Service`] turns each frame into response bytes.
 //!
+//! SIGTERM and SIGINT arrive as events of the same poll (`signal-hook-mio`, once
+//! [`Server::handle_signals`] ran): the loop stops accepting, answers its parked requests
+//! as if their deadlines had passed, ends the turn, lets the service make everything
+//! durable ([`Service::shutdown`]), gives pending responses up to [`SHUTDOWN_DRAIN`] to
+//! leave, and returns.
+//!
 //! Invariants: responses leave a connection in request order; nothing produced during a turn
 //! is written before [`Service::end_of_turn`] ran (so a group fsync precedes every
 //! acknowledgement); one connection's failure closes only that connection.
@@ -11,9 +17,11 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use log::{debug, trace, warn};
+use log::{debug, info, trace, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
 /// Who sent a frame: passed to the service so it can log and advertise, never to keep state.
@@ -79,6 +87,12 @@ pub trait Service {
     fn next_timer(&self) -> Option<Instant>;
 
     fn on_timer(&mut self, now: Instant);
+
+    /// A controlled shutdown: the last call. The service makes everything it accepted
+    /// durable before the loop writes the last responses.
+    fn shutdown(&mut self, _now: Instant) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Every bound the loop enforces, with its unit.
@@ -98,6 +112,9 @@ pub struct Limits {
 }
 
 const LISTENER: Token = Token(usize::MAX);
+const SIGNALS: Token = Token(usize::MAX - 1);
+/// How long a controlled shutdown waits for its last responses to leave.
+pub const SHUTDOWN_DRAIN: Duration = Duration::from_millis(500);
 /// Bytes read from a socket per `read` call, into the loop's shared scratch buffer.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Per-connection buffers larger than this are released when they empty.
@@ -144,7 +161,10 @@ impl<P> Connection<P> {
 /// The state of a running loop.
 pub struct Server<S: Service> {
     poll: Poll,
-    listener: TcpListener,
+    /// `None` once a shutdown began: nothing more is accepted.
+    listener: Option<TcpListener>,
+    signals: Option<Signals>,
+    shutting_down: bool,
     connections: Slab<Connection<S::Parked>>,
     limits: Limits,
     service: S,
@@ -166,7 +186,9 @@ impl<S: Service> Server<S> {
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         Ok(Server {
             poll,
-            listener,
+            listener: Some(listener),
+            signals: None,
+            shutting_down: false,
             connections: Slab::new(),
             limits,
             service,
@@ -179,10 +201,24 @@ impl<S: Service> Server<S> {
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        match &self.listener {
+            Some(listener) => listener.local_addr(),
+            None => Err(io::Error::other("the listener is closed")),
+        }
     }
 
-    /// Runs until an unrecoverable error of the poll itself.
+    /// Makes SIGTERM and SIGINT start a controlled shutdown (events of this loop's poll;
+    /// no thread).
+    pub fn handle_signals(&mut self) -> io::Result<()> {
+        let mut signals = Signals::new([SIGTERM, SIGINT])?;
+        self.poll
+            .registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        self.signals = Some(signals);
+        Ok(())
+    }
+
+    /// Runs until a controlled shutdown completes (`Ok`) or the poll itself fails.
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
@@ -196,6 +232,7 @@ impl<S: Service> Server<S> {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
+                    SIGNALS => self.take_signals(),
                     Token(id) => {
                         let Some(conn) = self.connections.get_mut(id) else {
                             continue;
@@ -213,6 +250,92 @@ impl<S: Service> Server<S> {
                 }
             }
             self.finish_turn();
+            if self.shutting_down {
+                return self.shutdown();
+            }
+        }
+    }
+
+    fn take_signals(&mut self) {
+        let Some(signals) = self.signals.as_mut() else {
+            return;
+        };
+        for signal in signals.pending() {
+            let name = if signal == SIGINT {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            };
+            if !self.shutting_down {
+                info!("{name}: shutting down");
+            }
+            self.shutting_down = true;
+        }
+    }
+
+    /// The rest of a controlled shutdown, after the turn that saw the signal: parked
+    /// requests answered, the service's last step, then the responses' last chance to leave
+    /// before every connection is closed.
+    fn shutdown(&mut self) -> io::Result<()> {
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        let now = Instant::now();
+        for id in std::mem::take(&mut self.parked) {
+            let Some(conn) = self.connections.get_mut(id) else {
+                continue;
+            };
+            let Some((parked, _)) = conn.parked.take() else {
+                continue;
+            };
+            match self
+                .service
+                .resume(&conn.peer, parked, &mut conn.output, now, true)
+            {
+                Outcome::Park(parked, _) => self.service.abandon(&conn.peer, parked, now),
+                Outcome::Close(reason) => conn.close_reason = Some(reason),
+                // Shutting down: the answer leaves, nothing follows it to mute.
+                Outcome::Done | Outcome::Mute(_) => {}
+            }
+        }
+        // Frames read but not handled are dropped with their connections: the client sees
+        // the connection close, not a response, and retries elsewhere or later.
+        self.service.end_of_turn(now);
+        let durable = self.service.shutdown(now);
+        if durable.is_ok() {
+            self.drain_output(now + SHUTDOWN_DRAIN);
+        }
+        let ids: Vec<usize> = self.connections.iter().map(|(id, _)| id).collect();
+        for id in ids {
+            self.close(id, "shutting down");
+        }
+        durable
+    }
+
+    /// Writes pending responses until none is left or `deadline` passes.
+    fn drain_output(&mut self, deadline: Instant) {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        loop {
+            let ids: Vec<usize> = self
+                .connections
+                .iter()
+                .filter(|(_, c)| c.pending_output() > 0)
+                .map(|(id, _)| id)
+                .collect();
+            for &id in &ids {
+                self.flush(id);
+            }
+            let pending = self.connections.iter().any(|(_, c)| c.pending_output() > 0);
+            let now = Instant::now();
+            if !pending || now >= deadline {
+                return;
+            }
+            let wait = (deadline - now).min(Duration::from_millis(10));
+            if let Err(e) = self.poll.poll(&mut events, Some(wait))
+                && e.kind() != ErrorKind::Interrupted
+            {
+                return;
+            }
         }
     }
 
@@ -232,7 +355,10 @@ impl<S: Service> Server<S> {
 
     fn accept_all(&mut self) {
         loop {
-            match self.listener.accept() {
+            let Some(listener) = self.listener.as_ref() else {
+                return;
+            };
+            match listener.accept() {
                 Ok((stream, addr)) => self.admit(stream, addr),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,

@@ -10,8 +10,23 @@
 //!   v12 (transactions v2) and v13 (topic ids) are not served: v12 belongs to the
 //!   transactions work and v13 cannot be announced without it.
 //!
-//! Invariant: records are borrowed from the frame and only validated by their batch header
-//! and CRC here, never parsed record by record.
+//! Every batch is checked as Kafka's LogValidator checks it before anything is stored: its
+//! header and CRC (`batch::validate`), then each record (`storage::records`, which
+//! decompresses gzip, snappy, lz4 and zstd batches up to a bound). Kafka's answers:
+//! - a malformed record or batch: INVALID_RECORD, no message (Kafka's InvalidRecordException);
+//!   records refused one by one (a keyless record on a compacted topic): INVALID_RECORD with
+//!   `record_errors` and `error_message` (v8+), as Kafka's RecordValidationException;
+//! - a CRC mismatch or a payload that does not decompress: CORRUPT_MESSAGE (for the latter
+//!   Kafka answers UNKNOWN_SERVER_ERROR, an unhandled "Failed to decompress record stream";
+//!   we name the fault);
+//! - a control batch: INVALID_RECORD ("Clients are not allowed to write control records");
+//! - a transactional batch: we serve no transactions, so no partition is ever in one. With
+//!   no transactional_id the whole request gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED (as
+//!   Kafka's KafkaApis answers it); with one, the partition gets INVALID_TXN_STATE "Partition
+//!   was not added to the transaction" (Kafka's transaction verification, KIP-890).
+//! - zstd before v7: UNSUPPORTED_COMPRESSION_TYPE.
+//!
+//! Invariant: records are borrowed from the frame and stored verbatim once they pass.
 
 use super::{Answer, Api, Context};
 use crate::message;
@@ -19,7 +34,8 @@ use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
 use crate::protocol::wire::Records;
 use crate::storage::AppendError;
-use crate::storage::batch::{self, BatchError};
+use crate::storage::batch::{self, BatchError, BatchHeader};
+use crate::storage::records::{self, Invalid};
 
 message! {
     pub struct Request<'a> {
@@ -90,10 +106,16 @@ impl Api for Produce {
     /// turn's fsync (the loop writes nothing before `end_of_turn`). acks=0 gets none.
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
         let mut responses = Vec::with_capacity(request.topic_data.len());
+        // A transactional batch needs a transactional id before anything else is looked at.
+        let unauthorized = request.transactional_id.is_none() && has_transactional_batch(&request);
         for topic in &request.topic_data {
             let mut partition_responses = Vec::with_capacity(topic.partition_data.len());
             for data in &topic.partition_data {
-                partition_responses.push(produce_partition(ctx, request.acks, topic.name, data));
+                partition_responses.push(if unauthorized {
+                    failed(data.index, error::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+                } else {
+                    produce_partition(ctx, request.acks, topic.name, data)
+                });
             }
             responses.push(TopicProduceResponse {
                 name: topic.name,
@@ -116,18 +138,86 @@ impl Api for Produce {
     }
 }
 
+/// A partition's batch bytes (a decoded request always holds bytes; null is empty).
+fn batch_bytes<'a>(data: &PartitionProduceData<'a>) -> &'a [u8] {
+    match &data.records {
+        Some(Records::Bytes(bytes)) => bytes,
+        _ => &[][..],
+    }
+}
+
+fn has_transactional_batch(request: &Request) -> bool {
+    request
+        .topic_data
+        .iter()
+        .flat_map(|t| &t.partition_data)
+        .filter_map(|data| BatchHeader::parse(batch_bytes(data)))
+        .any(|header| header.is_transactional())
+}
+
+fn failed(index: i32, error_code: i16) -> PartitionProduceResponse {
+    PartitionProduceResponse {
+        index,
+        error_code,
+        base_offset: -1,
+        ..PartitionProduceResponse::default()
+    }
+}
+
+/// Kafka's answer to a batch whose header passed but that may not be stored: control and
+/// transactional batches, an idempotent batch without a sequence, zstd before v7.
+fn refuse_batch(
+    ctx: &Context,
+    header: &BatchHeader,
+    topic_partition: &str,
+) -> Option<(i16, Option<String>)> {
+    if header.compression() == records::CODEC_ZSTD && ctx.version < 7 {
+        return Some((error::UNSUPPORTED_COMPRESSION_TYPE, None));
+    }
+    if header.is_transactional() {
+        let message = "Partition was not added to the transaction";
+        return Some((error::INVALID_TXN_STATE, Some(message.into())));
+    }
+    if header.is_control() {
+        log::debug!(
+            "Clients are not allowed to write control records in topic partition {topic_partition}"
+        );
+        return Some((error::INVALID_RECORD, None));
+    }
+    if header.producer_id >= 0 && header.base_sequence < 0 {
+        log::debug!(
+            "Invalid sequence number {} in record batch with producerId {} in topic partition \
+             {topic_partition}",
+            header.base_sequence,
+            header.producer_id
+        );
+        return Some((error::INVALID_RECORD, None));
+    }
+    None
+}
+
+/// Kafka's RecordValidationException message: the count and the first three record errors.
+fn record_errors_message(errors: &[(i32, String)]) -> String {
+    let shown: Vec<String> = errors
+        .iter()
+        .take(3)
+        .map(|(index, message)| format!("RecordError(batchIndex={index}, message='{message}')"))
+        .collect();
+    format!(
+        "One or more records have been rejected due to {} record errors in total, and only \
+         showing the first three errors at most: [{}]",
+        errors.len(),
+        shown.join(", ")
+    )
+}
+
 fn produce_partition(
     ctx: &mut Context,
     acks: i16,
     topic: &str,
     data: &PartitionProduceData,
 ) -> PartitionProduceResponse {
-    let fail = |error_code| PartitionProduceResponse {
-        index: data.index,
-        error_code,
-        base_offset: -1,
-        ..PartitionProduceResponse::default()
-    };
+    let fail = |error_code| failed(data.index, error_code);
     if !matches!(acks, -1..=1) {
         return fail(error::INVALID_REQUIRED_ACKS);
     }
@@ -139,37 +229,66 @@ fn produce_partition(
         return fail(error::UNKNOWN_TOPIC_OR_PARTITION);
     };
     let log_start_offset = partition.log.log_start_offset();
-    // A decoded request always holds bytes; null records are an empty batch.
-    let bytes = match &data.records {
-        Some(Records::Bytes(bytes)) => bytes,
-        _ => &[][..],
-    };
-    let max_bytes = ctx
-        .storage
-        .topic_configs(topic)
+    let bytes = batch_bytes(data);
+    let configs = ctx.storage.topic_configs(topic);
+    let max_bytes = configs
         .and_then(|c| c.get("max.message.bytes"))
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(ctx.config.message_max_bytes);
+    let compacted = configs
+        .and_then(|c| c.get("cleanup.policy"))
+        .is_some_and(|policy| policy.split(',').any(|p| p.trim() == "compact"));
     if bytes.len() > max_bytes {
         return fail(error::MESSAGE_TOO_LARGE);
     }
-    let code = match batch::validate(bytes) {
-        Ok(_) => error::NONE,
-        Err(BatchError::Truncated | BatchError::CrcMismatch | BatchError::UnknownCompression) => {
-            error::CORRUPT_MESSAGE
+    let header = match batch::validate(bytes) {
+        Ok(header) => header,
+        Err(e) => {
+            let code = match e {
+                BatchError::Truncated
+                | BatchError::CrcMismatch
+                | BatchError::UnknownCompression => error::CORRUPT_MESSAGE,
+                BatchError::UnsupportedMagic(_)
+                | BatchError::InvalidRecordCount
+                | BatchError::TrailingBytes => error::INVALID_RECORD,
+            };
+            log::debug!("produce to {topic}-{}: {e:?} (error {code})", data.index);
+            return fail(code);
         }
-        Err(
-            BatchError::UnsupportedMagic(_)
-            | BatchError::InvalidRecordCount
-            | BatchError::TrailingBytes,
-        ) => error::INVALID_RECORD,
     };
-    if code != error::NONE {
-        log::debug!(
-            "produce to {topic}-{}: invalid batch (error {code})",
-            data.index
-        );
-        return fail(code);
+    let topic_partition = format!("{topic}-{}", data.index);
+    if let Some((code, message)) = refuse_batch(ctx, &header, &topic_partition) {
+        log::debug!("produce to {topic_partition}: refused (error {code})");
+        return PartitionProduceResponse {
+            error_message: message,
+            ..fail(code)
+        };
+    }
+    let decompressed_bytes_max = records::decompressed_bytes_max(max_bytes);
+    let checked = ctx.storage.validator.check(
+        bytes,
+        &header,
+        compacted,
+        decompressed_bytes_max,
+        &topic_partition,
+    );
+    if let Err(invalid) = checked {
+        log::debug!("produce to {topic_partition}: {invalid:?}");
+        return match invalid {
+            Invalid::Corrupt(_) => fail(error::CORRUPT_MESSAGE),
+            Invalid::Record(_) => fail(error::INVALID_RECORD),
+            Invalid::Records(errors) => PartitionProduceResponse {
+                error_message: Some(record_errors_message(&errors)),
+                record_errors: errors
+                    .into_iter()
+                    .map(|(batch_index, message)| BatchIndexAndErrorMessage {
+                        batch_index,
+                        batch_index_error_message: Some(message),
+                    })
+                    .collect(),
+                ..fail(error::INVALID_RECORD)
+            },
+        };
     }
     match ctx.storage.append(topic, data.index, bytes) {
         Ok(appended) => PartitionProduceResponse {

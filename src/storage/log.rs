@@ -13,6 +13,7 @@ use std::rc::Rc;
 use log::{info, warn};
 
 use super::batch::{self, BatchHeader, HEADER_BYTES, LOG_OVERHEAD};
+use super::records;
 use crate::protocol::wire::RecordSource;
 
 /// One sparse index entry is kept per this many bytes of log, as Kafka's
@@ -252,8 +253,10 @@ impl Segment {
 
     /// The offset and timestamp of the first record of the batch at `loc` whose timestamp
     /// satisfies `wanted`, as Kafka's timestamp search answers. Records are read for
-    /// uncompressed CreateTime batches; a compressed batch answers with its base offset and
-    /// max timestamp, and a LogAppendTime batch's records all carry its max timestamp.
+    /// CreateTime batches, compressed ones decompressed (up to 64 times the batch's size or
+    /// 64 MiB, whichever is more: past that, or if unreadable, the batch answers with its
+    /// base offset and max timestamp); a LogAppendTime batch's records all carry its max
+    /// timestamp.
     fn first_record(
         &self,
         loc: BatchLocation,
@@ -261,24 +264,23 @@ impl Segment {
     ) -> io::Result<(i64, i64)> {
         let h = loc.header;
         let batch_level = (h.base_offset, h.max_timestamp);
-        if h.compression() != 0 || h.attributes & batch::ATTR_TIMESTAMP_LOG_APPEND != 0 {
+        if h.attributes & batch::ATTR_TIMESTAMP_LOG_APPEND != 0 {
             return Ok(batch_level);
         }
         let mut bytes = vec![0u8; h.size()];
         self.file.read_exact_at(&mut bytes, loc.position)?;
-        let Ok(records) = batch::records(&bytes) else {
-            return Ok(batch_level);
-        };
-        Ok(records
-            .iter()
-            .map(|r| {
-                (
-                    h.base_offset + i64::from(r.offset_delta),
-                    h.base_timestamp + r.timestamp_delta,
-                )
-            })
-            .find(|&(_, ts)| wanted(ts))
-            .unwrap_or(batch_level))
+        let bound = records::decompressed_bytes_max(h.size().max(1 << 20));
+        let mut found = None;
+        let walked = records::Validator::new().for_each(&bytes, &h, bound, |_, r| {
+            let timestamp = h.base_timestamp.saturating_add(r.timestamp_delta);
+            if found.is_none() && wanted(timestamp) {
+                found = Some((h.base_offset + i64::from(r.offset_delta), timestamp));
+            }
+        });
+        Ok(match (walked, found) {
+            (Ok(()), Some(first)) => first,
+            _ => batch_level,
+        })
     }
 
     fn index_entry_for_offset(&self, offset: i64) -> Option<IndexEntry> {
@@ -715,6 +717,28 @@ mod tests {
         assert_eq!(log.offset_for_timestamp(2090).unwrap(), Some((19, 2090)));
         assert_eq!(log.offset_for_timestamp(2091).unwrap(), None);
         assert_eq!(log.max_timestamp().unwrap(), Some((19, 2090)));
+    }
+
+    #[test]
+    fn timestamp_search_reads_inside_compressed_batches() {
+        let dir = test_dir("log-timestamps-compressed");
+        let mut log = PartitionLog::open(&dir, 1 << 20).unwrap();
+        for (codec, base_ts) in [(1i16, 1000), (2, 2000), (3, 3000), (4, 4000)] {
+            let plain = spaced_batch(10, base_ts, 10);
+            let compressed = records::build::compress(codec, &plain[HEADER_BYTES..]);
+            let mut batch = [&plain[..HEADER_BYTES], &compressed].concat();
+            batch[21..23].copy_from_slice(&codec.to_be_bytes());
+            let len = (batch.len() - LOG_OVERHEAD) as i32;
+            batch[8..12].copy_from_slice(&len.to_be_bytes());
+            let crc = crate::storage::crc32c::crc32c(&batch[21..]);
+            batch[17..21].copy_from_slice(&crc.to_be_bytes());
+            log.append(&mut batch, 0).unwrap();
+        }
+        assert_eq!(log.offset_for_timestamp(1035).unwrap(), Some((4, 1040)));
+        assert_eq!(log.offset_for_timestamp(2001).unwrap(), Some((11, 2010)));
+        assert_eq!(log.offset_for_timestamp(3090).unwrap(), Some((29, 3090)));
+        assert_eq!(log.offset_for_timestamp(3091).unwrap(), Some((30, 4000)));
+        assert_eq!(log.offset_for_timestamp(4055).unwrap(), Some((36, 4060)));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod metadata;
 pub mod offsets;
 mod partitions;
 pub mod producers;
+pub mod records;
 pub mod volume;
 
 use std::collections::{BTreeMap, HashMap};
@@ -28,6 +29,10 @@ use self::metadata::{MetadataRecord, RESOURCE_TOPIC, Uuid};
 use crate::config::Config;
 
 const METADATA_DIR: &str = "__cluster_metadata-0";
+/// Kafka's clean-shutdown marker in the log dir (`CleanShutdownFileHandler`): written last
+/// by a controlled shutdown, removed as soon as start-up has seen it, so a crash during
+/// start-up counts as unclean next time.
+pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 /// Leader epoch of the metadata log's batches: this node is the only (and first) leader.
 const METADATA_LEADER_EPOCH: i32 = 1;
 /// Producer ids reserved per ProducerIdsRecord, as Kafka's controller does.
@@ -138,6 +143,10 @@ pub struct Storage {
     /// Bumped on every append and topic change, so waiting fetches know to look again.
     pub epoch: u64,
     scratch: Vec<u8>,
+    /// Walks produced batches' records (its buffer holds decompressed records).
+    pub validator: records::Validator,
+    /// Whether the last stop was a controlled shutdown (the marker was present at start).
+    clean_shutdown: bool,
 }
 
 impl Storage {
@@ -147,6 +156,7 @@ impl Storage {
         let root = config.log_dir.clone();
         fs::create_dir_all(&root)?;
         let (cluster_id, directory_id) = load_meta_properties(&root, config.node_id)?;
+        let clean_shutdown = take_clean_shutdown_marker(&root)?;
         let metadata_log = PartitionLog::open(&root.join(METADATA_DIR), config.log_segment_bytes)?;
         let mut storage = Storage {
             root,
@@ -167,6 +177,8 @@ impl Storage {
             epoch: 0,
             metadata_version: None,
             scratch: Vec::new(),
+            validator: records::Validator::new(),
+            clean_shutdown,
             next_producer_id: 0,
             producer_id_block_end: 0,
             offsets: offsets::OffsetMap::new(),
@@ -188,6 +200,25 @@ impl Storage {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Whether the previous run ended in a controlled shutdown (Kafka's
+    /// `.kafka_cleanshutdown` was there at start); recovery may then trust what it wrote.
+    pub fn had_clean_shutdown(&self) -> bool {
+        self.clean_shutdown
+    }
+
+    /// A controlled shutdown's last step: every partition with unsynced appends is synced,
+    /// then Kafka's clean-shutdown marker is written and made durable.
+    pub fn shutdown(&mut self, now: Instant) -> io::Result<()> {
+        self.flush(now)?;
+        let path = self.root.join(CLEAN_SHUTDOWN_FILE);
+        // Kafka's content: version 0 and the broker epoch, which a broker without a
+        // controller registration does not have (-1).
+        let mut file = fs::File::create(&path)?;
+        io::Write::write_all(&mut file, br#"{"version":0,"brokerEpoch":-1}"#)?;
+        file.sync_all()?;
+        sync_dir(&self.root)
     }
 
     /// This log directory's id (meta.properties' `directory.id`).
@@ -835,6 +866,24 @@ pub fn base64url(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// Whether the clean-shutdown marker is there; it is removed (durably) before anything
+/// else is read, as Kafka's LogManager does, so a crash from here on is an unclean stop.
+fn take_clean_shutdown_marker(root: &Path) -> io::Result<bool> {
+    let path = root.join(CLEAN_SHUTDOWN_FILE);
+    match fs::remove_file(&path) {
+        Ok(()) => {
+            sync_dir(root)?;
+            ::log::debug!("{}: the last stop was clean", path.display());
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            ::log::debug!("{}: absent, the last stop was not clean", path.display());
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Reads `meta.properties`, or writes a new one; returns the cluster id and directory id.

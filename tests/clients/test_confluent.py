@@ -113,10 +113,7 @@ def test_produce_consume_roundtrip(broker, codec):
     cf_delete_topic_and_check_gone(broker.bootstrap, topic)
 
 
-COMPRESSED_TIMES = pytest.mark.xfail(strict=True, reason="ListOffsets by timestamp is exact for uncompressed batches only; a compressed batch answers with its base offset (the broker has no decompressors yet)")
-
-
-@pytest.mark.parametrize("codec", ["none", pytest.param("zstd", marks=COMPRESSED_TIMES)])
+@pytest.mark.parametrize("codec", ["none", "zstd"])
 def test_offsets_for_times(broker, codec):
     """ListOffsets by timestamp answers, like Kafka, the offset of the first record whose
     timestamp is at or after the target, also when that record is inside a (compressed)

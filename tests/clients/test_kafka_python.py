@@ -138,11 +138,8 @@ def test_produce_consume_roundtrip(broker, codec):
         admin.close()
 
 
-COMPRESSED_TIMES = pytest.mark.xfail(strict=True, reason="ListOffsets by timestamp is exact for uncompressed batches only; a compressed batch answers with its base offset (the broker has no decompressors yet)")
-
-
 @pytest.mark.parametrize(
-    "codec", [pytest.param(None, id="none"), pytest.param("gzip", id="gzip", marks=COMPRESSED_TIMES)]
+    "codec", [pytest.param(None, id="none"), pytest.param("gzip", id="gzip")]
 )
 def test_offsets_for_times(broker, codec):
     """ListOffsets by timestamp answers, like Kafka, the first record whose timestamp is at or
