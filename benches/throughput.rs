@@ -71,6 +71,11 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let mut report = Report::default();
+    let wanted =
+        |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
+    if wanted("crc32c") {
+        report.crc = crc_throughput(full);
+    }
     let mut durable = match BrokerProcess::start(Durability::Durable) {
         Ok(broker) => Some(broker),
         Err(e) => {
@@ -79,10 +84,9 @@ fn main() {
         }
     };
     report.rss_idle_mib = durable.as_ref().and_then(|b| rss_mib(b.pid()));
-    let specs = workloads(full).into_iter().filter(|spec| {
-        let name = spec.workload.name();
-        filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
-    });
+    let specs = workloads(full)
+        .into_iter()
+        .filter(|spec| wanted(spec.workload.name()));
     for mut spec in specs {
         let name = spec.workload.name();
         let result = match spec.durability {
@@ -112,6 +116,40 @@ fn main() {
     }
     report.runtime = started.elapsed();
     report.print();
+}
+
+/// CRC-32C throughput of the broker's function (hardware where the CPU has it) and of its
+/// table fallback, over a record batch's typical sizes: (implementation, bytes, GB/s).
+fn crc_throughput(full: bool) -> Vec<(&'static str, usize, f64)> {
+    use kafka_broker::storage::crc32c;
+    let per_size = Duration::from_millis(if full { 200 } else { 10 });
+    let data: Vec<u8> = (0..1u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    type Crc = fn(&[u8]) -> u32;
+    let implementations: [(&'static str, Crc); 2] = [
+        (crc32c::implementation(), crc32c::crc32c),
+        ("table", crc32c::table),
+    ];
+    let mut out = Vec::new();
+    for (name, f) in implementations {
+        for size in [1 << 10, 16 << 10, 1 << 20] {
+            let buf = &data[..size];
+            let (started, mut bytes) = (Instant::now(), 0u64);
+            while started.elapsed() < per_size {
+                for _ in 0..(1 << 22) / size {
+                    std::hint::black_box(f(std::hint::black_box(buf)));
+                    bytes += size as u64;
+                }
+            }
+            out.push((
+                name,
+                size,
+                bytes as f64 / started.elapsed().as_secs_f64() / 1e9,
+            ));
+        }
+    }
+    out
 }
 
 /// How long each row of a workload runs.
@@ -1745,6 +1783,8 @@ struct Report {
     rss_conns_mib: Vec<(usize, Option<f64>)>,
     /// Disk each broker's log used when it stopped (then deleted), in bytes.
     log_bytes: Vec<(Durability, u64)>,
+    /// CRC-32C throughput: (implementation, buffer bytes, GB/s).
+    crc: Vec<(&'static str, usize, f64)>,
     /// The whole run, broker start to report.
     runtime: Duration,
 }
@@ -1935,6 +1975,9 @@ impl Report {
             let _ = write!(rss, ", {} MiB with {n} connections", fmt_mib(*mib));
         }
         println!("{rss}");
+        for (implementation, bytes, gb_s) in &self.crc {
+            println!("crc32c ({implementation}) over {bytes} B buffers: {gb_s:.2} GB/s");
+        }
         println!("bench run time: {:.1} s", self.runtime.as_secs_f64());
         for e in &self.errors {
             println!("ERROR: {e}");
@@ -1986,12 +2029,22 @@ impl Report {
                 )
             })
             .collect();
+        let crc: Vec<String> = self
+            .crc
+            .iter()
+            .map(|(implementation, bytes, gb_s)| {
+                format!(
+                    "{{\"implementation\":{},\"buffer_bytes\":{bytes},\"gb_per_s\":{gb_s:.2}}}",
+                    json_str(implementation)
+                )
+            })
+            .collect();
         let (most, rss_most) = self.rss_most_connections().unwrap_or((0, None));
         format!(
             "{{\"rows\":[{}],\"ratios\":[{}],\"skipped\":[{}],\"errors\":[{}],\
              \"rss_idle_mib\":{},\"rss_10k_conn_mib\":{},\"rss_conn_count\":{most},\
              \"produce_rows\":[{}],\"fetch_rows\":[{}],\"produce_fetch_ratios\":[{}],\
-             \"broker_log_disk\":[{}],\"bench_seconds\":{:.1}}}",
+             \"broker_log_disk\":[{}],\"crc32c\":[{}],\"bench_seconds\":{:.1}}}",
             rows.join(","),
             ratios.join(","),
             skipped.join(","),
@@ -2002,6 +2055,7 @@ impl Report {
             fetch_rows.join(","),
             payload_ratios.join(","),
             logs.join(","),
+            crc.join(","),
             self.runtime.as_secs_f64(),
         )
     }

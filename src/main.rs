@@ -69,6 +69,10 @@ fn main() -> ExitCode {
         server.local_addr().map_or(listen, |a| a),
         log_dir.display()
     );
+    log::debug!(
+        "CRC-32C by {}",
+        kafka_broker::storage::crc32c::implementation()
+    );
     if let Err(e) = server.run() {
         error!("event loop failed: {e}");
         return ExitCode::from(1);
