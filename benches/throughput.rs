@@ -76,6 +76,9 @@ fn main() {
     if wanted("crc32c") {
         report.crc = crc_throughput(full);
     }
+    if wanted("startup") {
+        report.startup = startup_times(full);
+    }
     let mut durable = match BrokerProcess::start(Durability::Durable) {
         Ok(broker) => Some(broker),
         Err(e) => {
@@ -150,6 +153,83 @@ fn crc_throughput(full: bool) -> Vec<(&'static str, usize, f64)> {
         }
     }
     out
+}
+
+/// Time from spawning the broker to its first ApiVersions answer on a fresh log dir, for
+/// the binary itself and for `./your_program.sh` with the binary current (as cargo bench
+/// leaves it): ms per start.
+fn startup_times(full: bool) -> Vec<(&'static str, Result<Vec<f64>, String>)> {
+    let starts = if full { 10 } else { 2 };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("your_program.sh");
+    let commands: [(&'static str, PathBuf); 2] = [
+        (
+            "the binary",
+            PathBuf::from(env!("CARGO_BIN_EXE_kafka-broker")),
+        ),
+        ("./your_program.sh", script),
+    ];
+    commands
+        .into_iter()
+        .map(|(name, program)| {
+            let times = (0..starts).map(|_| startup_once(&program)).collect();
+            (name, times)
+        })
+        .collect()
+}
+
+/// One start: a free port, a fresh log dir, then connect attempts every 100 µs until the
+/// broker answers ApiVersions.
+fn startup_once(program: &Path) -> Result<f64, String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port: {e}"))?
+        .port();
+    let dir =
+        std::env::temp_dir().join(format!("kafka-broker-bench-{}-startup", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    let logs = dir.join("logs");
+    fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+    let properties = dir.join("server.properties");
+    let text = format!(
+        "listeners=PLAINTEXT://127.0.0.1:{port}\nlog.dirs={}\n",
+        logs.display()
+    );
+    fs::write(&properties, text).map_err(|e| format!("{}: {e}", properties.display()))?;
+    let request = ApiVersions::new().template;
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let started = Instant::now();
+    let mut child = Command::new(program)
+        .arg(&properties)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("spawn {}: {e}", program.display()))?;
+    let answered = loop {
+        if started.elapsed() > Duration::from_secs(10) {
+            break Err("no ApiVersions answer within 10 s".to_string());
+        }
+        let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+            thread::sleep(Duration::from_micros(100));
+            continue;
+        };
+        let mut size = [0u8; 4];
+        let answer = stream
+            .write_all(&request)
+            .and_then(|()| stream.read_exact(&mut size))
+            .and_then(|()| {
+                let mut body = vec![0u8; i32::from_be_bytes(size).clamp(0, 1 << 20) as usize];
+                stream.read_exact(&mut body)
+            });
+        match answer {
+            Ok(()) => break Ok(started.elapsed().as_secs_f64() * 1e3),
+            Err(e) => break Err(format!("ApiVersions: {e}")),
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = fs::remove_dir_all(&dir);
+    answered
 }
 
 /// How long each row of a workload runs.
@@ -1783,6 +1863,8 @@ struct Report {
     rss_conns_mib: Vec<(usize, Option<f64>)>,
     /// Disk each broker's log used when it stopped (then deleted), in bytes.
     log_bytes: Vec<(Durability, u64)>,
+    /// Start-up to the first ApiVersions answer: (command, ms per start, or why not).
+    startup: Vec<(&'static str, Result<Vec<f64>, String>)>,
     /// CRC-32C throughput: (implementation, buffer bytes, GB/s).
     crc: Vec<(&'static str, usize, f64)>,
     /// The whole run, broker start to report.
@@ -1975,6 +2057,18 @@ impl Report {
             let _ = write!(rss, ", {} MiB with {n} connections", fmt_mib(*mib));
         }
         println!("{rss}");
+        for (command, times) in &self.startup {
+            match times {
+                Ok(ms) => println!(
+                    "start-up to the first ApiVersions answer, {command}: median {:.1} ms, \
+                     max {:.1} ms over {} starts",
+                    median(ms),
+                    ms.iter().copied().fold(0.0, f64::max),
+                    ms.len()
+                ),
+                Err(e) => println!("start-up, {command}: {e}"),
+            }
+        }
         for (implementation, bytes, gb_s) in &self.crc {
             println!("crc32c ({implementation}) over {bytes} B buffers: {gb_s:.2} GB/s");
         }
@@ -2039,12 +2133,26 @@ impl Report {
                 )
             })
             .collect();
+        let startup: Vec<String> = self
+            .startup
+            .iter()
+            .filter_map(|(command, times)| {
+                let ms = times.as_ref().ok()?;
+                let list: Vec<String> = ms.iter().map(|t| format!("{t:.2}")).collect();
+                Some(format!(
+                    "{{\"command\":{},\"median_ms\":{:.2},\"ms\":[{}]}}",
+                    json_str(command),
+                    median(ms),
+                    list.join(",")
+                ))
+            })
+            .collect();
         let (most, rss_most) = self.rss_most_connections().unwrap_or((0, None));
         format!(
             "{{\"rows\":[{}],\"ratios\":[{}],\"skipped\":[{}],\"errors\":[{}],\
              \"rss_idle_mib\":{},\"rss_10k_conn_mib\":{},\"rss_conn_count\":{most},\
              \"produce_rows\":[{}],\"fetch_rows\":[{}],\"produce_fetch_ratios\":[{}],\
-             \"broker_log_disk\":[{}],\"crc32c\":[{}],\"bench_seconds\":{:.1}}}",
+             \"broker_log_disk\":[{}],\"crc32c\":[{}],\"startup\":[{}],\"bench_seconds\":{:.1}}}",
             rows.join(","),
             ratios.join(","),
             skipped.join(","),
@@ -2056,6 +2164,7 @@ impl Report {
             payload_ratios.join(","),
             logs.join(","),
             crc.join(","),
+            startup.join(","),
             self.runtime.as_secs_f64(),
         )
     }
@@ -2144,4 +2253,10 @@ fn json_str(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
 }
