@@ -90,7 +90,9 @@ pub struct Limits {
     pub connections_max: usize,
     /// Above this much unsent output, a connection's further requests wait.
     pub output_bytes_high: usize,
-    /// Bytes written to one connection per turn, so one reader cannot starve the rest.
+    /// Bytes written to one connection per turn, so one reader cannot starve the rest
+    /// (checked between writes: the last write of a turn may pass it by what the socket
+    /// takes).
     pub write_bytes_per_turn: usize,
     /// Bytes read from one connection per turn, so one pipelining client cannot hold up
     /// the rest; the connection is read again next turn.
@@ -456,12 +458,11 @@ impl<S: Service> Server<S> {
         };
         let was_busy = conn.is_busy(&self.limits);
         let mut written = 0;
+        // The cap is checked between writes and never shortens one: each write offers all
+        // the pending output, so a response the socket takes goes out in one call, and a
+        // turn writes at most the cap plus one socket buffer.
         while conn.pending_output() > 0 && written < self.limits.write_bytes_per_turn {
-            let end = conn
-                .output
-                .len()
-                .min(conn.output_start + self.limits.write_bytes_per_turn - written);
-            match conn.stream.write(&conn.output[conn.output_start..end]) {
+            match conn.stream.write(&conn.output[conn.output_start..]) {
                 Ok(0) => {
                     conn.close_reason = Some("write returned zero".into());
                     break;
