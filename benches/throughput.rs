@@ -17,8 +17,13 @@
 //! records/s. Their baselines move the same bytes through the same client: for Produce the
 //! baseline reads each batch and answers with the broker's acknowledgement, for Fetch it
 //! replays one real broker fetch response. The broker runs with its durable default (every
-//! acknowledged produce is fsynced first); one extra row, marked "relaxed", runs a second
-//! broker with `log.flush.interval.messages=1000000`.
+//! acknowledged produce is fsynced first); the rows marked "relaxed" run a second broker
+//! with `log.flush.interval.messages=1000000`. Also: a synchronous producer (one 100 B
+//! record per request, acks=-1, durable and relaxed: its p50/p99 are the round trip), 100
+//! connections producing to one partition (against produce_16KiB's 100 partitions), a
+//! consumer of 100 B records (fetch_100B, on a topic it fills first), and two rows with no
+//! baseline: CRC-32C throughput (`crc32c`) and start-up time to the first ApiVersions
+//! answer (`startup`).
 //!
 //! Without `--bench` (as in `cargo test --all-targets`) it runs a short smoke version.
 //! Other arguments (`cargo bench -- produce`) keep only the workloads whose name contains
@@ -333,6 +338,9 @@ struct Moved {
 /// Partitions of the bench topic: one per connection, up to this many.
 const MAX_PARTITIONS: usize = 100;
 const TOPIC: &str = "bench";
+/// The synchronous producer's topic and the 100 B consumer's.
+const SYNC_TOPIC: &str = "bench_sync";
+const SMALL_TOPIC: &str = "bench_100B";
 const RECORD_BYTES: usize = 1024;
 
 /// The workloads benchmarked, in order: the full plan under `cargo bench` (which passes
@@ -401,12 +409,44 @@ fn workloads(full: bool) -> Vec<Spec> {
             vec![one, many],
             Durable,
         ),
+        // 100 connections on one partition, against produce_16KiB's 100 partitions.
+        data(
+            Box::new(Produce::new("produce_16KiB_1_partition", 16 << 10, 1)),
+            vec![many_short],
+            Durable,
+        ),
+        // A synchronous producer: one 100 B record per request, acks=all, one at a time.
+        data(
+            Box::new(sync_produce("produce_sync_100B")),
+            vec![one_short],
+            Durable,
+        ),
+        // 100 B records in 16 KiB batches (as a batching producer sends them), consumed.
+        data(
+            Box::new(Fetch::of_own(
+                "fetch_100B",
+                Produce::with("fill", SMALL_TOPIC, 16 << 10, 100, 1, 1),
+                if full { 2000 } else { 50 },
+            )),
+            vec![one],
+            Durable,
+        ),
         data(
             Box::new(Produce::new("produce_16KiB_relaxed", 16 << 10, 1)),
             vec![one_short],
             Relaxed,
         ),
+        data(
+            Box::new(sync_produce("produce_sync_100B_relaxed")),
+            vec![one_short],
+            Relaxed,
+        ),
     ]
+}
+
+/// One 100 B record per request with acks=-1, on its own topic of one partition.
+fn sync_produce(name: &'static str) -> Produce {
+    Produce::with(name, SYNC_TOPIC, 100, 100, -1, 1)
 }
 
 /// ApiVersions v4 (request header v2, client id "bench", software "bench" "1.0").
@@ -494,6 +534,7 @@ fn now_ms() -> i64 {
 /// the base offset, which lies outside the CRC).
 struct Produce {
     name: &'static str,
+    topic: &'static str,
     partitions: usize,
     /// The frame up to the partition index, and after it.
     head: Vec<u8>,
@@ -507,10 +548,23 @@ const CREATE_TOPICS_VERSION: i16 = 7;
 
 impl Produce {
     fn new(name: &'static str, batch_bytes: usize, partitions: usize) -> Produce {
-        let values: Vec<Vec<u8>> = (0..batch_bytes / RECORD_BYTES)
+        Produce::with(name, TOPIC, batch_bytes, RECORD_BYTES, 1, partitions)
+    }
+
+    /// Batches of `batch_bytes / record_bytes` records (at least one) of `record_bytes`
+    /// each, sent with `acks`.
+    fn with(
+        name: &'static str,
+        topic: &'static str,
+        batch_bytes: usize,
+        record_bytes: usize,
+        acks: i16,
+        partitions: usize,
+    ) -> Produce {
+        let values: Vec<Vec<u8>> = (0..(batch_bytes / record_bytes).max(1))
             .map(|i| {
                 let fill = b'a' + (i % 26) as u8;
-                let mut value = vec![fill; RECORD_BYTES];
+                let mut value = vec![fill; record_bytes.max(8)];
                 value[..8].copy_from_slice(&(i as u64).to_be_bytes());
                 value
             })
@@ -519,10 +573,10 @@ impl Produce {
         let frame_for = |index: i32| {
             let request = produce::Request {
                 transactional_id: None,
-                acks: 1,
+                acks,
                 timeout_ms: 30_000,
                 topic_data: vec![produce::TopicProduceData {
-                    name: TOPIC,
+                    name: topic,
                     partition_data: vec![produce::PartitionProduceData {
                         index,
                         records: Some(Records::Bytes(&batch)),
@@ -544,6 +598,7 @@ impl Produce {
             .expect("the partition index is in the frame");
         Produce {
             name,
+            topic,
             partitions,
             head: zero[..at].to_vec(),
             tail: zero[at + 4..].to_vec(),
@@ -570,29 +625,7 @@ impl Workload for Produce {
 
     /// Creates the topic with one partition per connection (it may exist already).
     fn setup(&mut self, broker: SocketAddr) -> Result<(), String> {
-        let request = create_topics::Request {
-            topics: vec![create_topics::Topic {
-                name: TOPIC,
-                num_partitions: self.partitions as i32,
-                replication_factor: 1,
-                assignments: Vec::new(),
-                configs: Vec::new(),
-            }],
-            timeout_ms: 30_000,
-            validate_only: false,
-        };
-        let v = CreateTopics::SPEC.ver(CREATE_TOPICS_VERSION);
-        let frame = request_frame(19, v.version, |w| request.write(w, v).expect("encodes"));
-        let response = round_trip(broker, &frame, 1)?;
-        let decoded = flexible_body(&response[4..])
-            .and_then(|mut r| create_topics::Response::read(&mut r, v))
-            .map_err(|e| format!("CreateTopics response: {e:?}"))?;
-        let codes: Vec<i16> = decoded.topics.iter().map(|t| t.error_code).collect();
-        const TOPIC_ALREADY_EXISTS: i16 = 36;
-        match codes[..] {
-            [0] | [TOPIC_ALREADY_EXISTS] => Ok(()),
-            _ => Err(format!("CreateTopics {TOPIC}: error codes {codes:?}")),
-        }
+        create_topic(broker, self.topic, self.partitions)
     }
 
     fn encode_request(&mut self, conn: ConnId, correlation_id: i32, out: &mut Vec<u8>) {
@@ -611,6 +644,64 @@ impl Workload for Produce {
             return Err(format!("Produce error {error}, base offset {base_offset}"));
         }
         Ok(self.batch)
+    }
+}
+
+impl Produce {
+    /// Writes `requests` of this workload's batches to its partition 0, pipelined on one
+    /// connection, and checks every acknowledgement.
+    fn fill(&mut self, broker: SocketAddr, requests: usize) -> Result<(), String> {
+        self.setup(broker)?;
+        let fail = |e: io::Error| format!("{broker}: {e}");
+        let mut stream = std::net::TcpStream::connect(broker).map_err(fail)?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(fail)?;
+        let conn = ConnId {
+            side: Side::Probe,
+            index: 0,
+        };
+        let mut frames = Vec::new();
+        for i in 0..requests {
+            self.encode_request(conn, i as i32, &mut frames);
+        }
+        stream.write_all(&frames).map_err(fail)?;
+        for _ in 0..requests {
+            let mut response = vec![0; 4];
+            stream.read_exact(&mut response).map_err(fail)?;
+            let size = i32::from_be_bytes([response[0], response[1], response[2], response[3]]);
+            response.resize(4 + size.max(0) as usize, 0);
+            stream.read_exact(&mut response[4..]).map_err(fail)?;
+            self.check_response(conn, &response)?;
+        }
+        Ok(())
+    }
+}
+
+/// Creates `topic` with `partitions` partitions (it may exist already).
+fn create_topic(broker: SocketAddr, topic: &str, partitions: usize) -> Result<(), String> {
+    let request = create_topics::Request {
+        topics: vec![create_topics::Topic {
+            name: topic,
+            num_partitions: partitions as i32,
+            replication_factor: 1,
+            assignments: Vec::new(),
+            configs: Vec::new(),
+        }],
+        timeout_ms: 30_000,
+        validate_only: false,
+    };
+    let v = CreateTopics::SPEC.ver(CREATE_TOPICS_VERSION);
+    let frame = request_frame(19, v.version, |w| request.write(w, v).expect("encodes"));
+    let response = round_trip(broker, &frame, 1)?;
+    let decoded = flexible_body(&response[4..])
+        .and_then(|mut r| create_topics::Response::read(&mut r, v))
+        .map_err(|e| format!("CreateTopics response: {e:?}"))?;
+    let codes: Vec<i16> = decoded.topics.iter().map(|t| t.error_code).collect();
+    const TOPIC_ALREADY_EXISTS: i16 = 36;
+    match codes[..] {
+        [0] | [TOPIC_ALREADY_EXISTS] => Ok(()),
+        _ => Err(format!("CreateTopics {topic}: error codes {codes:?}")),
     }
 }
 
@@ -636,7 +727,10 @@ fn produce_outcome(frame: &[u8]) -> codec::Result<(i16, i64)> {
 /// starts again at 0. Counted: whole batches (a partial trailing batch is not).
 struct Fetch {
     name: &'static str,
+    topic: &'static str,
     partitions: usize,
+    /// Written to partition 0 before the rows (else the produce rows' data is read).
+    fill: Option<(Produce, usize)>,
     partition_max_bytes: i32,
     /// The offset each connection asked for last (one request in flight per connection).
     offsets: HashMap<ConnId, i64>,
@@ -652,7 +746,9 @@ impl Fetch {
     fn new(name: &'static str, partitions: usize, partition_max_bytes: i32) -> Fetch {
         Fetch {
             name,
+            topic: TOPIC,
             partitions,
+            fill: None,
             partition_max_bytes,
             offsets: HashMap::new(),
             responses: 0,
@@ -700,9 +796,28 @@ fn fetch_outcome(frame: &[u8]) -> codec::Result<Fetched<'_>> {
     })
 }
 
+impl Fetch {
+    /// A fetch of its own topic of one partition, filled first with `requests` of
+    /// `produce`'s batches.
+    fn of_own(name: &'static str, produce: Produce, requests: usize) -> Fetch {
+        Fetch {
+            topic: produce.topic,
+            fill: Some((produce, requests)),
+            ..Fetch::new(name, 1, 1 << 20)
+        }
+    }
+}
+
 impl Workload for Fetch {
     fn name(&self) -> &'static str {
         self.name
+    }
+
+    fn setup(&mut self, broker: SocketAddr) -> Result<(), String> {
+        match self.fill.take() {
+            Some((mut produce, requests)) => produce.fill(broker, requests),
+            None => Ok(()),
+        }
     }
 
     fn moves_records(&self) -> bool {
@@ -720,7 +835,7 @@ impl Workload for Fetch {
             session_id: 0,
             session_epoch: -1,
             topics: vec![fetch::FetchTopic {
-                topic: TOPIC,
+                topic: self.topic,
                 topic_id: [0; 16],
                 partitions: vec![fetch::FetchPartition {
                     partition: (conn.index % self.partitions) as i32,
@@ -2037,12 +2152,17 @@ impl Report {
                  {TOPIC} (one partition per connection); the broker fsyncs every \
                  acknowledged produce (its durable default; one fsync per partition per \
                  turn) except in *_relaxed rows (log.flush.interval.messages=1000000); \
-                 baseline: reads the batch, answers the broker's acknowledgement"
+                 produce_16KiB_1_partition: 100 connections on partition 0; \
+                 produce_sync_100B*: one 100 B record per request, acks=-1, topic \
+                 {SYNC_TOPIC}; baseline: reads the batch, answers the broker's \
+                 acknowledgement"
             );
             println!(
                 "fetch: v{FETCH_VERSION} by name, max_wait_ms 0, partition_max_bytes 1 MiB, \
                  offset 0 to the high watermark and again; MB/s counts whole batches only; \
-                 baseline: replays one broker response (probe at offset 0 of partition 0)"
+                 baseline: replays one broker response (probe at offset 0 of partition 0); \
+                 fetch_100B: topic {SMALL_TOPIC}, filled first with 16 KiB batches of 100 B \
+                 records"
             );
         }
         for (durability, bytes) in &self.log_bytes {

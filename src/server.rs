@@ -81,6 +81,41 @@ pub trait Service {
     fn on_timer(&mut self, now: Instant);
 }
 
+/// Large output buffers between uses, shared by all connections, at most OUTPUT_POOL_BYTES
+/// of capacity. A connection without an output buffer of its own (it gave back its last
+/// large one, or has none yet) borrows one before its requests are handled; it comes back
+/// when the connection's output empties.
+#[derive(Default)]
+struct OutputPool {
+    buffers: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+impl OutputPool {
+    fn lend(&mut self, output: &mut Vec<u8>) {
+        if output.capacity() == 0
+            && let Some(buffer) = self.buffers.pop()
+        {
+            self.bytes -= buffer.capacity();
+            *output = buffer;
+        }
+    }
+
+    /// Takes an empty output buffer over BUFFER_KEEP_BYTES (kept if the pool has room,
+    /// else freed); smaller ones stay with their connection.
+    fn give_back(&mut self, output: &mut Vec<u8>) {
+        debug_assert!(output.is_empty());
+        if output.capacity() <= BUFFER_KEEP_BYTES {
+            return;
+        }
+        let buffer = std::mem::take(output);
+        if self.bytes + buffer.capacity() <= OUTPUT_POOL_BYTES {
+            self.bytes += buffer.capacity();
+            self.buffers.push(buffer);
+        }
+    }
+}
+
 /// Every bound the loop enforces, with its unit.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -102,8 +137,13 @@ pub struct Limits {
 const LISTENER: Token = Token(usize::MAX);
 /// Bytes read from a socket per `read` call, into the loop's shared scratch buffer.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
-/// Per-connection buffers larger than this are released when they empty.
+/// Per-connection buffers larger than this are released when they empty (output buffers
+/// into the pool below).
 const BUFFER_KEEP_BYTES: usize = 64 * 1024;
+/// Emptied large output buffers kept for reuse, in bytes of capacity. Without it every
+/// large response (a 1 MiB fetch) allocated fresh memory, and the page faults and zeroing
+/// of that memory cost more than copying the records.
+const OUTPUT_POOL_BYTES: usize = 32 << 20;
 const EVENTS_CAPACITY: usize = 1024;
 
 struct Connection<P> {
@@ -151,6 +191,7 @@ pub struct Server<S: Service> {
     limits: Limits,
     service: S,
     scratch: Vec<u8>,
+    outputs: OutputPool,
     /// Connections whose output grew or that must be closed this turn.
     touched: Vec<usize>,
     /// Connections with a parked request or muted until a time.
@@ -173,6 +214,7 @@ impl<S: Service> Server<S> {
             limits,
             service,
             scratch: vec![0; READ_CHUNK_BYTES],
+            outputs: OutputPool::default(),
             touched: Vec::new(),
             parked: Vec::new(),
             rereads: VecDeque::new(),
@@ -300,6 +342,8 @@ impl<S: Service> Server<S> {
         let Some(conn) = self.connections.get_mut(id) else {
             return;
         };
+        // Touched, so flushed this turn: a lent buffer that stays empty goes back then.
+        self.outputs.lend(&mut conn.output);
         // Frames already buffered go first (after a park or a full output buffer).
         if !handle_buffered(conn, &mut self.service, &self.limits, &mut self.parked) {
             return;
@@ -439,10 +483,14 @@ impl<S: Service> Server<S> {
             let Some((parked, _)) = conn.parked.take() else {
                 continue;
             };
+            self.outputs.lend(&mut conn.output);
             let outcome = self
                 .service
                 .resume(&conn.peer, parked, &mut conn.output, now, expired);
             apply_outcome(conn, outcome, &mut self.parked);
+            if conn.output.is_empty() {
+                self.outputs.give_back(&mut conn.output);
+            }
             if conn.parked.is_none() {
                 self.touched.push(id);
                 self.rereads.push_back(id);
@@ -482,9 +530,7 @@ impl<S: Service> Server<S> {
         if conn.pending_output() == 0 {
             conn.output_start = 0;
             conn.output.clear();
-            if conn.output.capacity() > BUFFER_KEEP_BYTES {
-                conn.output = Vec::new();
-            }
+            self.outputs.give_back(&mut conn.output);
         } else if conn.output_start > conn.output.len() / 2 {
             conn.output.drain(..conn.output_start);
             conn.output_start = 0;
