@@ -672,7 +672,7 @@ impl Produce {
             let size = i32::from_be_bytes([response[0], response[1], response[2], response[3]]);
             response.resize(4 + size.max(0) as usize, 0);
             stream.read_exact(&mut response[4..]).map_err(fail)?;
-            self.check_response(conn, &response)?;
+            self.check_response(conn, &response[4..])?;
         }
         Ok(())
     }
