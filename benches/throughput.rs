@@ -17,8 +17,13 @@
 //! records/s. Their baselines move the same bytes through the same client: for Produce the
 //! baseline reads each batch and answers with the broker's acknowledgement, for Fetch it
 //! replays one real broker fetch response. The broker runs with its durable default (every
-//! acknowledged produce is fsynced first); one extra row, marked "relaxed", runs a second
-//! broker with `log.flush.interval.messages=1000000`.
+//! acknowledged produce is fsynced first); the rows marked "relaxed" run a second broker
+//! with `log.flush.interval.messages=1000000`. Also: a synchronous producer (one 100 B
+//! record per request, acks=-1, durable and relaxed: its p50/p99 are the round trip), 100
+//! connections producing to one partition (against produce_16KiB's 100 partitions), a
+//! consumer of 100 B records (fetch_100B, on a topic it fills first), and two rows with no
+//! baseline: CRC-32C throughput (`crc32c`) and start-up time to the first ApiVersions
+//! answer (`startup`).
 //!
 //! Without `--bench` (as in `cargo test --all-targets`) it runs a short smoke version.
 //! Other arguments (`cargo bench -- produce`) keep only the workloads whose name contains
@@ -71,6 +76,14 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let mut report = Report::default();
+    let wanted =
+        |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
+    if wanted("crc32c") {
+        report.crc = crc_throughput(full);
+    }
+    if wanted("startup") {
+        report.startup = startup_times(full);
+    }
     let mut durable = match BrokerProcess::start(Durability::Durable) {
         Ok(broker) => Some(broker),
         Err(e) => {
@@ -79,10 +92,9 @@ fn main() {
         }
     };
     report.rss_idle_mib = durable.as_ref().and_then(|b| rss_mib(b.pid()));
-    let specs = workloads(full).into_iter().filter(|spec| {
-        let name = spec.workload.name();
-        filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
-    });
+    let specs = workloads(full)
+        .into_iter()
+        .filter(|spec| wanted(spec.workload.name()));
     for mut spec in specs {
         let name = spec.workload.name();
         let result = match spec.durability {
@@ -112,6 +124,117 @@ fn main() {
     }
     report.runtime = started.elapsed();
     report.print();
+}
+
+/// CRC-32C throughput of the broker's function (hardware where the CPU has it) and of its
+/// table fallback, over a record batch's typical sizes: (implementation, bytes, GB/s).
+fn crc_throughput(full: bool) -> Vec<(&'static str, usize, f64)> {
+    use kafka_broker::storage::crc32c;
+    let per_size = Duration::from_millis(if full { 200 } else { 10 });
+    let data: Vec<u8> = (0..1u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    type Crc = fn(&[u8]) -> u32;
+    let implementations: [(&'static str, Crc); 2] = [
+        (crc32c::implementation(), crc32c::crc32c),
+        ("table", crc32c::table),
+    ];
+    let mut out = Vec::new();
+    for (name, f) in implementations {
+        for size in [1 << 10, 16 << 10, 1 << 20] {
+            let buf = &data[..size];
+            let (started, mut bytes) = (Instant::now(), 0u64);
+            while started.elapsed() < per_size {
+                for _ in 0..(1 << 22) / size {
+                    std::hint::black_box(f(std::hint::black_box(buf)));
+                    bytes += size as u64;
+                }
+            }
+            out.push((
+                name,
+                size,
+                bytes as f64 / started.elapsed().as_secs_f64() / 1e9,
+            ));
+        }
+    }
+    out
+}
+
+/// Time from spawning the broker to its first ApiVersions answer on a fresh log dir, for
+/// the binary itself and for `./your_program.sh` with the binary current (as cargo bench
+/// leaves it): ms per start.
+fn startup_times(full: bool) -> Vec<(&'static str, Result<Vec<f64>, String>)> {
+    let starts = if full { 10 } else { 2 };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("your_program.sh");
+    let commands: [(&'static str, PathBuf); 2] = [
+        (
+            "the binary",
+            PathBuf::from(env!("CARGO_BIN_EXE_kafka-broker")),
+        ),
+        ("./your_program.sh", script),
+    ];
+    commands
+        .into_iter()
+        .map(|(name, program)| {
+            let times = (0..starts).map(|_| startup_once(&program)).collect();
+            (name, times)
+        })
+        .collect()
+}
+
+/// One start: a free port, a fresh log dir, then connect attempts every 100 µs until the
+/// broker answers ApiVersions.
+fn startup_once(program: &Path) -> Result<f64, String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port: {e}"))?
+        .port();
+    let dir =
+        std::env::temp_dir().join(format!("kafka-broker-bench-{}-startup", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    let logs = dir.join("logs");
+    fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+    let properties = dir.join("server.properties");
+    let text = format!(
+        "listeners=PLAINTEXT://127.0.0.1:{port}\nlog.dirs={}\n",
+        logs.display()
+    );
+    fs::write(&properties, text).map_err(|e| format!("{}: {e}", properties.display()))?;
+    let request = ApiVersions::new().template;
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let started = Instant::now();
+    let mut child = Command::new(program)
+        .arg(&properties)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("spawn {}: {e}", program.display()))?;
+    let answered = loop {
+        if started.elapsed() > Duration::from_secs(10) {
+            break Err("no ApiVersions answer within 10 s".to_string());
+        }
+        let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+            thread::sleep(Duration::from_micros(100));
+            continue;
+        };
+        let mut size = [0u8; 4];
+        let answer = stream
+            .write_all(&request)
+            .and_then(|()| stream.read_exact(&mut size))
+            .and_then(|()| {
+                let mut body = vec![0u8; i32::from_be_bytes(size).clamp(0, 1 << 20) as usize];
+                stream.read_exact(&mut body)
+            });
+        match answer {
+            Ok(()) => break Ok(started.elapsed().as_secs_f64() * 1e3),
+            Err(e) => break Err(format!("ApiVersions: {e}")),
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = fs::remove_dir_all(&dir);
+    answered
 }
 
 /// How long each row of a workload runs.
@@ -215,6 +338,9 @@ struct Moved {
 /// Partitions of the bench topic: one per connection, up to this many.
 const MAX_PARTITIONS: usize = 100;
 const TOPIC: &str = "bench";
+/// The synchronous producer's topic and the 100 B consumer's.
+const SYNC_TOPIC: &str = "bench_sync";
+const SMALL_TOPIC: &str = "bench_100B";
 const RECORD_BYTES: usize = 1024;
 
 /// The workloads benchmarked, in order: the full plan under `cargo bench` (which passes
@@ -283,12 +409,44 @@ fn workloads(full: bool) -> Vec<Spec> {
             vec![one, many],
             Durable,
         ),
+        // 100 connections on one partition, against produce_16KiB's 100 partitions.
+        data(
+            Box::new(Produce::new("produce_16KiB_1_partition", 16 << 10, 1)),
+            vec![many_short],
+            Durable,
+        ),
+        // A synchronous producer: one 100 B record per request, acks=all, one at a time.
+        data(
+            Box::new(sync_produce("produce_sync_100B")),
+            vec![one_short],
+            Durable,
+        ),
+        // 100 B records in 16 KiB batches (as a batching producer sends them), consumed.
+        data(
+            Box::new(Fetch::of_own(
+                "fetch_100B",
+                Produce::with("fill", SMALL_TOPIC, 16 << 10, 100, 1, 1),
+                if full { 2000 } else { 50 },
+            )),
+            vec![one],
+            Durable,
+        ),
         data(
             Box::new(Produce::new("produce_16KiB_relaxed", 16 << 10, 1)),
             vec![one_short],
             Relaxed,
         ),
+        data(
+            Box::new(sync_produce("produce_sync_100B_relaxed")),
+            vec![one_short],
+            Relaxed,
+        ),
     ]
+}
+
+/// One 100 B record per request with acks=-1, on its own topic of one partition.
+fn sync_produce(name: &'static str) -> Produce {
+    Produce::with(name, SYNC_TOPIC, 100, 100, -1, 1)
 }
 
 /// ApiVersions v4 (request header v2, client id "bench", software "bench" "1.0").
@@ -376,6 +534,7 @@ fn now_ms() -> i64 {
 /// the base offset, which lies outside the CRC).
 struct Produce {
     name: &'static str,
+    topic: &'static str,
     partitions: usize,
     /// The frame up to the partition index, and after it.
     head: Vec<u8>,
@@ -389,10 +548,23 @@ const CREATE_TOPICS_VERSION: i16 = 7;
 
 impl Produce {
     fn new(name: &'static str, batch_bytes: usize, partitions: usize) -> Produce {
-        let values: Vec<Vec<u8>> = (0..batch_bytes / RECORD_BYTES)
+        Produce::with(name, TOPIC, batch_bytes, RECORD_BYTES, 1, partitions)
+    }
+
+    /// Batches of `batch_bytes / record_bytes` records (at least one) of `record_bytes`
+    /// each, sent with `acks`.
+    fn with(
+        name: &'static str,
+        topic: &'static str,
+        batch_bytes: usize,
+        record_bytes: usize,
+        acks: i16,
+        partitions: usize,
+    ) -> Produce {
+        let values: Vec<Vec<u8>> = (0..(batch_bytes / record_bytes).max(1))
             .map(|i| {
                 let fill = b'a' + (i % 26) as u8;
-                let mut value = vec![fill; RECORD_BYTES];
+                let mut value = vec![fill; record_bytes.max(8)];
                 value[..8].copy_from_slice(&(i as u64).to_be_bytes());
                 value
             })
@@ -401,10 +573,10 @@ impl Produce {
         let frame_for = |index: i32| {
             let request = produce::Request {
                 transactional_id: None,
-                acks: 1,
+                acks,
                 timeout_ms: 30_000,
                 topic_data: vec![produce::TopicProduceData {
-                    name: TOPIC,
+                    name: topic,
                     partition_data: vec![produce::PartitionProduceData {
                         index,
                         records: Some(Records::Bytes(&batch)),
@@ -426,6 +598,7 @@ impl Produce {
             .expect("the partition index is in the frame");
         Produce {
             name,
+            topic,
             partitions,
             head: zero[..at].to_vec(),
             tail: zero[at + 4..].to_vec(),
@@ -452,29 +625,7 @@ impl Workload for Produce {
 
     /// Creates the topic with one partition per connection (it may exist already).
     fn setup(&mut self, broker: SocketAddr) -> Result<(), String> {
-        let request = create_topics::Request {
-            topics: vec![create_topics::Topic {
-                name: TOPIC,
-                num_partitions: self.partitions as i32,
-                replication_factor: 1,
-                assignments: Vec::new(),
-                configs: Vec::new(),
-            }],
-            timeout_ms: 30_000,
-            validate_only: false,
-        };
-        let v = CreateTopics::SPEC.ver(CREATE_TOPICS_VERSION);
-        let frame = request_frame(19, v.version, |w| request.write(w, v).expect("encodes"));
-        let response = round_trip(broker, &frame, 1)?;
-        let decoded = flexible_body(&response[4..])
-            .and_then(|mut r| create_topics::Response::read(&mut r, v))
-            .map_err(|e| format!("CreateTopics response: {e:?}"))?;
-        let codes: Vec<i16> = decoded.topics.iter().map(|t| t.error_code).collect();
-        const TOPIC_ALREADY_EXISTS: i16 = 36;
-        match codes[..] {
-            [0] | [TOPIC_ALREADY_EXISTS] => Ok(()),
-            _ => Err(format!("CreateTopics {TOPIC}: error codes {codes:?}")),
-        }
+        create_topic(broker, self.topic, self.partitions)
     }
 
     fn encode_request(&mut self, conn: ConnId, correlation_id: i32, out: &mut Vec<u8>) {
@@ -493,6 +644,64 @@ impl Workload for Produce {
             return Err(format!("Produce error {error}, base offset {base_offset}"));
         }
         Ok(self.batch)
+    }
+}
+
+impl Produce {
+    /// Writes `requests` of this workload's batches to its partition 0, pipelined on one
+    /// connection, and checks every acknowledgement.
+    fn fill(&mut self, broker: SocketAddr, requests: usize) -> Result<(), String> {
+        self.setup(broker)?;
+        let fail = |e: io::Error| format!("{broker}: {e}");
+        let mut stream = std::net::TcpStream::connect(broker).map_err(fail)?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(fail)?;
+        let conn = ConnId {
+            side: Side::Probe,
+            index: 0,
+        };
+        let mut frames = Vec::new();
+        for i in 0..requests {
+            self.encode_request(conn, i as i32, &mut frames);
+        }
+        stream.write_all(&frames).map_err(fail)?;
+        for _ in 0..requests {
+            let mut response = vec![0; 4];
+            stream.read_exact(&mut response).map_err(fail)?;
+            let size = i32::from_be_bytes([response[0], response[1], response[2], response[3]]);
+            response.resize(4 + size.max(0) as usize, 0);
+            stream.read_exact(&mut response[4..]).map_err(fail)?;
+            self.check_response(conn, &response[4..])?;
+        }
+        Ok(())
+    }
+}
+
+/// Creates `topic` with `partitions` partitions (it may exist already).
+fn create_topic(broker: SocketAddr, topic: &str, partitions: usize) -> Result<(), String> {
+    let request = create_topics::Request {
+        topics: vec![create_topics::Topic {
+            name: topic,
+            num_partitions: partitions as i32,
+            replication_factor: 1,
+            assignments: Vec::new(),
+            configs: Vec::new(),
+        }],
+        timeout_ms: 30_000,
+        validate_only: false,
+    };
+    let v = CreateTopics::SPEC.ver(CREATE_TOPICS_VERSION);
+    let frame = request_frame(19, v.version, |w| request.write(w, v).expect("encodes"));
+    let response = round_trip(broker, &frame, 1)?;
+    let decoded = flexible_body(&response[4..])
+        .and_then(|mut r| create_topics::Response::read(&mut r, v))
+        .map_err(|e| format!("CreateTopics response: {e:?}"))?;
+    let codes: Vec<i16> = decoded.topics.iter().map(|t| t.error_code).collect();
+    const TOPIC_ALREADY_EXISTS: i16 = 36;
+    match codes[..] {
+        [0] | [TOPIC_ALREADY_EXISTS] => Ok(()),
+        _ => Err(format!("CreateTopics {topic}: error codes {codes:?}")),
     }
 }
 
@@ -518,7 +727,10 @@ fn produce_outcome(frame: &[u8]) -> codec::Result<(i16, i64)> {
 /// starts again at 0. Counted: whole batches (a partial trailing batch is not).
 struct Fetch {
     name: &'static str,
+    topic: &'static str,
     partitions: usize,
+    /// Written to partition 0 before the rows (else the produce rows' data is read).
+    fill: Option<(Produce, usize)>,
     partition_max_bytes: i32,
     /// The offset each connection asked for last (one request in flight per connection).
     offsets: HashMap<ConnId, i64>,
@@ -534,7 +746,9 @@ impl Fetch {
     fn new(name: &'static str, partitions: usize, partition_max_bytes: i32) -> Fetch {
         Fetch {
             name,
+            topic: TOPIC,
             partitions,
+            fill: None,
             partition_max_bytes,
             offsets: HashMap::new(),
             responses: 0,
@@ -582,9 +796,28 @@ fn fetch_outcome(frame: &[u8]) -> codec::Result<Fetched<'_>> {
     })
 }
 
+impl Fetch {
+    /// A fetch of its own topic of one partition, filled first with `requests` of
+    /// `produce`'s batches.
+    fn of_own(name: &'static str, produce: Produce, requests: usize) -> Fetch {
+        Fetch {
+            topic: produce.topic,
+            fill: Some((produce, requests)),
+            ..Fetch::new(name, 1, 1 << 20)
+        }
+    }
+}
+
 impl Workload for Fetch {
     fn name(&self) -> &'static str {
         self.name
+    }
+
+    fn setup(&mut self, broker: SocketAddr) -> Result<(), String> {
+        match self.fill.take() {
+            Some((mut produce, requests)) => produce.fill(broker, requests),
+            None => Ok(()),
+        }
     }
 
     fn moves_records(&self) -> bool {
@@ -602,7 +835,7 @@ impl Workload for Fetch {
             session_id: 0,
             session_epoch: -1,
             topics: vec![fetch::FetchTopic {
-                topic: TOPIC,
+                topic: self.topic,
                 topic_id: [0; 16],
                 partitions: vec![fetch::FetchPartition {
                     partition: (conn.index % self.partitions) as i32,
@@ -1745,6 +1978,10 @@ struct Report {
     rss_conns_mib: Vec<(usize, Option<f64>)>,
     /// Disk each broker's log used when it stopped (then deleted), in bytes.
     log_bytes: Vec<(Durability, u64)>,
+    /// Start-up to the first ApiVersions answer: (command, ms per start, or why not).
+    startup: Vec<(&'static str, Result<Vec<f64>, String>)>,
+    /// CRC-32C throughput: (implementation, buffer bytes, GB/s).
+    crc: Vec<(&'static str, usize, f64)>,
     /// The whole run, broker start to report.
     runtime: Duration,
 }
@@ -1915,12 +2152,17 @@ impl Report {
                  {TOPIC} (one partition per connection); the broker fsyncs every \
                  acknowledged produce (its durable default; one fsync per partition per \
                  turn) except in *_relaxed rows (log.flush.interval.messages=1000000); \
-                 baseline: reads the batch, answers the broker's acknowledgement"
+                 produce_16KiB_1_partition: 100 connections on partition 0; \
+                 produce_sync_100B*: one 100 B record per request, acks=-1, topic \
+                 {SYNC_TOPIC}; baseline: reads the batch, answers the broker's \
+                 acknowledgement"
             );
             println!(
                 "fetch: v{FETCH_VERSION} by name, max_wait_ms 0, partition_max_bytes 1 MiB, \
                  offset 0 to the high watermark and again; MB/s counts whole batches only; \
-                 baseline: replays one broker response (probe at offset 0 of partition 0)"
+                 baseline: replays one broker response (probe at offset 0 of partition 0); \
+                 fetch_100B: topic {SMALL_TOPIC}, filled first with 16 KiB batches of 100 B \
+                 records"
             );
         }
         for (durability, bytes) in &self.log_bytes {
@@ -1935,6 +2177,21 @@ impl Report {
             let _ = write!(rss, ", {} MiB with {n} connections", fmt_mib(*mib));
         }
         println!("{rss}");
+        for (command, times) in &self.startup {
+            match times {
+                Ok(ms) => println!(
+                    "start-up to the first ApiVersions answer, {command}: median {:.1} ms, \
+                     max {:.1} ms over {} starts",
+                    median(ms),
+                    ms.iter().copied().fold(0.0, f64::max),
+                    ms.len()
+                ),
+                Err(e) => println!("start-up, {command}: {e}"),
+            }
+        }
+        for (implementation, bytes, gb_s) in &self.crc {
+            println!("crc32c ({implementation}) over {bytes} B buffers: {gb_s:.2} GB/s");
+        }
         println!("bench run time: {:.1} s", self.runtime.as_secs_f64());
         for e in &self.errors {
             println!("ERROR: {e}");
@@ -1986,12 +2243,36 @@ impl Report {
                 )
             })
             .collect();
+        let crc: Vec<String> = self
+            .crc
+            .iter()
+            .map(|(implementation, bytes, gb_s)| {
+                format!(
+                    "{{\"implementation\":{},\"buffer_bytes\":{bytes},\"gb_per_s\":{gb_s:.2}}}",
+                    json_str(implementation)
+                )
+            })
+            .collect();
+        let startup: Vec<String> = self
+            .startup
+            .iter()
+            .filter_map(|(command, times)| {
+                let ms = times.as_ref().ok()?;
+                let list: Vec<String> = ms.iter().map(|t| format!("{t:.2}")).collect();
+                Some(format!(
+                    "{{\"command\":{},\"median_ms\":{:.2},\"ms\":[{}]}}",
+                    json_str(command),
+                    median(ms),
+                    list.join(",")
+                ))
+            })
+            .collect();
         let (most, rss_most) = self.rss_most_connections().unwrap_or((0, None));
         format!(
             "{{\"rows\":[{}],\"ratios\":[{}],\"skipped\":[{}],\"errors\":[{}],\
              \"rss_idle_mib\":{},\"rss_10k_conn_mib\":{},\"rss_conn_count\":{most},\
              \"produce_rows\":[{}],\"fetch_rows\":[{}],\"produce_fetch_ratios\":[{}],\
-             \"broker_log_disk\":[{}],\"bench_seconds\":{:.1}}}",
+             \"broker_log_disk\":[{}],\"crc32c\":[{}],\"startup\":[{}],\"bench_seconds\":{:.1}}}",
             rows.join(","),
             ratios.join(","),
             skipped.join(","),
@@ -2002,6 +2283,8 @@ impl Report {
             fetch_rows.join(","),
             payload_ratios.join(","),
             logs.join(","),
+            crc.join(","),
+            startup.join(","),
             self.runtime.as_secs_f64(),
         )
     }
@@ -2090,4 +2373,10 @@ fn json_str(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
 }

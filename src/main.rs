@@ -73,6 +73,10 @@ fn main() -> ExitCode {
         server.local_addr().map_or(listen, |a| a),
         log_dir.display()
     );
+    log::debug!(
+        "CRC-32C by {}",
+        kafka_broker::storage::crc32c::implementation()
+    );
     // run returns after a controlled shutdown (SIGTERM, SIGINT).
     if let Err(e) = server.run() {
         error!("event loop failed: {e}");

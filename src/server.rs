@@ -95,6 +95,41 @@ pub trait Service {
     }
 }
 
+/// Large output buffers between uses, shared by all connections, at most OUTPUT_POOL_BYTES
+/// of capacity. A connection without an output buffer of its own (it gave back its last
+/// large one, or has none yet) borrows one before its requests are handled; it comes back
+/// when the connection's output empties.
+#[derive(Default)]
+struct OutputPool {
+    buffers: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+impl OutputPool {
+    fn lend(&mut self, output: &mut Vec<u8>) {
+        if output.capacity() == 0
+            && let Some(buffer) = self.buffers.pop()
+        {
+            self.bytes -= buffer.capacity();
+            *output = buffer;
+        }
+    }
+
+    /// Takes an empty output buffer over BUFFER_KEEP_BYTES (kept if the pool has room,
+    /// else freed); smaller ones stay with their connection.
+    fn give_back(&mut self, output: &mut Vec<u8>) {
+        debug_assert!(output.is_empty());
+        if output.capacity() <= BUFFER_KEEP_BYTES {
+            return;
+        }
+        let buffer = std::mem::take(output);
+        if self.bytes + buffer.capacity() <= OUTPUT_POOL_BYTES {
+            self.bytes += buffer.capacity();
+            self.buffers.push(buffer);
+        }
+    }
+}
+
 /// Every bound the loop enforces, with its unit.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -104,7 +139,9 @@ pub struct Limits {
     pub connections_max: usize,
     /// Above this much unsent output, a connection's further requests wait.
     pub output_bytes_high: usize,
-    /// Bytes written to one connection per turn, so one reader cannot starve the rest.
+    /// Bytes written to one connection per turn, so one reader cannot starve the rest
+    /// (checked between writes: the last write of a turn may pass it by what the socket
+    /// takes).
     pub write_bytes_per_turn: usize,
     /// Bytes read from one connection per turn, so one pipelining client cannot hold up
     /// the rest; the connection is read again next turn.
@@ -117,8 +154,13 @@ const SIGNALS: Token = Token(usize::MAX - 1);
 pub const SHUTDOWN_DRAIN: Duration = Duration::from_millis(500);
 /// Bytes read from a socket per `read` call, into the loop's shared scratch buffer.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
-/// Per-connection buffers larger than this are released when they empty.
+/// Per-connection buffers larger than this are released when they empty (output buffers
+/// into the pool below).
 const BUFFER_KEEP_BYTES: usize = 64 * 1024;
+/// Emptied large output buffers kept for reuse, in bytes of capacity. Without it every
+/// large response (a 1 MiB fetch) allocated fresh memory, and the page faults and zeroing
+/// of that memory cost more than copying the records.
+const OUTPUT_POOL_BYTES: usize = 32 << 20;
 const EVENTS_CAPACITY: usize = 1024;
 
 struct Connection<P> {
@@ -169,6 +211,7 @@ pub struct Server<S: Service> {
     limits: Limits,
     service: S,
     scratch: Vec<u8>,
+    outputs: OutputPool,
     /// Connections whose output grew or that must be closed this turn.
     touched: Vec<usize>,
     /// Connections with a parked request or muted until a time.
@@ -193,6 +236,7 @@ impl<S: Service> Server<S> {
             limits,
             service,
             scratch: vec![0; READ_CHUNK_BYTES],
+            outputs: OutputPool::default(),
             touched: Vec::new(),
             parked: Vec::new(),
             rereads: VecDeque::new(),
@@ -424,6 +468,8 @@ impl<S: Service> Server<S> {
         let Some(conn) = self.connections.get_mut(id) else {
             return;
         };
+        // Touched, so flushed this turn: a lent buffer that stays empty goes back then.
+        self.outputs.lend(&mut conn.output);
         // Frames already buffered go first (after a park or a full output buffer).
         if !handle_buffered(conn, &mut self.service, &self.limits, &mut self.parked) {
             return;
@@ -563,10 +609,14 @@ impl<S: Service> Server<S> {
             let Some((parked, _)) = conn.parked.take() else {
                 continue;
             };
+            self.outputs.lend(&mut conn.output);
             let outcome = self
                 .service
                 .resume(&conn.peer, parked, &mut conn.output, now, expired);
             apply_outcome(conn, outcome, &mut self.parked);
+            if conn.output.is_empty() {
+                self.outputs.give_back(&mut conn.output);
+            }
             if conn.parked.is_none() {
                 self.touched.push(id);
                 self.rereads.push_back(id);
@@ -582,12 +632,11 @@ impl<S: Service> Server<S> {
         };
         let was_busy = conn.is_busy(&self.limits);
         let mut written = 0;
+        // The cap is checked between writes and never shortens one: each write offers all
+        // the pending output, so a response the socket takes goes out in one call, and a
+        // turn writes at most the cap plus one socket buffer.
         while conn.pending_output() > 0 && written < self.limits.write_bytes_per_turn {
-            let end = conn
-                .output
-                .len()
-                .min(conn.output_start + self.limits.write_bytes_per_turn - written);
-            match conn.stream.write(&conn.output[conn.output_start..end]) {
+            match conn.stream.write(&conn.output[conn.output_start..]) {
                 Ok(0) => {
                     conn.close_reason = Some("write returned zero".into());
                     break;
@@ -607,9 +656,7 @@ impl<S: Service> Server<S> {
         if conn.pending_output() == 0 {
             conn.output_start = 0;
             conn.output.clear();
-            if conn.output.capacity() > BUFFER_KEEP_BYTES {
-                conn.output = Vec::new();
-            }
+            self.outputs.give_back(&mut conn.output);
         } else if conn.output_start > conn.output.len() / 2 {
             conn.output.drain(..conn.output_start);
             conn.output_start = 0;

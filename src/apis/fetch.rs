@@ -142,6 +142,8 @@ impl Api for Fetch {
     const SPEC: ApiSpec = ApiSpec::new(1, "Fetch", "4-18", "12+");
     type Request<'a> = Request<'a>;
     type Response<'a> = Response<'a>;
+    /// Each partition's records are read into the output's spare capacity in one pread.
+    const RESERVE_RESPONSE: bool = true;
 
     /// Serves stored batches without parsing them. A fetch that is not `ready` waits
     /// (parked by the loop) until more arrive or `max_wait_ms` passes.

@@ -20,6 +20,11 @@ pub trait Api {
 
     /// A parked request whose connection closed before it was answered.
     fn abandon(_ctx: &mut Context, _request: Self::Request<'_>) {}
+
+    /// Whether the output reserves the whole response before encoding it (one sizing
+    /// pass): for responses of record bytes, read from the log straight into the output's
+    /// spare capacity, which must then be about the records' size (storage::log::FileSlice).
+    const RESERVE_RESPONSE: bool = false;
 }
 
 /// What a handler did with a request.
@@ -92,6 +97,9 @@ fn serve<A: Api>(ctx: &mut Context, body: &[u8], out: &mut Vec<u8>) -> Result<Se
     let request = wire::decode::<A::Request<'_>>(body, v).map_err(Failure::Decode)?;
     match A::handle(ctx, request) {
         Answer::Respond(response) => {
+            if A::RESERVE_RESPONSE {
+                out.reserve(response.size(v));
+            }
             wire::encode(&response, v, out).map_err(Failure::Encode)?;
             Ok(Served::Body)
         }

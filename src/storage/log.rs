@@ -5,7 +5,7 @@
 //! segments; only the last segment is appended to.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -19,8 +19,11 @@ use crate::protocol::wire::RecordSource;
 /// One sparse index entry is kept per this many bytes of log, as Kafka's
 /// `log.index.interval.bytes`.
 const INDEX_INTERVAL_BYTES: u64 = 4096;
-/// Bytes read at once while scanning batch headers.
-const SCAN_CHUNK_BYTES: usize = 1 << 20;
+/// The buffer `Segment::walk` reads batch headers into: an index interval and a header.
+const WALK_BUF_BYTES: usize = INDEX_INTERVAL_BYTES as usize + HEADER_BYTES;
+/// Spare capacity beyond a slice's length that `FileSlice::write_to` reads into anyway
+/// (the surplus is read from the file, then dropped); with more, it zero-fills instead.
+const READ_SLACK_BYTES: usize = 64 << 10;
 
 /// A byte range of a segment file, to be copied to a client without parsing.
 #[derive(Debug, Clone)]
@@ -31,30 +34,46 @@ pub struct FileSlice {
 }
 
 impl FileSlice {
-    /// Appends the slice's bytes to `out`, reading straight into its spare capacity (no
-    /// zero-fill first). Seeking the shared handle is safe: segments are opened for append,
-    /// so writes always go to the end whatever the read position.
+    /// Appends the slice's bytes to `out` in one `pread` (more only if the kernel returns
+    /// less), straight into its spare capacity with no zero-fill first. A pread into spare
+    /// capacity fills all of it, so this is done when the spare capacity after reserving is
+    /// at most READ_SLACK_BYTES over the slice (as it is when `out` grows for the slice, or
+    /// the slice ends where the file does); otherwise the slice's bytes are zeroed and read
+    /// over, rather than reading megabytes past the slice.
     pub fn write_to(&self, out: &mut Vec<u8>) -> io::Result<()> {
         let start = out.len();
+        let end = start + self.len;
         out.reserve(self.len);
-        let mut file = &*self.file;
-        let result = file
-            .seek(SeekFrom::Start(self.position))
-            .and_then(|_| file.take(self.len as u64).read_to_end(out));
-        match result {
-            Ok(n) if n == self.len => Ok(()),
-            Ok(n) => {
-                out.truncate(start);
-                Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("read {n} of {} bytes", self.len),
-                ))
-            }
-            Err(e) => {
-                out.truncate(start);
-                Err(e)
+        let result = if out.capacity() - end <= READ_SLACK_BYTES {
+            self.read_into_spare(out, end)
+        } else {
+            out.resize(end, 0);
+            self.file.read_exact_at(&mut out[start..], self.position)
+        };
+        if result.is_err() {
+            out.truncate(start);
+        }
+        out.truncate(end);
+        result
+    }
+
+    fn read_into_spare(&self, out: &mut Vec<u8>, end: usize) -> io::Result<()> {
+        let start = end - self.len;
+        while out.len() < end {
+            let at = self.position + (out.len() - start) as u64;
+            match rustix::io::pread(&*self.file, rustix::buffer::spare_capacity(out), at) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("read {} of {} bytes", out.len() - start, self.len),
+                    ));
+                }
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
             }
         }
+        Ok(())
     }
 }
 
@@ -218,25 +237,26 @@ impl Segment {
     }
 
     /// Calls `visit` for each batch header from the indexed position at or before
-    /// `from_offset` until it returns false or the segment ends.
+    /// `from_offset` until it returns false or the segment ends. Headers are read into a
+    /// buffer on the stack that holds an index interval and one header: every batch that
+    /// starts before the next index entry is in it, so finding a fetch's first batch takes
+    /// one read of about 4 KiB.
     fn walk(
         &self,
         start: IndexEntry,
         mut visit: impl FnMut(BatchLocation) -> bool,
     ) -> io::Result<()> {
+        let mut buf = [0u8; WALK_BUF_BYTES];
         let mut position = start.position;
-        let mut buf = vec![0u8; SCAN_CHUNK_BYTES.min(self.size.saturating_sub(position) as usize)];
         let mut buf_start = position;
         let mut buf_len = 0usize;
         while position + HEADER_BYTES as u64 <= self.size {
             let offset_in_buf = (position - buf_start) as usize;
             if offset_in_buf + HEADER_BYTES > buf_len {
+                // At least HEADER_BYTES remain (the loop's condition), so a refill makes
+                // progress.
                 buf_start = position;
-                buf_len = ((self.size - position) as usize).min(buf.len());
-                if buf_len < HEADER_BYTES {
-                    buf.resize(HEADER_BYTES, 0);
-                    buf_len = HEADER_BYTES;
-                }
+                buf_len = ((self.size - position) as usize).min(WALK_BUF_BYTES);
                 self.file.read_exact_at(&mut buf[..buf_len], position)?;
                 continue;
             }
@@ -675,6 +695,42 @@ mod tests {
         past.append_to(&mut out);
         assert_eq!(out.len(), 1 + past.len);
         assert!(out[1..].iter().all(|&b| b == 0));
+    }
+
+    /// Every offset of a log of small and large batches (index entries 4 KiB apart, the
+    /// walk buffer refilled past them) reads back the same bytes whichever way `write_to`
+    /// reads: into spare capacity that fits the slice, into spare capacity up to
+    /// READ_SLACK_BYTES larger (the surplus read is dropped), or over zeros when the spare
+    /// capacity is larger still; and a cut slice ends where it was cut.
+    #[test]
+    fn reads_find_every_batch_and_copy_exactly_the_slice() {
+        let dir = test_dir("log-read-paths");
+        let mut log = PartitionLog::open(&dir, 1 << 30).unwrap();
+        let mut starts = Vec::new();
+        for i in 0..60 {
+            let size = if i % 7 == 3 { 9000 } else { 30 + i * 13 };
+            let appended = log
+                .append(&mut batch_of(1 + i % 3, size, i as i64), 0)
+                .unwrap();
+            starts.push(appended.base_offset);
+        }
+        let all = log.read_all().unwrap();
+        for offset in 0..log.next_offset() {
+            let base = *starts.iter().rev().find(|&&b| b <= offset).unwrap();
+            for max_bytes in [1, 5000, 1 << 20] {
+                let slice = log.read(offset, max_bytes).unwrap().unwrap();
+                let expected = &all[slice.position as usize..][..slice.len];
+                assert_eq!(BatchHeader::parse(expected).unwrap().base_offset, base);
+                assert!(slice.len >= BatchHeader::parse(expected).unwrap().size());
+                for spare in [0, READ_SLACK_BYTES, 4 * READ_SLACK_BYTES] {
+                    let mut out = Vec::with_capacity(3 + slice.len + spare);
+                    out.extend_from_slice(b"abc");
+                    slice.write_to(&mut out).unwrap();
+                    assert_eq!(&out[..3], b"abc");
+                    assert_eq!(&out[3..], expected, "offset {offset}, spare {spare}");
+                }
+            }
+        }
     }
 
     /// An uncompressed batch whose records are `delta` ms apart from `base_ts`.
