@@ -306,6 +306,8 @@ impl Service for Broker {
             Some(self.next_retention_check),
             self.storage.next_flush(),
             self.coordinator.next_deadline(),
+            // Deleted partitions' directories go a bounded step per turn, turn after turn.
+            self.storage.deletions_due(),
         ]
         .into_iter()
         .flatten()
@@ -317,6 +319,9 @@ impl Service for Broker {
             self.storage.enforce_retention();
             self.quotas.expire(now);
             self.next_retention_check = now + retention_interval(&self.config);
+        }
+        if self.storage.deletions_pending() {
+            self.storage.remove_deleted();
         }
         self.coordinator.tick(now);
         self.end_of_turn(now);
