@@ -45,6 +45,8 @@ impl Broker {
         let coordinator = Coordinator::new(Duration::from_millis(
             config.group_initial_rebalance_delay_ms,
         ));
+        let mut coordinator = coordinator;
+        coordinator.group_size_max = config.group_max_size;
         let quotas = Quotas::new(&config, storage.client_quotas(), Instant::now());
         let mut broker = Broker {
             next_retention_check: Instant::now() + retention_interval(&config),

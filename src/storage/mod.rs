@@ -880,6 +880,12 @@ impl Storage {
     }
 }
 
+/// Whether Kafka counts `name` as an internal topic (`Topic.INTERNAL_TOPICS`): Metadata and
+/// DescribeTopicPartitions report these with `is_internal` set.
+pub fn is_internal_topic(name: &str) -> bool {
+    name == offsets::TOPIC || name == "__transaction_state"
+}
+
 /// Kafka's topic name rules.
 pub fn validate_topic_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() {
