@@ -15,6 +15,7 @@ mod partitions;
 pub mod producers;
 pub mod records;
 pub mod volume;
+mod write_health;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -150,6 +151,8 @@ pub struct Storage {
     clean_shutdown: bool,
     /// Deleted partitions' renamed directories, removed a few files per timer turn.
     deletions: deletion::Deletions,
+    /// Whether appends are failing (one WARN as it starts and one as it ends).
+    write_health: write_health::WriteHealth,
 }
 
 impl Storage {
@@ -190,6 +193,7 @@ impl Storage {
             broker_config_epoch: 0,
             client_quotas: client_quotas::QuotaImage::new(),
             deletions: deletion::Deletions::default(),
+            write_health: write_health::WriteHealth::default(),
         };
         storage.replay_metadata()?;
         storage.replay_offsets()?;
@@ -639,10 +643,17 @@ impl Storage {
         }
         self.scratch.clear();
         self.scratch.extend_from_slice(bytes);
-        let appended = part
-            .log
-            .append(&mut self.scratch, part.leader_epoch)
-            .map_err(AppendError::Io)?;
+        let appended = match part.log.append(&mut self.scratch, part.leader_epoch) {
+            Ok(appended) => {
+                self.write_health.succeeded(&self.root);
+                appended
+            }
+            Err(e) => {
+                let what = part.log.dir().display().to_string();
+                self.write_health.failed(&self.root, &what, &e);
+                return Err(AppendError::Io(e));
+            }
+        };
         producers::record(
             &mut part.producers,
             &BatchHeader {
