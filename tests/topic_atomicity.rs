@@ -1,8 +1,8 @@
 //! CreateTopics and DeleteTopics are atomic over a real broker: a CreateTopics that fails
-//! on a full file system (no inodes left, no bytes left) or at a path that cannot be made
-//! answers an error and leaves nothing a restart loads; a DeleteTopics followed by kill -9
-//! leaves the topic gone and no `-delete` directory behind, and a topic created again under
-//! the name starts empty with a new id. The full file systems are small tmpfs mounts (the
+//! on a full file system (no inodes left, no bytes left), out of file descriptors or at a
+//! path that cannot be made answers an error and leaves nothing a restart loads; a
+//! DeleteTopics followed by kill -9 leaves the topic gone and no `-delete` directory
+//! behind, and a topic created again under the name starts empty with a new id. The full file systems are small tmpfs mounts (the
 //! tests run as root in CI); where mounting fails, those tests say so and pass as skipped.
 
 mod common;
@@ -332,4 +332,30 @@ fn a_deletion_cut_before_its_record_is_undone_at_start() {
     assert_eq!(log_end(&mut conn, "kept", 0), 1);
     assert_eq!(log_end(&mut conn, "kept", 1), 1);
     assert_eq!(entries(&broker.log_dir, "kept"), ["kept-0", "kept-1"]);
+}
+
+#[test]
+fn create_topics_out_of_file_descriptors_leaves_nothing_a_restart_loads() {
+    let broker = TestBroker::start();
+    let mut conn = Conn::open(&broker);
+    assert_eq!(create(&mut conn, "before", 1).0, NONE);
+    // Each partition holds its segment file open: 64 descriptors cannot hold 200 of them.
+    let pid = broker.child.id().to_string();
+    let limited = Command::new("prlimit")
+        .args(["--pid", &pid, "--nofile=64:64"])
+        .status();
+    if !limited.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: no prlimit(1)");
+        return;
+    }
+    let (code, message) = create(&mut conn, "many", 200);
+    assert_eq!(code, UNKNOWN_SERVER_ERROR, "{message:?}");
+    assert!(message.is_some_and(|m| m.contains("Too many open files")));
+    assert_eq!(describe(&mut conn, "many").0, UNKNOWN_TOPIC_OR_PARTITION);
+    assert!(entries(&broker.log_dir, "many").is_empty());
+    let broker = broker.restart();
+    let mut conn = Conn::open(&broker);
+    assert_eq!(describe(&mut conn, "many").0, UNKNOWN_TOPIC_OR_PARTITION);
+    assert_eq!(describe(&mut conn, "before").2, 1);
+    assert_eq!(create(&mut conn, "many", 200).0, NONE);
 }
