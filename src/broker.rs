@@ -45,6 +45,8 @@ impl Broker {
         let coordinator = Coordinator::new(Duration::from_millis(
             config.group_initial_rebalance_delay_ms,
         ));
+        let mut coordinator = coordinator;
+        coordinator.group_size_max = config.group_max_size;
         let quotas = Quotas::new(&config, storage.client_quotas(), Instant::now());
         let mut broker = Broker {
             next_retention_check: Instant::now() + retention_interval(&config),
@@ -306,6 +308,8 @@ impl Service for Broker {
             Some(self.next_retention_check),
             self.storage.next_flush(),
             self.coordinator.next_deadline(),
+            // Deleted partitions' directories go a bounded step per turn, turn after turn.
+            self.storage.deletions_due(),
         ]
         .into_iter()
         .flatten()
@@ -317,6 +321,9 @@ impl Service for Broker {
             self.storage.enforce_retention();
             self.quotas.expire(now);
             self.next_retention_check = now + retention_interval(&self.config);
+        }
+        if self.storage.deletions_pending() {
+            self.storage.remove_deleted();
         }
         self.coordinator.tick(now);
         self.end_of_turn(now);

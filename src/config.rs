@@ -25,7 +25,14 @@ pub struct Config {
     pub log_dir: PathBuf,
     pub node_id: i32,
     pub socket_request_max_bytes: usize,
+    /// Connections served at once (`max.connections`; Kafka's default, unlimited).
     pub max_connections: usize,
+    /// Connections served at once from one IP address (`max.connections.per.ip`).
+    pub max_connections_per_ip: usize,
+    /// The listener's accept queue (`socket.listen.backlog.size`), in connections.
+    pub socket_listen_backlog_size: i32,
+    /// Members of one classic group (`group.max.size`).
+    pub group_max_size: usize,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
     pub auto_create_topics: bool,
@@ -66,7 +73,10 @@ impl Default for Config {
             log_dir: PathBuf::from("/tmp/kraft-combined-logs"),
             node_id: 1,
             socket_request_max_bytes: 104_857_600,
-            max_connections: 10_000,
+            max_connections: i32::MAX as usize,
+            max_connections_per_ip: i32::MAX as usize,
+            socket_listen_backlog_size: 50,
+            group_max_size: i32::MAX as usize,
             num_partitions: 1,
             default_replication_factor: 1,
             auto_create_topics: true,
@@ -177,6 +187,17 @@ impl Config {
             &mut c.socket_request_max_bytes,
         )?;
         number(props, "max.connections", &mut c.max_connections)?;
+        number(
+            props,
+            "max.connections.per.ip",
+            &mut c.max_connections_per_ip,
+        )?;
+        number(
+            props,
+            "socket.listen.backlog.size",
+            &mut c.socket_listen_backlog_size,
+        )?;
+        number(props, "group.max.size", &mut c.group_max_size)?;
         number(props, "num.partitions", &mut c.num_partitions)?;
         number(
             props,
@@ -261,6 +282,15 @@ impl Config {
         if c.max_connections == 0 {
             return Err(bad_num("max.connections", c.max_connections));
         }
+        if c.socket_listen_backlog_size < 1 {
+            return Err(bad_num(
+                "socket.listen.backlog.size",
+                c.socket_listen_backlog_size,
+            ));
+        }
+        if c.group_max_size < 1 {
+            return Err(bad_num("group.max.size", c.group_max_size));
+        }
         if c.num_partitions < 1 {
             return Err(bad_num("num.partitions", c.num_partitions));
         }
@@ -318,6 +348,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "node.id",
     "socket.request.max.bytes",
     "max.connections",
+    "max.connections.per.ip",
+    "socket.listen.backlog.size",
+    "group.max.size",
     "num.partitions",
     "default.replication.factor",
     "auto.create.topics.enable",

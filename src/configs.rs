@@ -311,6 +311,7 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         AtLeast(0),
     )),
     fixed(key("group.max.session.timeout.ms", Int, "1800000", Any)),
+    fixed(key("group.max.size", Int, INT_MAX, AtLeast(1))),
     fixed(key("group.min.session.timeout.ms", Int, "6000", Any)),
     fixed(key(
         "group.share.heartbeat.interval.ms",
@@ -529,7 +530,7 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         INT_MAX,
         AtLeast(0),
     )),
-    dynamic(key("max.connections", Int, "10000", AtLeast(0))),
+    dynamic(key("max.connections", Int, INT_MAX, AtLeast(0))),
     dynamic(key("max.connections.per.ip", Int, INT_MAX, AtLeast(0))),
     dynamic(key("max.connections.per.ip.overrides", Str, "", Any)),
     dynamic(key("message.max.bytes", Int, "1048588", AtLeast(0))),
@@ -556,6 +557,7 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     )),
     fixed(key("quota.window.num", Int, "11", AtLeast(1))),
     fixed(key("quota.window.size.seconds", Int, "1", AtLeast(1))),
+    fixed(key("socket.listen.backlog.size", Int, "50", AtLeast(1))),
     fixed(key(
         "socket.request.max.bytes",
         Int,

@@ -189,6 +189,8 @@ pub struct Coordinator {
     next_member: u64,
     /// Bumped whenever a waiting join or sync may be able to finish.
     pub epoch: u64,
+    /// Members one group may hold (`group.max.size`); a new member past it is refused.
+    pub group_size_max: usize,
 }
 
 const SESSION_TIMEOUT_MS_MIN: i32 = 6_000 / 6; // 1 s: lenient with test clients
@@ -201,6 +203,7 @@ impl Coordinator {
             initial_delay,
             next_member: 0,
             epoch: 0,
+            group_size_max: i32::MAX as usize,
         }
     }
 
@@ -281,6 +284,17 @@ impl Coordinator {
                     req.member_id.to_string(),
                 );
             }
+        }
+        // As Kafka's acceptJoiningMember: a member (or pending member, or static member
+        // coming back) is always let in; a new one only while the group has room.
+        let known = !req.member_id.is_empty()
+            && (group.members.contains_key(req.member_id)
+                || group.pending.contains_key(req.member_id));
+        let returning = req
+            .instance_id
+            .is_some_and(|instance| group.member_of_instance(instance).is_some());
+        if !known && !returning && group.members.len() >= self.group_size_max {
+            return JoinOutcome::Error(error::GROUP_MAX_SIZE_REACHED, String::new());
         }
         let mut member_id = req.member_id.to_string();
         if let Some(fresh) = new_id {

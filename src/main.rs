@@ -40,6 +40,8 @@ fn main() -> ExitCode {
     let limits = Limits {
         frame_bytes_max: config.socket_request_max_bytes,
         connections_max: config.max_connections,
+        connections_per_ip_max: config.max_connections_per_ip,
+        listen_backlog: config.socket_listen_backlog_size,
         output_bytes_high: 8 << 20,
         write_bytes_per_turn: 4 << 20,
         read_bytes_per_turn: 256 << 10,

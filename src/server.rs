@@ -12,9 +12,9 @@
 //! is written before [`Service::end_of_turn`] ran (so a group fsync precedes every
 //! acknowledgement); one connection's failure closes only that connection.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, trace, warn};
@@ -137,6 +137,11 @@ pub struct Limits {
     pub frame_bytes_max: usize,
     /// Connections served at once (`max.connections`); more are accepted and closed.
     pub connections_max: usize,
+    /// Connections served at once from one IP address (`max.connections.per.ip`); more
+    /// from that address are accepted and closed, as Kafka's acceptor does.
+    pub connections_per_ip_max: usize,
+    /// Connections the kernel queues before they are accepted (`socket.listen.backlog.size`).
+    pub listen_backlog: i32,
     /// Above this much unsent output, a connection's further requests wait.
     pub output_bytes_high: usize,
     /// Bytes written to one connection per turn, so one reader cannot starve the rest
@@ -219,12 +224,20 @@ pub struct Server<S: Service> {
     /// Connections to read again this turn without an event.
     rereads: VecDeque<usize>,
     parked_epoch: u64,
+    /// Connections served per IP address (entries only for addresses with one), and
+    /// whether its refusal at the limit was already logged.
+    per_ip: HashMap<IpAddr, (usize, bool)>,
+    /// Whether refusals at `max.connections` were logged since the count last fell below.
+    refusing_logged: bool,
 }
 
 impl<S: Service> Server<S> {
     pub fn bind(addr: SocketAddr, limits: Limits, service: S) -> io::Result<Self> {
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(addr)?;
+        // mio listens with std's backlog (128); listening again sets Kafka's setting (the
+        // kernel caps it at net.core.somaxconn).
+        rustix::net::listen(&listener, limits.listen_backlog)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         Ok(Server {
@@ -241,6 +254,8 @@ impl<S: Service> Server<S> {
             parked: Vec::new(),
             rereads: VecDeque::new(),
             parked_epoch: 0,
+            per_ip: HashMap::new(),
+            refusing_logged: false,
         })
     }
 
@@ -417,10 +432,26 @@ impl<S: Service> Server<S> {
 
     fn admit(&mut self, mut stream: TcpStream, addr: SocketAddr) {
         if self.connections.len() >= self.limits.connections_max {
-            warn!(
-                "refusing connection from {addr}: max.connections={} reached",
-                self.limits.connections_max
-            );
+            if !std::mem::replace(&mut self.refusing_logged, true) {
+                warn!(
+                    "refusing connections: max.connections={} reached",
+                    self.limits.connections_max
+                );
+            }
+            debug!("refusing connection from {addr}: max.connections reached");
+            return;
+        }
+        let ip = addr.ip();
+        let (count, logged) = self.per_ip.get(&ip).copied().unwrap_or((0, false));
+        if count >= self.limits.connections_per_ip_max {
+            if !logged && let Some(entry) = self.per_ip.get_mut(&ip) {
+                entry.1 = true;
+                warn!(
+                    "refusing connections from {ip}: max.connections.per.ip={} reached",
+                    self.limits.connections_per_ip_max
+                );
+            }
+            debug!("refusing connection from {addr}: max.connections.per.ip reached");
             return;
         }
         let local = match stream.local_addr() {
@@ -442,6 +473,7 @@ impl<S: Service> Server<S> {
             return;
         }
         debug!("connection {id} from {addr}");
+        self.per_ip.insert(ip, (count + 1, logged));
         entry.insert(Connection {
             stream,
             peer: Peer { id, addr, local },
@@ -703,6 +735,15 @@ impl<S: Service> Server<S> {
     fn close(&mut self, id: usize, reason: &str) {
         if let Some(mut conn) = self.connections.try_remove(id) {
             debug!("closing connection {id} from {}: {reason}", conn.peer.addr);
+            self.refusing_logged = false;
+            let ip = conn.peer.addr.ip();
+            if let Some((count, logged)) = self.per_ip.get_mut(&ip) {
+                *count -= 1;
+                *logged = false;
+                if *count == 0 {
+                    self.per_ip.remove(&ip);
+                }
+            }
             let _ = self.poll.registry().deregister(&mut conn.stream);
             if let Some((parked, _)) = conn.parked.take() {
                 self.service.abandon(&conn.peer, parked, Instant::now());

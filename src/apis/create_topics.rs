@@ -10,6 +10,8 @@
 //! - v6: no change on the wire (may return THROTTLING_QUOTA_EXCEEDED).
 //! - v7: the response carries the new topic's id.
 
+use std::collections::HashMap;
+
 use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
@@ -78,10 +80,14 @@ impl Api for CreateTopics {
     type Response<'a> = Response;
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+        // How often each name occurs: one pass, so a request of many names costs linear time.
+        let mut occurrences: HashMap<&str, usize> = HashMap::with_capacity(request.topics.len());
+        for topic in &request.topics {
+            *occurrences.entry(topic.name).or_default() += 1;
+        }
         let mut topics = Vec::with_capacity(request.topics.len());
         for topic in &request.topics {
-            let named = request.topics.iter().filter(|t| t.name == topic.name);
-            let duplicate = named.count() > 1;
+            let duplicate = occurrences.get(topic.name).is_some_and(|&n| n > 1);
             topics.push(create_one(ctx, topic, duplicate, request.validate_only));
         }
         Answer::Respond(Response {

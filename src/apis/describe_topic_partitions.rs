@@ -133,9 +133,9 @@ impl Api for DescribeTopicPartitions {
             }
             topics.push(Topic {
                 error_code: error::NONE,
+                is_internal: crate::storage::is_internal_topic(&name),
                 name: Some(name),
                 topic_id: stored.id,
-                is_internal: false,
                 partitions,
                 topic_authorized_operations: authorized_operations::TOPIC,
             });

@@ -177,6 +177,7 @@ fn describe_topic<'a>(
 ) -> Topic<'a> {
     let partitions = topic.partitions.iter().enumerate();
     Topic {
+        is_internal: crate::storage::is_internal_topic(&name),
         name: Some(name),
         topic_id: topic.id,
         partitions: partitions

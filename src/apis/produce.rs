@@ -299,10 +299,9 @@ fn produce_partition(
         },
         Err(AppendError::Sequence(code)) => fail(code),
         Err(AppendError::UnknownTopicOrPartition) => fail(error::UNKNOWN_TOPIC_OR_PARTITION),
-        Err(AppendError::Io(e)) => {
-            log::error!("append to {topic}-{} failed: {e}", data.index);
-            fail(error::UNKNOWN_SERVER_ERROR)
-        }
+        // As Kafka, whose log dir goes offline on an IOException: KAFKA_STORAGE_ERROR, which
+        // clients retry. Storage logs the condition once as it starts and once as it ends.
+        Err(AppendError::Io(_)) => fail(error::KAFKA_STORAGE_ERROR),
     }
 }
 

@@ -44,5 +44,6 @@ pub const GROUP_SUBSCRIBED_TO_TOPIC: ErrorCode = 86;
 pub const MEMBER_ID_REQUIRED: ErrorCode = 79;
 pub const INVALID_REPLICA_ASSIGNMENT: ErrorCode = 39;
 pub const KAFKA_STORAGE_ERROR: ErrorCode = 56;
+pub const GROUP_MAX_SIZE_REACHED: ErrorCode = 81;
 pub const ELECTION_NOT_NEEDED: ErrorCode = 84;
 pub const NO_REASSIGNMENT_IN_PROGRESS: ErrorCode = 85;

@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod client_quotas;
 pub mod crc32c;
+mod deletion;
 pub mod dynamic;
 pub mod log;
 pub mod metadata;
@@ -14,6 +15,7 @@ mod partitions;
 pub mod producers;
 pub mod records;
 pub mod volume;
+mod write_health;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -147,6 +149,10 @@ pub struct Storage {
     pub validator: records::Validator,
     /// Whether the last stop was a controlled shutdown (the marker was present at start).
     clean_shutdown: bool,
+    /// Deleted partitions' renamed directories, removed a few files per timer turn.
+    deletions: deletion::Deletions,
+    /// Whether appends are failing (one WARN as it starts and one as it ends).
+    write_health: write_health::WriteHealth,
 }
 
 impl Storage {
@@ -186,6 +192,8 @@ impl Storage {
             resource_configs: BTreeMap::new(),
             broker_config_epoch: 0,
             client_quotas: client_quotas::QuotaImage::new(),
+            deletions: deletion::Deletions::default(),
+            write_health: write_health::WriteHealth::default(),
         };
         storage.replay_metadata()?;
         storage.replay_offsets()?;
@@ -337,6 +345,14 @@ impl Storage {
                 MetadataRecord::Other { .. } => {}
             }
         }
+        let live = image
+            .iter()
+            .map(|(name, (id, partitions, _))| {
+                let count = partitions.keys().next_back().map_or(0, |&max| max + 1);
+                (*id, (name.clone(), count))
+            })
+            .collect();
+        self.recover_deletions(&live)?;
         for (name, (id, partitions, configs)) in image {
             let mut topic = Topic {
                 name: name.clone(),
@@ -437,8 +453,11 @@ impl Storage {
         self.topics.get(name).map(|t| &t.configs)
     }
 
-    /// Creates a topic: records it in the metadata log (synced), then creates its partition
-    /// directories.
+    /// Creates a topic: its partition directories first, then its TopicRecord,
+    /// PartitionRecords and ConfigRecords appended to the metadata log and synced, the
+    /// commit point. A failure before it removes the directories made; a crash before it
+    /// leaves only stray directories, which no restart loads (the metadata log does not
+    /// name them) and which a later creation at their path removes first.
     pub fn create_topic(
         &mut self,
         name: &str,
@@ -450,6 +469,23 @@ impl Storage {
             return Err(TopicError::AlreadyExists);
         }
         let id = random_uuid()?;
+        let mut topic = Topic {
+            name: name.to_string(),
+            id,
+            partitions: Vec::new(),
+            configs: configs.iter().cloned().collect(),
+        };
+        let mut logs = Vec::with_capacity(partitions.max(0) as usize);
+        for index in 0..partitions {
+            match self.create_partition_log(&topic, index) {
+                Ok(log) => logs.push(log),
+                Err(e) => {
+                    drop(logs);
+                    self.remove_uncommitted(name, 0..index + 1);
+                    return Err(TopicError::Io(e));
+                }
+            }
+        }
         let mut records = vec![MetadataRecord::Topic {
             name: name.to_string(),
             topic_id: id,
@@ -471,18 +507,15 @@ impl Storage {
                 value: Some(value.clone()),
             });
         }
-        self.append_metadata(&records)?;
-        let mut topic = Topic {
-            name: name.to_string(),
-            id,
-            partitions: Vec::new(),
-            configs: configs.iter().cloned().collect(),
-        };
-        for index in 0..partitions {
-            let log = self.create_partition_log(&topic, index)?;
+        let committed = sync_dir(&self.root).and_then(|()| self.append_metadata(&records));
+        if let Err(e) = committed {
+            drop(logs);
+            self.remove_uncommitted(name, 0..partitions);
+            return Err(TopicError::Io(e));
+        }
+        for log in logs {
             topic.partitions.push(Partition::open(log, 0)?);
         }
-        sync_dir(&self.root)?;
         info!(
             "created topic {name} ({} partitions, id {})",
             partitions,
@@ -493,18 +526,51 @@ impl Storage {
         Ok(self.topics.entry(name.to_string()).or_insert(topic))
     }
 
-    /// Deletes a topic: a RemoveTopicRecord (synced), then its partition directories.
+    /// Deletes a topic: each partition directory renamed to Kafka's
+    /// `<topic>-<partition>.<uuid>-delete`, then the RemoveTopicRecord appended and synced,
+    /// the commit point; the renamed directories are removed later in bounded steps
+    /// ([`Storage::remove_deleted`]). A failure before the commit renames them back; a crash
+    /// before it is undone at the next start (see `deletion`).
     pub fn delete_topic(&mut self, name: &str) -> Result<Uuid, TopicError> {
-        let id = self.topics.get(name).ok_or(TopicError::UnknownTopic)?.id;
-        self.append_metadata(&[MetadataRecord::RemoveTopic { topic_id: id }])?;
-        if let Some(topic) = self.topics.remove(name) {
-            for partition in &topic.partitions {
-                fs::remove_dir_all(partition.log.dir())?;
+        let topic = self.topics.get(name).ok_or(TopicError::UnknownTopic)?;
+        let id = topic.id;
+        let mut renamed: Vec<(PathBuf, PathBuf)> = Vec::with_capacity(topic.partitions.len());
+        let mut result = Ok(());
+        for (index, partition) in topic.partitions.iter().enumerate() {
+            let from = partition.log.dir().to_path_buf();
+            let to = match deletion::delete_dir_name(name, index as i32) {
+                Ok(to) => self.root.join(to),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            if let Err(e) = fs::rename(&from, &to) {
+                result = Err(e);
+                break;
             }
+            renamed.push((from, to));
         }
+        let committed = result
+            .and_then(|()| sync_dir(&self.root))
+            .and_then(|()| self.append_metadata(&[MetadataRecord::RemoveTopic { topic_id: id }]));
+        if let Err(e) = committed {
+            for (from, to) in renamed.iter().rev() {
+                if let Err(e) = fs::rename(to, from) {
+                    warn!("renaming {} back: {e}", to.display());
+                }
+            }
+            if let Err(e) = sync_dir(&self.root) {
+                warn!("syncing {}: {e}", self.root.display());
+            }
+            return Err(TopicError::Io(e));
+        }
+        self.topics.remove(name);
         self.names_by_id.remove(&id);
         self.dirty.retain(|(dirty_id, _)| *dirty_id != id);
-        sync_dir(&self.root)?;
+        for (_, to) in renamed {
+            self.deletions.push(to);
+        }
         self.epoch += 1;
         info!("deleted topic {name}");
         Ok(id)
@@ -577,10 +643,17 @@ impl Storage {
         }
         self.scratch.clear();
         self.scratch.extend_from_slice(bytes);
-        let appended = part
-            .log
-            .append(&mut self.scratch, part.leader_epoch)
-            .map_err(AppendError::Io)?;
+        let appended = match part.log.append(&mut self.scratch, part.leader_epoch) {
+            Ok(appended) => {
+                self.write_health.succeeded(&self.root);
+                appended
+            }
+            Err(e) => {
+                let what = part.log.dir().display().to_string();
+                self.write_health.failed(&self.root, &what, &e);
+                return Err(AppendError::Io(e));
+            }
+        };
         producers::record(
             &mut part.producers,
             &BatchHeader {
@@ -818,6 +891,12 @@ impl Storage {
     }
 }
 
+/// Whether Kafka counts `name` as an internal topic (`Topic.INTERNAL_TOPICS`): Metadata and
+/// DescribeTopicPartitions report these with `is_internal` set.
+pub fn is_internal_topic(name: &str) -> bool {
+    name == offsets::TOPIC || name == "__transaction_state"
+}
+
 /// Kafka's topic name rules.
 pub fn validate_topic_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() {
@@ -993,6 +1072,15 @@ mod tests {
             storage.flush(Instant::now()).unwrap();
             storage.delete_topic("gone").unwrap();
             assert!(!dir.join("gone-0").exists());
+            while storage.deletions_pending() {
+                storage.remove_deleted();
+            }
+            let left: Vec<_> = fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|name| name.ends_with("-delete"))
+                .collect();
+            assert!(left.is_empty(), "{left:?}");
         }
         let storage = Storage::open(&config_for(&dir)).unwrap();
         let names: Vec<&str> = storage.topics().map(|t| t.name.as_str()).collect();

@@ -55,12 +55,16 @@ impl Storage {
         Ok(())
     }
 
-    /// Removes the directories of partitions that never reached the metadata log. A failure
+    /// Removes the directories of partitions that never reached the metadata log (also for
+    /// CreateTopics). What is not a directory at such a path is not ours and stays. A failure
     /// here leaves stray directories, which are harmless: nothing opens them until a later
     /// creation of the same partition removes them first.
-    fn remove_uncommitted(&self, name: &str, indexes: std::ops::Range<i32>) {
+    pub(super) fn remove_uncommitted(&self, name: &str, indexes: std::ops::Range<i32>) {
         for index in indexes {
             let dir = self.partition_dir(name, index);
+            if !fs::symlink_metadata(&dir).is_ok_and(|meta| meta.is_dir()) {
+                continue;
+            }
             if let Err(e) = fs::remove_dir_all(&dir) {
                 warn!("removing uncommitted {}: {e}", dir.display());
             }

@@ -83,7 +83,18 @@ impl Validator {
         topic_partition: &str,
     ) -> Result<(), Invalid> {
         let mut keyless = Vec::new();
+        // A record's timestamp is the base plus its delta, both the client's: checked, so
+        // no later reader (the timestamp search, retention) meets a wrapped one.
+        let mut overflow = None;
         let result = self.for_each(bytes, header, decompressed_bytes_max, |index, record| {
+            if overflow.is_none()
+                && header
+                    .base_timestamp
+                    .checked_add(record.timestamp_delta)
+                    .is_none()
+            {
+                overflow = Some((index, record.timestamp_delta));
+            }
             if compacted && !record.has_key {
                 keyless.push((
                     index,
@@ -96,6 +107,13 @@ impl Validator {
         });
         self.release();
         result?;
+        if let Some((index, delta)) = overflow {
+            return Err(Invalid::Record(format!(
+                "Record {index} has timestamp delta {delta}, which overflows the batch's base \
+                 timestamp {}",
+                header.base_timestamp
+            )));
+        }
         if keyless.is_empty() {
             Ok(())
         } else {
@@ -516,6 +534,26 @@ mod tests {
                 match check(&bytes) {
                     Err(Invalid::Record(m)) => assert!(m.contains(want), "{name}/{codec}: {m}"),
                     other => panic!("{name} with codec {codec}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_timestamp_delta_that_overflows_the_base_is_invalid() {
+        // attributes 0, ts delta 1 (zigzag 2), offset delta 0, key and value null, no headers.
+        let rec = record(&[0x00, 0x02, 0x00, 0x01, 0x01, 0x00]);
+        for (base, refused) in [(i64::MAX - 1, false), (i64::MAX, true)] {
+            for codec in CODECS {
+                let mut bytes = seal(codec, 1, &compress(codec, &rec));
+                bytes[27..35].copy_from_slice(&base.to_be_bytes());
+                let crc = crate::storage::crc32c::crc32c(&bytes[21..]);
+                bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+                match check(&bytes) {
+                    Err(Invalid::Record(m)) if refused => {
+                        assert!(m.contains("overflows"), "{m}")
+                    }
+                    result => assert_eq!(result, Ok(()), "base {base}, codec {codec}"),
                 }
             }
         }
