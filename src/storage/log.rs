@@ -512,7 +512,10 @@ impl PartitionLog {
                 }
             })?;
             if let Some(loc) = found {
-                return segment.first_record(loc, |ts| ts >= timestamp).map(Some);
+                // Records below the log start offset are deleted, even in a kept segment.
+                return segment
+                    .first_record(loc, |ts| ts >= timestamp)
+                    .map(|(offset, ts)| Some((offset.max(self.log_start_offset), ts)));
             }
         }
         Ok(None)
@@ -580,8 +583,52 @@ impl PartitionLog {
             );
             fs::remove_file(&segment.path)?;
         }
-        self.log_start_offset = self.segments[0].base_offset;
+        self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset);
         Ok(due)
+    }
+
+    /// Moves the log start offset forward to `offset` (DeleteRecords, or a checkpoint read at
+    /// start; never backward, never past the log end) and deletes the segments wholly below
+    /// it, as Kafka's log-start-offset breach does: a segment goes when the next one starts at
+    /// or before the new start, so the active segment stays. Returns whether the start moved.
+    pub fn advance_log_start(&mut self, offset: i64) -> io::Result<bool> {
+        let offset = offset.min(self.next_offset());
+        let moved = offset > self.log_start_offset;
+        if moved {
+            self.log_start_offset = offset;
+        }
+        let due = self
+            .segments
+            .windows(2)
+            .take_while(|pair| pair[1].base_offset <= self.log_start_offset)
+            .count();
+        if due > 0 {
+            for segment in self.segments.drain(..due) {
+                info!(
+                    "{}: deleting segment {} below the log start offset {}",
+                    self.dir.display(),
+                    segment.path.display(),
+                    self.log_start_offset
+                );
+                fs::remove_file(&segment.path)?;
+            }
+            sync_dir(&self.dir)?;
+        }
+        Ok(moved)
+    }
+
+    /// Sets the log start offset without deleting anything (the caller then records it and
+    /// calls [`PartitionLog::advance_log_start`]); clamped to the first segment and log end.
+    pub fn set_log_start_offset(&mut self, offset: i64) {
+        let first = self.segments.first().map_or(0, |s| s.base_offset);
+        self.log_start_offset = offset.clamp(first, self.next_offset());
+    }
+
+    /// The log start offset if the segments alone do not give it (it lies past the first
+    /// segment's base offset): what Kafka's `log-start-offset-checkpoint` records.
+    pub fn checkpointed_log_start(&self) -> Option<i64> {
+        let first = self.segments.first().map_or(0, |s| s.base_offset);
+        (self.log_start_offset > first).then_some(self.log_start_offset)
     }
 
     /// The size at which the active segment rolls (a topic's `segment.bytes` changed).

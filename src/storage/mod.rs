@@ -8,6 +8,7 @@ pub mod client_quotas;
 pub mod crc32c;
 pub mod dynamic;
 pub mod log;
+pub mod log_start;
 pub mod metadata;
 pub mod offsets;
 mod partitions;
@@ -135,6 +136,8 @@ pub struct Storage {
     pub metadata_version: Option<i16>,
     /// Client quotas, replayed from ClientQuotaRecords.
     client_quotas: client_quotas::QuotaImage,
+    /// The broker's effective properties (for topic keys without an override).
+    broker_properties: BTreeMap<String, String>,
     /// Bumped on every append and topic change, so waiting fetches know to look again.
     pub epoch: u64,
     scratch: Vec<u8>,
@@ -174,8 +177,10 @@ impl Storage {
             resource_configs: BTreeMap::new(),
             broker_config_epoch: 0,
             client_quotas: client_quotas::QuotaImage::new(),
+            broker_properties: config.properties.clone(),
         };
         storage.replay_metadata()?;
+        storage.load_log_start_checkpoint()?;
         storage.replay_offsets()?;
         info!(
             "log dir {}: cluster {}, {} topics",
@@ -469,6 +474,13 @@ impl Storage {
         if let Some(topic) = self.topics.remove(name) {
             for partition in &topic.partitions {
                 fs::remove_dir_all(partition.log.dir())?;
+            }
+            if topic
+                .partitions
+                .iter()
+                .any(|p| p.log.checkpointed_log_start().is_some())
+            {
+                self.write_log_start_checkpoint()?;
             }
         }
         self.names_by_id.remove(&id);

@@ -1,0 +1,156 @@
+"""Log management with real clients: DeleteRecords through kafka-python's KafkaAdminClient and
+confluent-kafka's AdminClient (the low watermark answered, a consumer from the beginning gets
+exactly the records at and after it, ListOffsets earliest follows, refusals as the clients
+report them, a restart keeps the new log start offset)."""
+
+from __future__ import annotations
+
+import pytest
+
+from clientlib import cf_admin, cf_consumer, kp_admin, kp_consumer
+from conftest import wait_until
+
+RECORDS = 60
+# Small segments, so deleting records also removes whole segment files.
+SEGMENT_BYTES = 1024
+
+
+def produce_numbered(bootstrap: str, topic: str, count: int):
+    """``count`` records k<i>=v<i> to partition 0, one batch each (confluent-kafka, acks=all)."""
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": False,
+                  "linger.ms": 0})
+    offsets = []
+    for i in range(count):
+        p.produce(topic, key=b"k%d" % i, value=b"v%d" % i, partition=0,
+                  on_delivery=lambda err, msg: offsets.append(None if err else msg.offset()))
+        p.flush(30)
+    assert offsets == list(range(count)), offsets
+
+
+def create_topic(bootstrap: str, topic: str, **configs):
+    from confluent_kafka.admin import NewTopic
+
+    admin = cf_admin(bootstrap)
+    config = {"segment.bytes": str(SEGMENT_BYTES), **configs}
+    futures = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1, config=config)],
+                                  operation_timeout=30, request_timeout=30)
+    assert futures[topic].result(timeout=40) is None
+    wait_until(lambda: topic in admin.list_topics(timeout=10).topics, 15, what=f"{topic} in metadata")
+
+
+def kp_read_from_beginning(bootstrap: str, topic: str):
+    """(earliest offset, [(offset, key, value)...]) as a kafka-python consumer sees them."""
+    from kafka import TopicPartition
+
+    c = kp_consumer(bootstrap)
+    try:
+        tp = TopicPartition(topic, 0)
+        c.assign([tp])
+        c.seek_to_beginning(tp)
+        begin, end = c.beginning_offsets([tp])[tp], c.end_offsets([tp])[tp]
+        out = []
+        while c.position(tp) < end:
+            for msgs in c.poll(timeout_ms=500).values():
+                out.extend((m.offset, m.key, m.value) for m in msgs)
+        return begin, out
+    finally:
+        c.close()
+
+
+def cf_read_from_beginning(bootstrap: str, topic: str):
+    """(low, high watermarks, [(offset, key, value)...]) as librdkafka sees them."""
+    from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+
+    c = cf_consumer(bootstrap)
+    try:
+        low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        out = []
+        while True:
+            m = c.poll(5)
+            assert m is not None, f"no EOF after {len(out)} records"
+            if m.error() is not None:
+                assert m.error().code() == KafkaError._PARTITION_EOF, m.error()
+                break
+            out.append((m.offset(), m.key(), m.value()))
+        return (low, high), out
+    finally:
+        c.close()
+
+
+def numbered(start: int, end: int):
+    return [(i, b"k%d" % i, b"v%d" % i) for i in range(start, end)]
+
+
+def test_kafka_python_delete_records(broker):
+    from kafka import TopicPartition
+    from kafka.errors import OffsetOutOfRangeError, PolicyViolationError
+
+    topic = "kp-delete-records"
+    create_topic(broker.bootstrap, topic)
+    produce_numbered(broker.bootstrap, topic, RECORDS)
+    segments_before = sorted((broker.log_dir / f"{topic}-0").glob("*.log"))
+    admin = kp_admin(broker.bootstrap)
+    try:
+        tp = TopicPartition(topic, 0)
+        result = admin.delete_records({tp: 25})
+        assert result[tp]["low_watermark"] == 25 and result[tp]["error_code"] == 0, result
+        with pytest.raises(OffsetOutOfRangeError):
+            admin.delete_records({tp: RECORDS + 1})
+        compacted = "kp-delete-records-compacted"
+        create_topic(broker.bootstrap, compacted, **{"cleanup.policy": "compact"})
+        with pytest.raises(PolicyViolationError):
+            admin.delete_records({TopicPartition(compacted, 0): 0})
+    finally:
+        admin.close()
+    segments_after = sorted((broker.log_dir / f"{topic}-0").glob("*.log"))
+    assert len(segments_after) < len(segments_before), (segments_before, segments_after)
+    assert kp_read_from_beginning(broker.bootstrap, topic) == (25, numbered(25, RECORDS))
+
+    broker.kill9()
+    broker.start()
+    assert kp_read_from_beginning(broker.bootstrap, topic) == (25, numbered(25, RECORDS))
+    admin = kp_admin(broker.bootstrap)
+    try:
+        result = admin.delete_records({TopicPartition(topic, 0): -1})
+        assert result[TopicPartition(topic, 0)]["low_watermark"] == RECORDS, result
+    finally:
+        admin.close()
+    assert kp_read_from_beginning(broker.bootstrap, topic) == (RECORDS, [])
+
+
+def test_confluent_delete_records(broker):
+    from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+    topic = "cf-delete-records"
+    create_topic(broker.bootstrap, topic)
+    produce_numbered(broker.bootstrap, topic, RECORDS)
+    admin = cf_admin(broker.bootstrap)
+    futures = admin.delete_records([TopicPartition(topic, 0, 40)], operation_timeout=10, request_timeout=30)
+    ((tp, future),) = futures.items()
+    assert (tp.topic, tp.partition, future.result(timeout=30).low_watermark) == (topic, 0, 40)
+    assert cf_read_from_beginning(broker.bootstrap, topic) == ((40, RECORDS), numbered(40, RECORDS))
+
+    # Beyond the high watermark: OFFSET_OUT_OF_RANGE, and nothing changed.
+    (future,) = admin.delete_records([TopicPartition(topic, 0, RECORDS + 5)], request_timeout=30).values()
+    with pytest.raises(KafkaException) as refused:
+        future.result(timeout=30)
+    assert refused.value.args[0].code() == KafkaError.OFFSET_OUT_OF_RANGE, refused.value
+    # A compact-only topic: POLICY_VIOLATION.
+    compacted = "cf-delete-records-compacted"
+    create_topic(broker.bootstrap, compacted, **{"cleanup.policy": "compact"})
+    (future,) = admin.delete_records([TopicPartition(compacted, 0, 0)], request_timeout=30).values()
+    with pytest.raises(KafkaException) as refused:
+        future.result(timeout=30)
+    assert refused.value.args[0].code() == KafkaError.POLICY_VIOLATION, refused.value
+    assert cf_read_from_beginning(broker.bootstrap, topic) == ((40, RECORDS), numbered(40, RECORDS))
+
+    broker.kill9()
+    broker.start()
+    assert cf_read_from_beginning(broker.bootstrap, topic) == ((40, RECORDS), numbered(40, RECORDS))
+    admin = cf_admin(broker.bootstrap)
+    (future,) = admin.delete_records([TopicPartition(topic, 0, -1)], request_timeout=30).values()
+    assert future.result(timeout=30).low_watermark == RECORDS
+    assert cf_read_from_beginning(broker.bootstrap, topic) == ((RECORDS, RECORDS), [])
