@@ -96,9 +96,10 @@ fn create_topic(conn: &mut Conn, name: &str, partitions: i32, configs: &[(&str, 
     assert_eq!(response.topics[0].error_code, NONE, "creating {name}");
 }
 
-/// Produces one batch of one 100-byte record; returns its offset.
+/// Produces one batch of one keyed 100-byte record; returns its offset.
 fn produce_one(conn: &mut Conn, name: &str) -> i64 {
-    let batch = batch::build(0, 0, 1_700_000_000_000, &[vec![b'r'; 100]]);
+    let record = (Some(b"k".to_vec()), Some(vec![b'r'; 100]));
+    let batch = batch::build_keyed(0, 0, 1_700_000_000_000, &[record]);
     let request = produce::Request {
         transactional_id: None,
         acks: -1,

@@ -153,6 +153,7 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod produce_compacted;
 pub mod sync_group;
 
 /// Every API we serve, sorted by key.

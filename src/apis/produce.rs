@@ -171,6 +171,11 @@ fn produce_partition(
         );
         return fail(code);
     }
+    if let Some(refused) =
+        super::produce_compacted::refusal(ctx, topic, data.index, bytes, log_start_offset)
+    {
+        return refused;
+    }
     match ctx.storage.append(topic, data.index, bytes) {
         Ok(appended) => PartitionProduceResponse {
             index: data.index,

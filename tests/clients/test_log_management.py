@@ -154,3 +154,47 @@ def test_confluent_delete_records(broker):
     (future,) = admin.delete_records([TopicPartition(topic, 0, -1)], request_timeout=30).values()
     assert future.result(timeout=30).low_watermark == RECORDS
     assert cf_read_from_beginning(broker.bootstrap, topic) == ((RECORDS, RECORDS), [])
+
+
+def keyless_message(topic: str) -> str:
+    return f"Compacted topic cannot accept message without key in topic partition {topic}-0"
+
+
+def test_confluent_keyless_records_to_a_compacted_topic(broker):
+    from confluent_kafka import KafkaError, Producer
+
+    topic = "cf-compacted-keyless"
+    create_topic(broker.bootstrap, topic, **{"cleanup.policy": "compact"})
+    p = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "enable.idempotence": False,
+                  "retries": 0, "linger.ms": 0})
+    reports = []
+    p.produce(topic, key=None, value=b"no key", partition=0,
+              on_delivery=lambda err, msg: reports.append(err))
+    p.flush(30)
+    p.produce(topic, key=b"k", value=b"keyed", partition=0,
+              on_delivery=lambda err, msg: reports.append(err if err else msg.offset()))
+    p.flush(30)
+    refused, accepted = reports
+    assert refused is not None and refused.code() == KafkaError.INVALID_RECORD, refused
+    # librdkafka reports the code with its own text (the record errors are not surfaced).
+    assert refused.str() == "Broker: Broker failed to validate record", refused.str()
+    assert accepted == 0, accepted
+    (_, high), records = cf_read_from_beginning(broker.bootstrap, topic)
+    assert (high, records) == (1, [(0, b"k", b"keyed")])
+
+
+def test_kafka_python_keyless_records_to_a_compacted_topic(broker):
+    from kafka import KafkaProducer
+    from kafka.errors import InvalidRecordError
+
+    topic = "kp-compacted-keyless"
+    create_topic(broker.bootstrap, topic, **{"cleanup.policy": "compact,delete"})
+    p = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", enable_idempotence=False, retries=0)
+    try:
+        with pytest.raises(InvalidRecordError) as refused:
+            p.send(topic, key=None, value=b"no key", partition=0).get(timeout=30)
+        assert keyless_message(topic) in str(refused.value), str(refused.value)
+        assert p.send(topic, key=b"k", value=b"keyed", partition=0).get(timeout=30).offset == 0
+    finally:
+        p.close(timeout=10)
+    assert kp_read_from_beginning(broker.bootstrap, topic) == (0, [(0, b"k", b"keyed")])
