@@ -75,6 +75,18 @@ impl Broker {
         self.config_epoch = epoch;
     }
 
+    /// When the log cleaner next wants a slice: at once while a pass is under way, else
+    /// when its back-off ends.
+    fn next_cleaning(&self) -> Instant {
+        let now = Instant::now();
+        let cleaner = self.storage.cleaner();
+        if cleaner.busy() {
+            return now;
+        }
+        let wait_ms = cleaner.idle_until_ms() - crate::storage::now_ms();
+        now + Duration::from_millis(wait_ms.max(0) as u64)
+    }
+
     /// What a handler of this request may see.
     fn context<'b>(
         &'b mut self,
@@ -294,6 +306,7 @@ impl Service for Broker {
     fn next_timer(&self) -> Option<Instant> {
         [
             Some(self.next_retention_check),
+            Some(self.next_cleaning()),
             self.storage.next_flush(),
             self.coordinator.next_deadline(),
         ]
@@ -307,6 +320,9 @@ impl Service for Broker {
             self.storage.enforce_retention();
             self.quotas.expire(now);
             self.next_retention_check = now + retention_interval(&self.config);
+        }
+        if now >= self.next_cleaning() {
+            self.storage.clean_slice(crate::storage::now_ms());
         }
         self.coordinator.tick(now);
         self.end_of_turn(now);

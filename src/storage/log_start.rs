@@ -139,21 +139,11 @@ impl Storage {
         for topic in self.topics.values() {
             for (index, partition) in topic.partitions.iter().enumerate() {
                 if let Some(start) = partition.log.checkpointed_log_start() {
-                    entries.push(format!("{} {index} {start}", topic.name));
+                    entries.push((topic.name.clone(), index as i32, start));
                 }
             }
         }
-        let mut text = format!("{CHECKPOINT_VERSION}\n{}\n", entries.len());
-        for entry in entries {
-            text.push_str(&entry);
-            text.push('\n');
-        }
-        let path = self.root.join(CHECKPOINT_FILE);
-        let tmp = self.root.join(format!("{CHECKPOINT_FILE}.tmp"));
-        fs::write(&tmp, text)?;
-        fs::File::open(&tmp)?.sync_all()?;
-        fs::rename(&tmp, &path)?;
-        sync_dir(&self.root)
+        write_checkpoint(&self.root, CHECKPOINT_FILE, &entries)
     }
 
     /// Applies `log-start-offset-checkpoint` at start (after the partitions are open): each
@@ -203,8 +193,27 @@ impl Storage {
     }
 }
 
+/// Writes a version 0 checkpoint file `name` in `root` atomically: a `.tmp` file, fsync,
+/// rename, directory fsync (Kafka's `CheckpointFile`).
+pub(super) fn write_checkpoint(
+    root: &std::path::Path,
+    name: &str,
+    entries: &[(String, i32, i64)],
+) -> io::Result<()> {
+    let mut text = format!("{CHECKPOINT_VERSION}\n{}\n", entries.len());
+    for (topic, partition, offset) in entries {
+        text.push_str(&format!("{topic} {partition} {offset}\n"));
+    }
+    let path = root.join(name);
+    let tmp = root.join(format!("{name}.tmp"));
+    fs::write(&tmp, text)?;
+    fs::File::open(&tmp)?.sync_all()?;
+    fs::rename(&tmp, &path)?;
+    sync_dir(root)
+}
+
 /// The entries of a version 0 checkpoint file, or `None` if it is not one.
-fn parse_checkpoint(text: &str) -> Option<Vec<(String, i32, i64)>> {
+pub(super) fn parse_checkpoint(text: &str) -> Option<Vec<(String, i32, i64)>> {
     let mut lines = text.lines();
     if lines.next()?.trim() != CHECKPOINT_VERSION {
         return None;

@@ -4,6 +4,7 @@
 //! that touches files; everything in memory here is derived from the log directory.
 
 pub mod batch;
+pub mod cleaner;
 pub mod client_quotas;
 pub mod crc32c;
 pub mod dynamic;
@@ -138,6 +139,8 @@ pub struct Storage {
     client_quotas: client_quotas::QuotaImage,
     /// The broker's effective properties (for topic keys without an override).
     broker_properties: BTreeMap<String, String>,
+    /// The log cleaner's place between slices.
+    cleaner: cleaner::Cleaner,
     /// Bumped on every append and topic change, so waiting fetches know to look again.
     pub epoch: u64,
     scratch: Vec<u8>,
@@ -178,9 +181,11 @@ impl Storage {
             broker_config_epoch: 0,
             client_quotas: client_quotas::QuotaImage::new(),
             broker_properties: config.properties.clone(),
+            cleaner: cleaner::Cleaner::default(),
         };
         storage.replay_metadata()?;
         storage.load_log_start_checkpoint()?;
+        storage.load_cleaner_checkpoint();
         storage.replay_offsets()?;
         info!(
             "log dir {}: cluster {}, {} topics",
@@ -777,10 +782,24 @@ impl Storage {
         partition.log.read(offset, max_bytes)
     }
 
-    /// Applies retention to every partition (topic overrides first, then broker defaults).
+    /// Applies retention to every partition (topic overrides first, then broker defaults)
+    /// whose `cleanup.policy` holds `delete`: a compact-only topic (`__consumer_offsets`
+    /// among them) is never cut by time or size, as in Kafka.
     pub fn enforce_retention(&mut self) {
         let now = now_ms();
+        let deleting: Vec<String> = self
+            .topics
+            .values()
+            .filter(|t| {
+                let policy = self.topic_setting(&t.configs, "cleanup.policy");
+                crate::configs::list_items(&policy).contains(&"delete")
+            })
+            .map(|t| t.name.clone())
+            .collect();
         for topic in self.topics.values_mut() {
+            if !deleting.contains(&topic.name) {
+                continue;
+            }
             let retention_ms = topic
                 .config_i64("retention.ms")
                 .unwrap_or(self.retention_ms);
