@@ -29,6 +29,8 @@ pub struct Broker {
     next_retention_check: Instant,
     /// The storage's broker-config epoch `config` was built at.
     config_epoch: u64,
+    /// The instant of the latest turn's end (what the cleaner's timer is measured from).
+    turn_ended: Instant,
 }
 
 /// A request waiting for a condition: its own frame, handled again on resume, and what its
@@ -53,6 +55,7 @@ impl Broker {
             coordinator,
             quotas,
             config_epoch: u64::MAX,
+            turn_ended: Instant::now(),
         };
         broker.refresh_config();
         Ok(broker)
@@ -78,7 +81,7 @@ impl Broker {
     /// When the log cleaner next wants a slice: at once while a pass is under way, else
     /// when its back-off ends.
     fn next_cleaning(&self) -> Instant {
-        let now = Instant::now();
+        let now = self.turn_ended;
         let cleaner = self.storage.cleaner();
         if cleaner.busy() {
             return now;
@@ -289,6 +292,7 @@ impl Service for Broker {
     /// The group commit: one fsync per partition appended to this turn, before any of the
     /// turn's acknowledgements is written.
     fn end_of_turn(&mut self, now: Instant) {
+        self.turn_ended = now;
         if self.storage.flush_due(now)
             && let Err(e) = self.storage.flush(now)
         {
@@ -321,9 +325,8 @@ impl Service for Broker {
             self.quotas.expire(now);
             self.next_retention_check = now + retention_interval(&self.config);
         }
-        if now >= self.next_cleaning() {
-            self.storage.clean_slice(crate::storage::now_ms());
-        }
+        // A slice of the cleaner's work, if a pass is under way or its back-off ended.
+        self.storage.clean_slice(crate::storage::now_ms());
         self.coordinator.tick(now);
         self.end_of_turn(now);
     }

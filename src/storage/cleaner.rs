@@ -28,7 +28,8 @@
 //!   `cleaner-offset-checkpoint` (same format as the log start checkpoint), written after a
 //!   pass; losing it only makes the next pass redo work.
 //! - It never stalls the loop: [`Storage::clean_slice`] reads at most
-//!   [`CLEANER_BYTES_PER_TURN`] bytes of log per call (from the broker's timer, which asks to
+//!   [`CLEANER_BYTES_PER_TURN`] bytes of log per call (or `log.cleaner.io.buffer.size` if
+//!   smaller; a batch is never split, so one call reads at least one batch) (from the broker's timer, which asks to
 //!   be called at once while a pass is under way), keeping the pass's place between calls.
 //!   Segments deleted under it (retention, DeleteRecords, a deleted topic) end the pass.
 
@@ -46,8 +47,9 @@ use super::log::{SegmentSummary, cleaned_file_name, sync_dir};
 use super::metadata::Uuid;
 use crate::protocol::codec::{Reader, Writer};
 
-/// Bytes of log the cleaner reads per call, between the loop's turns.
-pub const CLEANER_BYTES_PER_TURN: u64 = 256 * 1024;
+/// Bytes of log the cleaner reads per call, between the loop's turns, unless
+/// `log.cleaner.io.buffer.size` (Kafka's cleaner I/O buffer, 512 KiB by default) says less.
+pub const CLEANER_BYTES_PER_TURN: u64 = 512 * 1024;
 /// Kafka's name for the file of each partition's first dirty offset.
 pub const CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 /// Kafka's batch attribute: the base timestamp is the delete horizon (KIP-534).
@@ -338,7 +340,9 @@ impl Storage {
 
     /// Advances the current pass by up to the slice's byte budget.
     fn advance_pass(&mut self) -> io::Result<()> {
-        let mut budget = CLEANER_BYTES_PER_TURN;
+        let mut budget = u64::try_from(self.broker_long("log.cleaner.io.buffer.size", 524_288))
+            .unwrap_or(1)
+            .clamp(1, CLEANER_BYTES_PER_TURN);
         let dedupe_bytes = self
             .broker_long("log.cleaner.dedupe.buffer.size", 134_217_728)
             .max(1 << 20) as usize;
