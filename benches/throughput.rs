@@ -12,7 +12,8 @@
 //!
 //! Workloads: ApiVersions; Produce (acks=1, 1 KiB records in 16 KiB and 1 MiB batches,
 //! one partition's batch per request, each connection on its own partition); Fetch
-//! (reading back what Produce wrote, from offset 0 to the end and again). Produce and
+//! (reading back what Produce wrote, from offset 0 to the end and again); Produce of keyed
+//! records to a compacted topic while the log cleaner works on it (`*_cleaner`). Produce and
 //! Fetch rows also report payload: MB/s (10^6 bytes of whole record batches moved) and
 //! records/s. Their baselines move the same bytes through the same client: for Produce the
 //! baseline reads each batch and answers with the broker's acknowledgement, for Fetch it
@@ -215,6 +216,8 @@ struct Moved {
 /// Partitions of the bench topic: one per connection, up to this many.
 const MAX_PARTITIONS: usize = 100;
 const TOPIC: &str = "bench";
+/// The topic of the `*_cleaner` rows (cleanup.policy=compact).
+const COMPACTED_TOPIC: &str = "bench-compacted";
 const RECORD_BYTES: usize = 1024;
 
 /// The workloads benchmarked, in order: the full plan under `cargo bench` (which passes
@@ -276,6 +279,15 @@ fn workloads(full: bool) -> Vec<Spec> {
         data(
             Box::new(Produce::new("produce_1MiB", 1 << 20, partitions)),
             vec![one_short, many_shorter],
+            Durable,
+        ),
+        data(
+            Box::new(Produce::compacted(
+                "produce_16KiB_cleaner",
+                16 << 10,
+                partitions,
+            )),
+            vec![one, many_short],
             Durable,
         ),
         data(
@@ -377,6 +389,11 @@ fn now_ms() -> i64 {
 struct Produce {
     name: &'static str,
     partitions: usize,
+    /// The topic, and whether it is compacted (its records then carry keys, 16 of them
+    /// reused by every batch, so each batch makes the last one's records obsolete and the
+    /// log cleaner always has work).
+    topic: &'static str,
+    compacted: bool,
     /// The frame up to the partition index, and after it.
     head: Vec<u8>,
     tail: Vec<u8>,
@@ -389,6 +406,21 @@ const CREATE_TOPICS_VERSION: i16 = 7;
 
 impl Produce {
     fn new(name: &'static str, batch_bytes: usize, partitions: usize) -> Produce {
+        Produce::to(name, batch_bytes, partitions, TOPIC, false)
+    }
+
+    /// To the compacted topic, while the log cleaner works on it.
+    fn compacted(name: &'static str, batch_bytes: usize, partitions: usize) -> Produce {
+        Produce::to(name, batch_bytes, partitions, COMPACTED_TOPIC, true)
+    }
+
+    fn to(
+        name: &'static str,
+        batch_bytes: usize,
+        partitions: usize,
+        topic: &'static str,
+        compacted: bool,
+    ) -> Produce {
         let values: Vec<Vec<u8>> = (0..batch_bytes / RECORD_BYTES)
             .map(|i| {
                 let fill = b'a' + (i % 26) as u8;
@@ -397,14 +429,23 @@ impl Produce {
                 value
             })
             .collect();
-        let batch = batch::build(0, -1, now_ms(), &values);
+        let batch = if compacted {
+            let records: Vec<batch::KeyValue> = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (Some(format!("key-{i}").into_bytes()), Some(v.clone())))
+                .collect();
+            batch::build_keyed(0, -1, now_ms(), &records)
+        } else {
+            batch::build(0, -1, now_ms(), &values)
+        };
         let frame_for = |index: i32| {
             let request = produce::Request {
                 transactional_id: None,
                 acks: 1,
                 timeout_ms: 30_000,
                 topic_data: vec![produce::TopicProduceData {
-                    name: TOPIC,
+                    name: topic,
                     partition_data: vec![produce::PartitionProduceData {
                         index,
                         records: Some(Records::Bytes(&batch)),
@@ -427,6 +468,8 @@ impl Produce {
         Produce {
             name,
             partitions,
+            topic,
+            compacted,
             head: zero[..at].to_vec(),
             tail: zero[at + 4..].to_vec(),
             batch: Moved {
@@ -452,13 +495,26 @@ impl Workload for Produce {
 
     /// Creates the topic with one partition per connection (it may exist already).
     fn setup(&mut self, broker: SocketAddr) -> Result<(), String> {
+        // The compacted topic: 1 MiB segments (Kafka's least) and any dirt worth a pass.
+        let compaction = [
+            ("cleanup.policy", "compact"),
+            ("segment.bytes", "1048576"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+        ];
+        let configs = if self.compacted { &compaction[..] } else { &[] };
         let request = create_topics::Request {
             topics: vec![create_topics::Topic {
-                name: TOPIC,
+                name: self.topic,
                 num_partitions: self.partitions as i32,
                 replication_factor: 1,
                 assignments: Vec::new(),
-                configs: Vec::new(),
+                configs: configs
+                    .iter()
+                    .map(|&(name, value)| create_topics::Config {
+                        name,
+                        value: Some(value),
+                    })
+                    .collect(),
             }],
             timeout_ms: 30_000,
             validate_only: false,
@@ -473,7 +529,10 @@ impl Workload for Produce {
         const TOPIC_ALREADY_EXISTS: i16 = 36;
         match codes[..] {
             [0] | [TOPIC_ALREADY_EXISTS] => Ok(()),
-            _ => Err(format!("CreateTopics {TOPIC}: error codes {codes:?}")),
+            _ => Err(format!(
+                "CreateTopics {}: error codes {codes:?}",
+                self.topic
+            )),
         }
     }
 
@@ -1470,7 +1529,7 @@ impl BrokerProcess {
         let properties = dir.join("server.properties");
         let mut text = format!(
             "listeners=PLAINTEXT://127.0.0.1:0\nlog.dirs={}\nmax.connections=20000\n\
-             message.max.bytes=2097152\n",
+             message.max.bytes=2097152\nlog.cleaner.backoff.ms=100\n",
             logs.display()
         );
         if durability == Durability::Relaxed {

@@ -43,7 +43,7 @@ use ::log::{debug, info, warn};
 use super::Storage;
 use super::batch::{ATTR_TIMESTAMP_LOG_APPEND, BatchHeader, HEADER_BYTES, LOG_OVERHEAD};
 use super::crc32c::crc32c;
-use super::log::{SegmentSummary, cleaned_file_name, sync_dir};
+use super::log::{SegmentSummary, cleaned_file_name};
 use super::metadata::Uuid;
 use crate::protocol::codec::{Reader, Writer};
 
@@ -71,12 +71,14 @@ struct Settings {
 enum Phase {
     /// Building the offset map: the segment and position read next.
     Map { segment: i64, position: u64 },
-    /// Copying segment `segment` into its `.cleaned` file.
+    /// Copying segment `segment` into its `.cleaned` file; `changed` once a batch was
+    /// dropped or rewritten (an unchanged copy is discarded, not swapped in).
     Copy {
         segment: i64,
         position: u64,
         out: File,
         path: PathBuf,
+        changed: bool,
     },
 }
 
@@ -396,6 +398,7 @@ impl Storage {
                         position,
                         out,
                         path,
+                        changed,
                     } => {
                         if log.read_batch_at(*segment, *position, &mut buffer)? {
                             *position += buffer.len() as u64;
@@ -410,13 +413,18 @@ impl Storage {
                             )?;
                             match cleaned {
                                 Cleaned::Keep => out.write_all(&buffer)?,
-                                Cleaned::Rewritten(bytes) => out.write_all(&bytes)?,
-                                Cleaned::Drop => {}
+                                Cleaned::Rewritten(bytes) => {
+                                    out.write_all(&bytes)?;
+                                    *changed = true;
+                                }
+                                Cleaned::Drop => *changed = true,
                             }
                             continue;
                         }
-                        out.sync_all()?;
-                        let (done, path) = (*segment, path.clone());
+                        let (done, path, changed) = (*segment, path.clone(), *changed);
+                        if changed {
+                            out.sync_all()?;
+                        }
                         let next = pass
                             .segments
                             .iter()
@@ -437,10 +445,19 @@ impl Storage {
                             .ok_or_else(|| io::Error::other("the topic is gone"))?
                             .partitions[index]
                             .log;
-                        log.install_cleaned(done, &path)?;
-                        budget = budget.saturating_sub(HEADER_BYTES as u64);
+                        if changed {
+                            log.install_cleaned(done, &path)?;
+                        } else {
+                            // Nothing to swap in; a crash before this leaves a `.cleaned`
+                            // file that opening the log removes.
+                            fs::remove_file(&path)?;
+                        }
                         if next.is_none() {
                             return self.finish_pass();
+                        }
+                        if changed {
+                            // A swap costs two fsyncs: at most one per slice.
+                            return Ok(());
                         }
                     }
                 }
@@ -482,12 +499,12 @@ fn start_copy(dir: &std::path::Path, segment: i64) -> io::Result<Phase> {
         .create(true)
         .truncate(true)
         .open(&path)?;
-    sync_dir(dir)?;
     Ok(Phase::Copy {
         segment,
         position: 0,
         out,
         path,
+        changed: false,
     })
 }
 

@@ -779,9 +779,11 @@ impl PartitionLog {
             self.segments.remove(i);
             return Ok(());
         }
+        // The cleaned file's bytes are synced: from here a crash leaves the original (and a
+        // `.cleaned` that opening removes), or a `.swap` that opening renames over it, or the
+        // cleaned segment. One directory sync makes the outcome durable.
         let swap = path.with_extension("log.swap");
         fs::rename(cleaned, &swap)?;
-        sync_dir(&self.dir)?;
         fs::rename(&swap, &path)?;
         sync_dir(&self.dir)?;
         self.segments[i] = Segment::open(&path, base_offset, false)?;
