@@ -31,6 +31,9 @@ pub struct Broker {
     config_epoch: u64,
     /// The instant of the latest turn's end (what the cleaner's timer is measured from).
     turn_ended: Instant,
+    /// When expired committed offsets are next looked for
+    /// (`offsets.retention.check.interval.ms`).
+    next_offsets_expiry: Instant,
 }
 
 /// A request waiting for a condition: its own frame, handled again on resume, and what its
@@ -56,6 +59,7 @@ impl Broker {
             quotas,
             config_epoch: u64::MAX,
             turn_ended: Instant::now(),
+            next_offsets_expiry: Instant::now(),
         };
         broker.refresh_config();
         Ok(broker)
@@ -311,6 +315,7 @@ impl Service for Broker {
         [
             Some(self.next_retention_check),
             Some(self.next_cleaning()),
+            Some(self.next_offsets_expiry),
             self.storage.next_flush(),
             self.coordinator.next_deadline(),
         ]
@@ -324,6 +329,25 @@ impl Service for Broker {
             self.storage.enforce_retention();
             self.quotas.expire(now);
             self.next_retention_check = now + retention_interval(&self.config);
+        }
+        if now >= self.next_offsets_expiry {
+            let setting = |key: &str, default: i64| {
+                self.config
+                    .properties
+                    .get(key)
+                    .and_then(|v| v.trim().parse::<i64>().ok())
+                    .unwrap_or(default)
+            };
+            let retention_ms = setting("offsets.retention.ms", 604_800_000);
+            let interval_ms = setting("offsets.retention.check.interval.ms", 600_000).max(1);
+            let coordinator = &self.coordinator;
+            self.storage
+                .expire_offsets(crate::storage::now_ms(), retention_ms, |group| {
+                    coordinator
+                        .group(group)
+                        .is_some_and(|g| !g.members.is_empty())
+                });
+            self.next_offsets_expiry = now + Duration::from_millis(interval_ms as u64);
         }
         // A slice of the cleaner's work, if a pass is under way or its back-off ended.
         self.storage.clean_slice(crate::storage::now_ms());

@@ -12,6 +12,7 @@ pub mod log;
 pub mod log_start;
 pub mod metadata;
 pub mod offsets;
+pub mod offsets_expiry;
 mod partitions;
 pub mod producers;
 pub mod volume;
@@ -141,6 +142,8 @@ pub struct Storage {
     broker_properties: BTreeMap<String, String>,
     /// The log cleaner's place between slices.
     cleaner: cleaner::Cleaner,
+    /// When groups were last seen with members (for offset expiry).
+    groups_seen: offsets_expiry::GroupsSeen,
     /// Bumped on every append and topic change, so waiting fetches know to look again.
     pub epoch: u64,
     scratch: Vec<u8>,
@@ -182,11 +185,13 @@ impl Storage {
             client_quotas: client_quotas::QuotaImage::new(),
             broker_properties: config.properties.clone(),
             cleaner: cleaner::Cleaner::default(),
+            groups_seen: offsets_expiry::GroupsSeen::default(),
         };
         storage.replay_metadata()?;
         storage.load_log_start_checkpoint()?;
         storage.load_cleaner_checkpoint();
         storage.replay_offsets()?;
+        storage.start_offsets_expiry();
         info!(
             "log dir {}: cluster {}, {} topics",
             storage.root.display(),

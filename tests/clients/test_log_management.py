@@ -319,3 +319,53 @@ def test_tombstones_stay_until_delete_retention_ms(broker):
         kp_read_from_beginning(broker.bootstrap, topic)[1]), 60, interval=0.5,
         what="the tombstones to go")
     assert as_latest(records) == want
+
+
+# ---------------------------------------------------------------------------------------------
+# Offset expiry in __consumer_offsets
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.broker_props(**{"offsets.retention.ms": 2000, "offsets.retention.check.interval.ms": 100,
+                             "group.initial.rebalance.delay.ms": 0})
+def test_offsets_of_an_empty_group_expire_and_a_live_groups_stay(broker):
+    import time
+
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    topic = "expiry"
+    create_topic(broker.bootstrap, topic)
+    produce_numbered(broker.bootstrap, topic, 5)
+    tp = TopicPartition(topic, 0)
+
+    live = KafkaConsumer(topic, bootstrap_servers=broker.bootstrap, group_id="live",
+                         enable_auto_commit=False, auto_offset_reset="earliest")
+    standalone = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id="standalone",
+                               enable_auto_commit=False)
+    try:
+        wait_until(lambda: live.poll(timeout_ms=200) is not None and live.assignment(), 30,
+                   what="the live group's assignment")
+        live.commit({tp: OffsetAndMetadata(2, "", -1)})
+        standalone.assign([tp])
+        standalone.commit({tp: OffsetAndMetadata(3, "", -1)})
+        assert standalone.committed(tp) == 3
+        # The standalone group never had members: its offset expires after the retention.
+        wait_until(lambda: standalone.committed(tp) is None, 20, what="the standalone offset to expire")
+        # The live group's member stays in the group past the retention: its offset stays.
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            live.poll(timeout_ms=100)
+        assert live.committed(tp) == 2
+    finally:
+        live.close()
+        standalone.close()
+
+    # The tombstone is durable across a kill -9.
+    broker.kill9()
+    broker.start()
+    c = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id="standalone", enable_auto_commit=False)
+    try:
+        assert c.committed(tp) is None
+    finally:
+        c.close()
