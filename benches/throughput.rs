@@ -12,7 +12,8 @@
 //!
 //! Workloads: ApiVersions; Produce (acks=1, 1 KiB records in 16 KiB and 1 MiB batches,
 //! one partition's batch per request, each connection on its own partition); Fetch
-//! (reading back what Produce wrote, from offset 0 to the end and again). Produce and
+//! (reading back what Produce wrote, from offset 0 to the end and again); Produce of keyed
+//! records to a compacted topic while the log cleaner works on it (`*_cleaner`). Produce and
 //! Fetch rows also report payload: MB/s (10^6 bytes of whole record batches moved) and
 //! records/s. Their baselines move the same bytes through the same client: for Produce the
 //! baseline reads each batch and answers with the broker's acknowledgement, for Fetch it
@@ -342,6 +343,8 @@ const TOPIC: &str = "bench";
 /// The synchronous producer's topic and the 100 B consumer's.
 const SYNC_TOPIC: &str = "bench_sync";
 const SMALL_TOPIC: &str = "bench_100B";
+/// The topic of the `*_cleaner` rows (cleanup.policy=compact).
+const COMPACTED_TOPIC: &str = "bench-compacted";
 const RECORD_BYTES: usize = 1024;
 
 /// The workloads benchmarked, in order: the full plan under `cargo bench` (which passes
@@ -406,6 +409,15 @@ fn workloads(full: bool) -> Vec<Spec> {
             Durable,
         ),
         data(
+            Box::new(Produce::compacted(
+                "produce_16KiB_cleaner",
+                16 << 10,
+                partitions,
+            )),
+            vec![one, many_short],
+            Durable,
+        ),
+        data(
             Box::new(Fetch::new("fetch_1MiB", partitions, 1 << 20)),
             vec![one, many],
             Durable,
@@ -426,7 +438,7 @@ fn workloads(full: bool) -> Vec<Spec> {
         data(
             Box::new(Fetch::of_own(
                 "fetch_100B",
-                Produce::with("fill", SMALL_TOPIC, 16 << 10, 100, 1, 1),
+                Produce::with("fill", SMALL_TOPIC, 16 << 10, 100, 1, 1, false),
                 if full { 2000 } else { 50 },
             )),
             vec![one],
@@ -447,7 +459,7 @@ fn workloads(full: bool) -> Vec<Spec> {
 
 /// One 100 B record per request with acks=-1, on its own topic of one partition.
 fn sync_produce(name: &'static str) -> Produce {
-    Produce::with(name, SYNC_TOPIC, 100, 100, -1, 1)
+    Produce::with(name, SYNC_TOPIC, 100, 100, -1, 1, false)
 }
 
 /// ApiVersions v4 (request header v2, client id "bench", software "bench" "1.0").
@@ -535,8 +547,12 @@ fn now_ms() -> i64 {
 /// the base offset, which lies outside the CRC).
 struct Produce {
     name: &'static str,
-    topic: &'static str,
     partitions: usize,
+    /// The topic, and whether it is compacted (its records then carry keys, 16 of them
+    /// reused by every batch, so each batch makes the last one's records obsolete and the
+    /// log cleaner always has work).
+    topic: &'static str,
+    compacted: bool,
     /// The frame up to the partition index, and after it.
     head: Vec<u8>,
     tail: Vec<u8>,
@@ -549,11 +565,17 @@ const CREATE_TOPICS_VERSION: i16 = 7;
 
 impl Produce {
     fn new(name: &'static str, batch_bytes: usize, partitions: usize) -> Produce {
-        Produce::with(name, TOPIC, batch_bytes, RECORD_BYTES, 1, partitions)
+        Produce::with(name, TOPIC, batch_bytes, RECORD_BYTES, 1, partitions, false)
+    }
+
+    /// To the compacted topic, while the log cleaner works on it.
+    fn compacted(name: &'static str, batch_bytes: usize, partitions: usize) -> Produce {
+        let topic = COMPACTED_TOPIC;
+        Produce::with(name, topic, batch_bytes, RECORD_BYTES, 1, partitions, true)
     }
 
     /// Batches of `batch_bytes / record_bytes` records (at least one) of `record_bytes`
-    /// each, sent with `acks`.
+    /// each, sent with `acks`; keyed when `compacted`.
     fn with(
         name: &'static str,
         topic: &'static str,
@@ -561,6 +583,7 @@ impl Produce {
         record_bytes: usize,
         acks: i16,
         partitions: usize,
+        compacted: bool,
     ) -> Produce {
         let values: Vec<Vec<u8>> = (0..(batch_bytes / record_bytes).max(1))
             .map(|i| {
@@ -570,7 +593,16 @@ impl Produce {
                 value
             })
             .collect();
-        let batch = batch::build(0, -1, now_ms(), &values);
+        let batch = if compacted {
+            let records: Vec<batch::KeyValue> = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (Some(format!("key-{i}").into_bytes()), Some(v.clone())))
+                .collect();
+            batch::build_keyed(0, -1, now_ms(), &records)
+        } else {
+            batch::build(0, -1, now_ms(), &values)
+        };
         let frame_for = |index: i32| {
             let request = produce::Request {
                 transactional_id: None,
@@ -599,8 +631,9 @@ impl Produce {
             .expect("the partition index is in the frame");
         Produce {
             name,
-            topic,
             partitions,
+            topic,
+            compacted,
             head: zero[..at].to_vec(),
             tail: zero[at + 4..].to_vec(),
             batch: Moved {
@@ -626,7 +659,14 @@ impl Workload for Produce {
 
     /// Creates the topic with one partition per connection (it may exist already).
     fn setup(&mut self, broker: SocketAddr) -> Result<(), String> {
-        create_topic(broker, self.topic, self.partitions)
+        // The compacted topic: 1 MiB segments (Kafka's least) and any dirt worth a pass.
+        let compaction = [
+            ("cleanup.policy", "compact"),
+            ("segment.bytes", "1048576"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+        ];
+        let configs = if self.compacted { &compaction[..] } else { &[] };
+        create_topic(broker, self.topic, self.partitions, configs)
     }
 
     fn encode_request(&mut self, conn: ConnId, correlation_id: i32, out: &mut Vec<u8>) {
@@ -680,14 +720,25 @@ impl Produce {
 }
 
 /// Creates `topic` with `partitions` partitions (it may exist already).
-fn create_topic(broker: SocketAddr, topic: &str, partitions: usize) -> Result<(), String> {
+fn create_topic(
+    broker: SocketAddr,
+    topic: &str,
+    partitions: usize,
+    configs: &[(&str, &str)],
+) -> Result<(), String> {
     let request = create_topics::Request {
         topics: vec![create_topics::Topic {
             name: topic,
             num_partitions: partitions as i32,
             replication_factor: 1,
             assignments: Vec::new(),
-            configs: Vec::new(),
+            configs: configs
+                .iter()
+                .map(|&(name, value)| create_topics::Config {
+                    name,
+                    value: Some(value),
+                })
+                .collect(),
         }],
         timeout_ms: 30_000,
         validate_only: false,
@@ -1704,7 +1755,8 @@ impl BrokerProcess {
         let properties = dir.join("server.properties");
         let mut text = format!(
             "listeners=PLAINTEXT://127.0.0.1:0\nlog.dirs={}\nmax.connections=20000\n\
-             message.max.bytes=2097152\nsocket.listen.backlog.size=1024\n",
+             message.max.bytes=2097152\nsocket.listen.backlog.size=1024\n\
+             log.cleaner.backoff.ms=100\n",
             logs.display()
         );
         if durability == Durability::Relaxed {

@@ -29,6 +29,11 @@ pub struct Broker {
     next_retention_check: Instant,
     /// The storage's broker-config epoch `config` was built at.
     config_epoch: u64,
+    /// The instant of the latest turn's end (what the cleaner's timer is measured from).
+    turn_ended: Instant,
+    /// When expired committed offsets are next looked for
+    /// (`offsets.retention.check.interval.ms`).
+    next_offsets_expiry: Instant,
 }
 
 /// A request waiting for a condition: its own frame, handled again on resume, and what its
@@ -55,6 +60,8 @@ impl Broker {
             coordinator,
             quotas,
             config_epoch: u64::MAX,
+            turn_ended: Instant::now(),
+            next_offsets_expiry: Instant::now(),
         };
         broker.refresh_config();
         Ok(broker)
@@ -75,6 +82,18 @@ impl Broker {
         );
         self.storage.apply_log_defaults(&self.config);
         self.config_epoch = epoch;
+    }
+
+    /// When the log cleaner next wants a slice: at once while a pass is under way, else
+    /// when its back-off ends.
+    fn next_cleaning(&self) -> Instant {
+        let now = self.turn_ended;
+        let cleaner = self.storage.cleaner();
+        if cleaner.busy() {
+            return now;
+        }
+        let wait_ms = cleaner.idle_until_ms() - crate::storage::now_ms();
+        now + Duration::from_millis(wait_ms.max(0) as u64)
     }
 
     /// What a handler of this request may see.
@@ -279,6 +298,7 @@ impl Service for Broker {
     /// The group commit: one fsync per partition appended to this turn, before any of the
     /// turn's acknowledgements is written.
     fn end_of_turn(&mut self, now: Instant) {
+        self.turn_ended = now;
         if self.storage.flush_due(now)
             && let Err(e) = self.storage.flush(now)
         {
@@ -306,6 +326,8 @@ impl Service for Broker {
     fn next_timer(&self) -> Option<Instant> {
         [
             Some(self.next_retention_check),
+            Some(self.next_cleaning()),
+            Some(self.next_offsets_expiry),
             self.storage.next_flush(),
             self.coordinator.next_deadline(),
             // Deleted partitions' directories go a bounded step per turn, turn after turn.
@@ -325,6 +347,27 @@ impl Service for Broker {
         if self.storage.deletions_pending() {
             self.storage.remove_deleted();
         }
+        if now >= self.next_offsets_expiry {
+            let setting = |key: &str, default: i64| {
+                self.config
+                    .properties
+                    .get(key)
+                    .and_then(|v| v.trim().parse::<i64>().ok())
+                    .unwrap_or(default)
+            };
+            let retention_ms = setting("offsets.retention.ms", 604_800_000);
+            let interval_ms = setting("offsets.retention.check.interval.ms", 600_000).max(1);
+            let coordinator = &self.coordinator;
+            self.storage
+                .expire_offsets(crate::storage::now_ms(), retention_ms, |group| {
+                    coordinator
+                        .group(group)
+                        .is_some_and(|g| !g.members.is_empty())
+                });
+            self.next_offsets_expiry = now + Duration::from_millis(interval_ms as u64);
+        }
+        // A slice of the cleaner's work, if a pass is under way or its back-off ended.
+        self.storage.clean_slice(crate::storage::now_ms());
         self.coordinator.tick(now);
         self.end_of_turn(now);
     }

@@ -313,6 +313,19 @@ fn produce_result(payload: &[u8], correlation_id: i32, partition: i32) -> (i16, 
 /// appends at offset 1.
 #[track_caller]
 fn assert_produce_refused(extra: &str, acks: i16, partition: i32, batch: &[u8], code: i16) {
+    assert_produce_refused_with_start(extra, acks, partition, batch, code, -1);
+}
+
+/// As [`assert_produce_refused`], answered with this log start offset: Kafka gives the
+/// partition's with the errors its LogValidator raises, -1 with the request's own checks.
+fn assert_produce_refused_with_start(
+    extra: &str,
+    acks: i16,
+    partition: i32,
+    batch: &[u8],
+    code: i16,
+    log_start_offset: i64,
+) {
     let mut broker = broker_with(extra);
     let before = segment(&broker);
     assert_bytes(&before, &first_batch());
@@ -326,7 +339,7 @@ fn assert_produce_refused(extra: &str, acks: i16, partition: i32, batch: &[u8], 
     );
     assert_eq!(
         produce_result(&payload, 0x0bad, partition),
-        (code, -1, -1, -1),
+        (code, -1, -1, log_start_offset),
         "(error, base_offset, log_append_time, log_start_offset)"
     );
     assert_bytes(&segment(&broker), &before);
@@ -374,7 +387,8 @@ fn produce_record_count_mismatch_is_invalid_record() {
     let mut batch = record_batch(0, &[b"one", b"two"]);
     batch[23..27].copy_from_slice(&4i32.to_be_bytes()); // lastOffsetDelta 4, 2 records
     seal_batch(&mut batch);
-    assert_produce_refused("", -1, 0, &batch, INVALID_RECORD);
+    // LogValidator's "Inconsistent batch offset range": the partition's log start offset.
+    assert_produce_refused_with_start("", -1, 0, &batch, INVALID_RECORD, 0);
 }
 
 #[test]

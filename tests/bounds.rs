@@ -10,7 +10,9 @@ mod common;
 use std::net::TcpStream;
 use std::process::Command;
 
-use common::{CLIENT_ID, TestBroker, assert_closed, read_frame, response_body, send_frame};
+use common::{
+    CLIENT_ID, TestBroker, assert_closed, read_frame, request_frame, response_body, send_frame,
+};
 use kafka_broker::apis::Api;
 use kafka_broker::apis::api_versions::{self, ApiVersions};
 use kafka_broker::apis::create_topics::{self, CreateTopics};
@@ -108,17 +110,12 @@ fn max_connections_per_ip_refuses_the_next_one_from_that_address() {
         };
         let mut body = Vec::new();
         encode(&request, ApiVersions::SPEC.ver(3), &mut body).unwrap();
-        send_frame(
-            &mut stream,
-            ApiVersions::SPEC.key,
-            3,
-            9,
-            Some(CLIENT_ID),
-            &body,
-            true,
-        );
+        let frame = request_frame(ApiVersions::SPEC.key, 3, 9, Some(CLIENT_ID), &body, true);
+        // A refused connection may already be reset: the write fails, and this one is retried.
         let mut size = [0u8; 4];
-        if std::io::Read::read_exact(&mut stream, &mut size).is_ok() {
+        if std::io::Write::write_all(&mut stream, &frame).is_ok()
+            && std::io::Read::read_exact(&mut stream, &mut size).is_ok()
+        {
             let mut rest = vec![0u8; i32::from_be_bytes(size) as usize];
             std::io::Read::read_exact(&mut stream, &mut rest).unwrap();
             break stream;

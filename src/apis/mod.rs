@@ -133,6 +133,7 @@ pub mod config_change;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_client_quotas;
 pub mod describe_cluster;
@@ -180,6 +181,7 @@ pub static APIS: &[Entry] = &[
     Entry::of::<api_versions::ApiVersions>(),
     Entry::of::<create_topics::CreateTopics>(),
     Entry::of::<delete_topics::DeleteTopics>(),
+    Entry::of::<delete_records::DeleteRecords>(),
     Entry::of::<init_producer_id::InitProducerId>(),
     Entry::of::<offset_for_leader_epoch::OffsetForLeaderEpoch>(),
     Entry::of::<describe_configs::DescribeConfigs>(),

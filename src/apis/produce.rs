@@ -241,6 +241,17 @@ fn produce_partition(
     if bytes.len() > max_bytes {
         return fail(error::MESSAGE_TOO_LARGE);
     }
+    // Kafka answers the partition's log start offset with the errors its LogValidator raises
+    // (InvalidRecordException, RecordValidationException), and -1 with those the request's
+    // own checks raise (magic, one batch, zstd before v7) and with a CorruptRecordException
+    // or RecordTooLargeException.
+    let with_start = |response: PartitionProduceResponse| match response.error_code {
+        error::INVALID_RECORD => PartitionProduceResponse {
+            log_start_offset,
+            ..response
+        },
+        _ => response,
+    };
     let header = match batch::validate(bytes) {
         Ok(header) => header,
         Err(e) => {
@@ -253,16 +264,19 @@ fn produce_partition(
                 | BatchError::TrailingBytes => error::INVALID_RECORD,
             };
             log::debug!("produce to {topic}-{}: {e:?} (error {code})", data.index);
-            return fail(code);
+            return match e {
+                BatchError::InvalidRecordCount => with_start(fail(code)),
+                _ => fail(code),
+            };
         }
     };
     let topic_partition = format!("{topic}-{}", data.index);
     if let Some((code, message)) = refuse_batch(ctx, &header, &topic_partition) {
         log::debug!("produce to {topic_partition}: refused (error {code})");
-        return PartitionProduceResponse {
+        return with_start(PartitionProduceResponse {
             error_message: message,
             ..fail(code)
-        };
+        });
     }
     let decompressed_bytes_max = records::decompressed_bytes_max(max_bytes);
     let checked = ctx.storage.validator.check(
@@ -274,7 +288,7 @@ fn produce_partition(
     );
     if let Err(invalid) = checked {
         log::debug!("produce to {topic_partition}: {invalid:?}");
-        return match invalid {
+        return with_start(match invalid {
             Invalid::Corrupt(_) => fail(error::CORRUPT_MESSAGE),
             Invalid::Record(_) => fail(error::INVALID_RECORD),
             Invalid::Records(errors) => PartitionProduceResponse {
@@ -288,7 +302,7 @@ fn produce_partition(
                     .collect(),
                 ..fail(error::INVALID_RECORD)
             },
-        };
+        });
     }
     match ctx.storage.append(topic, data.index, bytes) {
         Ok(appended) => PartitionProduceResponse {

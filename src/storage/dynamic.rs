@@ -133,6 +133,7 @@ impl Storage {
         self.retention_bytes = config.log_retention_bytes;
         self.flush_interval_messages = config.log_flush_interval_messages;
         self.flush_interval_ms = config.log_flush_interval_ms;
+        self.broker_properties = config.properties.clone();
         for topic in self.topics.values_mut() {
             let bytes = topic_segment_bytes(&topic.configs, config.log_segment_bytes);
             for partition in &mut topic.partitions {

@@ -207,7 +207,7 @@ impl Segment {
             if verify {
                 chunk.resize(size as usize, 0);
                 self.file.read_exact_at(&mut chunk, position)?;
-                if batch::validate(&chunk).is_err() {
+                if batch::validate(&chunk).is_err() && !is_cleaned_batch(&chunk) {
                     break;
                 }
             }
@@ -351,6 +351,7 @@ impl PartitionLog {
     /// tail.
     pub fn open(dir: &Path, segment_bytes_max: u64) -> io::Result<PartitionLog> {
         fs::create_dir_all(dir)?;
+        recover_swaps(dir)?;
         let mut bases: Vec<i64> = Vec::new();
         for entry in fs::read_dir(dir)? {
             let name = entry?.file_name();
@@ -534,7 +535,10 @@ impl PartitionLog {
                 }
             })?;
             if let Some(loc) = found {
-                return segment.first_record(loc, |ts| ts >= timestamp).map(Some);
+                // Records below the log start offset are deleted, even in a kept segment.
+                return segment
+                    .first_record(loc, |ts| ts >= timestamp)
+                    .map(|(offset, ts)| Some((offset.max(self.log_start_offset), ts)));
             }
         }
         Ok(None)
@@ -602,8 +606,52 @@ impl PartitionLog {
             );
             fs::remove_file(&segment.path)?;
         }
-        self.log_start_offset = self.segments[0].base_offset;
+        self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset);
         Ok(due)
+    }
+
+    /// Moves the log start offset forward to `offset` (DeleteRecords, or a checkpoint read at
+    /// start; never backward, never past the log end) and deletes the segments wholly below
+    /// it, as Kafka's log-start-offset breach does: a segment goes when the next one starts at
+    /// or before the new start, so the active segment stays. Returns whether the start moved.
+    pub fn advance_log_start(&mut self, offset: i64) -> io::Result<bool> {
+        let offset = offset.min(self.next_offset());
+        let moved = offset > self.log_start_offset;
+        if moved {
+            self.log_start_offset = offset;
+        }
+        let due = self
+            .segments
+            .windows(2)
+            .take_while(|pair| pair[1].base_offset <= self.log_start_offset)
+            .count();
+        if due > 0 {
+            for segment in self.segments.drain(..due) {
+                info!(
+                    "{}: deleting segment {} below the log start offset {}",
+                    self.dir.display(),
+                    segment.path.display(),
+                    self.log_start_offset
+                );
+                fs::remove_file(&segment.path)?;
+            }
+            sync_dir(&self.dir)?;
+        }
+        Ok(moved)
+    }
+
+    /// Sets the log start offset without deleting anything (the caller then records it and
+    /// calls [`PartitionLog::advance_log_start`]); clamped to the first segment and log end.
+    pub fn set_log_start_offset(&mut self, offset: i64) {
+        let first = self.segments.first().map_or(0, |s| s.base_offset);
+        self.log_start_offset = offset.clamp(first, self.next_offset());
+    }
+
+    /// The log start offset if the segments alone do not give it (it lies past the first
+    /// segment's base offset): what Kafka's `log-start-offset-checkpoint` records.
+    pub fn checkpointed_log_start(&self) -> Option<i64> {
+        let first = self.segments.first().map_or(0, |s| s.base_offset);
+        (self.log_start_offset > first).then_some(self.log_start_offset)
     }
 
     /// The size at which the active segment rolls (a topic's `segment.bytes` changed).
@@ -639,6 +687,156 @@ impl PartitionLog {
         }
         Ok(out)
     }
+}
+
+/// A batch as the cleaner rewrites it (as Kafka's cleaner does): fewer records than its
+/// offset range (an idempotent producer's last batch may keep none), the header's last
+/// offset delta and sequence intact, a valid CRC.
+fn is_cleaned_batch(bytes: &[u8]) -> bool {
+    BatchHeader::parse(bytes).is_some_and(|h| {
+        h.magic == 2
+            && h.records_count >= 0
+            && h.last_offset_delta >= 0
+            && i64::from(h.records_count) <= i64::from(h.last_offset_delta) + 1
+            && h.size() == bytes.len()
+            && super::crc32c::crc32c(&bytes[21..]) == h.crc
+    })
+}
+
+/// What the cleaner needs to know of a segment without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentSummary {
+    pub base_offset: i64,
+    pub size: u64,
+    pub next_offset: i64,
+    pub max_timestamp: i64,
+}
+
+/// The file a cleaned copy of segment `base_offset` is written to, beside the original.
+pub fn cleaned_file_name(base_offset: i64) -> String {
+    format!("{base_offset:020}.log.cleaned")
+}
+
+impl PartitionLog {
+    /// Every segment, oldest first (the last is the active one).
+    pub fn segment_summaries(&self) -> Vec<SegmentSummary> {
+        self.segments
+            .iter()
+            .map(|s| SegmentSummary {
+                base_offset: s.base_offset,
+                size: s.size,
+                next_offset: s.next_offset,
+                max_timestamp: s.max_timestamp,
+            })
+            .collect()
+    }
+
+    fn segment_at(&self, base_offset: i64) -> Option<&Segment> {
+        let i = self
+            .segments
+            .binary_search_by_key(&base_offset, |s| s.base_offset)
+            .ok()?;
+        self.segments.get(i)
+    }
+
+    /// The whole batch at `position` of segment `base_offset` into `out` (cleared first);
+    /// false at the segment's end, or if the segment is gone (retention deleted it).
+    pub fn read_batch_at(
+        &self,
+        base_offset: i64,
+        position: u64,
+        out: &mut Vec<u8>,
+    ) -> io::Result<bool> {
+        out.clear();
+        let Some(segment) = self.segment_at(base_offset) else {
+            return Ok(false);
+        };
+        if position + HEADER_BYTES as u64 > segment.size {
+            return Ok(false);
+        }
+        let mut head = [0u8; HEADER_BYTES];
+        segment.file.read_exact_at(&mut head, position)?;
+        let header =
+            BatchHeader::parse(&head).ok_or_else(|| io::Error::other("bad batch header"))?;
+        if position + header.size() as u64 > segment.size {
+            return Err(io::Error::other("batch runs past its segment"));
+        }
+        out.resize(header.size(), 0);
+        segment.file.read_exact_at(out, position)?;
+        Ok(true)
+    }
+
+    /// The max timestamp of segment `base_offset`'s first batch (what Kafka's
+    /// `max.compaction.lag.ms` measures from), if it has one.
+    pub fn first_batch_timestamp(&self, base_offset: i64) -> io::Result<Option<i64>> {
+        let Some(segment) = self.segment_at(base_offset) else {
+            return Ok(None);
+        };
+        if segment.size < HEADER_BYTES as u64 {
+            return Ok(None);
+        }
+        let mut head = [0u8; HEADER_BYTES];
+        segment.file.read_exact_at(&mut head, 0)?;
+        Ok(BatchHeader::parse(&head).map(|h| h.max_timestamp))
+    }
+
+    /// Swaps in the cleaned copy of segment `base_offset` (written and synced at `cleaned`,
+    /// beside it) in Kafka's way: renamed to `.swap`, then over the original `.log`, the
+    /// directory synced after each rename; a crash leaves the original, or a `.swap` that
+    /// [`PartitionLog::open`] completes. A cleaned copy with nothing left replaces a segment
+    /// other than the first by removing it. The active segment is never swapped.
+    pub fn install_cleaned(&mut self, base_offset: i64, cleaned: &Path) -> io::Result<()> {
+        let i = self
+            .segments
+            .binary_search_by_key(&base_offset, |s| s.base_offset)
+            .map_err(|_| io::Error::other("the cleaned segment is gone"))?;
+        if i + 1 == self.segments.len() {
+            return Err(io::Error::other("the active segment is never cleaned"));
+        }
+        let path = self.segments[i].path.clone();
+        if i > 0 && fs::metadata(cleaned)?.len() == 0 {
+            fs::remove_file(&path)?;
+            fs::remove_file(cleaned)?;
+            sync_dir(&self.dir)?;
+            self.segments.remove(i);
+            return Ok(());
+        }
+        // The cleaned file's bytes are synced: from here a crash leaves the original (and a
+        // `.cleaned` that opening removes), or a `.swap` that opening renames over it, or the
+        // cleaned segment. One directory sync makes the outcome durable.
+        let swap = path.with_extension("log.swap");
+        fs::rename(cleaned, &swap)?;
+        fs::rename(&swap, &path)?;
+        sync_dir(&self.dir)?;
+        self.segments[i] = Segment::open(&path, base_offset, false)?;
+        Ok(())
+    }
+}
+
+/// Completes or undoes what a crash interrupted in the cleaner's swap, as Kafka's log
+/// loader does: a `.cleaned` file is an unfinished copy (removed); a `.swap` file is a whole,
+/// synced cleaned segment (renamed over its original).
+fn recover_swaps(dir: &Path) -> io::Result<()> {
+    let mut changed = false;
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name.ends_with(".log.cleaned") {
+            warn!("{}: removing an unfinished cleaned segment", path.display());
+            fs::remove_file(&path)?;
+            changed = true;
+        } else if let Some(stem) = name.strip_suffix(".log.swap") {
+            warn!("{}: completing an interrupted swap", path.display());
+            fs::rename(&path, dir.join(format!("{stem}.log")))?;
+            changed = true;
+        }
+    }
+    if changed {
+        sync_dir(dir)?;
+    }
+    Ok(())
 }
 
 /// Makes a directory's entries (new or removed files) durable.

@@ -4,13 +4,16 @@
 //! that touches files; everything in memory here is derived from the log directory.
 
 pub mod batch;
+pub mod cleaner;
 pub mod client_quotas;
 pub mod crc32c;
 mod deletion;
 pub mod dynamic;
 pub mod log;
+pub mod log_start;
 pub mod metadata;
 pub mod offsets;
+pub mod offsets_expiry;
 mod partitions;
 pub mod producers;
 pub mod records;
@@ -142,6 +145,12 @@ pub struct Storage {
     pub metadata_version: Option<i16>,
     /// Client quotas, replayed from ClientQuotaRecords.
     client_quotas: client_quotas::QuotaImage,
+    /// The broker's effective properties (for topic keys without an override).
+    broker_properties: BTreeMap<String, String>,
+    /// The log cleaner's place between slices.
+    cleaner: cleaner::Cleaner,
+    /// When groups were last seen with members (for offset expiry).
+    groups_seen: offsets_expiry::GroupsSeen,
     /// Bumped on every append and topic change, so waiting fetches know to look again.
     pub epoch: u64,
     scratch: Vec<u8>,
@@ -194,9 +203,15 @@ impl Storage {
             client_quotas: client_quotas::QuotaImage::new(),
             deletions: deletion::Deletions::default(),
             write_health: write_health::WriteHealth::default(),
+            broker_properties: config.properties.clone(),
+            cleaner: cleaner::Cleaner::default(),
+            groups_seen: offsets_expiry::GroupsSeen::default(),
         };
         storage.replay_metadata()?;
+        storage.load_log_start_checkpoint()?;
+        storage.load_cleaner_checkpoint();
         storage.replay_offsets()?;
+        storage.start_offsets_expiry();
         info!(
             "log dir {}: cluster {}, {} topics",
             storage.root.display(),
@@ -565,7 +580,14 @@ impl Storage {
             }
             return Err(TopicError::Io(e));
         }
-        self.topics.remove(name);
+        let checkpointed = self.topics.remove(name).is_some_and(|topic| {
+            let mut partitions = topic.partitions.iter();
+            partitions.any(|p| p.log.checkpointed_log_start().is_some())
+        });
+        // The topic is gone either way: a checkpoint still naming it is ignored at start.
+        if checkpointed && let Err(e) = self.write_log_start_checkpoint() {
+            warn!("log-start-offset-checkpoint after deleting {name}: {e}");
+        }
         self.names_by_id.remove(&id);
         self.dirty.retain(|(dirty_id, _)| *dirty_id != id);
         for (_, to) in renamed {
@@ -869,10 +891,24 @@ impl Storage {
         partition.log.read(offset, max_bytes)
     }
 
-    /// Applies retention to every partition (topic overrides first, then broker defaults).
+    /// Applies retention to every partition (topic overrides first, then broker defaults)
+    /// whose `cleanup.policy` holds `delete`: a compact-only topic (`__consumer_offsets`
+    /// among them) is never cut by time or size, as in Kafka.
     pub fn enforce_retention(&mut self) {
         let now = now_ms();
+        let deleting: Vec<String> = self
+            .topics
+            .values()
+            .filter(|t| {
+                let policy = self.topic_setting(&t.configs, "cleanup.policy");
+                crate::configs::list_items(&policy).contains(&"delete")
+            })
+            .map(|t| t.name.clone())
+            .collect();
         for topic in self.topics.values_mut() {
+            if !deleting.contains(&topic.name) {
+                continue;
+            }
             let retention_ms = topic
                 .config_i64("retention.ms")
                 .unwrap_or(self.retention_ms);

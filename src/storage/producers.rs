@@ -39,6 +39,11 @@ impl ProducerState {
     pub fn last_timestamp(&self) -> i64 {
         self.last_timestamp
     }
+
+    /// The base offset of the producer's last batch (the cleaner keeps that batch).
+    pub fn last_batch_offset(&self) -> Option<i64> {
+        self.batches.back().map(|b| b.base_offset)
+    }
 }
 
 pub type Producers = HashMap<i64, ProducerState>;

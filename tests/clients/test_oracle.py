@@ -1268,6 +1268,60 @@ def case_describe_producers(s: Session, v: int):
              f"producers {got}, expected {[(init.producer_id, init.producer_epoch, 2, BASE_TS + 2, -1)]}")
     codes = {k: x.error_code for k, x in parts.items() if k != (name, 0)}
     s.expect(codes == {(name, 5): 3, ("oracle-no-such-topic", 0): 3}, f"errors {codes}")
+
+def case_delete_records(s: Session, v: int):
+    # A fresh topic with 5 records: delete below 2, then up to the high watermark (-1); beyond
+    # it, below -1, an unknown partition, an internal topic and a compact-only topic refused.
+    name = s.unique(f"delete-records-v{v}")
+    if create_topic(s, name, 1).topics[0].error_code != 0:
+        raise SetupError(f"setup CreateTopics {name}")
+    builder = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=1 << 20)
+    for i in range(5):
+        builder.append(timestamp=BASE_TS + i, key=b"k%d" % i, value=b"d%d" % i, headers=[])
+    builder.close()
+    prod = REQUESTS[ApiKey.Produce].TopicProduceData
+    (created,) = metadata(s, s.setup_version(ApiKey.Metadata), False, [name], False).topics
+    done = s.call(ApiKey.Produce, s.setup_version(ApiKey.Produce), False, transactional_id=None, acks=-1,
+                  timeout_ms=10000, topic_data=[prod(name=name, topic_id=created.topic_id, partition_data=[
+                      prod.PartitionProduceData(index=0, records=bytes(builder.buffer()))])])
+    if done.responses[0].partition_responses[0].error_code != 0:
+        raise SetupError(f"setup Produce: {done}")
+    compacted = s.unique(f"delete-records-compacted-v{v}")
+    ct = REQUESTS[ApiKey.CreateTopics]
+    made = s.call(ApiKey.CreateTopics, s.setup_version(ApiKey.CreateTopics), False, topics=[
+        ct.CreatableTopic(name=compacted, num_partitions=1, replication_factor=1, assignments=[],
+                          configs=[ct.CreatableTopic.CreatableTopicConfig(name="cleanup.policy",
+                                                                         value="compact")])],
+        timeout_ms=10000, validate_only=False)
+    if made.topics[0].error_code != 0:
+        raise SetupError(f"setup CreateTopics {compacted}: {made}")
+    req = REQUESTS[ApiKey.DeleteRecords]
+    t, p = req.DeleteRecordsTopic, req.DeleteRecordsTopic.DeleteRecordsPartition
+
+    def call(topics):
+        resp = s.call(ApiKey.DeleteRecords, v, True, topics=topics, timeout_ms=10000)
+        return {(r.name, x.partition_index): (x.error_code, x.low_watermark)
+                for r in resp.topics for x in r.partitions}
+
+    got = call([t(name=name, partitions=[p(partition_index=0, offset=2), p(partition_index=7, offset=0)])])
+    s.expect(got == {(name, 0): (0, 2), (name, 7): (3, -1)}, f"delete below 2: {got}")
+    got = call([t(name=name, partitions=[p(partition_index=0, offset=6)])])
+    s.expect(got == {(name, 0): (1, -1)}, f"beyond the high watermark: {got}")
+    got = call([t(name=name, partitions=[p(partition_index=0, offset=-2)])])
+    s.expect(got == {(name, 0): (1, -1)}, f"offset -2: {got}")
+    got = call([t(name=name, partitions=[p(partition_index=0, offset=-1)]),
+                t(name=compacted, partitions=[p(partition_index=0, offset=0)]),
+                t(name="__consumer_offsets", partitions=[p(partition_index=0, offset=0)])])
+    s.expect(got == {(name, 0): (0, 5), (compacted, 0): (44, -1), ("__consumer_offsets", 0): (17, -1)},
+             f"to the high watermark, compacted, internal: {got}")
+    lo = REQUESTS[ApiKey.ListOffsets].ListOffsetsTopic
+    listed = s.call(ApiKey.ListOffsets, s.setup_version(ApiKey.ListOffsets), False, replica_id=-1,
+                    isolation_level=0, timeout_ms=1000, topics=[lo(name=name, partitions=[
+                        lo.ListOffsetsPartition(partition_index=0, current_leader_epoch=-1, timestamp=-2)])])
+    earliest = listed.topics[0].partitions[0].offset
+    s.expect(earliest == 5, f"earliest offset after deleting: {earliest}, expected 5")
+
+
 def _quota_entry(entity, ops):
     req = REQUESTS[ApiKey.AlterClientQuotas]
     e = req.EntryData
@@ -1352,6 +1406,7 @@ CASES: Dict[int, Callable[[Session, int], None]] = {
     ApiKey.IncrementalAlterConfigs: case_incremental_alter_configs,
     ApiKey.ListConfigResources: case_list_config_resources,
     ApiKey.DescribeTopicPartitions: case_describe_topic_partitions,
+    ApiKey.DeleteRecords: case_delete_records,
 }
 
 
