@@ -1,0 +1,172 @@
+"""confluent-kafka (librdkafka 2.16) consumers with ``group.protocol=consumer`` (KIP-848)
+against the broker: two then three members split a 6-partition topic evenly, a member that
+closes hands its partitions to the others, and every record is consumed exactly once with
+synchronous commits (OffsetCommit with member id and member epoch). The group's heartbeat
+interval is the broker's ``group.consumer.heartbeat.interval.ms`` (500 ms here, 5000 ms by
+default); the time from a member's subscribe() to holding its share, and from a close to the
+others holding everything, is measured and printed."""
+
+from __future__ import annotations
+
+import time
+from typing import Dict, List, Sequence, Set, Tuple
+
+import pytest
+
+from clientlib import cf_create_topic
+from grouplib import assert_exactly_once, cf_produce_keyed, unique_records
+
+pytest.importorskip("confluent_kafka")
+
+PARTITIONS = 6
+FAST = {"group.consumer.heartbeat.interval.ms": 500, "group.consumer.session.timeout.ms": 10000,
+        "offsets.topic.num.partitions": 5}
+
+
+class Member:
+    """A consumer of the consumer protocol: the coordinator assigns, the client reconciles."""
+
+    def __init__(self, name: str, bootstrap: str, group: str, topics: Sequence[str], **extra):
+        from confluent_kafka import Consumer
+
+        conf = {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "group.protocol": "consumer",
+            "client.id": name,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+        }
+        conf.update(extra)
+        self.name = name
+        self.c = Consumer(conf)
+        self.c.subscribe(list(topics))
+        self.keys: List[bytes] = []
+        self.commit_failures: List[str] = []
+        self.closed = False
+
+    def assignment(self) -> Set[int]:
+        return {tp.partition for tp in self.c.assignment()}
+
+    def step(self, timeout: float = 0.05) -> int:
+        from confluent_kafka import KafkaException, TopicPartition
+
+        msgs = self.c.consume(num_messages=100, timeout=timeout)
+        last: Dict[Tuple[str, int], int] = {}
+        for m in msgs:
+            assert m.error() is None, f"{self.name}: {m.error()}"
+            self.keys.append(m.key())
+            last[(m.topic(), m.partition())] = m.offset()
+        if last:
+            offsets = [TopicPartition(t, p, o + 1) for (t, p), o in sorted(last.items())]
+            try:
+                for tp in self.c.commit(offsets=offsets, asynchronous=False) or []:
+                    if tp.error is not None:
+                        self.commit_failures.append(f"{tp.partition}: {tp.error}")
+            except KafkaException as e:
+                self.commit_failures.append(str(e.args[0]))
+        return len(msgs)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.c.close()
+            self.closed = True
+
+
+def poll_until(members, pred, timeout: float, what: str) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        for m in members:
+            if not m.closed:
+                m.step()
+        if pred():
+            return time.monotonic() - start
+    sizes = {m.name: sorted(m.assignment()) for m in members if not m.closed}
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}: {sizes}")
+
+
+def split_evenly(members, partitions: int):
+    def pred():
+        live = [m for m in members if not m.closed]
+        owned = [m.assignment() for m in live]
+        every = set().union(*owned) if owned else set()
+        disjoint = sum(len(o) for o in owned) == len(every)
+        even = all(len(o) == partitions // len(live) for o in owned)
+        return disjoint and even and every == set(range(partitions))
+    return pred
+
+
+def run(broker, group: str, topic: str, timeout: float):
+    cf_create_topic(broker.bootstrap, topic, PARTITIONS)
+    first = unique_records(3000, prefix="a")
+    produced = list(cf_produce_keyed(broker.bootstrap, topic, first))
+    a = Member("cp-a", broker.bootstrap, group, [topic])
+    b = Member("cp-b", broker.bootstrap, group, [topic])
+    members = [a, b]
+    t_two = poll_until(members, split_evenly(members, PARTITIONS), timeout, "two members 3+3")
+    c = Member("cp-c", broker.bootstrap, group, [topic])
+    members.append(c)
+    t_three = poll_until(members, split_evenly(members, PARTITIONS), timeout, "three members 2+2+2")
+    second = unique_records(3000, prefix="b")
+    produced += list(cf_produce_keyed(broker.bootstrap, topic, second))
+    poll_until(members, lambda: sum(len(m.keys) for m in members) >= 3000, timeout, "first batch")
+    a.close()
+    t_leave = poll_until(members, split_evenly(members, PARTITIONS), timeout, "b and c 3+3")
+    poll_until(members, lambda: sum(len(m.keys) for m in members) >= len(produced), timeout,
+               "every record")
+    # A little longer: nothing more may arrive (a duplicate would show here).
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        for m in members:
+            if not m.closed:
+                m.step()
+    consumed = [k for m in members for k in m.keys]
+    failures = [f for m in members for f in m.commit_failures]
+    for m in members:
+        m.close()
+    assert_exactly_once(produced, consumed, "consumer protocol group")
+    return t_two, t_three, t_leave, failures
+
+
+@pytest.mark.broker_props(**FAST)
+def test_two_then_three_members_split_and_a_closing_member_hands_over(broker, capsys):
+    t_two, t_three, t_leave, failures = run(broker, "cp-group", "cp-topic", 30)
+    with capsys.disabled():
+        print(f"\n[consumer protocol, heartbeat 500 ms] 2 members split in {t_two:.2f} s, the third "
+              f"has its share in {t_three:.2f} s, a close is reassigned in {t_leave:.2f} s; "
+              f"commit failures {failures[:3]}")
+
+
+@pytest.mark.broker_props(**{"offsets.topic.num.partitions": 5})
+def test_with_default_heartbeat_interval(broker, capsys):
+    t_two, t_three, t_leave, failures = run(broker, "cp-default", "cp-default-topic", 60)
+    with capsys.disabled():
+        print(f"\n[consumer protocol, defaults: heartbeat 5000 ms] 2 members split in {t_two:.2f} s, "
+              f"the third has its share in {t_three:.2f} s, a close is reassigned in {t_leave:.2f} s; "
+              f"commit failures {failures[:3]}")
+
+
+@pytest.mark.broker_props(**FAST)
+def test_a_classic_group_and_a_consumer_group_side_by_side(broker):
+    """A kafka-python classic consumer on one group id, a consumer-protocol one on another."""
+    from kafka import KafkaConsumer
+
+    topic = "cp-side"
+    cf_create_topic(broker.bootstrap, topic, 2)
+    produced = list(cf_produce_keyed(broker.bootstrap, topic, unique_records(200, prefix="s")))
+    modern = Member("cp-modern", broker.bootstrap, "cp-modern-group", [topic])
+    classic = KafkaConsumer(topic, bootstrap_servers=broker.bootstrap, group_id="cp-classic-group",
+                            auto_offset_reset="earliest", enable_auto_commit=False,
+                            consumer_timeout_ms=20000)
+    got = []
+    for m in classic:
+        got.append(m.key)
+        if len(got) == len(produced):
+            break
+    classic.commit()
+    classic.close()
+    poll_until([modern], lambda: len(modern.keys) >= len(produced), 30, "the consumer-protocol member")
+    modern.close()
+    assert_exactly_once(produced, got, "classic group")
+    assert_exactly_once(produced, modern.keys, "consumer group")
