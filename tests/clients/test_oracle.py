@@ -112,6 +112,8 @@ REQUESTS, RESPONSES = _message_classes()
 NO_KAFKA_PYTHON_SCHEMA: Dict[int, str] = {
     68: "ConsumerGroupHeartbeat (KIP-848): kafka-python 3.0.12 ships no schema; exact-byte tests "
         "from Kafka's schema are in src/apis/consumer_group_heartbeat.rs",
+    69: "ConsumerGroupDescribe (KIP-848): kafka-python 3.0.12 ships no schema; exact-byte tests "
+        "from Kafka's schema are in src/apis/consumer_group_describe.rs",
 }
 
 
