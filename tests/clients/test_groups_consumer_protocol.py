@@ -170,3 +170,31 @@ def test_a_classic_group_and_a_consumer_group_side_by_side(broker):
     modern.close()
     assert_exactly_once(produced, got, "classic group")
     assert_exactly_once(produced, modern.keys, "consumer group")
+
+
+@pytest.mark.broker_props(**FAST)
+def test_admin_lists_and_describes_a_consumer_group(broker):
+    """confluent-kafka's AdminClient: list_consumer_groups by type, describe_consumer_groups
+    (ConsumerGroupDescribe for the consumer group, DescribeGroups for the classic one)."""
+    from confluent_kafka import ConsumerGroupState, ConsumerGroupType
+    from confluent_kafka.admin import AdminClient
+
+    topic = "cp-admin"
+    cf_create_topic(broker.bootstrap, topic, 4)
+    a = Member("cp-admin-a", broker.bootstrap, "cp-admin-group", [topic])
+    b = Member("cp-admin-b", broker.bootstrap, "cp-admin-group", [topic])
+    poll_until([a, b], split_evenly([a, b], 4), 30, "2+2")
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    listed = admin.list_consumer_groups(types={ConsumerGroupType.CONSUMER}).result(timeout=10)
+    assert [(g.group_id, g.type) for g in listed.valid] == [("cp-admin-group", ConsumerGroupType.CONSUMER)]
+    assert listed.valid[0].state == ConsumerGroupState.STABLE
+    classic_only = admin.list_consumer_groups(types={ConsumerGroupType.CLASSIC}).result(timeout=10)
+    assert "cp-admin-group" not in [g.group_id for g in classic_only.valid]
+    desc = admin.describe_consumer_groups(["cp-admin-group"])["cp-admin-group"].result(timeout=10)
+    assert desc.type == ConsumerGroupType.CONSUMER
+    assert desc.state == ConsumerGroupState.STABLE
+    owned = {m.client_id: sorted(tp.partition for tp in m.assignment.topic_partitions) for m in desc.members}
+    assert owned == {"cp-admin-a": sorted(a.assignment()), "cp-admin-b": sorted(b.assignment())}
+    assert sorted(owned["cp-admin-a"] + owned["cp-admin-b"]) == [0, 1, 2, 3]
+    a.close()
+    b.close()
