@@ -153,6 +153,51 @@ impl ConsumerGroup {
         }
     }
 
+    /// The member with this instance id (a static member).
+    pub fn instance(&self, instance_id: &str) -> Option<&Member> {
+        self.members
+            .values()
+            .find(|m| m.instance_id.as_deref() == Some(instance_id))
+    }
+
+    /// A static member rejoins under a new member id: it takes over the old member's
+    /// assignment and target, if the old one left for now (epoch -2); else
+    /// UNRELEASED_INSTANCE_ID, as Kafka's `throwIfInstanceIdIsUnreleased`.
+    fn replace_static(&mut self, hb: &Heartbeat) -> Result<Member, Refusal> {
+        let instance_id = hb.instance_id.unwrap_or_default();
+        let old = self
+            .instance(instance_id)
+            .cloned()
+            .expect("checked by the caller");
+        if old.member_epoch != STATIC_LEAVE_EPOCH {
+            return Err((
+                UNRELEASED_INSTANCE_ID,
+                format!(
+                    "Static member {} with instance id {instance_id} cannot join the group \
+                     because the instance id is owned by {} member.",
+                    hb.member_id, old.id
+                ),
+            ));
+        }
+        log::debug!(
+            "group {}: static member {instance_id} returns as {} (was {})",
+            self.id,
+            hb.member_id,
+            old.id
+        );
+        self.release(&old);
+        self.members.remove(&old.id);
+        if let Some(target) = self.target.remove(&old.id) {
+            self.target.insert(hb.member_id.to_string(), target);
+        }
+        let mut member = old;
+        member.id = hb.member_id.to_string();
+        member.client_id = hb.client_id.to_string();
+        member.client_host = hb.client_host.to_string();
+        self.claim(&member);
+        Ok(member)
+    }
+
     /// Takes a member out: its partitions are free, the group epoch moves on.
     fn remove_member(&mut self, member_id: &str) {
         if let Some(member) = self.members.remove(member_id) {
@@ -419,8 +464,13 @@ impl ConsumerGroups {
             .entry(hb.group_id.to_string())
             .or_insert_with(|| ConsumerGroup::new(hb.group_id));
         let old = group.members.get(hb.member_id).cloned();
+        let mut replaced = false;
         let mut member = match old.clone() {
             Some(member) => member,
+            None if joining && hb.instance_id.is_some_and(|i| group.instance(i).is_some()) => {
+                replaced = true;
+                group.replace_static(hb)?
+            }
             None if joining => {
                 if group.members.len() >= settings.max_size {
                     return Err((
@@ -446,7 +496,8 @@ impl ConsumerGroups {
         if !joining {
             check_epoch(&member, hb)?;
         }
-        let mut bump = old.is_none();
+        // A static member taking its place back changes nothing for the others.
+        let mut bump = old.is_none() && !replaced;
         bump |= update_subscription(&mut member, hb);
         member.last_heartbeat = now;
         member.session_timeout = Duration::from_millis(settings.session_timeout_ms.max(0) as u64);
@@ -497,8 +548,27 @@ impl ConsumerGroups {
                 ),
             ));
         }
-        log::debug!("group {}: member {} leaves", group.id, hb.member_id);
-        group.remove_member(hb.member_id);
+        if hb.member_epoch == STATIC_LEAVE_EPOCH {
+            // A static member leaves for now: it keeps its assignment (nobody else gets its
+            // partitions) until it returns or its session times out.
+            log::debug!(
+                "group {}: static member {} leaves for now",
+                group.id,
+                hb.member_id
+            );
+            let member = group.members[hb.member_id].clone();
+            group.release(&member);
+            let mut away = member;
+            away.member_epoch = STATIC_LEAVE_EPOCH;
+            away.pending_revocation.clear();
+            away.state = MemberState::Stable;
+            away.revocation_deadline = None;
+            group.claim(&away);
+            group.members.insert(away.id.clone(), away);
+        } else {
+            log::debug!("group {}: member {} leaves", group.id, hb.member_id);
+            group.remove_member(hb.member_id);
+        }
         Ok(Beat {
             member_id: hb.member_id.to_string(),
             member_epoch: hb.member_epoch,
@@ -1048,6 +1118,39 @@ mod tests {
             (b.member_epoch, parts(&b.assignment.unwrap())),
             (3, vec![0, 1])
         );
+    }
+
+    #[test]
+    fn a_static_member_returns_to_its_partitions_without_a_new_epoch() {
+        let mut c = ConsumerGroups::default();
+        let (s, t, now) = (settings(), topics(2), Instant::now());
+        let mut a = join("a");
+        a.instance_id = Some("i");
+        c.heartbeat(&a, &t, &s, now).unwrap();
+        c.heartbeat(&join("b"), &t, &s, now).unwrap();
+        let owned = c.group("g").unwrap().members["a"].assigned.clone();
+        let a2 = c.heartbeat(&beat("a", 1, &owned), &t, &s, now).unwrap();
+        let kept = a2.assignment.unwrap();
+        c.heartbeat(&beat("a", 1, &kept), &t, &s, now).unwrap();
+        c.heartbeat(&beat("b", 2, &Assignment::new()), &t, &s, now)
+            .unwrap();
+        let epoch = c.group("g").unwrap().group_epoch;
+        // Another process with the same instance id while a is still there.
+        let mut twin = join("a2");
+        twin.instance_id = Some("i");
+        assert_eq!(
+            c.heartbeat(&twin, &t, &s, now).unwrap_err().0,
+            UNRELEASED_INSTANCE_ID
+        );
+        let mut away = beat("a", STATIC_LEAVE_EPOCH, &kept);
+        away.instance_id = Some("i");
+        assert_eq!(c.heartbeat(&away, &t, &s, now).unwrap().member_epoch, -2);
+        let back = c.heartbeat(&twin, &t, &s, now).unwrap();
+        assert_eq!((back.member_epoch, back.assignment), (2, Some(kept)));
+        let group = c.group("g").unwrap();
+        assert_eq!(group.group_epoch, epoch);
+        assert!(!group.members.contains_key("a"));
+        assert!(group.owners.values().all(|o| o == "a2" || o == "b"));
     }
 
     #[test]

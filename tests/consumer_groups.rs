@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use common::{CLIENT_ID, TestBroker, read_frame, response_body, send_frame};
 use kafka_broker::apis::{
-    consumer_group_describe as describe, consumer_group_heartbeat as hb, create_topics,
-    describe_groups, join_group, list_groups, offset_commit, offset_fetch,
+    consumer_group_describe as describe, consumer_group_heartbeat as hb, create_partitions,
+    create_topics, delete_topics, describe_groups, join_group, list_groups, offset_commit,
+    offset_fetch,
 };
 use kafka_broker::protocol::Reader;
 use kafka_broker::protocol::Writer;
@@ -32,6 +33,7 @@ const FENCED_MEMBER_EPOCH: i16 = 110;
 const UNSUPPORTED_ASSIGNOR: i16 = 112;
 const STALE_MEMBER_EPOCH: i16 = 113;
 const MEMBER_ID_REQUIRED: i16 = 79;
+const UNRELEASED_INSTANCE_ID: i16 = 111;
 
 type TopicId = [u8; 16];
 type Owned = BTreeMap<TopicId, BTreeSet<i32>>;
@@ -510,4 +512,104 @@ fn a_silent_member_is_removed_after_its_session_timeout() {
     assert_eq!(b.owned.values().map(BTreeSet::len).sum::<usize>(), 2);
     let a_again = conn.heartbeat(&beat("s", "a", 1, &Owned::new()));
     assert_eq!(a_again.error_code, UNKNOWN_MEMBER_ID);
+}
+
+fn partitions_of(owned: &Owned) -> usize {
+    owned.values().map(BTreeSet::len).sum()
+}
+
+#[test]
+fn a_static_member_comes_back_to_its_partitions() {
+    let broker = TestBroker::start();
+    let mut conn = Conn::open(&broker);
+    create_topic(&mut conn, "st", 4);
+    let mut a = join("st", "a", "st");
+    a.instance_id = Some("inst");
+    let a = conn.heartbeat(&a);
+    let mut a = Client {
+        id: "a".into(),
+        epoch: a.member_epoch,
+        owned: owned_of(a.assignment.as_ref().unwrap()),
+    };
+    let b = conn.heartbeat(&join("st", "b", "st"));
+    let mut b = Client {
+        id: "b".into(),
+        epoch: b.member_epoch,
+        owned: owned_of(b.assignment.as_ref().unwrap()),
+    };
+    for _ in 0..3 {
+        heartbeat_client(&mut conn, "st", &mut a);
+        heartbeat_client(&mut conn, "st", &mut b);
+    }
+    assert_eq!((partitions_of(&a.owned), partitions_of(&b.owned)), (2, 2));
+    let mut twin = join("st", "a-next", "st");
+    twin.instance_id = Some("inst");
+    let refused = conn.heartbeat(&twin);
+    assert_eq!(refused.error_code, UNRELEASED_INSTANCE_ID);
+    assert_eq!(
+        refused.error_message.as_deref(),
+        Some(
+            "Static member a-next with instance id inst cannot join the group because the \
+             instance id is owned by a member."
+        )
+    );
+    // a leaves for now (-2): its partitions stay with it, b is not given them.
+    let away = hb::Request {
+        member_epoch: -2,
+        instance_id: Some("inst"),
+        topic_partitions: None,
+        ..beat("st", "a", a.epoch, &a.owned)
+    };
+    assert_eq!(conn.heartbeat(&away).member_epoch, -2);
+    let b_epoch = b.epoch;
+    heartbeat_client(&mut conn, "st", &mut b);
+    assert_eq!((b.epoch, partitions_of(&b.owned)), (b_epoch, 2));
+    // The restarted process (a new member id, the same instance id) gets a's partitions.
+    let back = conn.heartbeat(&twin);
+    assert_eq!(back.error_code, NONE);
+    assert_eq!(back.member_epoch, a.epoch);
+    assert_eq!(owned_of(back.assignment.as_ref().unwrap()), a.owned);
+    heartbeat_client(&mut conn, "st", &mut b);
+    assert_eq!(b.epoch, b_epoch);
+}
+
+#[test]
+fn new_partitions_and_deleted_topics_give_a_new_target() {
+    let broker = TestBroker::start();
+    let mut conn = Conn::open(&broker);
+    create_topic(&mut conn, "grow", 2);
+    create_topic(&mut conn, "gone", 2);
+    let mut request = join("p", "a", "grow");
+    request.subscribed_topic_names = Some(vec!["grow", "gone"]);
+    let a = conn.heartbeat(&request);
+    let mut a = Client {
+        id: "a".into(),
+        epoch: a.member_epoch,
+        owned: owned_of(a.assignment.as_ref().unwrap()),
+    };
+    assert_eq!((a.epoch, partitions_of(&a.owned)), (1, 4));
+    let grow = create_partitions::Request {
+        topics: vec![create_partitions::Topic {
+            name: "grow",
+            count: 5,
+            assignments: None,
+        }],
+        timeout_ms: 10_000,
+        validate_only: false,
+    };
+    let grown: create_partitions::Response = conn.call(37, 3, 2, &grow);
+    assert_eq!(grown.results[0].error_code, NONE);
+    heartbeat_client(&mut conn, "p", &mut a);
+    assert_eq!((a.epoch, partitions_of(&a.owned)), (2, 7));
+    let delete = delete_topics::Request {
+        topic_names: vec!["gone"],
+        timeout_ms: 10_000,
+        ..delete_topics::Request::default()
+    };
+    let deleted: delete_topics::Response = conn.call(20, 5, 4, &delete);
+    assert_eq!(deleted.responses[0].error_code, NONE);
+    // The deleted topic's partitions are revoked first, then the epoch moves on.
+    heartbeat_client(&mut conn, "p", &mut a);
+    heartbeat_client(&mut conn, "p", &mut a);
+    assert_eq!((a.epoch, partitions_of(&a.owned)), (3, 5));
 }
