@@ -498,7 +498,16 @@ impl ConsumerGroups {
         }
         // A static member taking its place back changes nothing for the others.
         let mut bump = old.is_none() && !replaced;
-        bump |= update_subscription(&mut member, hb);
+        if update_subscription(&mut member, hb) {
+            bump = true;
+            log::debug!(
+                "group {}: member {} subscribes to {:?} and regex {:?}",
+                group.id,
+                member.id,
+                member.subscribed_topic_names,
+                member.subscribed_topic_regex
+            );
+        }
         member.last_heartbeat = now;
         member.session_timeout = Duration::from_millis(settings.session_timeout_ms.max(0) as u64);
         group.members.insert(member.id.clone(), member);

@@ -198,3 +198,74 @@ def test_admin_lists_and_describes_a_consumer_group(broker):
     assert sorted(owned["cp-admin-a"] + owned["cp-admin-b"]) == [0, 1, 2, 3]
     a.close()
     b.close()
+
+
+def topics_owned(member) -> Set[Tuple[str, int]]:
+    return {(tp.topic, tp.partition) for tp in member.c.assignment()}
+
+
+@pytest.mark.broker_props(**FAST)
+def test_create_partitions_while_the_group_runs(broker):
+    from confluent_kafka.admin import AdminClient, NewPartitions
+
+    topic = "cp-grow"
+    cf_create_topic(broker.bootstrap, topic, 2)
+    a = Member("cp-grow-a", broker.bootstrap, "cp-grow-group", [topic])
+    b = Member("cp-grow-b", broker.bootstrap, "cp-grow-group", [topic])
+    poll_until([a, b], split_evenly([a, b], 2), 30, "1+1")
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    for f in admin.create_partitions([NewPartitions(topic, 6)]).values():
+        f.result(timeout=10)
+    poll_until([a, b], split_evenly([a, b], 6), 30, "3+3 after CreatePartitions")
+    produced = list(cf_produce_keyed(broker.bootstrap, topic, unique_records(600, prefix="g")))
+    poll_until([a, b], lambda: len(a.keys) + len(b.keys) >= len(produced), 30, "every record")
+    assert_exactly_once(produced, a.keys + b.keys, "after CreatePartitions")
+    a.close()
+    b.close()
+
+
+@pytest.mark.broker_props(**FAST)
+def test_a_static_member_restarts_without_a_rebalance_of_the_others(broker):
+    from confluent_kafka.admin import AdminClient
+
+    topic = "cp-static"
+    cf_create_topic(broker.bootstrap, topic, 4)
+    group = "cp-static-group"
+    a = Member("cp-static-a", broker.bootstrap, group, [topic], **{"group.instance.id": "static-a"})
+    b = Member("cp-static-b", broker.bootstrap, group, [topic])
+    poll_until([a, b], split_evenly([a, b], 4), 30, "2+2")
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+
+    def describe():
+        return admin.describe_consumer_groups([group])[group].result(timeout=10)
+
+    before = describe()
+    epochs_before = {m.client_id: m for m in before.members}
+    mine, theirs = a.assignment(), b.assignment()
+    a.close()
+    again = Member("cp-static-a2", broker.bootstrap, group, [topic], **{"group.instance.id": "static-a"})
+    poll_until([again, b], lambda: again.assignment() == mine, 30, "the static member's partitions back")
+    assert b.assignment() == theirs
+    after = describe()
+    by_client = {m.client_id: m for m in after.members}
+    assert set(by_client) == {"cp-static-a2", "cp-static-b"}
+    assert by_client["cp-static-a2"].group_instance_id == "static-a"
+    assert sorted(tp.partition for tp in by_client["cp-static-b"].assignment.topic_partitions) == \
+        sorted(tp.partition for tp in epochs_before["cp-static-b"].assignment.topic_partitions)
+    again.close()
+    b.close()
+
+
+@pytest.mark.broker_props(**FAST)
+def test_a_regex_subscription_picks_up_a_new_topic(broker):
+    cf_create_topic(broker.bootstrap, "cp-re-one", 2)
+    a = Member("cp-re-a", broker.bootstrap, "cp-re-group", ["^cp-re-.*"])
+    poll_until([a], lambda: topics_owned(a) == {("cp-re-one", 0), ("cp-re-one", 1)}, 30, "cp-re-one")
+    cf_create_topic(broker.bootstrap, "cp-re-two", 1)
+    cf_create_topic(broker.bootstrap, "other-topic", 1)
+    poll_until([a], lambda: topics_owned(a) == {("cp-re-one", 0), ("cp-re-one", 1), ("cp-re-two", 0)},
+               30, "cp-re-two as well")
+    produced = list(cf_produce_keyed(broker.bootstrap, "cp-re-two", unique_records(100, prefix="r")))
+    poll_until([a], lambda: len(a.keys) >= len(produced), 30, "cp-re-two's records")
+    assert_exactly_once(produced, a.keys, "regex subscription")
+    a.close()
