@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use crate::protocol::error::{self, ErrorCode};
 
+mod records;
+
 pub type TopicId = [u8; 16];
 /// Partitions by topic id.
 pub type Assignment = BTreeMap<TopicId, BTreeSet<i32>>;
@@ -412,7 +414,14 @@ pub type Refusal = (ErrorCode, String);
 #[derive(Debug, Default)]
 pub struct ConsumerGroups {
     pub groups: BTreeMap<String, ConsumerGroup>,
+    /// Groups changed since their records were last written.
+    dirty: BTreeSet<String>,
+    /// Each group's records as last written: key bytes to value bytes.
+    persisted: BTreeMap<String, BTreeMap<Vec<u8>, Vec<u8>>>,
 }
+
+/// One group's records to write: key bytes, value bytes or `None` (a tombstone).
+pub type RecordWrites = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
 impl ConsumerGroups {
     pub fn group(&self, id: &str) -> Option<&ConsumerGroup> {
@@ -423,10 +432,59 @@ impl ConsumerGroups {
     pub fn remove_empty(&mut self, id: &str) -> ErrorCode {
         match self.groups.get(id) {
             Some(g) if !g.members.is_empty() => error::NON_EMPTY_GROUP,
-            _ => {
+            Some(_) => {
                 self.groups.remove(id);
+                self.dirty.insert(id.to_string());
                 error::NONE
             }
+            None => error::NONE,
+        }
+    }
+
+    /// The records changed groups need, as Kafka writes them: new and changed values, and
+    /// tombstones for what is gone (the group's metadata record last). Taking them marks
+    /// them written.
+    pub fn take_changes(&mut self) -> Vec<(String, RecordWrites)> {
+        let dirty = std::mem::take(&mut self.dirty);
+        let mut out = Vec::new();
+        for id in dirty {
+            let now = self.groups.get(&id).map(records::image).unwrap_or_default();
+            let before = self.persisted.remove(&id).unwrap_or_default();
+            let mut writes: RecordWrites = now
+                .iter()
+                .filter(|(k, v)| before.get(*k) != Some(*v))
+                .map(|(k, v)| (k.clone(), Some(v.clone())))
+                .collect();
+            let mut gone: Vec<&Vec<u8>> = before.keys().filter(|k| !now.contains_key(*k)).collect();
+            // Keys sort by type: the group's metadata (3) goes last.
+            gone.sort_by_key(|k| std::cmp::Reverse(k.get(..2).map(<[u8]>::to_vec)));
+            writes.extend(gone.into_iter().map(|k| (k.clone(), None)));
+            if !now.is_empty() {
+                self.persisted.insert(id.clone(), now);
+            }
+            if !writes.is_empty() {
+                out.push((id, writes));
+            }
+        }
+        out
+    }
+
+    /// The groups the records in `__consumer_offsets` describe (after a restart): members
+    /// keep their epochs and assignments, and their sessions start now.
+    pub fn restore<'r>(
+        stored: impl Iterator<Item = (&'r [u8], &'r [u8])>,
+        session_timeout: Duration,
+        now: Instant,
+    ) -> ConsumerGroups {
+        let groups = records::restore(stored, session_timeout, now);
+        let persisted = groups
+            .iter()
+            .map(|(id, g)| (id.clone(), records::image(g)))
+            .collect();
+        ConsumerGroups {
+            groups,
+            dirty: BTreeSet::new(),
+            persisted,
         }
     }
 
@@ -459,6 +517,7 @@ impl ConsumerGroups {
                 format!("Group {} not found.", hb.group_id),
             ));
         }
+        self.dirty.insert(hb.group_id.to_string());
         let group = self
             .groups
             .entry(hb.group_id.to_string())
@@ -578,6 +637,7 @@ impl ConsumerGroups {
             log::debug!("group {}: member {} leaves", group.id, hb.member_id);
             group.remove_member(hb.member_id);
         }
+        self.dirty.insert(hb.group_id.to_string());
         Ok(Beat {
             member_id: hb.member_id.to_string(),
             member_epoch: hb.member_epoch,
@@ -659,6 +719,7 @@ impl ConsumerGroups {
                     group.id
                 );
                 group.remove_member(&id);
+                self.dirty.insert(group.id.clone());
             }
         }
     }
@@ -1160,6 +1221,66 @@ mod tests {
         assert_eq!(group.group_epoch, epoch);
         assert!(!group.members.contains_key("a"));
         assert!(group.owners.values().all(|o| o == "a2" || o == "b"));
+    }
+
+    #[test]
+    fn records_restore_the_group_and_only_changes_are_written() {
+        let mut c = ConsumerGroups::default();
+        let (s, t, now) = (settings(), topics(4), Instant::now());
+        c.heartbeat(&join("a"), &t, &s, now).unwrap();
+        let owned = c.group("g").unwrap().members["a"].assigned.clone();
+        c.heartbeat(&join("b"), &t, &s, now).unwrap();
+        c.heartbeat(&beat("a", 1, &owned), &t, &s, now).unwrap();
+        let mut written = BTreeMap::new();
+        for (group, records) in c.take_changes() {
+            assert_eq!(group, "g");
+            for (k, v) in records {
+                written.insert(k, v.unwrap());
+            }
+        }
+        // 3 group records, 2 per member, 1 target per member.
+        assert_eq!(written.len(), 3 + 2 * 2 + 2);
+        // A heartbeat that changes nothing writes nothing.
+        let b_owned = c.group("g").unwrap().members["b"].assigned.clone();
+        let epoch = c.group("g").unwrap().members["b"].member_epoch;
+        c.heartbeat(&beat("b", epoch, &b_owned), &t, &s, now)
+            .unwrap();
+        assert!(c.take_changes().is_empty());
+        let later = now + Duration::from_secs(1);
+        let restored = ConsumerGroups::restore(
+            written.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+            Duration::from_secs(45),
+            later,
+        );
+        let (mut before, mut after) = (
+            c.group("g").unwrap().clone(),
+            restored.group("g").unwrap().clone(),
+        );
+        for m in before
+            .members
+            .values_mut()
+            .chain(after.members.values_mut())
+        {
+            m.last_heartbeat = later;
+            m.client_id.clear();
+            m.revocation_deadline = None;
+        }
+        after.assignor = before.assignor.clone();
+        assert_eq!(after, before);
+        // The last member leaving, then the group deleted: tombstones, metadata last.
+        let mut c = restored;
+        let owners: Vec<String> = c.group("g").unwrap().members.keys().cloned().collect();
+        for m in &owners {
+            let mut leave = beat(m, LEAVE_EPOCH, &Assignment::new());
+            leave.owned = None;
+            c.heartbeat(&leave, &t, &s, later).unwrap();
+        }
+        assert_eq!(c.remove_empty("g"), error::NONE);
+        let changes = c.take_changes();
+        let (_, records) = &changes[0];
+        assert!(records.iter().all(|(_, v)| v.is_none()));
+        assert_eq!(records.len(), written.len());
+        assert_eq!(records.last().unwrap().0, [0, 3, 0, 1, b'g']);
     }
 
     #[test]

@@ -613,3 +613,53 @@ fn new_partitions_and_deleted_topics_give_a_new_target() {
     heartbeat_client(&mut conn, "p", &mut a);
     assert_eq!((a.epoch, partitions_of(&a.owned)), (3, 5));
 }
+
+#[test]
+fn members_keep_their_epochs_and_assignments_across_a_restart() {
+    let broker = TestBroker::start();
+    let mut conn = Conn::open(&broker);
+    create_topic(&mut conn, "r", 4);
+    let mut clients = Vec::new();
+    for id in ["a", "b"] {
+        let r = conn.heartbeat(&join("rs", id, "r"));
+        clients.push(Client {
+            id: id.into(),
+            epoch: r.member_epoch,
+            owned: owned_of(r.assignment.as_ref().unwrap()),
+        });
+    }
+    for _ in 0..3 {
+        for c in clients.iter_mut() {
+            heartbeat_client(&mut conn, "rs", c);
+        }
+    }
+    let described = |conn: &mut Conn| -> describe::DescribedGroup {
+        let r: describe::Response = conn.call(
+            69,
+            1,
+            0,
+            &describe::Request {
+                group_ids: vec!["rs"],
+                include_authorized_operations: false,
+            },
+        );
+        r.groups.into_iter().next().unwrap()
+    };
+    let before = described(&mut conn);
+    assert_eq!(
+        (before.group_state.as_str(), before.group_epoch),
+        ("Stable", 2)
+    );
+    drop(conn);
+    let broker = broker.restart();
+    let mut conn = Conn::open(&broker);
+    assert_eq!(described(&mut conn), before);
+    for c in clients.iter_mut() {
+        let (epoch, owned) = (c.epoch, c.owned.clone());
+        let r = heartbeat_client(&mut conn, "rs", c);
+        assert_eq!((r.member_epoch, &c.owned), (epoch, &owned));
+    }
+    // A third member after the restart: the group goes on from its stored epochs.
+    let r = conn.heartbeat(&join("rs", "c", "r"));
+    assert_eq!(r.member_epoch, 3);
+}
