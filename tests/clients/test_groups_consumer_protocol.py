@@ -269,3 +269,52 @@ def test_a_regex_subscription_picks_up_a_new_topic(broker):
     poll_until([a], lambda: len(a.keys) >= len(produced), 30, "cp-re-two's records")
     assert_exactly_once(produced, a.keys, "regex subscription")
     a.close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("how", ["sigterm", "kill9"])
+@pytest.mark.broker_props(**FAST, listeners=lambda: f"PLAINTEXT://127.0.0.1:{free_port()}")
+def test_a_broker_restart_while_the_group_runs(broker, how):
+    """The group's records bring members, epochs and assignments back: the members go on
+    with the partitions they had, and nothing is consumed twice past the committed offsets."""
+    from confluent_kafka.admin import AdminClient
+
+    topic, group = f"cp-restart-{how}", f"cp-restart-{how}-group"
+    cf_create_topic(broker.bootstrap, topic, 4)
+    a = Member("cp-restart-a", broker.bootstrap, group, [topic])
+    b = Member("cp-restart-b", broker.bootstrap, group, [topic])
+    members = [a, b]
+    poll_until(members, split_evenly(members, 4), 30, "2+2")
+    produced = list(cf_produce_keyed(broker.bootstrap, topic, unique_records(1000, prefix="x")))
+    poll_until(members, lambda: len(a.keys) + len(b.keys) >= len(produced), 30, "the first batch")
+    owned = (a.assignment(), b.assignment())
+
+    def described():
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        d = admin.describe_consumer_groups([group])[group].result(timeout=10)
+        return sorted((m.member_id, sorted(tp.partition for tp in m.assignment.topic_partitions))
+                      for m in d.members)
+
+    before = described()
+    if how == "kill9":
+        broker.kill9()
+    broker.restart()
+    assert described() == before
+    produced += list(cf_produce_keyed(broker.bootstrap, topic, unique_records(1000, prefix="y")))
+    poll_until(members, lambda: len(a.keys) + len(b.keys) >= len(produced), 60, "the second batch")
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        for m in members:
+            m.step()
+    assert (a.assignment(), b.assignment()) == owned
+    assert described() == before
+    for m in members:
+        m.close()
+    assert_exactly_once(produced, a.keys + b.keys, f"broker {how} while the group runs")
