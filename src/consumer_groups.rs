@@ -123,6 +123,7 @@ pub struct ConsumerGroup {
     pub subscribed: TopicImage,
     /// The assignor of the last target assignment.
     pub assignor: String,
+    pub regexes: Regexes,
 }
 
 impl ConsumerGroup {
@@ -136,6 +137,7 @@ impl ConsumerGroup {
             owners: BTreeMap::new(),
             subscribed: TopicImage::new(),
             assignor: String::new(),
+            regexes: Regexes::default(),
         }
     }
 
@@ -237,7 +239,7 @@ impl ConsumerGroup {
     fn subscribed_image(&self, topics: &TopicImage) -> TopicImage {
         let mut image = TopicImage::new();
         for member in self.members.values() {
-            for name in member_topics(member, topics) {
+            for name in member_topics(member, topics, &self.regexes) {
                 if let Some(meta) = topics.get(&name) {
                     image.insert(name, *meta);
                 }
@@ -267,7 +269,7 @@ impl ConsumerGroup {
             .members
             .values()
             .map(|m| {
-                let ids = member_topics(m, &self.subscribed)
+                let ids = member_topics(m, &self.subscribed, &self.regexes)
                     .filter_map(|name| self.subscribed.get(&name).map(|t| t.id))
                     .collect();
                 (m.id.clone(), ids)
@@ -294,19 +296,49 @@ impl ConsumerGroup {
     }
 }
 
+/// The group's members' subscription patterns, compiled once each (a pattern that does
+/// not compile matches nothing). A cache: it takes no part in comparing groups.
+#[derive(Debug, Clone, Default)]
+pub struct Regexes(BTreeMap<String, Option<regex::Regex>>);
+
+impl PartialEq for Regexes {
+    fn eq(&self, _: &Regexes) -> bool {
+        true
+    }
+}
+
+impl Eq for Regexes {}
+
+impl Regexes {
+    /// Compiles new patterns and forgets unused ones: one entry per distinct pattern.
+    fn refresh<'m>(&mut self, members: impl Iterator<Item = &'m Member>) {
+        let wanted: BTreeSet<&str> = members
+            .filter_map(|m| m.subscribed_topic_regex.as_deref())
+            .collect();
+        self.0.retain(|p, _| wanted.contains(p.as_str()));
+        for pattern in wanted {
+            if !self.0.contains_key(pattern) {
+                let compiled = crate::topic_regex::compile(pattern).ok();
+                self.0.insert(pattern.to_string(), compiled);
+            }
+        }
+    }
+}
+
 /// The topic names a member subscribes to (by name; by regex against the known topics).
 fn member_topics<'m>(
     member: &'m Member,
     topics: &'m TopicImage,
+    regexes: &'m Regexes,
 ) -> impl Iterator<Item = String> + 'm {
     let by_regex = member
         .subscribed_topic_regex
-        .as_deref()
-        .map(crate::topic_regex::compile)
-        .and_then(Result::ok);
+        .as_ref()
+        .and_then(|p| regexes.0.get(p))
+        .and_then(Option::as_ref);
     let matched = topics
         .keys()
-        .filter(move |name| by_regex.as_ref().is_some_and(|r| r.is_match(name)))
+        .filter(move |name| by_regex.is_some_and(|r| r.is_match(name)))
         .cloned();
     member.subscribed_topic_names.iter().cloned().chain(matched)
 }
@@ -570,6 +602,7 @@ impl ConsumerGroups {
         member.last_heartbeat = now;
         member.session_timeout = Duration::from_millis(settings.session_timeout_ms.max(0) as u64);
         group.members.insert(member.id.clone(), member);
+        group.regexes.refresh(group.members.values());
         let image = group.subscribed_image(topics);
         if image != group.subscribed {
             group.subscribed = image;

@@ -663,3 +663,34 @@ fn members_keep_their_epochs_and_assignments_across_a_restart() {
     let r = conn.heartbeat(&join("rs", "c", "r"));
     assert_eq!(r.member_epoch, 3);
 }
+
+#[test]
+fn a_regex_subscription_follows_the_topics() {
+    let broker = TestBroker::start();
+    let mut conn = Conn::open(&broker);
+    let one = create_topic(&mut conn, "re-one", 1);
+    create_topic(&mut conn, "other", 1);
+    let subscribe = |regex| hb::Request {
+        subscribed_topic_names: None,
+        subscribed_topic_regex: Some(regex),
+        ..join("re", "a", "")
+    };
+    let bad = conn.heartbeat(&subscribe("re-("));
+    assert_eq!(bad.error_code, 128);
+    assert_eq!(
+        bad.error_message.as_deref(),
+        Some("SubscribedTopicRegex `re-(` is not a valid regular expression.")
+    );
+    let r = conn.heartbeat(&subscribe("re-.*"));
+    let mut a = Client {
+        id: "a".into(),
+        epoch: r.member_epoch,
+        owned: owned_of(r.assignment.as_ref().unwrap()),
+    };
+    assert_eq!(a.owned.keys().collect::<Vec<_>>(), [&one]);
+    let two = create_topic(&mut conn, "re-two", 2);
+    heartbeat_client(&mut conn, "re", &mut a);
+    assert_eq!(a.epoch, 2);
+    assert_eq!(a.owned[&two].len(), 2);
+    assert_eq!(partitions_of(&a.owned), 3);
+}
