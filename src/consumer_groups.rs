@@ -157,6 +157,15 @@ impl ConsumerGroup {
         }
     }
 
+    /// Every topic a member subscribes to: by name, or matched by its regex.
+    pub fn subscribed_topic_names(&self) -> BTreeSet<String> {
+        let by_name = self
+            .members
+            .values()
+            .flat_map(|m| m.subscribed_topic_names.iter().cloned());
+        by_name.chain(self.subscribed.keys().cloned()).collect()
+    }
+
     /// The member with this instance id (a static member).
     pub fn instance(&self, instance_id: &str) -> Option<&Member> {
         self.members

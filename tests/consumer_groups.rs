@@ -694,3 +694,76 @@ fn a_regex_subscription_follows_the_topics() {
     assert_eq!(a.owned[&two].len(), 2);
     assert_eq!(partitions_of(&a.owned), 3);
 }
+
+#[test]
+fn offset_delete_and_delete_groups_of_a_consumer_group() {
+    use kafka_broker::apis::{delete_groups, offset_delete};
+    let broker = TestBroker::start();
+    let mut conn = Conn::open(&broker);
+    create_topic(&mut conn, "od", 1);
+    create_topic(&mut conn, "od-free", 1);
+    let a = conn.heartbeat(&join("od-g", "a", "od"));
+    let commit = offset_commit::Request {
+        group_id: "od-g",
+        generation_id_or_member_epoch: a.member_epoch,
+        member_id: "a",
+        topics: ["od", "od-free"]
+            .iter()
+            .map(|name| offset_commit::RequestTopic {
+                name,
+                partitions: vec![offset_commit::RequestPartition {
+                    partition_index: 0,
+                    committed_offset: 0,
+                    ..offset_commit::RequestPartition::default()
+                }],
+                ..offset_commit::RequestTopic::default()
+            })
+            .collect(),
+        ..offset_commit::Request::default()
+    };
+    let committed: offset_commit::Response = conn.call(8, 9, 8, &commit);
+    assert!(
+        committed
+            .topics
+            .iter()
+            .all(|t| t.partitions[0].error_code == NONE)
+    );
+    let delete = |name| offset_delete::Request {
+        group_id: "od-g",
+        topics: vec![offset_delete::RequestTopic {
+            name,
+            partitions: vec![offset_delete::RequestPartition { partition_index: 0 }],
+        }],
+    };
+    let subscribed: offset_delete::Response = conn.call(47, 0, 99, &delete("od"));
+    assert_eq!(subscribed.topics[0].partitions[0].error_code, 86);
+    let free: offset_delete::Response = conn.call(47, 0, 99, &delete("od-free"));
+    assert_eq!(free.topics[0].partitions[0].error_code, NONE);
+    let delete_group = delete_groups::Request {
+        groups_names: vec!["od-g"],
+    };
+    let busy: delete_groups::Response = conn.call(42, 2, 2, &delete_group);
+    assert_eq!(busy.results[0].error_code, 68);
+    let leave = hb::Request {
+        member_epoch: -1,
+        topic_partitions: None,
+        ..beat("od-g", "a", 1, &Owned::new())
+    };
+    assert_eq!(conn.heartbeat(&leave).error_code, NONE);
+    let gone: delete_groups::Response = conn.call(42, 2, 2, &delete_group);
+    assert_eq!(gone.results[0].error_code, NONE);
+    // Deleted with its records: a restart does not bring it back.
+    drop(conn);
+    let broker = broker.restart();
+    let mut conn = Conn::open(&broker);
+    let described: describe::Response = conn.call(
+        69,
+        1,
+        0,
+        &describe::Request {
+            group_ids: vec!["od-g"],
+            include_authorized_operations: false,
+        },
+    );
+    assert_eq!(described.groups[0].error_code, GROUP_ID_NOT_FOUND);
+}
