@@ -97,17 +97,7 @@ fn heartbeat(ctx: &mut Context, request: &Request) -> Result<Response, (i16, Str
     } else {
         request.member_id
     };
-    let topics: TopicImage = ctx
-        .storage
-        .topics()
-        .map(|t| {
-            let meta = TopicMeta {
-                id: t.id,
-                partitions: t.partitions.len() as i32,
-            };
-            (t.name.clone(), meta)
-        })
-        .collect();
+    let topics = topic_image(ctx, request);
     let overrides = ctx.storage.resource_configs(RESOURCE_GROUP, group_id);
     let settings = Settings::new(
         &GroupConfig::resolve(overrides, &ctx.config.properties),
@@ -161,6 +151,39 @@ fn heartbeat(ctx: &mut Context, request: &Request) -> Result<Response, (i16, Str
         heartbeat_interval_ms: beat.heartbeat_interval_ms,
         assignment,
     })
+}
+
+/// The topics the group's subscriptions can name: every topic when a member (or this
+/// request) subscribes by regex, else only those named (the group's and this request's).
+fn topic_image(ctx: &Context, request: &Request) -> TopicImage {
+    let meta = |t: &crate::storage::Topic| TopicMeta {
+        id: t.id,
+        partitions: t.partitions.len() as i32,
+    };
+    let group = ctx.coordinator.consumer.group(request.group_id);
+    let by_regex = request
+        .subscribed_topic_regex
+        .is_some_and(|r| !r.is_empty())
+        || group.is_some_and(|g| {
+            g.members
+                .values()
+                .any(|m| m.subscribed_topic_regex.is_some())
+        });
+    if by_regex {
+        return ctx
+            .storage
+            .topics()
+            .map(|t| (t.name.clone(), meta(t)))
+            .collect();
+    }
+    let named = group
+        .into_iter()
+        .flat_map(|g| g.members.values())
+        .flat_map(|m| m.subscribed_topic_names.iter().map(String::as_str))
+        .chain(request.subscribed_topic_names.iter().flatten().copied());
+    named
+        .filter_map(|name| ctx.storage.topic(name).map(|t| (t.name.clone(), meta(t))))
+        .collect()
 }
 
 /// Kafka's `throwIfConsumerGroupHeartbeatRequestIsInvalid`, with its messages.
