@@ -47,11 +47,18 @@ pub struct Parked {
 impl Broker {
     pub fn open(config: Config) -> io::Result<Broker> {
         let storage = Storage::open(&config)?;
-        let coordinator = Coordinator::new(Duration::from_millis(
+        let mut coordinator = Coordinator::new(Duration::from_millis(
             config.group_initial_rebalance_delay_ms,
         ));
-        let mut coordinator = coordinator;
         coordinator.group_size_max = config.group_max_size;
+        // Consumer groups (KIP-848) come back from their records in `__consumer_offsets`.
+        let session = crate::configs::GroupConfig::resolve(None, &config.properties)
+            .consumer_session_timeout_ms;
+        coordinator.consumer = crate::consumer_groups::ConsumerGroups::restore(
+            storage.group_records(),
+            Duration::from_millis(session.max(0) as u64),
+            Instant::now(),
+        );
         let quotas = Quotas::new(&config, storage.client_quotas(), Instant::now());
         let mut broker = Broker {
             next_retention_check: Instant::now() + retention_interval(&config),
@@ -299,6 +306,13 @@ impl Service for Broker {
     /// turn's acknowledgements is written.
     fn end_of_turn(&mut self, now: Instant) {
         self.turn_ended = now;
+        // Consumer groups changed this turn are written before the turn's fsync, so no
+        // heartbeat is answered before its group's records are durable.
+        for (group, records) in self.coordinator.consumer.take_changes() {
+            if let Err(e) = self.storage.write_group_records(&group, records) {
+                error!("writing the records of consumer group {group}: {e:?}");
+            }
+        }
         if self.storage.flush_due(now)
             && let Err(e) = self.storage.flush(now)
         {

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::consumer_groups::ConsumerGroups;
 use crate::protocol::error::{self, ErrorCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +192,8 @@ pub struct Coordinator {
     pub epoch: u64,
     /// Members one group may hold (`group.max.size`); a new member past it is refused.
     pub group_size_max: usize,
+    /// The groups of Kafka's consumer protocol (KIP-848); a group id is one type at a time.
+    pub consumer: ConsumerGroups,
 }
 
 const SESSION_TIMEOUT_MS_MIN: i32 = 6_000 / 6; // 1 s: lenient with test clients
@@ -204,6 +207,7 @@ impl Coordinator {
             next_member: 0,
             epoch: 0,
             group_size_max: i32::MAX as usize,
+            consumer: ConsumerGroups::default(),
         }
     }
 
@@ -227,6 +231,9 @@ impl Coordinator {
     /// group is forgotten. Whether it exists at all (here or by its committed offsets) is
     /// the caller's question.
     pub fn delete(&mut self, group_id: &str) -> ErrorCode {
+        if self.consumer.group(group_id).is_some() {
+            return self.consumer.remove_empty(group_id);
+        }
         match self.groups.get(group_id) {
             Some(group) if !group.members.is_empty() => error::NON_EMPTY_GROUP,
             Some(_) => {
@@ -245,6 +252,14 @@ impl Coordinator {
         }
         if !(SESSION_TIMEOUT_MS_MIN..=SESSION_TIMEOUT_MS_MAX).contains(&req.session_timeout_ms) {
             return JoinOutcome::Error(error::INVALID_SESSION_TIMEOUT, req.member_id.to_string());
+        }
+        // A consumer group (KIP-848) keeps its id while it has members; an empty one
+        // becomes a classic group when a classic member joins, as in Kafka 4.
+        if self.consumer.remove_empty(req.group_id) != error::NONE {
+            return JoinOutcome::Error(
+                error::INCONSISTENT_GROUP_PROTOCOL,
+                req.member_id.to_string(),
+            );
         }
         if req.protocols.is_empty() || req.protocol_type.is_empty() {
             return JoinOutcome::Error(
@@ -709,6 +724,7 @@ impl Coordinator {
 
     /// Expires silent members and completes rebalances whose deadline passed.
     pub fn tick(&mut self, now: Instant) {
+        self.consumer.tick(now);
         let ids: Vec<String> = self.groups.keys().cloned().collect();
         for id in ids {
             let Some(group) = self.groups.get_mut(&id) else {
@@ -745,6 +761,7 @@ impl Coordinator {
                     .map(|m| m.last_heartbeat + m.session_timeout + Duration::from_millis(1));
                 g.rebalance_deadline.into_iter().chain(sessions)
             })
+            .chain(self.consumer.next_deadline())
             .min()
     }
 }

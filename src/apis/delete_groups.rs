@@ -54,7 +54,8 @@ fn delete(ctx: &mut Context, group_id: &str) -> i16 {
     if group_id.is_empty() {
         return error::INVALID_GROUP_ID;
     }
-    let live = ctx.coordinator.group(group_id).is_some();
+    let live = ctx.coordinator.group(group_id).is_some()
+        || ctx.coordinator.consumer.group(group_id).is_some();
     if !live && ctx.storage.committed(group_id).is_none() {
         return error::GROUP_ID_NOT_FOUND;
     }

@@ -80,6 +80,21 @@ impl Api for DescribeGroups {
 }
 
 fn describe(ctx: &Context, group_id: &str) -> DescribedGroup {
+    // A consumer group (KIP-848) is not described here, as Kafka's `classicGroup` lookup.
+    if ctx.coordinator.consumer.group(group_id).is_some() {
+        let v6 = ctx.version >= 6;
+        return DescribedGroup {
+            error_code: if v6 {
+                error::GROUP_ID_NOT_FOUND
+            } else {
+                error::NONE
+            },
+            error_message: v6.then(|| format!("Group {group_id} is not a classic group.")),
+            group_id: group_id.to_string(),
+            group_state: "Dead".to_string(),
+            ..DescribedGroup::default()
+        };
+    }
     let Some(group) = ctx.coordinator.group(group_id) else {
         let known = ctx.storage.committed(group_id).is_some();
         let (error_code, state) = match (known, ctx.version >= 6) {

@@ -5,7 +5,7 @@
 //! - v3: first flexible version.
 //! - v4: the request adds states_filter and each listed group its group_state (KIP-518).
 //! - v5: the request adds types_filter and each listed group its group_type (KIP-848).
-//!   An empty filter matches every group; all of ours are "classic".
+//!   An empty filter matches every group; a group is "classic" or (KIP-848) "consumer".
 
 use std::collections::BTreeMap;
 
@@ -42,27 +42,35 @@ impl Api for ListGroups {
     type Response<'a> = Response;
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
-        let mut groups: BTreeMap<String, (String, &'static str)> = ctx
+        let mut groups: BTreeMap<String, (String, &'static str, &'static str)> = ctx
             .storage
             .groups_with_offsets()
-            .map(|g| (g.to_string(), (String::new(), "Empty")))
+            .map(|g| (g.to_string(), (String::new(), "Empty", "classic")))
             .collect();
         for group in ctx.coordinator.groups.values() {
             let protocol_type = group.protocol_type.clone().unwrap_or_default();
-            groups.insert(group.id.clone(), (protocol_type, group.state.name()));
+            groups.insert(
+                group.id.clone(),
+                (protocol_type, group.state.name(), "classic"),
+            );
+        }
+        for group in ctx.coordinator.consumer.groups.values() {
+            let listed = ("consumer".to_string(), group.state().name(), "consumer");
+            groups.insert(group.id.clone(), listed);
         }
         let matches = |filter: &[&str], value: &str| {
             filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value))
         };
-        let wanted_type = matches(&request.types_filter, "classic");
         let groups = groups
             .into_iter()
-            .filter(|(_, (_, state))| wanted_type && matches(&request.states_filter, state))
-            .map(|(group_id, (protocol_type, state))| ListedGroup {
+            .filter(|(_, (_, state, kind))| {
+                matches(&request.types_filter, kind) && matches(&request.states_filter, state)
+            })
+            .map(|(group_id, (protocol_type, state, kind))| ListedGroup {
                 group_id,
                 protocol_type,
                 group_state: state.to_string(),
-                group_type: "classic".to_string(),
+                group_type: kind.to_string(),
             })
             .collect();
         Answer::Respond(Response {

@@ -130,6 +130,8 @@ pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod authorized_operations;
 pub mod config_change;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -199,6 +201,8 @@ pub static APIS: &[Entry] = &[
     Entry::of::<describe_quorum::DescribeQuorum>(),
     Entry::of::<describe_cluster::DescribeCluster>(),
     Entry::of::<describe_producers::DescribeProducers>(),
+    Entry::of::<consumer_group_heartbeat::ConsumerGroupHeartbeat>(),
+    Entry::of::<consumer_group_describe::ConsumerGroupDescribe>(),
     Entry::of::<list_config_resources::ListConfigResources>(),
     Entry::of::<describe_topic_partitions::DescribeTopicPartitions>(),
 ];

@@ -74,10 +74,20 @@ impl Api for OffsetCommit {
     type Response<'a> = Response;
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+        // A consumer group (KIP-848) checks the member id and epoch its own way.
+        let consumer = ctx.coordinator.consumer.check_commit(
+            request.group_id,
+            request.member_id,
+            request.generation_id_or_member_epoch,
+            ctx.version,
+            ctx.now,
+        );
         let unknown_group = ctx.coordinator.group(request.group_id).is_none()
             && ctx.storage.committed(request.group_id).is_none();
         let group_error = if request.group_id.is_empty() {
             error::INVALID_GROUP_ID
+        } else if let Some(code) = consumer {
+            code
         } else if unknown_group && request.generation_id_or_member_epoch >= 0 {
             // A member's commit to a group that does not exist, as Kafka answers it.
             if ctx.version >= 9 {

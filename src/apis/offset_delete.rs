@@ -74,10 +74,20 @@ impl Api for OffsetDelete {
             return refuse(error::INVALID_GROUP_ID);
         }
         let live = ctx.coordinator.group(group_id);
-        if live.is_none() && ctx.storage.committed(group_id).is_none() {
+        // A consumer group (KIP-848): the topics its members subscribe to.
+        let consumer = ctx
+            .coordinator
+            .consumer
+            .group(group_id)
+            .map(|g| g.subscribed_topic_names());
+        if live.is_none() && consumer.is_none() && ctx.storage.committed(group_id).is_none() {
             return refuse(error::GROUP_ID_NOT_FOUND);
         }
-        let Some(subscribed) = live.map_or(Some(BTreeSet::new()), subscribed_topics) else {
+        let subscribed = match consumer {
+            Some(topics) => Some(topics),
+            None => live.map_or(Some(BTreeSet::new()), subscribed_topics),
+        };
+        let Some(subscribed) = subscribed else {
             return refuse(error::NON_EMPTY_GROUP);
         };
         let mut deleted = Vec::new();

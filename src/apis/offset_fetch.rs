@@ -97,10 +97,25 @@ impl Api for OffsetFetch {
         let groups = request
             .groups
             .iter()
-            .map(|group| ResponseGroup {
-                group_id: group.group_id.to_string(),
-                topics: fetch(ctx, group.group_id, group.topics.as_deref(), by_id),
-                error_code: error::NONE,
+            .map(|group| {
+                // A consumer group (KIP-848) answers only its members at their epoch.
+                let refused = ctx
+                    .coordinator
+                    .consumer
+                    .check_fetch(group.group_id, group.member_id, group.member_epoch)
+                    .filter(|code| *code != error::NONE);
+                match refused {
+                    Some(error_code) => ResponseGroup {
+                        group_id: group.group_id.to_string(),
+                        topics: Vec::new(),
+                        error_code,
+                    },
+                    None => ResponseGroup {
+                        group_id: group.group_id.to_string(),
+                        topics: fetch(ctx, group.group_id, group.topics.as_deref(), by_id),
+                        error_code: error::NONE,
+                    },
+                }
             })
             .collect();
         Answer::Respond(Response {

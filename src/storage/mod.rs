@@ -9,6 +9,7 @@ pub mod client_quotas;
 pub mod crc32c;
 mod deletion;
 pub mod dynamic;
+pub mod group_records;
 pub mod log;
 pub mod log_start;
 pub mod metadata;
@@ -135,6 +136,9 @@ pub struct Storage {
     producer_id_block_end: i64,
     /// Committed offsets, replayed from `__consumer_offsets`.
     offsets: offsets::OffsetMap,
+    /// Consumer groups' records (KIP-848), key bytes to value bytes, replayed from
+    /// `__consumer_offsets`.
+    group_records: BTreeMap<Vec<u8>, Vec<u8>>,
     offsets_partitions: i32,
     /// Dynamic configs of resources other than topics (brokers, groups), by resource type
     /// and name, replayed from ConfigRecords.
@@ -197,6 +201,7 @@ impl Storage {
             next_producer_id: 0,
             producer_id_block_end: 0,
             offsets: offsets::OffsetMap::new(),
+            group_records: BTreeMap::new(),
             offsets_partitions: config.offsets_topic_num_partitions,
             resource_configs: BTreeMap::new(),
             broker_config_epoch: 0,
@@ -725,6 +730,15 @@ impl Storage {
                     continue;
                 };
                 for record in records {
+                    if let Some(key) = record.key
+                        && group_records::decode_key(key).is_some()
+                    {
+                        match record.value {
+                            Some(value) => self.group_records.insert(key.to_vec(), value.to_vec()),
+                            None => self.group_records.remove(key),
+                        };
+                        continue;
+                    }
                     let Some(Ok(Some((group, topic, partition)))) =
                         record.key.map(offsets::decode_key)
                     else {
@@ -778,6 +792,45 @@ impl Storage {
             entries.insert((topic, partition), committed);
         }
         Ok(())
+    }
+
+    /// Writes consumer-group records (KIP-848) to the group's `__consumer_offsets`
+    /// partition in one batch (a `None` value is a tombstone). Durable after the turn's
+    /// [`Storage::flush`], like any append.
+    pub fn write_group_records(
+        &mut self,
+        group: &str,
+        records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    ) -> Result<(), AppendError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        if !self.topics.contains_key(offsets::TOPIC) {
+            let configs = [("cleanup.policy".to_string(), "compact".to_string())];
+            self.create_topic(offsets::TOPIC, self.offsets_partitions, &configs)
+                .map_err(|e| AppendError::Io(io::Error::other(format!("{e:?}"))))?;
+        }
+        let batch: Vec<batch::KeyValue> = records
+            .iter()
+            .map(|(k, v)| (Some(k.clone()), v.clone()))
+            .collect();
+        let bytes = batch::build_keyed(0, 0, now_ms(), &batch);
+        let partition = offsets::partition_for(group, self.offsets_partitions);
+        self.append(offsets::TOPIC, partition, &bytes)?;
+        for (key, value) in records {
+            match value {
+                Some(value) => self.group_records.insert(key, value),
+                None => self.group_records.remove(&key),
+            };
+        }
+        Ok(())
+    }
+
+    /// Every consumer group record (KIP-848) in effect: key bytes and value bytes.
+    pub fn group_records(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.group_records
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
     }
 
     /// A group's committed offsets.
