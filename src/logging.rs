@@ -23,18 +23,42 @@ pub const LEVEL_NAMES: &[&str] = &["DEBUG", "ERROR", "FATAL", "INFO", "TRACE", "
 pub const TARGETS: &[&str] = &[
     "kafka_broker",
     "kafka_broker::apis",
+    "kafka_broker::apis::alter_client_quotas",
+    "kafka_broker::apis::api_versions",
+    "kafka_broker::apis::config_change",
+    "kafka_broker::apis::create_partitions",
+    "kafka_broker::apis::create_topics",
+    "kafka_broker::apis::delete_groups",
+    "kafka_broker::apis::delete_records",
+    "kafka_broker::apis::delete_topics",
+    "kafka_broker::apis::describe_log_dirs",
+    "kafka_broker::apis::fetch",
+    "kafka_broker::apis::init_producer_id",
+    "kafka_broker::apis::list_offsets",
+    "kafka_broker::apis::metadata",
+    "kafka_broker::apis::offset_commit",
+    "kafka_broker::apis::offset_delete",
+    "kafka_broker::apis::produce",
     "kafka_broker::broker",
     "kafka_broker::config",
     "kafka_broker::configs",
+    "kafka_broker::consumer_groups",
+    "kafka_broker::consumer_groups::records",
     "kafka_broker::context",
     "kafka_broker::coordinator",
     "kafka_broker::logging",
     "kafka_broker::protocol",
     "kafka_broker::server",
     "kafka_broker::storage",
+    "kafka_broker::storage::cleaner",
+    "kafka_broker::storage::deletion",
     "kafka_broker::storage::dynamic",
     "kafka_broker::storage::log",
+    "kafka_broker::storage::log_start",
     "kafka_broker::storage::offsets",
+    "kafka_broker::storage::offsets_expiry",
+    "kafka_broker::storage::partitions",
+    "kafka_broker::storage::write_health",
 ];
 
 /// Levels set at run time: (target, level name as given, filter).
@@ -293,5 +317,34 @@ mod tests {
         unset("kafka_broker::storage::log");
         assert_eq!(set_level_of("kafka_broker::storage::log"), None);
         assert!(!ANY_SET.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn every_module_that_logs_is_a_target() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = vec![src.clone()];
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                for entry in std::fs::read_dir(&path).unwrap() {
+                    files.push(entry.unwrap().path());
+                }
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let logs = ["info!(", "warn!(", "error!(", "debug!(", "trace!("]
+                .iter()
+                .any(|m| text.contains(m));
+            let relative = path.strip_prefix(&src).unwrap().with_extension("");
+            let module = relative.to_string_lossy().replace('/', "::");
+            let module = module.trim_end_matches("::mod");
+            if !logs || module == "main" || module == "lib" {
+                continue;
+            }
+            let target = format!("kafka_broker::{module}");
+            assert!(
+                TARGETS.contains(&target.as_str()),
+                "{target} logs but is not in TARGETS"
+            );
+        }
     }
 }
