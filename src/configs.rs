@@ -268,6 +268,7 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     )),
     fixed(key("controller.listener.names", Str, "CONTROLLER", Any)),
     fixed(key("default.replication.factor", Int, "1", Any)),
+    fixed(key("group.consumer.assignors", List, "uniform,range", Any)),
     fixed(key(
         "group.consumer.heartbeat.interval.ms",
         Int,
@@ -286,6 +287,7 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         "60000",
         AtLeast(1),
     )),
+    fixed(key("group.consumer.max.size", Int, INT_MAX, AtLeast(1))),
     fixed(key(
         "group.consumer.min.heartbeat.interval.ms",
         Int,
@@ -547,6 +549,13 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         AtLeast(1),
     )),
     dynamic(key("num.replica.fetchers", Int, "1", Any)),
+    fixed(key(
+        "offsets.retention.check.interval.ms",
+        Long,
+        "600000",
+        AtLeast(1),
+    )),
+    fixed(key("offsets.retention.ms", Int, "604800000", AtLeast(1))),
     fixed(key("offsets.topic.num.partitions", Int, "50", AtLeast(1))),
     fixed(key("process.roles", List, "", Any)),
     dynamic(key(
@@ -1029,6 +1038,16 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn every_server_properties_key_is_a_described_broker_key() {
+        for key in crate::config::KNOWN_KEYS {
+            assert!(
+                broker_key(key).is_some(),
+                "{key} is read but not in BROKER_KEYS"
+            );
+        }
     }
 
     #[test]
