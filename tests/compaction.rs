@@ -5,55 +5,15 @@
 
 mod common;
 
-use std::net::TcpStream;
-
-use common::{CLIENT_ID, TestBroker, read_frame, response_body, send_frame};
+use common::{Conn, TestBroker, body_of};
 use kafka_broker::apis::Api;
 use kafka_broker::apis::create_topics::{self, CreateTopics};
 use kafka_broker::apis::produce::{self, BatchIndexAndErrorMessage, Produce};
-use kafka_broker::protocol::wire::{Records, Ver, Wire, decode, encode};
+use kafka_broker::protocol::wire::{Records, decode};
 use kafka_broker::storage::batch;
 
 const NONE: i16 = 0;
 const INVALID_RECORD: i16 = 87;
-
-struct Conn {
-    stream: TcpStream,
-    next_correlation_id: i32,
-}
-
-impl Conn {
-    fn open(broker: &TestBroker) -> Conn {
-        Conn {
-            stream: broker.connect(),
-            next_correlation_id: 1,
-        }
-    }
-
-    fn send<A: Api>(&mut self, version: i16, request: &A::Request<'_>) -> Vec<u8> {
-        let v = A::SPEC.ver(version);
-        let correlation_id = self.next_correlation_id;
-        self.next_correlation_id += 1;
-        let body = body_of(request, v);
-        send_frame(
-            &mut self.stream,
-            A::SPEC.key,
-            version,
-            correlation_id,
-            Some(CLIENT_ID),
-            &body,
-            v.flexible,
-        );
-        let payload = read_frame(&mut self.stream);
-        response_body(&payload, correlation_id, v.flexible).to_vec()
-    }
-}
-
-fn body_of<'a, T: Wire<'a>>(message: &T, v: Ver) -> Vec<u8> {
-    let mut out = Vec::new();
-    encode(message, v, &mut out).expect("encodes");
-    out
-}
 
 fn create_topic(conn: &mut Conn, name: &str, configs: &[(&str, &str)]) {
     let request = create_topics::Request {

@@ -8,10 +8,9 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{CLIENT_ID, TestBroker, read_frame, response_body, send_frame};
+use common::{Conn, TestBroker, decoded};
 use kafka_broker::apis::Api;
 use kafka_broker::apis::alter_configs::{self, AlterConfigs};
 use kafka_broker::apis::create_topics::{self, CreateTopics};
@@ -20,7 +19,7 @@ use kafka_broker::apis::incremental_alter_configs::{self as incremental, Increme
 use kafka_broker::apis::list_config_resources::{self, ListConfigResources};
 use kafka_broker::apis::list_offsets::{self, ListOffsets};
 use kafka_broker::apis::produce::{self, Produce};
-use kafka_broker::protocol::wire::{Records, Ver, Wire, decode, encode};
+use kafka_broker::protocol::wire::{Records, decode};
 use kafka_broker::storage::batch;
 
 const NONE: i16 = 0;
@@ -50,56 +49,6 @@ const STATIC_BROKER_CONFIG: i8 = 4;
 const DEFAULT_CONFIG: i8 = 5;
 const DYNAMIC_BROKER_LOGGER_CONFIG: i8 = 6;
 const GROUP_CONFIG: i8 = 8;
-
-struct Conn {
-    stream: TcpStream,
-    next_correlation_id: i32,
-}
-
-impl Conn {
-    fn open(broker: &TestBroker) -> Conn {
-        Conn {
-            stream: broker.connect(),
-            next_correlation_id: 1,
-        }
-    }
-
-    /// Sends a declared request at `version` and returns the response body.
-    fn send<A: Api>(&mut self, version: i16, request: &A::Request<'_>) -> Vec<u8> {
-        let v = A::SPEC.ver(version);
-        let correlation_id = self.next_correlation_id;
-        self.next_correlation_id += 1;
-        let body = body_of(request, v);
-        send_frame(
-            &mut self.stream,
-            A::SPEC.key,
-            version,
-            correlation_id,
-            Some(CLIENT_ID),
-            &body,
-            v.flexible,
-        );
-        let payload = read_frame(&mut self.stream);
-        response_body(&payload, correlation_id, v.flexible).to_vec()
-    }
-}
-
-fn body_of<'a, T: Wire<'a>>(message: &T, v: Ver) -> Vec<u8> {
-    let mut out = Vec::new();
-    encode(message, v, &mut out).expect("encodes");
-    out
-}
-
-/// Decodes a whole response body; re-encoded, it gives the same bytes.
-fn decoded<'a, A: Api>(body: &'a [u8], version: i16) -> A::Response<'a>
-where
-    A::Response<'a>: std::fmt::Debug,
-{
-    let v = A::SPEC.ver(version);
-    let response = decode(body, v).expect("the response decodes");
-    assert_eq!(body_of(&response, v), body, "{response:?} re-encoded");
-    response
-}
 
 fn create_topic(conn: &mut Conn, name: &str, configs: &[(&str, &str)]) {
     let request = create_topics::Request {

@@ -7,10 +7,7 @@
 
 mod common;
 
-use std::net::TcpStream;
-
-use common::{CLIENT_ID, TestBroker, assert_bytes, read_frame, response_body, send_frame};
-use kafka_broker::apis::Api;
+use common::{Conn, TestBroker, assert_bytes, decoded};
 use kafka_broker::apis::api_versions::{self, ApiVersions};
 use kafka_broker::apis::create_partitions::{self, CreatePartitions, TopicResult};
 use kafka_broker::apis::create_topics::{self, CreateTopics};
@@ -18,7 +15,7 @@ use kafka_broker::apis::describe_cluster::{self, DescribeCluster};
 use kafka_broker::apis::list_offsets::{self, ListOffsets};
 use kafka_broker::apis::metadata::{self, Metadata};
 use kafka_broker::apis::produce::{self, Produce};
-use kafka_broker::protocol::wire::{Records, Ver, Wire, decode, encode};
+use kafka_broker::protocol::wire::Records;
 use kafka_broker::storage::batch;
 
 const NONE: i16 = 0;
@@ -28,57 +25,6 @@ const REQUEST_TIMED_OUT: i16 = 7;
 const INVALID_PARTITIONS: i16 = 37;
 const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 const INVALID_REQUEST: i16 = 42;
-
-struct Conn {
-    stream: TcpStream,
-    next_correlation_id: i32,
-}
-
-impl Conn {
-    fn open(broker: &TestBroker) -> Conn {
-        Conn {
-            stream: broker.connect(),
-            next_correlation_id: 1,
-        }
-    }
-
-    /// Sends a declared request at `version` and returns the response body.
-    fn send<A: Api>(&mut self, version: i16, request: &A::Request<'_>) -> Vec<u8> {
-        let v = A::SPEC.ver(version);
-        let correlation_id = self.next_correlation_id;
-        self.next_correlation_id += 1;
-        let body = body_of(request, v);
-        let flexible = v.flexible && A::SPEC.key != ApiVersions::SPEC.key;
-        send_frame(
-            &mut self.stream,
-            A::SPEC.key,
-            version,
-            correlation_id,
-            Some(CLIENT_ID),
-            &body,
-            v.flexible,
-        );
-        let payload = read_frame(&mut self.stream);
-        response_body(&payload, correlation_id, flexible).to_vec()
-    }
-}
-
-fn body_of<'a, T: Wire<'a>>(message: &T, v: Ver) -> Vec<u8> {
-    let mut out = Vec::new();
-    encode(message, v, &mut out).expect("encodes");
-    out
-}
-
-/// Decodes a whole response body of `A` at `version`: re-encoded, it gives the same bytes.
-fn decoded<'a, A: Api>(body: &'a [u8], version: i16) -> A::Response<'a>
-where
-    A::Response<'a>: std::fmt::Debug,
-{
-    let v = A::SPEC.ver(version);
-    let response = decode(body, v).expect("the response decodes");
-    assert_eq!(body_of(&response, v), body, "{response:?} re-encoded");
-    response
-}
 
 fn create_topic(conn: &mut Conn, name: &str, partitions: i32) {
     let request = create_topics::Request {

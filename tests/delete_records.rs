@@ -7,16 +7,16 @@
 
 mod common;
 
-use std::net::TcpStream;
-
-use common::{CLIENT_ID, TestBroker, assert_bytes, read_frame, response_body, send_frame};
+use common::{
+    CLIENT_ID, Conn, TestBroker, assert_bytes, decoded, read_frame, response_body, send_frame,
+};
 use kafka_broker::apis::Api;
 use kafka_broker::apis::create_topics::{self, CreateTopics};
 use kafka_broker::apis::delete_records::{self, DeleteRecords};
 use kafka_broker::apis::fetch::{self, Fetch};
 use kafka_broker::apis::list_offsets::{self, ListOffsets};
 use kafka_broker::apis::produce::{self, Produce};
-use kafka_broker::protocol::wire::{Records, Ver, Wire, decode, encode};
+use kafka_broker::protocol::wire::{Records, decode};
 use kafka_broker::storage::batch;
 
 const NONE: i16 = 0;
@@ -24,54 +24,6 @@ const OFFSET_OUT_OF_RANGE: i16 = 1;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const INVALID_TOPIC_EXCEPTION: i16 = 17;
 const POLICY_VIOLATION: i16 = 44;
-
-struct Conn {
-    stream: TcpStream,
-    next_correlation_id: i32,
-}
-
-impl Conn {
-    fn open(broker: &TestBroker) -> Conn {
-        Conn {
-            stream: broker.connect(),
-            next_correlation_id: 1,
-        }
-    }
-
-    fn send<A: Api>(&mut self, version: i16, request: &A::Request<'_>) -> Vec<u8> {
-        let v = A::SPEC.ver(version);
-        let correlation_id = self.next_correlation_id;
-        self.next_correlation_id += 1;
-        let body = body_of(request, v);
-        send_frame(
-            &mut self.stream,
-            A::SPEC.key,
-            version,
-            correlation_id,
-            Some(CLIENT_ID),
-            &body,
-            v.flexible,
-        );
-        let payload = read_frame(&mut self.stream);
-        response_body(&payload, correlation_id, v.flexible).to_vec()
-    }
-}
-
-fn body_of<'a, T: Wire<'a>>(message: &T, v: Ver) -> Vec<u8> {
-    let mut out = Vec::new();
-    encode(message, v, &mut out).expect("encodes");
-    out
-}
-
-fn decoded<'a, A: Api>(body: &'a [u8], version: i16) -> A::Response<'a>
-where
-    A::Response<'a>: std::fmt::Debug,
-{
-    let v = A::SPEC.ver(version);
-    let response = decode(body, v).expect("the response decodes");
-    assert_eq!(body_of(&response, v), body, "{response:?} re-encoded");
-    response
-}
 
 fn create_topic(conn: &mut Conn, name: &str, partitions: i32, configs: &[(&str, &str)]) {
     let request = create_topics::Request {

@@ -7,10 +7,9 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::path::Path;
 
-use common::{CLIENT_ID, TestBroker, assert_bytes, read_frame, response_body, send_frame};
+use common::{Conn, TestBroker, assert_bytes, decoded};
 use kafka_broker::apis::alter_partition_reassignments::{
     self as alter, AlterPartitionReassignments,
 };
@@ -21,8 +20,8 @@ use kafka_broker::apis::describe_quorum::{self as quorum, DescribeQuorum};
 use kafka_broker::apis::elect_leaders::{self as elect, ElectLeaders};
 use kafka_broker::apis::init_producer_id::{self, InitProducerId};
 use kafka_broker::apis::list_partition_reassignments::{self as list, ListPartitionReassignments};
-use kafka_broker::apis::{Api, produce};
-use kafka_broker::protocol::wire::{Records, Ver, Wire, decode, encode};
+use kafka_broker::apis::produce;
+use kafka_broker::protocol::wire::Records;
 use kafka_broker::storage::crc32c::crc32c;
 
 const NONE: i16 = 0;
@@ -42,55 +41,6 @@ const NODE_ID: i32 = 1;
 const TIMESTAMP_MS: i64 = 1_700_000_000_000;
 
 // ---- Requests ----
-
-struct Conn {
-    stream: TcpStream,
-    next_correlation_id: i32,
-}
-
-impl Conn {
-    fn open(broker: &TestBroker) -> Conn {
-        Conn {
-            stream: broker.connect(),
-            next_correlation_id: 1,
-        }
-    }
-
-    /// Sends a declared request at `version` and returns the response body.
-    fn send<A: Api>(&mut self, version: i16, request: &A::Request<'_>) -> Vec<u8> {
-        let v = A::SPEC.ver(version);
-        let correlation_id = self.next_correlation_id;
-        self.next_correlation_id += 1;
-        send_frame(
-            &mut self.stream,
-            A::SPEC.key,
-            version,
-            correlation_id,
-            Some(CLIENT_ID),
-            &body_of(request, v),
-            v.flexible,
-        );
-        let payload = read_frame(&mut self.stream);
-        response_body(&payload, correlation_id, v.flexible).to_vec()
-    }
-}
-
-fn body_of<'a, T: Wire<'a>>(message: &T, v: Ver) -> Vec<u8> {
-    let mut out = Vec::new();
-    encode(message, v, &mut out).expect("encodes");
-    out
-}
-
-/// Decodes a whole response body of `A` at `version`: re-encoded, it gives the same bytes.
-fn decoded<'a, A: Api>(body: &'a [u8], version: i16) -> A::Response<'a>
-where
-    A::Response<'a>: std::fmt::Debug,
-{
-    let v = A::SPEC.ver(version);
-    let response = decode(body, v).expect("the response decodes");
-    assert_eq!(body_of(&response, v), body, "{response:?} re-encoded");
-    response
-}
 
 /// Hand-built expected bytes.
 #[derive(Default)]

@@ -9,14 +9,12 @@
 
 mod common;
 
-use std::net::TcpStream;
-
 use common::*;
 use kafka_broker::apis::create_topics::{self, CreateTopics};
 use kafka_broker::apis::produce::{self, Produce};
 use kafka_broker::apis::{Api, fetch};
 use kafka_broker::protocol::codec::Writer;
-use kafka_broker::protocol::wire::{Records, Ver, Wire, decode};
+use kafka_broker::protocol::wire::{Records, decode};
 use kafka_broker::storage::records::build::{batch, compress, records, seal};
 
 const PRODUCE: i16 = 0;
@@ -41,19 +39,7 @@ const CODECS: [(i16, &str); 5] = [
     (4, "zstd"),
 ];
 
-struct Conn {
-    stream: TcpStream,
-    next_correlation_id: i32,
-}
-
 impl Conn {
-    fn open(broker: &TestBroker) -> Conn {
-        Conn {
-            stream: broker.connect(),
-            next_correlation_id: 1,
-        }
-    }
-
     fn call(&mut self, api_key: i16, version: i16, flexible: bool, body: &[u8]) -> Vec<u8> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id += 1;
@@ -69,12 +55,6 @@ impl Conn {
         let payload = read_frame(&mut self.stream);
         response_body(&payload, correlation_id, flexible).to_vec()
     }
-}
-
-fn body_of<'a, T: Wire<'a>>(message: &T, v: Ver) -> Vec<u8> {
-    let mut out = Vec::new();
-    message.write(&mut Writer::new(&mut out), v).unwrap();
-    out
 }
 
 fn create_topic(conn: &mut Conn, name: &str, partitions: i32, configs: &[(&str, &str)]) {

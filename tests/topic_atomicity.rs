@@ -7,56 +7,24 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{CLIENT_ID, TempDir, TestBroker, read_frame, response_body, send_frame};
+use common::{Conn, TempDir, TestBroker};
 use kafka_broker::apis::Api;
 use kafka_broker::apis::create_topics::{self, CreateTopics};
 use kafka_broker::apis::delete_topics::{self, DeleteTopics};
 use kafka_broker::apis::list_offsets::{self, ListOffsets};
 use kafka_broker::apis::metadata::{self, Metadata};
 use kafka_broker::apis::produce::{self, Produce};
-use kafka_broker::protocol::wire::{Records, encode};
+use kafka_broker::protocol::wire::Records;
 use kafka_broker::storage::batch;
 
 const NONE: i16 = 0;
 const UNKNOWN_SERVER_ERROR: i16 = -1;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 
-struct Conn {
-    stream: TcpStream,
-    next_correlation_id: i32,
-}
-
 impl Conn {
-    fn open(broker: &TestBroker) -> Conn {
-        Conn {
-            stream: broker.connect(),
-            next_correlation_id: 1,
-        }
-    }
-
-    fn send<A: Api>(&mut self, version: i16, request: &A::Request<'_>) -> Vec<u8> {
-        let v = A::SPEC.ver(version);
-        let correlation_id = self.next_correlation_id;
-        self.next_correlation_id += 1;
-        let mut body = Vec::new();
-        encode(request, v, &mut body).expect("encodes");
-        send_frame(
-            &mut self.stream,
-            A::SPEC.key,
-            version,
-            correlation_id,
-            Some(CLIENT_ID),
-            &body,
-            v.flexible,
-        );
-        let payload = read_frame(&mut self.stream);
-        response_body(&payload, correlation_id, v.flexible).to_vec()
-    }
-
     fn call<'a, A: Api>(
         &mut self,
         version: i16,

@@ -468,3 +468,63 @@ impl Bytes {
         std::mem::take(&mut self.0)
     }
 }
+
+/// A connection sending typed requests (encoded with the declared codecs) with consecutive
+/// correlation ids, as a client does.
+pub struct Conn {
+    pub stream: TcpStream,
+    pub next_correlation_id: i32,
+}
+
+impl Conn {
+    pub fn open(broker: &TestBroker) -> Conn {
+        Conn {
+            stream: broker.connect(),
+            next_correlation_id: 1,
+        }
+    }
+
+    /// Sends a declared request at `version` and returns the response body.
+    pub fn send<A: kafka_broker::apis::Api>(
+        &mut self,
+        version: i16,
+        request: &A::Request<'_>,
+    ) -> Vec<u8> {
+        let v = A::SPEC.ver(version);
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id += 1;
+        send_frame(
+            &mut self.stream,
+            A::SPEC.key,
+            version,
+            correlation_id,
+            Some(CLIENT_ID),
+            &body_of(request, v),
+            v.flexible,
+        );
+        let payload = read_frame(&mut self.stream);
+        let flexible = A::SPEC.response_header_flexible(version);
+        response_body(&payload, correlation_id, flexible).to_vec()
+    }
+}
+
+/// A declared message's body at `v`.
+pub fn body_of<'a, T: kafka_broker::protocol::wire::Wire<'a>>(
+    message: &T,
+    v: kafka_broker::protocol::wire::Ver,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    kafka_broker::protocol::wire::encode(message, v, &mut out).expect("encodes");
+    out
+}
+
+/// Decodes a whole response body of `A` at `version`: re-encoded, it gives the same bytes.
+pub fn decoded<'a, A: kafka_broker::apis::Api>(body: &'a [u8], version: i16) -> A::Response<'a>
+where
+    A::Response<'a>: std::fmt::Debug,
+{
+    let v = A::SPEC.ver(version);
+    let response = kafka_broker::protocol::wire::decode(body, v).expect("the response decodes");
+    assert_eq!(body_of(&response, v), body, "{response:?} re-encoded");
+    response
+}
