@@ -50,35 +50,30 @@ impl Api for IncrementalAlterConfigs {
     type Response<'a> = Response;
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
-        let resources = &request.resources;
-        let ids: Vec<(i8, &str)> = resources
+        let changes: Vec<Change> = request
+            .resources
             .iter()
-            .map(|r| (r.resource_type, r.resource_name))
+            .map(|resource| Change {
+                resource_type: resource.resource_type,
+                name: resource.resource_name,
+                ops: resource
+                    .configs
+                    .iter()
+                    .map(|c| (c.name, c.config_operation, c.value))
+                    .collect(),
+                replace: false,
+            })
             .collect();
-        let responses = (0..resources.len())
-            .map(|i| {
-                let resource = &resources[i];
-                let (error_code, error_message) = if config_change::is_duplicate(&ids, i) {
-                    config_change::duplicate()
-                } else {
-                    let change = Change {
-                        resource_type: resource.resource_type,
-                        name: resource.resource_name,
-                        ops: resource
-                            .configs
-                            .iter()
-                            .map(|c| (c.name, c.config_operation, c.value))
-                            .collect(),
-                        replace: false,
-                    };
-                    config_change::apply(ctx, &change, request.validate_only)
-                };
-                ResourceResponse {
-                    error_code,
-                    error_message,
-                    resource_type: resource.resource_type,
-                    resource_name: resource.resource_name.to_string(),
-                }
+        let outcomes = config_change::apply_all(ctx, &changes, request.validate_only);
+        let responses = request
+            .resources
+            .iter()
+            .zip(outcomes)
+            .map(|(resource, (error_code, error_message))| ResourceResponse {
+                error_code,
+                error_message,
+                resource_type: resource.resource_type,
+                resource_name: resource.resource_name.to_string(),
             })
             .collect();
         Answer::Respond(Response {
