@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use kafka_broker::storage::batch;
 use kafka_broker::storage::records::build::batch as build_batch;
-use kafka_broker::storage::records::{self, Validator};
+use kafka_broker::storage::records::{self, TopicPartition, Validator};
 
 /// How long each row runs with `--bench`.
 const MEASURE: Duration = Duration::from_secs(2);
@@ -48,10 +48,14 @@ fn main() {
             let header = batch::validate(&bytes).expect("a valid batch");
             let mut validator = Validator::new();
             let bound = records::decompressed_bytes_max(2 << 20);
+            let partition = TopicPartition {
+                topic: "t",
+                partition: 0,
+            };
             let started = Instant::now();
             let mut iterations = 0u64;
             while (full && started.elapsed() < MEASURE) || (!full && iterations < 3) {
-                let result = validator.check(black_box(&bytes), &header, false, bound, "t-0");
+                let result = validator.check(black_box(&bytes), &header, false, bound, &partition);
                 assert_eq!(result, Ok(()));
                 iterations += 1;
             }

@@ -169,7 +169,7 @@ fn failed(index: i32, error_code: i16) -> PartitionProduceResponse {
 fn refuse_batch(
     ctx: &Context,
     header: &BatchHeader,
-    topic_partition: &str,
+    topic_partition: &records::TopicPartition,
 ) -> Option<(i16, Option<String>)> {
     if header.compression() == records::CODEC_ZSTD && ctx.version < 7 {
         return Some((error::UNSUPPORTED_COMPRESSION_TYPE, None));
@@ -270,7 +270,10 @@ fn produce_partition(
             };
         }
     };
-    let topic_partition = format!("{topic}-{}", data.index);
+    let topic_partition = records::TopicPartition {
+        topic,
+        partition: data.index,
+    };
     if let Some((code, message)) = refuse_batch(ctx, &header, &topic_partition) {
         log::debug!("produce to {topic_partition}: refused (error {code})");
         return with_start(PartitionProduceResponse {

@@ -65,6 +65,20 @@ pub struct Validator {
     scratch: Vec<u8>,
 }
 
+/// A partition's name as Kafka's messages write it (`topic-3`), formatted only when a
+/// message is made: Produce names every partition it checks, and nearly all pass.
+#[derive(Debug, Clone, Copy)]
+pub struct TopicPartition<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+}
+
+impl std::fmt::Display for TopicPartition<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
 impl Validator {
     pub fn new() -> Validator {
         Validator::default()
@@ -80,7 +94,7 @@ impl Validator {
         header: &BatchHeader,
         compacted: bool,
         decompressed_bytes_max: usize,
-        topic_partition: &str,
+        topic_partition: &TopicPartition,
     ) -> Result<(), Invalid> {
         let mut keyless = Vec::new();
         // A record's timestamp is the base plus its delta, both the client's: checked, so
@@ -442,12 +456,17 @@ mod tests {
     use super::*;
     use crate::storage::batch;
 
+    const T0: TopicPartition = TopicPartition {
+        topic: "t",
+        partition: 0,
+    };
+
     const MAX: usize = 1 << 20;
     const CODECS: [i16; 5] = [CODEC_NONE, CODEC_GZIP, CODEC_SNAPPY, CODEC_LZ4, CODEC_ZSTD];
 
     fn check(bytes: &[u8]) -> Result<(), Invalid> {
         let header = batch::validate(bytes).expect("header");
-        Validator::new().check(bytes, &header, false, MAX, "t-0")
+        Validator::new().check(bytes, &header, false, MAX, &T0)
     }
 
     fn record(body: &[u8]) -> Vec<u8> {
@@ -577,7 +596,7 @@ mod tests {
         for codec in [CODEC_GZIP, CODEC_SNAPPY, CODEC_LZ4, CODEC_ZSTD] {
             let bytes = batch(codec, &values);
             let header = batch::validate(&bytes).unwrap();
-            let result = Validator::new().check(&bytes, &header, false, 100_000, "t-0");
+            let result = Validator::new().check(&bytes, &header, false, 100_000, &T0);
             match result {
                 Err(Invalid::Corrupt(m)) => assert!(m.contains("exceed 100000"), "{m}"),
                 other => panic!("codec {codec}: {other:?}"),
@@ -589,7 +608,7 @@ mod tests {
     fn compacted_topics_refuse_keyless_records_one_by_one() {
         let keyless = batch::build(0, 0, 0, &[b"a".to_vec(), b"b".to_vec()]);
         let header = batch::validate(&keyless).unwrap();
-        let result = Validator::new().check(&keyless, &header, true, MAX, "t-0");
+        let result = Validator::new().check(&keyless, &header, true, MAX, &T0);
         let message = "Compacted topic cannot accept message without key in topic partition t-0.";
         assert_eq!(
             result,
@@ -601,7 +620,7 @@ mod tests {
         let keyed = batch(CODEC_NONE, &[b"a".to_vec()]);
         let header = batch::validate(&keyed).unwrap();
         assert_eq!(
-            Validator::new().check(&keyed, &header, true, MAX, "t-0"),
+            Validator::new().check(&keyed, &header, true, MAX, &T0),
             Ok(())
         );
     }
