@@ -94,11 +94,12 @@ fn max_connections_per_ip_refuses_the_next_one_from_that_address() {
         assert_closed(&mut refused);
     }
     assert!(served(&mut first));
-    let warnings = broker
-        .log()
-        .matches("max.connections.per.ip=2 reached")
-        .count();
-    assert_eq!(warnings, 1, "{}", broker.log());
+    let log = broker.wait_for_log("max.connections.per.ip=2 reached", 1);
+    assert_eq!(
+        log.matches("max.connections.per.ip=2 reached").count(),
+        1,
+        "{log}"
+    );
     // Room again once one closes.
     drop(second);
     let mut third = loop {

@@ -845,11 +845,7 @@ fn broker_logger_levels_change_at_run_time() {
     );
     // The level is live: creating a topic now logs at debug from storage... and the
     // broker's own log shows the change.
-    assert!(
-        broker
-            .log()
-            .contains("Updated the log level of kafka_broker::storage to DEBUG")
-    );
+    broker.wait_for_log("Updated the log level of kafka_broker::storage to DEBUG", 1);
     let cases: Vec<(Inc, (i16, Option<String>))> = vec![
         (
             (BROKER_LOGGER, "1", vec![(target, SET, Some("LOUD"))]),

@@ -182,11 +182,13 @@ fn a_full_disk_refuses_produce_with_56_serves_reads_and_recovers_without_restart
         assert_eq!(produce(&mut stream, &big(b'x')).0, KAFKA_STORAGE_ERROR);
     }
     assert_eq!(fetch_values(&mut stream), (1, vec![big(b'a')]));
-    assert_eq!(broker.log().matches(STARTS).count(), 1, "{}", broker.log());
-    assert_eq!(broker.log().matches(ENDS).count(), 0);
+    let log = broker.wait_for_log(STARTS, 1);
+    assert_eq!(log.matches(STARTS).count(), 1, "{log}");
+    assert_eq!(log.matches(ENDS).count(), 0);
     std::fs::remove_file(&filler).unwrap();
     assert_eq!(produce(&mut stream, &big(b'b')), (NONE, 1));
-    assert_eq!(broker.log().matches(ENDS).count(), 1, "{}", broker.log());
+    let log = broker.wait_for_log(ENDS, 1);
+    assert_eq!(log.matches(ENDS).count(), 1, "{log}");
     assert_eq!(fetch_values(&mut stream), (2, vec![big(b'a'), big(b'b')]));
     // Full again, then a kill -9 and a start on the full disk: reads served, writes
     // refused, nothing acknowledged lost.

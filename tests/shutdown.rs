@@ -224,7 +224,7 @@ fn shutdown_under_load(signal: &str) {
         std::fs::read_to_string(&marker).expect("the clean-shutdown marker"),
         r#"{"version":0,"brokerEpoch":-1}"#
     );
-    assert!(broker.log().contains("clean shutdown"), "{}", broker.log());
+    broker.wait_for_log("clean shutdown", 1);
     // The next start takes the marker away, and finds every acknowledged batch.
     let broker = broker.restart();
     assert!(!marker.exists(), "the marker is removed on start");

@@ -158,6 +158,25 @@ impl TestBroker {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
+    /// The broker's log once `needle` occurs in it at least `count` times. The log reaches
+    /// us through a pipe and a drain thread, so a line the broker wrote before answering
+    /// a request may not be here yet when the answer is; this waits up to [`IO_TIMEOUT`]
+    /// for it and panics with the log if it never comes.
+    pub fn wait_for_log(&self, needle: &str, count: usize) -> String {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        loop {
+            let log = self.log();
+            if log.matches(needle).count() >= count {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} not {count} times in the broker log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// A new connection with [`IO_TIMEOUT`] read and write timeouts.
     pub fn connect(&self) -> TcpStream {
         let stream = TcpStream::connect(self.addr)
