@@ -19,8 +19,9 @@
 //!   offset delta, producer id, epoch and base sequence, its records their offset deltas and
 //!   timestamps, and its CRC is computed afresh. An idempotent producer's last batch is kept
 //!   even with no record left (as an empty batch, as Kafka keeps it), so deduplication
-//!   survives cleaning and a restart. Compressed batches and control batches are kept
-//!   verbatim (their records are not read here yet).
+//!   survives cleaning and a restart. A compressed batch's records are decompressed (within the
+//!   bound Produce validated it against) and a rewritten one is compressed again with its
+//!   own codec, as Kafka's cleaner does; control batches are kept verbatim.
 //! - Crash safety as Kafka's: a segment's cleaned copy is written beside it as
 //!   `<base>.log.cleaned`, synced, renamed `.swap`, then over the original
 //!   (`PartitionLog::install_cleaned`); opening a log removes a `.cleaned` and completes a
@@ -45,6 +46,7 @@ use super::batch::{ATTR_TIMESTAMP_LOG_APPEND, BatchHeader, HEADER_BYTES, LOG_OVE
 use super::crc32c::crc32c;
 use super::log::{SegmentSummary, cleaned_file_name};
 use super::metadata::Uuid;
+use super::records;
 use crate::protocol::codec::{Reader, Writer};
 
 /// Bytes of log the cleaner reads per call, between the loop's turns, unless
@@ -65,6 +67,9 @@ struct Settings {
     min_lag_ms: i64,
     max_lag_ms: i64,
     min_dirty_ratio: f64,
+    /// The topic's `max.message.bytes`: with a batch's own size, it bounds what the
+    /// batch's records decompress to (as Produce's validation bounded it).
+    message_bytes_max: usize,
 }
 
 #[derive(Debug)]
@@ -114,6 +119,8 @@ pub struct Cleaner {
     /// Each partition's earliest delete horizon of a kept tombstone.
     horizons: BTreeMap<(String, i32), i64>,
     buffer: Vec<u8>,
+    /// A compressed batch's records, decompressed.
+    scratch: Vec<u8>,
     /// Passes completed (for tests and the bench).
     pub passes: u64,
 }
@@ -151,6 +158,8 @@ impl Storage {
                 .trim()
                 .parse()
                 .unwrap_or(0.5),
+            message_bytes_max: usize::try_from(long("max.message.bytes", 1_048_588))
+                .unwrap_or(1_048_588),
         }
     }
 
@@ -349,6 +358,7 @@ impl Storage {
             .broker_long("log.cleaner.dedupe.buffer.size", 134_217_728)
             .max(1 << 20) as usize;
         let mut buffer = std::mem::take(&mut self.cleaner.buffer);
+        let mut scratch = std::mem::take(&mut self.cleaner.scratch);
         let result = (|| -> io::Result<()> {
             while budget > 0 {
                 let Some(pass) = self.cleaner.pass.as_mut() else {
@@ -366,7 +376,13 @@ impl Storage {
                         if log.read_batch_at(*segment, *position, &mut buffer)? {
                             *position += buffer.len() as u64;
                             budget = budget.saturating_sub(buffer.len() as u64);
-                            map_batch(&buffer, &mut pass.map, &mut pass.map_bytes)?;
+                            map_batch(
+                                &buffer,
+                                pass.settings,
+                                &mut scratch,
+                                &mut pass.map,
+                                &mut pass.map_bytes,
+                            )?;
                             continue;
                         }
                         // The segment is mapped: the next one, unless the map is full.
@@ -405,6 +421,7 @@ impl Storage {
                             budget = budget.saturating_sub(buffer.len() as u64);
                             let cleaned = clean_batch(
                                 &buffer,
+                                &mut scratch,
                                 &pass.map,
                                 &pass.producer_last_batches,
                                 pass.settings,
@@ -465,6 +482,10 @@ impl Storage {
             Ok(())
         })();
         self.cleaner.buffer = buffer;
+        if scratch.capacity() > records::SCRATCH_KEEP_BYTES {
+            scratch = Vec::new();
+        }
+        self.cleaner.scratch = scratch;
         result
     }
 
@@ -508,7 +529,32 @@ fn start_copy(dir: &std::path::Path, segment: i64) -> io::Result<Phase> {
     })
 }
 
-/// One record of an uncompressed batch, as the cleaner needs it.
+/// A batch's records region: the bytes after its header, decompressed into `scratch` if the
+/// batch is compressed. The bound is the one Produce validated the batch against (the
+/// topic's `max.message.bytes`, or the batch's own size if the limit was lowered since).
+fn records_region<'a>(
+    bytes: &'a [u8],
+    header: &BatchHeader,
+    settings: Settings,
+    scratch: &'a mut Vec<u8>,
+) -> io::Result<&'a [u8]> {
+    let body = bytes
+        .get(HEADER_BYTES..header.size())
+        .ok_or_else(|| io::Error::other("short batch"))?;
+    if header.compression() == 0 {
+        return Ok(body);
+    }
+    let max_bytes = records::decompressed_bytes_max(settings.message_bytes_max.max(bytes.len()));
+    records::decompress(header.compression(), body, max_bytes, scratch).map_err(|e| {
+        io::Error::other(format!(
+            "batch at offset {} does not decompress: {e:?}",
+            header.base_offset
+        ))
+    })?;
+    Ok(scratch)
+}
+
+/// One record of a batch, as the cleaner needs it.
 struct RawRecord<'a> {
     timestamp_delta: i64,
     offset_delta: i32,
@@ -519,11 +565,9 @@ struct RawRecord<'a> {
     tail: &'a [u8],
 }
 
-fn read_records<'a>(bytes: &'a [u8], header: &BatchHeader) -> io::Result<Vec<RawRecord<'a>>> {
+/// The records of a (decompressed) records region.
+fn read_records<'a>(body: &'a [u8], header: &BatchHeader) -> io::Result<Vec<RawRecord<'a>>> {
     let bad = |_| io::Error::other("a record that does not parse");
-    let body = bytes
-        .get(HEADER_BYTES..header.size())
-        .ok_or_else(|| io::Error::other("short batch"))?;
     let mut r = Reader::new(body);
     let mut out = Vec::new();
     for _ in 0..header.records_count.max(0) {
@@ -555,14 +599,17 @@ fn read_records<'a>(bytes: &'a [u8], header: &BatchHeader) -> io::Result<Vec<Raw
 
 fn map_batch(
     bytes: &[u8],
+    settings: Settings,
+    scratch: &mut Vec<u8>,
     map: &mut HashMap<Vec<u8>, i64>,
     map_bytes: &mut usize,
 ) -> io::Result<()> {
     let header = BatchHeader::parse(bytes).ok_or_else(|| io::Error::other("short batch"))?;
-    if header.compression() != 0 || header.is_control() {
+    if header.is_control() {
         return Ok(());
     }
-    for record in read_records(bytes, &header)? {
+    let body = records_region(bytes, &header, settings, scratch)?;
+    for record in read_records(body, &header)? {
         let Some(key) = record.key else { continue };
         let offset = header.base_offset + i64::from(record.offset_delta);
         match map.get_mut(key) {
@@ -583,8 +630,10 @@ enum Cleaned {
 }
 
 /// What a batch becomes: kept as it is, rewritten with the records that survive, or gone.
+/// A compressed batch is rewritten compressed with its own codec.
 fn clean_batch(
     bytes: &[u8],
+    scratch: &mut Vec<u8>,
     map: &HashMap<Vec<u8>, i64>,
     producer_last_batches: &HashSet<i64>,
     settings: Settings,
@@ -592,11 +641,12 @@ fn clean_batch(
     earliest_horizon: &mut Option<i64>,
 ) -> io::Result<Cleaned> {
     let header = BatchHeader::parse(bytes).ok_or_else(|| io::Error::other("short batch"))?;
-    if header.compression() != 0 || header.is_control() {
+    if header.is_control() {
         return Ok(Cleaned::Keep);
     }
     let horizon = (header.attributes & ATTR_DELETE_HORIZON != 0).then_some(header.base_timestamp);
-    let records = read_records(bytes, &header)?;
+    let body = records_region(bytes, &header, settings, scratch)?;
+    let records = read_records(body, &header)?;
     let timestamp = |r: &RawRecord| header.base_timestamp + r.timestamp_delta;
     let kept: Vec<&RawRecord> = records
         .iter()
@@ -649,6 +699,7 @@ fn clean_batch(
     out[27..35].copy_from_slice(&base_timestamp.to_be_bytes());
     out[35..43].copy_from_slice(&max_timestamp.to_be_bytes());
     out[57..61].copy_from_slice(&(kept.len() as i32).to_be_bytes());
+    let mut region = Vec::with_capacity(body.len());
     let mut record = Vec::new();
     for r in &kept {
         record.clear();
@@ -657,7 +708,12 @@ fn clean_batch(
             .varlong(timestamp(r) - base_timestamp)
             .raw(r.tail);
         let len = record.len() as i32;
-        Writer::new(&mut out).varint(len).raw(&record);
+        Writer::new(&mut region).varint(len).raw(&record);
+    }
+    if header.compression() == 0 {
+        out.extend_from_slice(&region);
+    } else {
+        out.extend_from_slice(&records::compress_records(header.compression(), &region)?);
     }
     let batch_length = (out.len() - LOG_OVERHEAD) as i32;
     out[8..12].copy_from_slice(&batch_length.to_be_bytes());
@@ -782,6 +838,104 @@ mod tests {
         assert_eq!(records(&storage, "c"), without);
         let bytes = batch::build_keyed(0, 0, 5000, &[(Some(b"k0".to_vec()), None)]);
         assert_eq!(storage.append("c", 0, &bytes).unwrap().base_offset, 60);
+    }
+
+    /// Every record of partition 0 of `topic` with its batch's codec, decompressing with
+    /// Produce's decoder (so a rewritten batch must be what a client could have sent).
+    fn compressed_records(storage: &Storage, topic: &str) -> Vec<(i16, i64, Vec<u8>, Vec<u8>)> {
+        let log = &storage.topic(topic).unwrap().partition(0).unwrap().log;
+        let bytes = log.read_all().unwrap();
+        let mut out = Vec::new();
+        let mut position = 0;
+        while let Some(header) = bytes.get(position..).and_then(BatchHeader::parse) {
+            let batch = &bytes[position..position + header.size()];
+            assert_eq!(crc32c(&batch[21..]), header.crc);
+            let mut region = Vec::new();
+            records::decompress(
+                header.compression(),
+                &batch[HEADER_BYTES..],
+                1 << 20,
+                &mut region,
+            )
+            .unwrap();
+            let plain = records::build::seal(0, header.records_count, &region);
+            for r in batch::records(&plain).unwrap() {
+                let offset = header.base_offset + i64::from(r.offset_delta);
+                let (key, value) = (r.key.unwrap().to_vec(), r.value.unwrap().to_vec());
+                out.push((header.compression(), offset, key, value));
+            }
+            position += header.size();
+        }
+        out
+    }
+
+    #[test]
+    fn compressed_batches_are_cleaned_and_recompressed_with_their_codec() {
+        for codec in [1, 2, 3, 4] {
+            let dir = test_dir(&format!("cleaner-codec-{codec}"));
+            let config = Config {
+                log_dir: dir.clone(),
+                ..Config::default()
+            };
+            let mut storage = Storage::open(&config).unwrap();
+            let configs = [
+                ("cleanup.policy", "compact"),
+                ("segment.bytes", "600"),
+                ("min.cleanable.dirty.ratio", "0.01"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()));
+            storage.create_topic("z", 1, &configs).unwrap();
+            let mut produced = Vec::new();
+            for i in 0..24i64 {
+                // Three records a batch over five keys: most batches lose some, not all.
+                let records: Vec<batch::KeyValue> = (0..3)
+                    .map(|j| {
+                        let n = 3 * i + j;
+                        let (key, value) = (format!("k{}", n % 5), format!("value {n}"));
+                        produced.push((
+                            codec,
+                            n,
+                            key.clone().into_bytes(),
+                            value.clone().into_bytes(),
+                        ));
+                        (Some(key.into_bytes()), Some(value.into_bytes()))
+                    })
+                    .collect();
+                let plain = batch::build_keyed(0, 0, 1_000, &records);
+                let payload = records::compress_records(codec, &plain[HEADER_BYTES..]).unwrap();
+                let bytes = records::build::seal(codec, 3, &payload);
+                storage.append("z", 0, &bytes).unwrap();
+            }
+            storage.flush(Instant::now()).unwrap();
+            assert_eq!(compressed_records(&storage, "z"), produced);
+            let active = storage.topic("z").unwrap().partitions[0]
+                .log
+                .segment_summaries()
+                .last()
+                .unwrap()
+                .base_offset;
+            assert!(active > 30, "several segments to clean (codec {codec})");
+            run_until_pass(&mut storage, 10_000);
+            let last_before = |key: &[u8]| {
+                produced
+                    .iter()
+                    .filter(|(_, o, k, _)| *o < active && k == key)
+                    .map(|(_, o, _, _)| *o)
+                    .max()
+            };
+            let expected: Vec<_> = produced
+                .iter()
+                .filter(|(_, o, k, _)| *o >= active || last_before(k) == Some(*o))
+                .cloned()
+                .collect();
+            assert!(expected.len() < produced.len());
+            assert_eq!(compressed_records(&storage, "z"), expected, "codec {codec}");
+            // The cleaned log reopens whole.
+            drop(storage);
+            let storage = Storage::open(&config).unwrap();
+            assert_eq!(compressed_records(&storage, "z"), expected, "codec {codec}");
+            let _ = fs::remove_dir_all(&dir);
+        }
     }
 
     #[test]

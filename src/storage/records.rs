@@ -23,7 +23,7 @@ pub const CODEC_ZSTD: i16 = 4;
 pub const DECOMPRESSED_BYTES_PER_MESSAGE_BYTE: usize = 64;
 
 /// The decompression buffer is released when a batch grew it past this.
-const SCRATCH_KEEP_BYTES: usize = 4 << 20;
+pub const SCRATCH_KEEP_BYTES: usize = 4 << 20;
 
 /// snappy-java's stream header (`SnappyOutputStream`, as Kafka's Java clients and
 /// kafka-python write snappy): magic, then version and compatible version (int32 each),
@@ -374,45 +374,53 @@ fn snappy_block(block: &[u8], max_bytes: usize, out: &mut Vec<u8>) -> io::Result
     Ok(())
 }
 
+/// Compresses a records region (the bytes after a batch header) with `codec` at Kafka's
+/// default level for it, in Kafka's framing: gzip, snappy in snappy-java's xerial chunks
+/// (what Kafka's Java clients write), an lz4 frame, a zstd frame.
+pub fn compress_records(codec: i16, records: &[u8]) -> io::Result<Vec<u8>> {
+    use std::io::Write;
+    Ok(match codec {
+        CODEC_NONE => records.to_vec(),
+        CODEC_GZIP => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(records)?;
+            e.finish()?
+        }
+        CODEC_SNAPPY => {
+            let mut out = XERIAL_MAGIC.to_vec();
+            out.extend_from_slice(&1i32.to_be_bytes());
+            out.extend_from_slice(&1i32.to_be_bytes());
+            for chunk in records.chunks(32 * 1024) {
+                let block = snap::raw::Encoder::new()
+                    .compress_vec(chunk)
+                    .map_err(io::Error::other)?;
+                out.extend_from_slice(&(block.len() as i32).to_be_bytes());
+                out.extend_from_slice(&block);
+            }
+            out
+        }
+        CODEC_LZ4 => {
+            // Kafka's framing: independent 64 KiB blocks, no checksums, no content size.
+            let info =
+                lz4_flex::frame::FrameInfo::new().block_size(lz4_flex::frame::BlockSize::Max64KB);
+            let mut e = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+            e.write_all(records)?;
+            e.finish().map_err(io::Error::other)?
+        }
+        CODEC_ZSTD => zstd::stream::encode_all(records, zstd::DEFAULT_COMPRESSION_LEVEL)?,
+        other => return Err(io::Error::other(format!("no compression codec {other}"))),
+    })
+}
+
 /// Test and bench support: batches built with every codec.
 pub mod build {
-    use std::io::Write;
-
     use super::*;
     use crate::storage::batch::{self, LOG_OVERHEAD};
     use crate::storage::crc32c::crc32c;
 
     /// Compresses `records` (the bytes after a batch header) with `codec`.
     pub fn compress(codec: i16, records: &[u8]) -> Vec<u8> {
-        match codec {
-            CODEC_NONE => records.to_vec(),
-            CODEC_GZIP => {
-                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                e.write_all(records).expect("in memory");
-                e.finish().expect("in memory")
-            }
-            CODEC_SNAPPY => {
-                // xerial framing, as Kafka's Java clients write it.
-                let mut out = XERIAL_MAGIC.to_vec();
-                out.extend_from_slice(&1i32.to_be_bytes());
-                out.extend_from_slice(&1i32.to_be_bytes());
-                for chunk in records.chunks(32 * 1024) {
-                    let block = snap::raw::Encoder::new()
-                        .compress_vec(chunk)
-                        .expect("in memory");
-                    out.extend_from_slice(&(block.len() as i32).to_be_bytes());
-                    out.extend_from_slice(&block);
-                }
-                out
-            }
-            CODEC_LZ4 => {
-                let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
-                e.write_all(records).expect("in memory");
-                e.finish().expect("in memory")
-            }
-            CODEC_ZSTD => zstd::stream::encode_all(records, 1).expect("in memory"),
-            other => panic!("no codec {other}"),
-        }
+        compress_records(codec, records).expect("a known codec, in memory")
     }
 
     /// A batch whose records region is `payload` as given (already compressed or not),

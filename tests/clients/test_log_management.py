@@ -210,10 +210,10 @@ UPDATES = 4000
 FILLER = 400
 
 
-def produce_compactable(bootstrap: str, topic: str):
+def produce_compactable(bootstrap: str, topic: str, compression: str = "none"):
     """UPDATES records over KEYS keys (every 9th a tombstone), then FILLER records with keys
-    of their own, which roll the earlier records out of the active segment (never cleaned).
-    Returns {key: latest value or None}."""
+    of their own, which roll the earlier records out of the active segment (never cleaned),
+    in batches compressed with ``compression``. Returns {key: latest value or None}."""
     import random
 
     from confluent_kafka import Producer
@@ -222,7 +222,7 @@ def produce_compactable(bootstrap: str, topic: str):
     latest = {}
     # Batches of about 1 KiB, several to a 4 KiB segment.
     p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": False,
-                  "linger.ms": 5, "batch.size": 1024})
+                  "linger.ms": 5, "batch.size": 1024, "compression.type": compression})
     errors = []
     cb = lambda err, msg: errors.append(err) if err else None  # noqa: E731
     for i in range(UPDATES):
@@ -233,9 +233,10 @@ def produce_compactable(bootstrap: str, topic: str):
         p.poll(0)
     assert p.flush(60) == 0
     for i in range(FILLER):
-        key = b"filler-%d" % i
-        p.produce(topic, key=key, value=b"f%d" % i, partition=0, on_delivery=cb)
-        latest[key] = b"f%d" % i
+        # Values that barely compress, so the filler spans segments with every codec.
+        key, value = b"filler-%d" % i, b"f%d-%s" % (i, rng.randbytes(24).hex().encode())
+        p.produce(topic, key=key, value=value, partition=0, on_delivery=cb)
+        latest[key] = value
     assert p.flush(60) == 0 and not errors, errors[:3]
     return latest
 
@@ -259,13 +260,16 @@ def create_compacted(bootstrap: str, topic: str):
 
 
 @pytest.mark.broker_props(**CLEANER_PROPS)
-def test_compacted_topic_consumers_get_the_latest_value_of_every_live_key(broker):
+@pytest.mark.parametrize("compression", ["none", "gzip", "snappy", "lz4", "zstd"])
+def test_compacted_topic_consumers_get_the_latest_value_of_every_live_key(broker, compression):
+    """Compressed batches are decompressed, cleaned and recompressed with their codec: every
+    client reads the result."""
     import shutil
     import subprocess
 
-    topic = "compacted"
+    topic = "compacted-" + compression
     create_compacted(broker.bootstrap, topic)
-    latest = produce_compactable(broker.bootstrap, topic)
+    latest = produce_compactable(broker.bootstrap, topic, compression)
     want = live(latest)
 
     # kafka-python: once cleaned (tombstones after delete.retention.ms=0 too), exactly the
