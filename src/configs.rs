@@ -557,6 +557,12 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     )),
     fixed(key("offsets.retention.ms", Int, "604800000", AtLeast(1))),
     fixed(key("offsets.topic.num.partitions", Int, "50", AtLeast(1))),
+    fixed(key(
+        "offsets.topic.segment.bytes",
+        Int,
+        "104857600",
+        AtLeast(1),
+    )),
     fixed(key("process.roles", List, "", Any)),
     dynamic(key(
         "producer.id.expiration.ms",

@@ -286,3 +286,87 @@ fn kill_9_at_random_moments_of_cleaning_loses_no_record_that_should_be_kept() {
         seen.len()
     );
 }
+
+/// Bytes of segment data (`.log` files) in a partition directory.
+fn log_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
+}
+
+/// `__consumer_offsets` is compacted: 10,000 commits of one group's one partition compact
+/// down to a few segments' worth, and the last commit is what a restart reads back.
+#[test]
+fn ten_thousand_commits_of_one_group_compact_down() {
+    use kafka_broker::apis::offset_commit::{self, OffsetCommit};
+    use kafka_broker::apis::offset_fetch::{self, OffsetFetch};
+    const COMMITS: i64 = 10_000;
+    let broker = TestBroker::start_with(
+        "offsets.topic.num.partitions=1\noffsets.topic.segment.bytes=4096\nlog.cleaner.backoff.ms=10",
+    );
+    let mut conn = Conn::open(&broker);
+    create_topic(&mut conn, "t", &[]);
+    let metadata = format!("{:0>100}", "m");
+    for offset in 0..COMMITS {
+        let commit = offset_commit::Request {
+            group_id: "g",
+            generation_id_or_member_epoch: -1,
+            member_id: "",
+            group_instance_id: None,
+            retention_time_ms: -1,
+            topics: vec![offset_commit::RequestTopic {
+                name: "t",
+                topic_id: [0; 16],
+                partitions: vec![offset_commit::RequestPartition {
+                    partition_index: 0,
+                    committed_offset: offset,
+                    committed_leader_epoch: -1,
+                    committed_metadata: Some(&metadata),
+                }],
+            }],
+        };
+        let body = conn.send::<OffsetCommit>(8, &commit);
+        let response: offset_commit::Response =
+            decode(&body, OffsetCommit::SPEC.ver(8)).expect("decodes");
+        assert_eq!(response.topics[0].partitions[0].error_code, NONE);
+    }
+    let dir = broker.log_dir.join("__consumer_offsets-0");
+    // Each commit is a batch of about 200 bytes: 2 MB written in all.
+    let bound = 64 * 1024;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while log_bytes(&dir) > bound {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "__consumer_offsets-0 still holds {} bytes",
+            log_bytes(&dir)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let broker = broker.restart();
+    let mut conn = Conn::open(&broker);
+    let request = offset_fetch::Request {
+        group_id: "g",
+        topics: Some(vec![offset_fetch::RequestTopic {
+            name: "t",
+            topic_id: [0; 16],
+            partition_indexes: vec![0],
+        }]),
+        groups: vec![],
+        require_stable: false,
+    };
+    let body = conn.send::<OffsetFetch>(5, &request);
+    let response: offset_fetch::Response =
+        decode(&body, OffsetFetch::SPEC.ver(5)).expect("decodes");
+    let partition = &response.topics[0].partitions[0];
+    assert_eq!(
+        (
+            partition.error_code,
+            partition.committed_offset,
+            partition.metadata.as_deref()
+        ),
+        (NONE, COMMITS - 1, Some(metadata.as_str()))
+    );
+}

@@ -760,6 +760,29 @@ impl Storage {
         Ok(())
     }
 
+    /// Creates `__consumer_offsets` on first use with the configs Kafka's group coordinator
+    /// gives it: compacted, `offsets.topic.segment.bytes` segments, the producer's codec.
+    fn ensure_offsets_topic(&mut self) -> Result<(), AppendError> {
+        if self.topics.contains_key(offsets::TOPIC) {
+            return Ok(());
+        }
+        let segment_bytes = self
+            .broker_properties
+            .get("offsets.topic.segment.bytes")
+            .map_or("104857600", String::as_str)
+            .trim()
+            .to_string();
+        let configs = [
+            ("cleanup.policy", "compact".to_string()),
+            ("compression.type", "producer".to_string()),
+            ("segment.bytes", segment_bytes),
+        ]
+        .map(|(k, v)| (k.to_string(), v));
+        self.create_topic(offsets::TOPIC, self.offsets_partitions, &configs)
+            .map_err(|e| AppendError::Io(io::Error::other(format!("{e:?}"))))?;
+        Ok(())
+    }
+
     /// Records a group's committed offsets in `__consumer_offsets` (created on first use).
     /// Durable after the turn's [`Storage::flush`], like any append.
     pub fn commit_offsets(
@@ -770,11 +793,7 @@ impl Storage {
         if commits.is_empty() {
             return Ok(());
         }
-        if !self.topics.contains_key(offsets::TOPIC) {
-            let configs = [("cleanup.policy".to_string(), "compact".to_string())];
-            self.create_topic(offsets::TOPIC, self.offsets_partitions, &configs)
-                .map_err(|e| AppendError::Io(io::Error::other(format!("{e:?}"))))?;
-        }
+        self.ensure_offsets_topic()?;
         let records: Vec<batch::KeyValue> = commits
             .iter()
             .map(|(topic, partition, c)| {
@@ -805,11 +824,7 @@ impl Storage {
         if records.is_empty() {
             return Ok(());
         }
-        if !self.topics.contains_key(offsets::TOPIC) {
-            let configs = [("cleanup.policy".to_string(), "compact".to_string())];
-            self.create_topic(offsets::TOPIC, self.offsets_partitions, &configs)
-                .map_err(|e| AppendError::Io(io::Error::other(format!("{e:?}"))))?;
-        }
+        self.ensure_offsets_topic()?;
         let batch: Vec<batch::KeyValue> = records
             .iter()
             .map(|(k, v)| (Some(k.clone()), v.clone()))

@@ -205,8 +205,8 @@ def test_kafka_python_keyless_records_to_a_compacted_topic(broker):
 # ---------------------------------------------------------------------------------------------
 
 CLEANER_PROPS = {"log.cleaner.backoff.ms": 50}
-KEYS = 300
-UPDATES = 4000
+KEYS = 200
+UPDATES = 20_000
 FILLER = 400
 
 
