@@ -605,7 +605,11 @@ impl Storage {
         Ok(())
     }
 
+    /// Appends metadata records as one batch, synced. Callers apply a change to memory
+    /// right after this returns (before any other append): a snapshot that is due is
+    /// written first, when memory holds exactly what the log holds.
     fn append_metadata(&mut self, records: &[MetadataRecord]) -> io::Result<()> {
+        self.snapshot_if_due();
         let values: Vec<Vec<u8>> = records
             .iter()
             .map(|r| r.encode(&self.directory_id))

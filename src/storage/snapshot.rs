@@ -451,6 +451,10 @@ impl Storage {
         }
         let tail_bytes = self.read_log_records(from, &mut records)?;
         self.snapshots.bytes_since_snapshot = tail_bytes;
+        // What retention allowed to go while the broker was down (the time rule) goes now.
+        if let Err(e) = self.clean_metadata_log(now_ms()) {
+            warn!("metadata log: cleaning at start: {e}");
+        }
         debug!(
             "{}: replaying {} records ({tail_bytes} bytes of log after offset {from})",
             dir.display(),
@@ -516,13 +520,19 @@ impl Storage {
         Ok(total)
     }
 
-    /// Called after each metadata batch is appended and synced: a snapshot is due after
-    /// `metadata.log.max.record.bytes.between.snapshots` bytes of them.
+    /// Called after each metadata batch is appended and synced (its change is not yet in
+    /// memory, so no snapshot is written here).
     pub(super) fn metadata_appended(&mut self, batch_bytes: &[u8]) {
         self.snapshots.bytes_since_snapshot += batch_bytes.len() as u64;
         if let Some(header) = BatchHeader::parse(batch_bytes) {
             self.snapshots.last_batch_timestamp = header.max_timestamp;
         }
+    }
+
+    /// Writes a snapshot when `metadata.log.max.record.bytes.between.snapshots` bytes of
+    /// metadata batches were appended since the last. Called before an append, when
+    /// memory reflects every record in the log.
+    pub(super) fn snapshot_if_due(&mut self) {
         let between = self.broker_i64(
             "metadata.log.max.record.bytes.between.snapshots",
             DEFAULT_BYTES_BETWEEN_SNAPSHOTS,
@@ -951,6 +961,32 @@ mod tests {
         assert_eq!(state(&reopened), before);
         assert_eq!(reopened.topics().count(), 50);
         assert_eq!(reopened.metadata_end_offset(), end);
+    }
+
+    /// A snapshot before every append: each one must hold exactly what the log held, so
+    /// the state replayed from the newest snapshot and its tail is the state in memory.
+    #[test]
+    fn a_snapshot_between_any_two_changes_is_exact() {
+        let dir = test_dir("snapshot-every-append");
+        let settings = [("metadata.log.max.record.bytes.between.snapshots", "1")];
+        let config = config_for(&dir, &settings);
+        let mut storage = Storage::open(&config).unwrap();
+        let configs = [("retention.ms".to_string(), "1000".to_string())];
+        storage.create_topic("a", 2, &configs).unwrap();
+        storage.create_topic("b", 1, &[]).unwrap();
+        storage.delete_topic("a").unwrap();
+        storage.create_partitions("b", 3).unwrap();
+        let change = vec![("retention.ms".to_string(), Some("5".to_string()))];
+        storage.alter_configs(RESOURCE_TOPIC, "b", &change).unwrap();
+        storage.allocate_producer_id().unwrap();
+        storage.create_topic("c", 1, &[]).unwrap();
+        let before = state(&storage);
+        let snapshot = storage.newest_snapshot().unwrap();
+        assert_eq!(snapshot.end_offset + 2, storage.metadata_end_offset());
+        drop(storage);
+        let reopened = Storage::open(&config).unwrap();
+        assert_eq!(state(&reopened), before);
+        assert_eq!(reopened.newest_snapshot(), Some(snapshot));
     }
 
     #[test]
