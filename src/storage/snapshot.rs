@@ -390,65 +390,17 @@ impl Storage {
         let dir = self.metadata_dir();
         let found = list(&dir)?;
         let log_start = self.metadata_log.log_start_offset();
-        let log_end = self.metadata_log.next_offset();
-        let mut records = Vec::new();
-        let mut from = 0;
-        let mut chosen = None;
-        for (i, &(id, _)) in found.iter().enumerate().rev() {
-            if id.end_offset > log_end || id.end_offset < log_start {
-                warn!(
-                    "{}: ignoring snapshot {} outside the log's offsets [{log_start}, {log_end}]",
-                    dir.display(),
-                    id.file_name()
-                );
-                continue;
+        let (mut records, from) = match self.load_newest_valid(&found) {
+            Some(loaded) => loaded,
+            None if log_start > 0 => {
+                return Err(io::Error::other(format!(
+                    "{}: the log starts at offset {log_start} and no valid snapshot covers \
+                     the offsets below",
+                    dir.display()
+                )));
             }
-            match read_file(&dir.join(id.file_name()))
-                .map_err(SnapshotError::Io)
-                .and_then(|bytes| decode(&bytes))
-            {
-                Ok((timestamp, snapshot_records)) => {
-                    info!(
-                        "{}: loaded snapshot {} ({} records)",
-                        dir.display(),
-                        id.file_name(),
-                        snapshot_records.len()
-                    );
-                    records = snapshot_records;
-                    from = id.end_offset;
-                    self.snapshots.last_batch_timestamp = timestamp;
-                    chosen = Some((i, timestamp));
-                    break;
-                }
-                Err(e) => warn!(
-                    "{}: ignoring snapshot {}: {e}",
-                    dir.display(),
-                    id.file_name()
-                ),
-            }
-        }
-        if chosen.is_none() && log_start > 0 {
-            return Err(io::Error::other(format!(
-                "{}: the log starts at offset {log_start} and no valid snapshot covers the \
-                 offsets below",
-                dir.display()
-            )));
-        }
-        // The chosen snapshot and those older (candidates for cleaning); a newer one that
-        // failed validation is left on disk but never used.
-        if let Some((i, timestamp)) = chosen {
-            self.snapshots.files = found[..=i]
-                .iter()
-                .map(|&(id, size_bytes)| SnapshotFile {
-                    id,
-                    size_bytes,
-                    last_contained_timestamp: -1,
-                })
-                .collect();
-            if let Some(last) = self.snapshots.files.last_mut() {
-                last.last_contained_timestamp = timestamp;
-            }
-        }
+            None => (Vec::new(), 0),
+        };
         let tail_bytes = self.read_log_records(from, &mut records)?;
         self.snapshots.bytes_since_snapshot = tail_bytes;
         // What retention allowed to go while the broker was down (the time rule) goes now.
@@ -461,6 +413,56 @@ impl Storage {
             records.len()
         );
         Ok(records)
+    }
+
+    /// The newest of `found` (oldest first) that lies within the log's offsets and
+    /// validates: its records and end offset. It and the older ones become the snapshots
+    /// cleaning may use; a newer one that failed is left on disk but never used.
+    fn load_newest_valid(
+        &mut self,
+        found: &[(SnapshotId, u64)],
+    ) -> Option<(Vec<MetadataRecord>, i64)> {
+        let dir = self.metadata_dir();
+        let log_start = self.metadata_log.log_start_offset();
+        let log_end = self.metadata_log.next_offset();
+        for (i, &(id, _)) in found.iter().enumerate().rev() {
+            let name = id.file_name();
+            if id.end_offset > log_end || id.end_offset < log_start {
+                warn!(
+                    "{}: ignoring snapshot {name} outside the log's offsets \
+                     [{log_start}, {log_end}]",
+                    dir.display()
+                );
+                continue;
+            }
+            let loaded = read_file(&dir.join(&name))
+                .map_err(SnapshotError::Io)
+                .and_then(|bytes| decode(&bytes));
+            let (timestamp, records) = match loaded {
+                Ok(loaded) => loaded,
+                Err(e) => {
+                    warn!("{}: ignoring snapshot {name}: {e}", dir.display());
+                    continue;
+                }
+            };
+            info!(
+                "{}: loaded snapshot {name} ({} records)",
+                dir.display(),
+                records.len()
+            );
+            self.snapshots.last_batch_timestamp = timestamp;
+            self.snapshots.files = found[..=i]
+                .iter()
+                .map(|&(id, size_bytes)| SnapshotFile {
+                    id,
+                    size_bytes,
+                    last_contained_timestamp: -1,
+                })
+                .collect();
+            self.snapshots.files[i].last_contained_timestamp = timestamp;
+            return Some((records, id.end_offset));
+        }
+        None
     }
 
     /// Appends the records of the log's batches at or after `from` to `records`; returns
