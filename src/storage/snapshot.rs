@@ -992,6 +992,54 @@ mod tests {
     }
 
     #[test]
+    fn cleaning_by_age_keeps_the_newest_snapshot() {
+        let dir = test_dir("snapshot-age");
+        let settings = [
+            ("metadata.max.retention.bytes", "-1"),
+            ("metadata.max.retention.ms", "60000"),
+            ("metadata.log.segment.bytes", "100"),
+        ];
+        let config = config_for(&dir, &settings);
+        let mut storage = Storage::open(&config).unwrap();
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            storage.create_topic(&format!("t{i}"), 1, &[]).unwrap();
+            ids.push(storage.write_snapshot().unwrap());
+        }
+        let now = now_ms();
+        assert_eq!(storage.clean_metadata_log(now).unwrap(), 0);
+        assert_eq!(storage.clean_metadata_log(now + 120_000).unwrap(), 2);
+        assert_eq!(snapshot_files(&dir), [ids[2].file_name()]);
+        assert_eq!(storage.metadata_log_start_offset(), ids[2].end_offset);
+        let before = state(&storage);
+        drop(storage);
+        assert_eq!(state(&Storage::open(&config).unwrap()), before);
+    }
+
+    /// A snapshot as a Kafka with kraft.version 1 writes it: a KRaftVersionRecord (control
+    /// type 5) after the header in the first batch.
+    #[test]
+    fn a_kraft_version_record_in_the_header_batch_is_accepted() {
+        let value = MetadataRecord::RemoveTopic { topic_id: [1; 16] }.encode(&[0; 16]);
+        let mut bytes = encode(1, 7, 8, std::slice::from_ref(&value));
+        let header_len = BatchHeader::parse(&bytes).unwrap().size();
+        let header_value = hex("0000 0000000000000007 00");
+        let kraft_version = hex("0000 0001 00");
+        let records = [
+            (Some(hex("0000 0003")), Some(header_value)),
+            (Some(hex("0000 0005")), Some(kraft_version)),
+        ];
+        let mut first = batch::build_keyed(0, 1, 8, &records);
+        first[21..23].copy_from_slice(&ATTR_CONTROL.to_be_bytes());
+        let crc = crate::storage::crc32c::crc32c(&first[21..]);
+        first[17..21].copy_from_slice(&crc.to_be_bytes());
+        bytes.splice(..header_len, first);
+        let (timestamp, decoded) = decode(&bytes).unwrap();
+        assert_eq!(timestamp, 7);
+        assert_eq!(decoded, [MetadataRecord::decode(&value).unwrap()]);
+    }
+
+    #[test]
     fn a_damaged_newest_snapshot_falls_back_to_an_older_one_or_the_whole_log() {
         let dir = test_dir("snapshot-fallback");
         let config = config_for(&dir, &[]);
