@@ -18,6 +18,7 @@ pub mod offsets_expiry;
 mod partitions;
 pub mod producers;
 pub mod records;
+pub mod snapshot;
 pub mod volume;
 mod write_health;
 
@@ -166,6 +167,8 @@ pub struct Storage {
     deletions: deletion::Deletions,
     /// Whether appends are failing (one WARN as it starts and one as it ends).
     write_health: write_health::WriteHealth,
+    /// The metadata log's snapshots (see `snapshot`).
+    snapshots: snapshot::Snapshots,
 }
 
 impl Storage {
@@ -176,7 +179,8 @@ impl Storage {
         fs::create_dir_all(&root)?;
         let (cluster_id, directory_id) = load_meta_properties(&root, config.node_id)?;
         let clean_shutdown = take_clean_shutdown_marker(&root)?;
-        let metadata_log = PartitionLog::open(&root.join(METADATA_DIR), config.log_segment_bytes)?;
+        let metadata_segment_bytes = snapshot::metadata_segment_bytes(&config.properties);
+        let metadata_log = PartitionLog::open(&root.join(METADATA_DIR), metadata_segment_bytes)?;
         let mut storage = Storage {
             root,
             cluster_id,
@@ -211,6 +215,7 @@ impl Storage {
             broker_properties: config.properties.clone(),
             cleaner: cleaner::Cleaner::default(),
             groups_seen: offsets_expiry::GroupsSeen::default(),
+            snapshots: snapshot::Snapshots::default(),
         };
         storage.replay_metadata()?;
         storage.load_log_start_checkpoint()?;
@@ -240,6 +245,7 @@ impl Storage {
     /// then Kafka's clean-shutdown marker is written and made durable.
     pub fn shutdown(&mut self, now: Instant) -> io::Result<()> {
         self.flush(now)?;
+        self.snapshot_at_shutdown();
         let path = self.root.join(CLEAN_SHUTDOWN_FILE);
         // Kafka's content: version 0 and the broker epoch, which a broker without a
         // controller registration does not have (-1).
@@ -276,34 +282,8 @@ impl Storage {
     }
 
     fn replay_metadata(&mut self) -> io::Result<()> {
-        let bytes = self.metadata_log.read_all()?;
-        let mut records = Vec::new();
-        let mut position = 0;
-        while let Some(header) = bytes.get(position..).and_then(BatchHeader::parse) {
-            let end = position + header.size();
-            let Some(batch_bytes) = bytes.get(position..end) else {
-                break;
-            };
-            position = end;
-            if header.is_control() {
-                continue;
-            }
-            match batch::records(batch_bytes) {
-                Ok(batch_records) => {
-                    for record in batch_records {
-                        match record.value.map(MetadataRecord::decode) {
-                            Some(Ok(decoded)) => records.push(decoded),
-                            Some(Err(e)) => warn!("metadata log: skipping a record: {e}"),
-                            None => {}
-                        }
-                    }
-                }
-                Err(e) => warn!(
-                    "metadata log: skipping batch at offset {}: {e}",
-                    header.base_offset
-                ),
-            }
-        }
+        // The newest valid snapshot's records, then the log's after it.
+        let records = self.load_metadata_records()?;
         // First the topic image, then the partition logs it names.
         let mut image: BTreeMap<String, TopicImage> = BTreeMap::new();
         let mut names: HashMap<Uuid, String> = HashMap::new();
@@ -625,7 +605,11 @@ impl Storage {
         Ok(())
     }
 
+    /// Appends metadata records as one batch, synced. Callers apply a change to memory
+    /// right after this returns (before any other append): a snapshot that is due is
+    /// written first, when memory holds exactly what the log holds.
     fn append_metadata(&mut self, records: &[MetadataRecord]) -> io::Result<()> {
+        self.snapshot_if_due();
         let values: Vec<Vec<u8>> = records
             .iter()
             .map(|r| r.encode(&self.directory_id))
@@ -634,6 +618,7 @@ impl Storage {
         self.metadata_log
             .append(&mut bytes, METADATA_LEADER_EPOCH)?;
         self.metadata_log.sync()?;
+        self.metadata_appended(&bytes);
         Ok(())
     }
 
