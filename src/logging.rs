@@ -50,6 +50,7 @@ pub const TARGETS: &[&str] = &[
     "kafka_broker::protocol",
     "kafka_broker::server",
     "kafka_broker::storage",
+    "kafka_broker::storage::checkpoint",
     "kafka_broker::storage::cleaner",
     "kafka_broker::storage::deletion",
     "kafka_broker::storage::dynamic",

@@ -4,12 +4,14 @@
 //! that touches files; everything in memory here is derived from the log directory.
 
 pub mod batch;
+mod checkpoint;
 pub mod cleaner;
 pub mod client_quotas;
 pub mod crc32c;
 mod deletion;
 pub mod dynamic;
 pub mod group_records;
+pub mod index;
 pub mod log;
 pub mod log_start;
 pub mod metadata;
@@ -18,6 +20,7 @@ pub mod offsets_expiry;
 mod partitions;
 pub mod producers;
 pub mod records;
+pub mod recovery;
 pub mod volume;
 mod write_health;
 
@@ -166,6 +169,8 @@ pub struct Storage {
     deletions: deletion::Deletions,
     /// Whether appends are failing (one WARN as it starts and one as it ends).
     write_health: write_health::WriteHealth,
+    /// `recovery-point-offset-checkpoint` as read at start (see `checkpoint`).
+    recovery_points: checkpoint::RecoveryPoints,
 }
 
 impl Storage {
@@ -176,7 +181,9 @@ impl Storage {
         fs::create_dir_all(&root)?;
         let (cluster_id, directory_id) = load_meta_properties(&root, config.node_id)?;
         let clean_shutdown = take_clean_shutdown_marker(&root)?;
+        let recovery_points = checkpoint::load(&root)?;
         let metadata_log = PartitionLog::open(&root.join(METADATA_DIR), config.log_segment_bytes)?;
+        Storage::refuse_corrupt(&metadata_log)?;
         let mut storage = Storage {
             root,
             cluster_id,
@@ -207,6 +214,7 @@ impl Storage {
             broker_config_epoch: 0,
             client_quotas: client_quotas::QuotaImage::new(),
             deletions: deletion::Deletions::default(),
+            recovery_points,
             write_health: write_health::WriteHealth::default(),
             broker_properties: config.properties.clone(),
             cleaner: cleaner::Cleaner::default(),
@@ -217,6 +225,9 @@ impl Storage {
         storage.load_cleaner_checkpoint();
         storage.replay_offsets()?;
         storage.start_offsets_expiry();
+        // Every log is recovered and synced: from here a crash need not check it again.
+        storage.recovery_points.clear();
+        storage.write_recovery_points()?;
         info!(
             "log dir {}: cluster {}, {} topics",
             storage.root.display(),
@@ -240,6 +251,7 @@ impl Storage {
     /// then Kafka's clean-shutdown marker is written and made durable.
     pub fn shutdown(&mut self, now: Instant) -> io::Result<()> {
         self.flush(now)?;
+        self.close_logs()?;
         let path = self.root.join(CLEAN_SHUTDOWN_FILE);
         // Kafka's content: version 0 and the broker epoch, which a broker without a
         // controller registration does not have (-1).
@@ -293,15 +305,18 @@ impl Storage {
                     for record in batch_records {
                         match record.value.map(MetadataRecord::decode) {
                             Some(Ok(decoded)) => records.push(decoded),
-                            Some(Err(e)) => warn!("metadata log: skipping a record: {e}"),
+                            Some(Err(e)) => {
+                                return Err(corrupt_metadata(
+                                    &header,
+                                    position - header.size(),
+                                    &e,
+                                ));
+                            }
                             None => {}
                         }
                     }
                 }
-                Err(e) => warn!(
-                    "metadata log: skipping batch at offset {}: {e}",
-                    header.base_offset
-                ),
+                Err(e) => return Err(corrupt_metadata(&header, position - header.size(), &e)),
             }
         }
         // First the topic image, then the partition logs it names.
@@ -418,7 +433,13 @@ impl Storage {
         let segment_bytes = topic
             .config_i64("segment.bytes")
             .map_or(self.segment_bytes, |v| v.max(14) as u64);
-        let log = PartitionLog::open(&dir, segment_bytes)?;
+        let recovery = checkpoint::recovery_for(
+            &self.recovery_points,
+            self.clean_shutdown,
+            &topic.name,
+            index,
+        );
+        let log = PartitionLog::open_with(&dir, segment_bytes, recovery)?;
         if fresh || !metadata_path.exists() {
             let text = format!("version: 0\ntopic_id: {id}\n");
             fs::write(&metadata_path, text)?;
@@ -656,6 +677,11 @@ impl Storage {
             .ok_or(AppendError::UnknownTopicOrPartition)?;
         let header =
             BatchHeader::parse(bytes).ok_or(AppendError::Io(io::Error::other("short batch")))?;
+        if part.log.is_offline() {
+            return Err(AppendError::Io(io::Error::other(
+                "the partition's log is corrupt",
+            )));
+        }
         match producers::check(&part.producers, &header) {
             producers::SequenceCheck::Append => {}
             producers::SequenceCheck::Duplicate(base_offset) => {
@@ -718,6 +744,7 @@ impl Storage {
             return Ok(());
         };
         for partition in &topic.partitions {
+            Storage::refuse_corrupt(&partition.log)?;
             let bytes = partition.log.read_all()?;
             let mut position = 0;
             while let Some(header) = bytes.get(position..).and_then(BatchHeader::parse) {
@@ -726,9 +753,18 @@ impl Storage {
                     break;
                 };
                 position = end;
-                let Ok(records) = batch::records(batch_bytes) else {
+                if header.is_control() {
                     continue;
-                };
+                }
+                let records = batch::records(batch_bytes).map_err(|e| {
+                    io::Error::other(format!(
+                        "{}: unreadable records in the batch at offset {} ({e}): start-up \
+                         stopped (nothing was deleted); run `kafka-broker --repair \
+                         <server.properties>`",
+                        partition.log.dir().display(),
+                        header.base_offset
+                    ))
+                })?;
                 for record in records {
                     if let Some(key) = record.key
                         && group_records::decode_key(key).is_some()
@@ -978,6 +1014,16 @@ impl Storage {
             }
         }
     }
+}
+
+/// Start-up's error for a metadata-log batch whose records cannot be read (its CRC held).
+fn corrupt_metadata(header: &BatchHeader, position: usize, e: &dyn std::fmt::Display) -> io::Error {
+    io::Error::other(format!(
+        "{METADATA_DIR}: unreadable record in the batch at offset {} (byte {position} of the \
+         log): {e}; start-up stopped (nothing was deleted); run `kafka-broker --repair \
+         <server.properties>`",
+        header.base_offset
+    ))
 }
 
 /// Whether Kafka counts `name` as an internal topic (`Topic.INTERNAL_TOPICS`): Metadata and
