@@ -52,6 +52,9 @@ pub struct SegmentIndex {
     bytes_since_entry: u64,
     /// Open (and preallocated) while the segment is active.
     writers: Option<(File, File)>,
+    /// A write failed (a full disk): lookups start at the segment's start, and the files
+    /// are removed rather than kept, to be rebuilt by the next start's scan.
+    broken: bool,
 }
 
 impl SegmentIndex {
@@ -75,6 +78,7 @@ impl SegmentIndex {
             last_time: None,
             bytes_since_entry: 0,
             writers: None,
+            broken: false,
         }
     }
 
@@ -119,14 +123,38 @@ impl SegmentIndex {
     }
 
     /// Rebuilding from a scan: both files emptied (the caller notes every batch again).
-    pub fn rebuild(dir: &Path, base_offset: i64) -> io::Result<SegmentIndex> {
-        SegmentIndex::create(dir, base_offset)
+    /// Files that cannot be made (a full disk) leave a broken index, not a failed open:
+    /// reads still work.
+    pub fn rebuild(dir: &Path, base_offset: i64) -> SegmentIndex {
+        SegmentIndex::create(dir, base_offset).unwrap_or_else(|e| {
+            let mut index = SegmentIndex::unopened(dir, base_offset);
+            index.fail(&e);
+            index
+        })
+    }
+
+    fn fail(&mut self, e: &io::Error) {
+        if !self.broken {
+            ::log::warn!(
+                "{}: index not written ({e}); rebuilt at the next start",
+                self.offset_path.display()
+            );
+        }
+        self.broken = true;
+        self.writers = None;
+        self.last_offset = None;
+        self.last_time = None;
+        self.offset_entries = 0;
+        self.time_entries = 0;
+        for path in [&self.offset_path, &self.time_path] {
+            let _ = fs::remove_file(path);
+        }
     }
 
     /// Makes the files appendable again (the active segment after a restart): opened and
     /// preallocated.
     pub fn reopen(&mut self) -> io::Result<()> {
-        if self.writers.is_some() {
+        if self.writers.is_some() || self.broken {
             return Ok(());
         }
         let open = |path: &Path, entry: u64| -> io::Result<File> {
@@ -158,14 +186,17 @@ impl SegmentIndex {
         header: &BatchHeader,
         max_timestamp: i64,
         max_timestamp_offset: i64,
-    ) -> io::Result<()> {
-        if self.bytes_since_entry > INDEX_INTERVAL_BYTES {
-            self.append_offset(header.last_offset(), position)?;
-            self.append_time(max_timestamp, max_timestamp_offset)?;
+    ) {
+        if self.bytes_since_entry > INDEX_INTERVAL_BYTES && !self.broken {
+            let written = self
+                .append_offset(header.last_offset(), position)
+                .and_then(|()| self.append_time(max_timestamp, max_timestamp_offset));
+            if let Err(e) = written {
+                self.fail(&e);
+            }
             self.bytes_since_entry = 0;
         }
         self.bytes_since_entry += header.size() as u64;
-        Ok(())
     }
 
     fn append_offset(&mut self, offset: i64, position: u64) -> io::Result<()> {
@@ -207,7 +238,16 @@ impl SegmentIndex {
         if self.writers.is_none() {
             return Ok(());
         }
-        self.append_time(max_timestamp, max_timestamp_offset)?;
+        let closed = self
+            .append_time(max_timestamp, max_timestamp_offset)
+            .and_then(|()| self.trim());
+        if let Err(e) = closed {
+            self.fail(&e);
+        }
+        Ok(())
+    }
+
+    fn trim(&mut self) -> io::Result<()> {
         if let Some((offset, time)) = self.writers.take() {
             offset.set_len(self.offset_entries * OFFSET_ENTRY_BYTES)?;
             time.set_len(self.time_entries * TIME_ENTRY_BYTES)?;
@@ -218,12 +258,12 @@ impl SegmentIndex {
     }
 
     /// Syncs the files' entries (after a recovery rebuilt them).
-    pub fn sync(&self) -> io::Result<()> {
-        if let Some((offset, time)) = &self.writers {
-            offset.sync_data()?;
-            time.sync_data()?;
+    pub fn sync(&mut self) {
+        if let Some((offset, time)) = &self.writers
+            && let Err(e) = offset.sync_data().and_then(|()| time.sync_data())
+        {
+            self.fail(&e);
         }
-        Ok(())
     }
 
     /// The last time index entry (a closed segment's largest timestamp and its offset).
@@ -240,6 +280,7 @@ impl SegmentIndex {
     /// at most `offset` (0 if none), as Kafka's `OffsetIndex.lookup`.
     pub fn lookup_offset(&self, offset: i64) -> io::Result<u64> {
         match self.last_offset {
+            _ if self.broken => return Ok(0),
             None => return Ok(0),
             Some((last, position)) if last <= offset => return Ok(position),
             _ => {}
@@ -265,7 +306,7 @@ impl SegmentIndex {
     /// An offset from which every batch before it has a largest timestamp below
     /// `timestamp`: the offset of the last time entry below it (the base offset if none).
     pub fn lookup_time(&self, timestamp: i64) -> io::Result<i64> {
-        if self.time_entries == 0 {
+        if self.time_entries == 0 || self.broken {
             return Ok(self.base_offset);
         }
         if let Some((last, offset)) = self.last_time

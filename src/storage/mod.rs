@@ -227,7 +227,9 @@ impl Storage {
         storage.start_offsets_expiry();
         // Every log is recovered and synced: from here a crash need not check it again.
         storage.recovery_points.clear();
-        storage.write_recovery_points()?;
+        if let Err(e) = storage.write_recovery_points() {
+            warn!("{}: {e}", checkpoint::RECOVERY_POINT_FILE);
+        }
         info!(
             "log dir {}: cluster {}, {} topics",
             storage.root.display(),
