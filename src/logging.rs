@@ -54,6 +54,7 @@ pub const TARGETS: &[&str] = &[
     "kafka_broker::storage::cleaner",
     "kafka_broker::storage::deletion",
     "kafka_broker::storage::dynamic",
+    "kafka_broker::storage::index",
     "kafka_broker::storage::log",
     "kafka_broker::storage::log_start",
     "kafka_broker::storage::offsets",

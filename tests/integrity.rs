@@ -95,12 +95,7 @@ type Served = (i64, Vec<Vec<u8>>);
 
 /// Fetches `topic`-`partition` from `offset` (up to 64 MiB): the error code and every
 /// whole batch served as (base offset, values).
-fn fetch(
-    stream: &mut TcpStream,
-    topic: &str,
-    partition: i32,
-    offset: i64,
-) -> (i16, Vec<Served>) {
+fn fetch(stream: &mut TcpStream, topic: &str, partition: i32, offset: i64) -> (i16, Vec<Served>) {
     let request = fetch::Request {
         replica_id: -1,
         max_wait_ms: 0,

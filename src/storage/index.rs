@@ -257,15 +257,6 @@ impl SegmentIndex {
         Ok(())
     }
 
-    /// Syncs the files' entries (after a recovery rebuilt them).
-    pub fn sync(&mut self) {
-        if let Some((offset, time)) = &self.writers
-            && let Err(e) = offset.sync_data().and_then(|()| time.sync_data())
-        {
-            self.fail(&e);
-        }
-    }
-
     /// The last time index entry (a closed segment's largest timestamp and its offset).
     pub fn last_time_entry(&self) -> Option<(i64, i64)> {
         self.last_time

@@ -281,13 +281,18 @@ impl Segment {
     /// interval and one header: every batch that starts before the next index entry is in
     /// it, so finding a fetch's first batch takes one read of about 4 KiB. After a batch
     /// larger than the buffer only the next header is read (a walk over large batches
-    /// reads their headers, not their records).
-    fn walk(&self, start: u64, mut visit: impl FnMut(BatchLocation) -> bool) -> io::Result<()> {
+    /// reads their headers, not their records); `headers_only` starts that way.
+    fn walk(
+        &self,
+        start: u64,
+        headers_only: bool,
+        mut visit: impl FnMut(BatchLocation) -> bool,
+    ) -> io::Result<()> {
         let mut buf = [0u8; WALK_BUF_BYTES];
         let mut position = start;
         let mut buf_start = position;
         let mut buf_len = 0usize;
-        let mut jumped = false;
+        let mut jumped = headers_only;
         while position + HEADER_BYTES as u64 <= self.size {
             let offset_in_buf = (position - buf_start) as usize;
             if offset_in_buf + HEADER_BYTES > buf_len {
@@ -349,7 +354,7 @@ impl Segment {
     /// The batch holding `offset`, or the first batch after it.
     fn find(&self, offset: i64) -> io::Result<Option<BatchLocation>> {
         let mut found = None;
-        self.walk(self.start_for(offset)?, |loc| {
+        self.walk(self.start_for(offset)?, false, |loc| {
             if loc.header.last_offset() >= offset {
                 found = Some(loc);
                 false
@@ -523,7 +528,7 @@ impl PartitionLog {
             let mut segment = match loaded {
                 Some(segment) => segment,
                 None => {
-                    let (mut segment, end) = Segment::scan(dir, &path, base)?;
+                    let (segment, end) = Segment::scan(dir, &path, base)?;
                     if let ScanEnd::Stopped { position } = end {
                         let file_len = segment.file.metadata()?.len();
                         match recovery::classify(&segment.file, position, file_len, last)? {
@@ -541,8 +546,8 @@ impl PartitionLog {
                             }
                         }
                     }
-                    segment.file.sync_data()?;
-                    segment.index.sync();
+                    // Not synced here: `Storage::open` syncs the file system once before
+                    // it records the recovery points.
                     segment
                 }
             };
@@ -798,7 +803,7 @@ impl PartitionLog {
             let older_until = segment.index.lookup_time(timestamp)?;
             let start = segment.start_for(older_until)?;
             let mut found = None;
-            segment.walk(start, |loc| {
+            segment.walk(start, false, |loc| {
                 if loc.header.max_timestamp >= timestamp {
                     found = Some(loc);
                     false
@@ -935,7 +940,7 @@ impl PartitionLog {
         let mut out = Vec::new();
         let first = self.segments.len().saturating_sub(segments);
         for segment in &self.segments[first..] {
-            segment.walk(0, |loc| {
+            segment.walk(0, true, |loc| {
                 out.push(loc.header);
                 true
             })?;

@@ -225,8 +225,12 @@ impl Storage {
         storage.load_cleaner_checkpoint();
         storage.replay_offsets()?;
         storage.start_offsets_expiry();
-        // Every log is recovered and synced: from here a crash need not check it again.
+        // Every log is recovered; once synced (after a crash the page cache may hold what
+        // the scans read, and the index files they rebuilt), a crash need not check it again.
         storage.recovery_points.clear();
+        if !storage.clean_shutdown {
+            rustix::fs::syncfs(fs::File::open(&storage.root)?)?;
+        }
         if let Err(e) = storage.write_recovery_points() {
             warn!("{}: {e}", checkpoint::RECOVERY_POINT_FILE);
         }
