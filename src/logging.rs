@@ -55,6 +55,7 @@ pub const TARGETS: &[&str] = &[
     "kafka_broker::storage::deletion",
     "kafka_broker::storage::dynamic",
     "kafka_broker::storage::index",
+    "kafka_broker::storage::leader_epoch",
     "kafka_broker::storage::log",
     "kafka_broker::storage::log_start",
     "kafka_broker::storage::offsets",

@@ -227,6 +227,14 @@ fn kill9(broker: &mut TestBroker) {
 fn run(size: Size) {
     let mut broker = TestBroker::start();
     create(&broker, &size);
+    // Kafka's leader-epoch-checkpoint: epoch 0 from offset 0, written as the partition's
+    // leadership began.
+    let epochs = fs::read_to_string(
+        broker
+            .log_dir
+            .join(format!("{TOPIC}-0/leader-epoch-checkpoint")),
+    );
+    assert_eq!(epochs.unwrap(), "0\n1\n0 0\n");
     sigterm(&mut broker);
     let ends = write_log(&broker, &size);
     let total: u64 = ends.len() as u64 * size.bytes_per_partition as u64;

@@ -17,6 +17,7 @@ use super::batch::{self, BatchHeader, HEADER_BYTES, LOG_OVERHEAD};
 use super::index::{
     self, INDEX_INTERVAL_BYTES, OFFSET_INDEX_SUFFIX, SegmentIndex, TIME_INDEX_SUFFIX,
 };
+use super::leader_epoch;
 use super::records;
 use super::recovery::{self, Corruption};
 use crate::protocol::wire::RecordSource;
@@ -487,6 +488,8 @@ pub struct PartitionLog {
     /// end after an open, the new segment's base offset after a roll (the old one is
     /// synced first).
     recovery_point: i64,
+    /// `leader-epoch-checkpoint`'s entries: (epoch, start offset).
+    epochs: Vec<(i32, i64)>,
 }
 
 impl PartitionLog {
@@ -577,10 +580,15 @@ impl PartitionLog {
             segment_bytes_max,
             corruption: RefCell::new(None),
             recovery_point: 0,
+            epochs: leader_epoch::load(dir),
         };
-        let recovery_point = log.next_offset();
+        let end = log.next_offset();
         let mut log = log;
-        log.recovery_point = recovery_point;
+        log.recovery_point = end;
+        if log.epochs.iter().any(|&(_, start)| start > end) {
+            log.epochs.retain(|&(_, start)| start <= end);
+            leader_epoch::write(dir, &log.epochs)?;
+        }
         if let Some(found) = corruption {
             log.go_offline(found);
         }
@@ -607,6 +615,19 @@ impl PartitionLog {
 
     pub fn is_offline(&self) -> bool {
         self.corruption.borrow().is_some()
+    }
+
+    /// This node leads the partition in `epoch` (it was created, or a start found its epoch
+    /// in the metadata log): a newer epoch starts at the log end in `leader-epoch-checkpoint`.
+    /// A failed write is a WARN (a full disk): the file only records history.
+    pub fn assign_epoch(&mut self, epoch: i32) {
+        if self.epochs.last().is_some_and(|&(last, _)| last >= epoch) || self.is_offline() {
+            return;
+        }
+        self.epochs.push((epoch, self.next_offset()));
+        if let Err(e) = leader_epoch::write(&self.dir, &self.epochs) {
+            warn!("{}: {}: {e}", self.dir.display(), leader_epoch::FILE);
+        }
     }
 
     /// Kafka's recovery point: every offset below it is synced and checked.

@@ -12,6 +12,7 @@ mod deletion;
 pub mod dynamic;
 pub mod group_records;
 pub mod index;
+mod leader_epoch;
 pub mod log;
 pub mod log_start;
 pub mod metadata;
@@ -404,7 +405,8 @@ impl Storage {
             let count = partitions.keys().next_back().map_or(0, |&max| max + 1);
             for index in 0..count {
                 let leader_epoch = partitions.get(&index).copied().unwrap_or(0);
-                let log = self.open_partition_log(&topic, index)?;
+                let mut log = self.open_partition_log(&topic, index)?;
+                log.assign_epoch(leader_epoch);
                 topic.partitions.push(Partition::open(log, leader_epoch)?);
             }
             self.names_by_id.insert(id, name.clone());
@@ -560,7 +562,8 @@ impl Storage {
             self.remove_uncommitted(name, 0..partitions);
             return Err(TopicError::Io(e));
         }
-        for log in logs {
+        for mut log in logs {
+            log.assign_epoch(0);
             topic.partitions.push(Partition::open(log, 0)?);
         }
         info!(
