@@ -309,6 +309,6 @@ fn a_clean_restart_reads_no_log_full_size() {
         partitions: 200,
         bytes_per_partition: 10 << 20,
         segment_bytes: 1 << 30,
-        batch_bytes: 64 << 10,
+        batch_bytes: 512 << 10,
     });
 }

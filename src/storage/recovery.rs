@@ -284,3 +284,68 @@ fn write_synced(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
     }
     file.sync_all()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::batch::build;
+
+    fn file_of(name: &str, bytes: &[u8]) -> File {
+        let dir = crate::storage::test_dir(name);
+        let path = dir.join("00000000000000000000.log");
+        fs::write(&path, bytes).unwrap();
+        File::open(&path).unwrap()
+    }
+
+    /// What a crash can leave at the end of the last segment is torn; the same bytes
+    /// anywhere else, or a whole batch that fails its CRC, are corruption.
+    #[test]
+    fn torn_tails_and_corruption() {
+        let good = build(0, 0, 1000, &[vec![1u8; 100]]);
+        let len = good.len() as u64;
+        // A batch cut short, and zeros (a file extended but never written).
+        for (name, tail) in [
+            ("cut", good[..good.len() - 9].to_vec()),
+            ("zeros", vec![0; 500]),
+        ] {
+            let bytes = [&good[..], &tail].concat();
+            let file = file_of(&format!("recovery-{name}"), &bytes);
+            let end = bytes.len() as u64;
+            assert_eq!(valid_prefix(&file, end).unwrap(), len);
+            assert_eq!(
+                classify(&file, len, end, true).unwrap(),
+                Stop::Torn,
+                "{name}"
+            );
+            let not_last = classify(&file, len, end, false).unwrap();
+            assert_eq!(not_last, Stop::Corrupt { resume: end }, "{name}");
+        }
+        // A whole batch with a flipped byte, at the end: corrupt to the end.
+        let mut bad = build(1, 0, 1000, &[vec![2u8; 100]]);
+        bad[80] ^= 1;
+        let bytes = [&good[..], &bad].concat();
+        let file = file_of("recovery-bad-crc", &bytes);
+        let end = bytes.len() as u64;
+        assert_eq!(
+            classify(&file, len, end, true).unwrap(),
+            Stop::Corrupt { resume: end }
+        );
+        // ... and before a valid batch: corrupt up to it.
+        let bytes = [&good[..], &bad, &good].concat();
+        let file = file_of("recovery-bad-middle", &bytes);
+        let end = bytes.len() as u64;
+        let resume = len + bad.len() as u64;
+        assert_eq!(
+            classify(&file, len, end, true).unwrap(),
+            Stop::Corrupt { resume }
+        );
+        // A cut-short batch followed by a valid one is corruption, not a torn tail.
+        let bytes = [&good[..], &good[..20], &good].concat();
+        let file = file_of("recovery-cut-middle", &bytes);
+        let end = bytes.len() as u64;
+        assert_eq!(
+            classify(&file, len, end, true).unwrap(),
+            Stop::Corrupt { resume: len + 20 }
+        );
+    }
+}
