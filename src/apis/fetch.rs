@@ -219,7 +219,8 @@ fn ready(ctx: &Context, request: &Request) -> bool {
             };
             let log = &partition.log;
             let high_watermark = log.next_offset();
-            if p.fetch_offset < log.log_start_offset()
+            if log.is_offline()
+                || p.fetch_offset < log.log_start_offset()
                 || p.fetch_offset > high_watermark
                 || p.high_watermark < high_watermark
             {

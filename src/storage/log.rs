@@ -758,7 +758,8 @@ impl PartitionLog {
     /// Bytes this run has not checked yet (those on disk before a clean start) are read
     /// and CRC-checked before they are served, once: a batch that fails is never served;
     /// the partition goes offline instead (its index files are removed, so the next start
-    /// scans the segment and finds it again).
+    /// scans the segment and finds it again), and this read serves only the whole batches
+    /// before it, if any.
     pub fn read(&self, offset: i64, max_bytes: usize) -> io::Result<Option<FileSlice>> {
         if self.is_offline() {
             return Err(offline_error());
@@ -774,13 +775,19 @@ impl PartitionLog {
                 let len = (max_bytes as u64)
                     .min(available)
                     .max(loc.header.size() as u64);
+                let mut len = len;
                 if let Some(bad) = segment.verify_span(loc.position, len)? {
                     let found = corruption_at(segment, bad)?;
                     if let Err(e) = remove_index_files(&self.dir, segment.base_offset) {
                         warn!("{}: removing index files: {e}", self.dir.display());
                     }
                     self.go_offline(found);
-                    return Err(offline_error());
+                    if bad == loc.position {
+                        return Err(offline_error());
+                    }
+                    // The whole valid batches before it are served; the next fetch, at
+                    // the bad batch, fails.
+                    len = bad - loc.position;
                 }
                 return Ok(Some(FileSlice {
                     file: Rc::clone(&segment.file),
@@ -1556,11 +1563,15 @@ mod tests {
             log.read(0, 100).unwrap().is_some(),
             "offset 0's batch alone is fine"
         );
-        assert!(
-            log.read(0, 1 << 20).is_err(),
-            "a slice holding offset 1 is refused"
+        assert!(log.corruption().is_none());
+        let slice = log.read(0, 1 << 20).unwrap().unwrap();
+        assert_eq!(
+            (slice.position, slice.len),
+            (0, 1470),
+            "served up to offset 1"
         );
         assert_eq!(log.corruption().unwrap().offset, 1);
+        assert!(log.read(1, 1 << 20).is_err(), "offset 1 is never served");
         assert!(log.read(2, 1 << 20).is_err(), "offline");
         assert!(
             !dir.join("00000000000000000000.index").exists(),
