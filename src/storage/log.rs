@@ -914,14 +914,15 @@ impl PartitionLog {
     /// start; never backward, never past the log end) and deletes the segments wholly below
     /// it, as Kafka's log-start-offset breach does: a segment goes when the next one starts at
     /// or before the new start, so the active segment stays. Returns whether the start moved.
+    /// An offline log's start moves in memory, but nothing of it is deleted.
     pub fn advance_log_start(&mut self, offset: i64) -> io::Result<bool> {
-        if self.is_offline() {
-            return Err(offline_error());
-        }
         let offset = offset.min(self.next_offset());
         let moved = offset > self.log_start_offset;
         if moved {
             self.log_start_offset = offset;
+        }
+        if self.is_offline() {
+            return Ok(moved);
         }
         let due = self
             .segments
