@@ -8,12 +8,19 @@ use kafka_broker::config::Config;
 use kafka_broker::server::{Limits, Server};
 use log::{error, info};
 
-const USAGE: &str = "usage: kafka-broker [server.properties]\n\n\
+const USAGE: &str = "usage: kafka-broker [server.properties]\n       \
+kafka-broker --repair [server.properties]\n\n\
 A single-threaded Kafka broker. With no file it listens on 127.0.0.1:9092 and keeps its\n\
-log in /tmp/kraft-combined-logs. RUST_LOG=debug traces every request.";
+log in /tmp/kraft-combined-logs. RUST_LOG=debug traces every request.\n\
+--repair (with the broker stopped) moves every corrupt region of the log dir's segments\n\
+into a `.corrupt-<position>` file beside its segment and keeps every valid batch.";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "--repair") {
+        args.remove(0);
+        return repair(&args);
+    }
     let config = match args.as_slice() {
         [] => Config::default(),
         [flag] if flag == "--help" || flag == "-h" => {
@@ -85,4 +92,54 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS
+}
+
+/// `kafka-broker --repair [server.properties]`: see `storage::recovery::repair`. Prints one
+/// line per region it moved aside or torn tail it cut; exits 0 when the log dir is whole.
+fn repair(args: &[String]) -> ExitCode {
+    let config = match args {
+        [] => Config::default(),
+        [path] => match Config::load(Path::new(path)) {
+            Ok(config) => config,
+            Err(e) => {
+                eprintln!("kafka-broker: configuration error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match kafka_broker::storage::recovery::repair(&config.log_dir) {
+        Ok(repaired) => {
+            for r in &repaired {
+                match &r.saved {
+                    Some(saved) => println!(
+                        "{}: moved {} corrupt bytes at position {} to {}",
+                        r.segment.display(),
+                        r.bytes,
+                        r.position,
+                        saved.display()
+                    ),
+                    None => println!(
+                        "{}: truncated a torn write of {} bytes at position {}",
+                        r.segment.display(),
+                        r.bytes,
+                        r.position
+                    ),
+                }
+            }
+            println!(
+                "{}: {} region(s) repaired; every other batch is kept",
+                config.log_dir.display(),
+                repaired.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kafka-broker: repair of {}: {e}", config.log_dir.display());
+            ExitCode::from(1)
+        }
+    }
 }

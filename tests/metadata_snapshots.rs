@@ -212,10 +212,12 @@ fn metadata_files(log_dir: &Path) -> (Vec<String>, Vec<String>, u64) {
     for entry in std::fs::read_dir(log_dir.join("__cluster_metadata-0")).unwrap() {
         let entry = entry.unwrap();
         let name = entry.file_name().to_string_lossy().into_owned();
-        bytes += entry.metadata().unwrap().len();
+        // Segments and snapshots: the records (index files are preallocated, sparse).
         if name.ends_with(".log") {
+            bytes += entry.metadata().unwrap().len();
             segments.push(name);
         } else if name.ends_with(".checkpoint") {
+            bytes += entry.metadata().unwrap().len();
             snapshots.push(name);
         }
     }

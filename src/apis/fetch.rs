@@ -219,7 +219,8 @@ fn ready(ctx: &Context, request: &Request) -> bool {
             };
             let log = &partition.log;
             let high_watermark = log.next_offset();
-            if p.fetch_offset < log.log_start_offset()
+            if log.is_offline()
+                || p.fetch_offset < log.log_start_offset()
                 || p.fetch_offset > high_watermark
                 || p.high_watermark < high_watermark
             {
@@ -277,6 +278,10 @@ fn build_response<'a>(ctx: &Context, request: &Request<'a>) -> Response<'a> {
                 continue;
             };
             let log = &partition.log;
+            if log.is_offline() {
+                partitions.push(partition_answer(p.partition, error::KAFKA_STORAGE_ERROR));
+                continue;
+            }
             if p.fetch_offset < log.log_start_offset() || p.fetch_offset > log.next_offset() {
                 partitions.push(partition_answer(p.partition, error::OFFSET_OUT_OF_RANGE));
                 continue;
@@ -296,6 +301,9 @@ fn build_response<'a>(ctx: &Context, request: &Request<'a>) -> Response<'a> {
                         first = false;
                     }
                     Ok(None) => {}
+                    // An offline partition (its log found corrupt, now or at start) answers
+                    // as Kafka's offline log dir does; the corruption was logged once.
+                    Err(_) if log.is_offline() => data.error_code = error::KAFKA_STORAGE_ERROR,
                     Err(e) => {
                         log::error!("fetch from {}-{}: {e}", stored.name, p.partition);
                         data.error_code = error::UNKNOWN_SERVER_ERROR;

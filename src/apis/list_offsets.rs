@@ -117,6 +117,10 @@ fn list_offset(
         return answer;
     };
     let log = &partition.log;
+    if log.is_offline() {
+        answer.error_code = error::KAFKA_STORAGE_ERROR;
+        return answer;
+    }
     let since = |version| ctx.version >= version;
     let found = match p.timestamp {
         EARLIEST_TIMESTAMP => Ok(Some((log.log_start_offset(), -1))),

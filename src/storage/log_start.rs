@@ -84,6 +84,11 @@ impl Storage {
             })
             .ok_or(DeleteRecordsError::UnknownTopicOrPartition)?
             .log;
+        if log.is_offline() {
+            return Err(DeleteRecordsError::Io(io::Error::other(
+                "the partition is offline: its log is corrupt",
+            )));
+        }
         let high_watermark = log.next_offset();
         let offset = if offset == HIGH_WATERMARK {
             high_watermark

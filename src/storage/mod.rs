@@ -4,12 +4,15 @@
 //! that touches files; everything in memory here is derived from the log directory.
 
 pub mod batch;
+mod checkpoint;
 pub mod cleaner;
 pub mod client_quotas;
 pub mod crc32c;
 mod deletion;
 pub mod dynamic;
 pub mod group_records;
+pub mod index;
+mod leader_epoch;
 pub mod log;
 pub mod log_start;
 pub mod metadata;
@@ -18,6 +21,7 @@ pub mod offsets_expiry;
 mod partitions;
 pub mod producers;
 pub mod records;
+pub mod recovery;
 pub mod snapshot;
 pub mod volume;
 mod write_health;
@@ -169,6 +173,8 @@ pub struct Storage {
     write_health: write_health::WriteHealth,
     /// The metadata log's snapshots (see `snapshot`).
     snapshots: snapshot::Snapshots,
+    /// `recovery-point-offset-checkpoint` as read at start (see `checkpoint`).
+    recovery_points: checkpoint::RecoveryPoints,
 }
 
 impl Storage {
@@ -179,8 +185,10 @@ impl Storage {
         fs::create_dir_all(&root)?;
         let (cluster_id, directory_id) = load_meta_properties(&root, config.node_id)?;
         let clean_shutdown = take_clean_shutdown_marker(&root)?;
+        let recovery_points = checkpoint::load(&root)?;
         let metadata_segment_bytes = snapshot::metadata_segment_bytes(&config.properties);
         let metadata_log = PartitionLog::open(&root.join(METADATA_DIR), metadata_segment_bytes)?;
+        Storage::refuse_corrupt(&metadata_log)?;
         let mut storage = Storage {
             root,
             cluster_id,
@@ -211,6 +219,7 @@ impl Storage {
             broker_config_epoch: 0,
             client_quotas: client_quotas::QuotaImage::new(),
             deletions: deletion::Deletions::default(),
+            recovery_points,
             write_health: write_health::WriteHealth::default(),
             broker_properties: config.properties.clone(),
             cleaner: cleaner::Cleaner::default(),
@@ -222,6 +231,15 @@ impl Storage {
         storage.load_cleaner_checkpoint();
         storage.replay_offsets()?;
         storage.start_offsets_expiry();
+        // Every log is recovered; once synced (after a crash the page cache may hold what
+        // the scans read, and the index files they rebuilt), a crash need not check it again.
+        storage.recovery_points.clear();
+        if !storage.clean_shutdown {
+            rustix::fs::syncfs(fs::File::open(&storage.root)?)?;
+        }
+        if let Err(e) = storage.write_recovery_points() {
+            warn!("{}: {e}", checkpoint::RECOVERY_POINT_FILE);
+        }
         info!(
             "log dir {}: cluster {}, {} topics",
             storage.root.display(),
@@ -246,6 +264,7 @@ impl Storage {
     pub fn shutdown(&mut self, now: Instant) -> io::Result<()> {
         self.flush(now)?;
         self.snapshot_at_shutdown();
+        self.close_logs()?;
         let path = self.root.join(CLEAN_SHUTDOWN_FILE);
         // Kafka's content: version 0 and the broker epoch, which a broker without a
         // controller registration does not have (-1).
@@ -363,7 +382,8 @@ impl Storage {
             let count = partitions.keys().next_back().map_or(0, |&max| max + 1);
             for index in 0..count {
                 let leader_epoch = partitions.get(&index).copied().unwrap_or(0);
-                let log = self.open_partition_log(&topic, index)?;
+                let mut log = self.open_partition_log(&topic, index)?;
+                log.assign_epoch(leader_epoch);
                 topic.partitions.push(Partition::open(log, leader_epoch)?);
             }
             self.names_by_id.insert(id, name.clone());
@@ -398,7 +418,13 @@ impl Storage {
         let segment_bytes = topic
             .config_i64("segment.bytes")
             .map_or(self.segment_bytes, |v| v.max(14) as u64);
-        let log = PartitionLog::open(&dir, segment_bytes)?;
+        let recovery = checkpoint::recovery_for(
+            &self.recovery_points,
+            self.clean_shutdown,
+            &topic.name,
+            index,
+        );
+        let log = PartitionLog::open_with(&dir, segment_bytes, recovery)?;
         if fresh || !metadata_path.exists() {
             let text = format!("version: 0\ntopic_id: {id}\n");
             fs::write(&metadata_path, text)?;
@@ -513,7 +539,8 @@ impl Storage {
             self.remove_uncommitted(name, 0..partitions);
             return Err(TopicError::Io(e));
         }
-        for log in logs {
+        for mut log in logs {
+            log.assign_epoch(0);
             topic.partitions.push(Partition::open(log, 0)?);
         }
         info!(
@@ -641,6 +668,11 @@ impl Storage {
             .ok_or(AppendError::UnknownTopicOrPartition)?;
         let header =
             BatchHeader::parse(bytes).ok_or(AppendError::Io(io::Error::other("short batch")))?;
+        if part.log.is_offline() {
+            return Err(AppendError::Io(io::Error::other(
+                "the partition's log is corrupt",
+            )));
+        }
         match producers::check(&part.producers, &header) {
             producers::SequenceCheck::Append => {}
             producers::SequenceCheck::Duplicate(base_offset) => {
@@ -703,6 +735,7 @@ impl Storage {
             return Ok(());
         };
         for partition in &topic.partitions {
+            Storage::refuse_corrupt(&partition.log)?;
             let bytes = partition.log.read_all()?;
             let mut position = 0;
             while let Some(header) = bytes.get(position..).and_then(BatchHeader::parse) {
@@ -711,9 +744,18 @@ impl Storage {
                     break;
                 };
                 position = end;
-                let Ok(records) = batch::records(batch_bytes) else {
+                if header.is_control() {
                     continue;
-                };
+                }
+                let records = batch::records(batch_bytes).map_err(|e| {
+                    io::Error::other(format!(
+                        "{}: unreadable records in the batch at offset {} ({e}): start-up \
+                         stopped (nothing was deleted); run `kafka-broker --repair \
+                         <server.properties>`",
+                        partition.log.dir().display(),
+                        header.base_offset
+                    ))
+                })?;
                 for record in records {
                     if let Some(key) = record.key
                         && group_records::decode_key(key).is_some()
@@ -978,6 +1020,15 @@ impl Storage {
             }
         }
     }
+}
+
+/// Start-up's error for a metadata-log batch whose records cannot be read (its CRC held).
+pub(super) fn corrupt_metadata(header: &BatchHeader, e: &dyn std::fmt::Display) -> io::Error {
+    io::Error::other(format!(
+        "{METADATA_DIR}: unreadable record in the batch at offset {}: {e}; start-up stopped \
+         (nothing was deleted); run `kafka-broker --repair <server.properties>`",
+        header.base_offset
+    ))
 }
 
 /// Whether Kafka counts `name` as an internal topic (`Topic.INTERNAL_TOPICS`): Metadata and

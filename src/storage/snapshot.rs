@@ -499,20 +499,19 @@ impl Storage {
                 if header.is_control() {
                     continue;
                 }
+                // An unreadable record stops start-up: dropping it (and what depends on it)
+                // would silently change the image.
                 match batch::records(batch_bytes) {
                     Ok(batch_records) => {
                         for record in batch_records {
                             match record.value.map(MetadataRecord::decode) {
                                 Some(Ok(decoded)) => records.push(decoded),
-                                Some(Err(e)) => warn!("metadata log: skipping a record: {e}"),
+                                Some(Err(e)) => return Err(super::corrupt_metadata(&header, &e)),
                                 None => {}
                             }
                         }
                     }
-                    Err(e) => warn!(
-                        "metadata log: skipping batch at offset {}: {e}",
-                        header.base_offset
-                    ),
+                    Err(e) => return Err(super::corrupt_metadata(&header, &e)),
                 }
             }
             if !advanced {
