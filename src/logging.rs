@@ -39,6 +39,7 @@ pub const TARGETS: &[&str] = &[
     "kafka_broker::apis::offset_commit",
     "kafka_broker::apis::offset_delete",
     "kafka_broker::apis::produce",
+    "kafka_broker::apis::write_txn_markers",
     "kafka_broker::broker",
     "kafka_broker::config",
     "kafka_broker::configs",
