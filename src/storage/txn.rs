@@ -329,8 +329,13 @@ pub fn read_marker(bytes: &[u8]) -> Option<Marker> {
     })
 }
 
+/// Snapshots kept per partition: recovery needs the newest valid one; Kafka keeps those of
+/// the last two segments (and the recovery point's).
+const SNAPSHOTS_KEPT: usize = 3;
+
 /// Writes the producers' state as it stands at `offset` (every batch below it applied) to
-/// `<offset>.snapshot`, synced (those below the first segment go with their segments).
+/// `<offset>.snapshot`, synced; only the newest [`SNAPSHOTS_KEPT`] are kept (and none below
+/// the first segment).
 pub fn write_snapshot(dir: &Path, offset: i64, producers: &Producers) -> io::Result<()> {
     let mut ids: Vec<&i64> = producers.keys().collect();
     ids.sort();
@@ -356,6 +361,11 @@ pub fn write_snapshot(dir: &Path, offset: i64, producers: &Producers) -> io::Res
     file.write_all(&out)?;
     file.sync_data()?;
     debug!("{}: producer snapshot written", path.display());
+    let snapshots = snapshot_files(dir);
+    let old = snapshots.len().saturating_sub(SNAPSHOTS_KEPT);
+    for (_, path) in &snapshots[..old] {
+        remove_logged(path);
+    }
     Ok(())
 }
 
