@@ -39,6 +39,7 @@ pub const TARGETS: &[&str] = &[
     "kafka_broker::apis::offset_commit",
     "kafka_broker::apis::offset_delete",
     "kafka_broker::apis::produce",
+    "kafka_broker::apis::write_txn_markers",
     "kafka_broker::broker",
     "kafka_broker::config",
     "kafka_broker::configs",
@@ -62,6 +63,7 @@ pub const TARGETS: &[&str] = &[
     "kafka_broker::storage::offsets_expiry",
     "kafka_broker::storage::partitions",
     "kafka_broker::storage::snapshot",
+    "kafka_broker::storage::txn",
     "kafka_broker::storage::write_health",
 ];
 

@@ -164,6 +164,7 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
+pub mod write_txn_markers;
 
 /// Every API we serve, sorted by key.
 pub static APIS: &[Entry] = &[
@@ -186,6 +187,7 @@ pub static APIS: &[Entry] = &[
     Entry::of::<delete_records::DeleteRecords>(),
     Entry::of::<init_producer_id::InitProducerId>(),
     Entry::of::<offset_for_leader_epoch::OffsetForLeaderEpoch>(),
+    Entry::of::<write_txn_markers::WriteTxnMarkers>(),
     Entry::of::<describe_configs::DescribeConfigs>(),
     Entry::of::<alter_configs::AlterConfigs>(),
     Entry::of::<describe_log_dirs::DescribeLogDirs>(),

@@ -294,6 +294,33 @@ impl SegmentIndex {
         })
     }
 
+    /// The offset of the first offset index entry at or past `position` (`None` past the
+    /// last entry), as Kafka's `OffsetIndex.fetchUpperBoundOffset` answers it: the bound of
+    /// a fetch's aborted-transaction search.
+    pub fn upper_bound_offset(&self, position: u64) -> io::Result<Option<i64>> {
+        match self.last_offset {
+            _ if self.broken => return Ok(None),
+            None => return Ok(None),
+            Some((_, last)) if last < position => return Ok(None),
+            _ => {}
+        }
+        self.with_file(false, |file| {
+            let (mut lo, mut hi) = (0u64, self.offset_entries);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if self.offset_entry(file, mid)?.1 < position {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            if lo == self.offset_entries {
+                return Ok(None);
+            }
+            Ok(Some(self.offset_entry(file, lo)?.0))
+        })
+    }
+
     /// An offset from which every batch before it has a largest timestamp below
     /// `timestamp`: the offset of the last time entry below it (the base offset if none).
     pub fn lookup_time(&self, timestamp: i64) -> io::Result<i64> {

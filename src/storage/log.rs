@@ -424,7 +424,12 @@ impl Segment {
 
 /// The suffixes of every file that belongs to a segment (`<base offset>` plus one of these):
 /// removed together, always through [`remove_segment_files`].
-pub const SEGMENT_FILE_SUFFIXES: &[&str] = &[".log", OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX];
+pub const SEGMENT_FILE_SUFFIXES: &[&str] = &[
+    ".log",
+    OFFSET_INDEX_SUFFIX,
+    TIME_INDEX_SUFFIX,
+    super::txn::TXN_INDEX_SUFFIX,
+];
 
 /// Removes every file of segment `base_offset` in `dir` (those that exist).
 pub fn remove_segment_files(dir: &Path, base_offset: i64) -> io::Result<()> {
@@ -963,20 +968,6 @@ impl PartitionLog {
         self.segment_bytes_max = segment_bytes_max;
     }
 
-    /// The headers of every batch in the last `segments` segments, oldest first (for
-    /// rebuilding producer state).
-    pub fn recent_headers(&self, segments: usize) -> io::Result<Vec<BatchHeader>> {
-        let mut out = Vec::new();
-        let first = self.segments.len().saturating_sub(segments);
-        for segment in &self.segments[first..] {
-            segment.walk(0, true, |loc| {
-                out.push(loc.header);
-                true
-            })?;
-        }
-        Ok(out)
-    }
-
     /// Reads all valid batches' bytes in order (for replaying small internal logs).
     pub fn read_all(&self) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
@@ -988,6 +979,109 @@ impl PartitionLog {
             out.extend_from_slice(&bytes);
         }
         Ok(out)
+    }
+}
+
+/// Hooks for the partition side of transactions (`storage::txn`).
+impl PartitionLog {
+    /// The base offset of the active (last) segment.
+    pub fn active_base_offset(&self) -> i64 {
+        self.segments
+            .last()
+            .map_or(self.log_start_offset, |s| s.base_offset)
+    }
+
+    /// Calls `visit` with its segment's base offset, its position and its header for every
+    /// batch whose last offset is at or after `from`, oldest first, until it returns false.
+    pub fn for_each_batch_from(
+        &self,
+        from: i64,
+        mut visit: impl FnMut(i64, u64, &BatchHeader) -> bool,
+    ) -> io::Result<()> {
+        let first = self
+            .segments
+            .partition_point(|s| s.base_offset <= from)
+            .saturating_sub(1);
+        for segment in &self.segments[first..] {
+            let start = segment.start_for(from)?;
+            let mut going = true;
+            segment.walk(start, true, |loc| {
+                if loc.header.last_offset() >= from {
+                    going = visit(segment.base_offset, loc.position, &loc.header);
+                }
+                going
+            })?;
+            if !going {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Like [`PartitionLog::read`], but only batches below `max_offset` (a batch boundary:
+    /// the last stable offset), as a read_committed fetch is bounded.
+    pub fn read_below(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+    ) -> io::Result<Option<FileSlice>> {
+        if offset >= max_offset {
+            return Ok(None);
+        }
+        let Some(mut slice) = self.read(offset, max_bytes)? else {
+            return Ok(None);
+        };
+        if max_offset >= self.next_offset() {
+            return Ok(Some(slice));
+        }
+        let i = self
+            .segments
+            .partition_point(|s| s.base_offset <= max_offset)
+            .saturating_sub(1);
+        let segment = &self.segments[i];
+        if !Rc::ptr_eq(&segment.file, &slice.file) {
+            // The bound lies in a later segment than the slice.
+            return Ok(Some(slice));
+        }
+        if let Some(loc) = segment.find(max_offset)?
+            && loc.position < slice.position + slice.len as u64
+        {
+            if loc.position <= slice.position {
+                return Ok(None);
+            }
+            slice.len = (loc.position - slice.position) as usize;
+        }
+        Ok(Some(slice))
+    }
+
+    /// The segment a fetch of `slice` from `offset` read (its base offset) and the upper
+    /// bound of the offsets it returned, as Kafka's `fetchUpperBoundOffset` gives it for the
+    /// aborted-transaction search: the first index entry at or past the slice's end, else
+    /// the next segment's base offset, else the log end.
+    pub fn fetch_upper_bound(&self, offset: i64, slice: &FileSlice) -> (i64, i64) {
+        let mut i = self
+            .segments
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1);
+        // A read at a segment's end continues in a later one.
+        while i + 1 < self.segments.len() && !Rc::ptr_eq(&self.segments[i].file, &slice.file) {
+            i += 1;
+        }
+        let Some(segment) = self.segments.get(i) else {
+            return (self.log_start_offset, self.next_offset());
+        };
+        let end = slice.position + slice.len as u64;
+        // An index that cannot be read gives the wider bound (more aborted transactions
+        // listed than needed is harmless; fewer is not).
+        let upper = match segment.index.upper_bound_offset(end).ok().flatten() {
+            Some(offset) => offset,
+            None => self
+                .segments
+                .get(i + 1)
+                .map_or(self.next_offset(), |s| s.base_offset),
+        };
+        (segment.base_offset, upper)
     }
 }
 
