@@ -522,12 +522,10 @@ fn alter_and_describe_errors_as_kafka() {
     let results = alter_results(
         &mut admin,
         &alter::Request {
-            deletions: vec![
-                alter::Deletion {
-                    name: "ghost",
-                    mechanism: 1,
-                },
-            ],
+            deletions: vec![alter::Deletion {
+                name: "ghost",
+                mechanism: 1,
+            }],
             upsertions: vec![
                 upsert(SHA512, "few", 4095, &salt, &salted),
                 upsert(SHA512, "many", 16385, &salt, &salted),
