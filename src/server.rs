@@ -843,6 +843,15 @@ impl<S: Service> Server<S> {
             && !conn.tls_wants_write()
             && let Some(reason) = conn.close_when_written.take()
         {
+            // Unread input at close makes the kernel reset the connection, and a reset can
+            // discard the answer before the client reads it: drop what the client sent
+            // meanwhile (a bounded amount) so the close is a FIN after the answer.
+            for _ in 0..4 {
+                match conn.stream.read(&mut self.scratch) {
+                    Ok(n) if n > 0 => continue,
+                    _ => break,
+                }
+            }
             conn.close_reason = Some(reason);
         }
         if conn.pending_output() == 0 {

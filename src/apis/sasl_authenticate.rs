@@ -105,19 +105,26 @@ fn scram_error(mechanism: Mechanism, e: ScramError) -> String {
             log::debug!("SCRAM: {why}");
             invalid(mechanism.name())
         }
-        ScramError::InvalidCredentials => invalid(mechanism.name()),
+        ScramError::InvalidCredentials => {
+            log::debug!("SCRAM: no such user, or a wrong proof");
+            invalid(mechanism.name())
+        }
     }
 }
 
 fn scram_first(ctx: &mut Context, mechanism: &str, token: &[u8]) -> Step {
     let m = Mechanism::from_name(mechanism).ok_or_else(|| invalid(mechanism))?;
-    // The server's nonce part: 32 random bytes, printable.
-    let mut random = Vec::with_capacity(32);
+    // The server's nonce part: letters and digits only, as Kafka's (base 36; some clients
+    // mishandle other printable characters), from 32 random bytes.
+    const ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut server_nonce = String::with_capacity(32);
     for _ in 0..2 {
         let id = crate::storage::random_uuid().map_err(|_| invalid(mechanism))?;
-        random.extend_from_slice(&id);
+        server_nonce.extend(
+            id.iter()
+                .map(|b| char::from(ALPHABET[usize::from(*b) % 36])),
+        );
     }
-    let server_nonce = crate::storage::base64url(&random);
     let image = ctx.storage.scram_credentials();
     let (exchange, server_first) = scram::client_first(m, token, &server_nonce, |user| {
         image.credential(user, m.type_id()).cloned()

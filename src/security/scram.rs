@@ -211,10 +211,18 @@ pub fn client_final(exchange: &Exchange, message: &[u8]) -> Result<Vec<u8>, Scra
         .and_then(|a| a.strip_prefix("r="))
         .ok_or(ScramError::Malformed("no nonce"))?;
     if base64_decode(channel).as_deref() != Some(exchange.gs2_header.as_bytes()) {
-        return Err(ScramError::InvalidCredentials);
+        return Err(ScramError::Malformed(
+            "channel binding differs from the gs2 header",
+        ));
     }
-    if nonce != exchange.nonce {
-        return Err(ScramError::InvalidCredentials);
+    // Kafka checks that the nonce *ends with* server-first's (not equality): librdkafka
+    // before 2.1 sends the client's part twice, and Kafka's clients work with it. The
+    // server's random part is last, and the proof covers the whole message, so it stays
+    // fresh either way.
+    if !nonce.ends_with(&exchange.nonce) {
+        return Err(ScramError::Malformed(
+            "nonce does not end with server-first's",
+        ));
     }
     let proof = base64_decode(proof).ok_or(ScramError::Malformed("bad proof"))?;
     let m = exchange.mechanism;
@@ -351,6 +359,16 @@ mod tests {
             server_final,
             b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
         );
+        // As Kafka: the nonce must end with server-first's (librdkafka 2.0 repeats its part).
+        let doubled = client_final(
+            &exchange,
+            b"c=biws,r=rOprNGfwEbeRWgbNEkqOrOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\
+              p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+        );
+        // (a different message, so the RFC's proof no longer matches it)
+        assert_eq!(doubled, Err(ScramError::InvalidCredentials));
+        let elsewhere = client_final(&exchange, b"c=biws,r=rOprNGfwEbeRWgbNEkqO,p=AAAA");
+        assert!(matches!(elsewhere, Err(ScramError::Malformed(_))));
         let wrong = client_final(
             &exchange,
             b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,\

@@ -1382,6 +1382,58 @@ def case_describe_client_quotas(s: Session, v: int):
                                                             ("request_percentage", 0.0, True)])])
 
 
+def case_sasl_handshake(s: Session, v: int):
+    # The oracle's listener is PLAINTEXT: Kafka's request handler answers ILLEGAL_SASL_STATE.
+    resp = s.call(ApiKey.SaslHandshake, v, True, mechanism="PLAIN")
+    s.expect(resp.error_code == 34 and list(resp.mechanisms) == [], f"{resp.error_code} {resp.mechanisms}")
+
+
+def case_sasl_authenticate(s: Session, v: int):
+    resp = s.call(ApiKey.SaslAuthenticate, v, True, auth_bytes=b"\0alice\0secret")
+    s.expect(resp.error_code == 34 and resp.error_message ==
+             "SaslAuthenticate request received after successful authentication",
+             f"{resp.error_code} {resp.error_message}")
+
+
+def case_alter_user_scram_credentials(s: Session, v: int):
+    import hashlib
+    user = s.unique(f"scram-v{v}")
+    req = REQUESTS[ApiKey.AlterUserScramCredentials]
+    salted = hashlib.pbkdf2_hmac("sha512", b"pw", b"salt", 4096)
+    resp = s.call(ApiKey.AlterUserScramCredentials, v, True, deletions=[
+        req.ScramCredentialDeletion(name="nobody-here", mechanism=1)], upsertions=[
+        req.ScramCredentialUpsertion(name=user, mechanism=2, iterations=4096, salt=b"salt",
+                                     salted_password=salted)])
+    got = sorted((r.user, r.error_code, r.error_message) for r in resp.results)
+    s.expect(got == [("nobody-here", 91, "Attempt to delete a user credential that does not exist"),
+                     (user, 0, None)], f"{got}")
+    resp = s.call(ApiKey.AlterUserScramCredentials, v, True, upsertions=[], deletions=[
+        req.ScramCredentialDeletion(name=user, mechanism=2)])
+    s.expect([(r.user, r.error_code) for r in resp.results] == [(user, 0)], f"{resp.results}")
+
+
+def case_describe_user_scram_credentials(s: Session, v: int):
+    import hashlib
+    user = s.unique(f"scram-described-v{v}")
+    alter = REQUESTS[ApiKey.AlterUserScramCredentials]
+    salted = hashlib.pbkdf2_hmac("sha256", b"pw", b"salt", 8192)
+    setup = s.call(ApiKey.AlterUserScramCredentials, 0, False, deletions=[], upsertions=[
+        alter.ScramCredentialUpsertion(name=user, mechanism=1, iterations=8192, salt=b"salt",
+                                       salted_password=salted)])
+    if any(r.error_code for r in setup.results):
+        raise SetupError(f"setup AlterUserScramCredentials: {setup}")
+    req = REQUESTS[ApiKey.DescribeUserScramCredentials]
+    resp = s.call(ApiKey.DescribeUserScramCredentials, v, True,
+                  users=[req.UserName(name=user), req.UserName(name="nobody-here")])
+    got = sorted((r.user, r.error_code, [(c.mechanism, c.iterations) for c in r.credential_infos])
+                 for r in resp.results)
+    s.expect(got == [("nobody-here", 91, []), (user, 0, [(1, 8192)])], f"{got}")
+    everyone = s.call(ApiKey.DescribeUserScramCredentials, v, True, users=None)
+    s.expect(user in [r.user for r in everyone.results], f"all users: {everyone.results}")
+    s.call(ApiKey.AlterUserScramCredentials, 0, False, upsertions=[], deletions=[
+        alter.ScramCredentialDeletion(name=user, mechanism=1)])
+
+
 CASES: Dict[int, Callable[[Session, int], None]] = {
     ApiKey.Produce: case_produce,
     ApiKey.Fetch: case_fetch,
@@ -1419,6 +1471,10 @@ CASES: Dict[int, Callable[[Session, int], None]] = {
     ApiKey.ListConfigResources: case_list_config_resources,
     ApiKey.DescribeTopicPartitions: case_describe_topic_partitions,
     ApiKey.DeleteRecords: case_delete_records,
+    ApiKey.SaslHandshake: case_sasl_handshake,
+    ApiKey.SaslAuthenticate: case_sasl_authenticate,
+    ApiKey.AlterUserScramCredentials: case_alter_user_scram_credentials,
+    ApiKey.DescribeUserScramCredentials: case_describe_user_scram_credentials,
 }
 
 
