@@ -448,6 +448,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "quota.window.num",
     "quota.window.size.seconds",
     "connection.failed.authentication.delay.ms",
+    "authorizer.class.name",
     "connections.max.reauth.ms",
     "sasl.enabled.mechanisms",
     "ssl.client.auth",

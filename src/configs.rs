@@ -245,6 +245,7 @@ const fn dynamic(key: Key) -> BrokerKey {
 /// on a broker resource are kept as custom keys, as Kafka keeps them.
 pub static BROKER_KEYS: &[BrokerKey] = &[
     fixed(no_default("advertised.listeners", Str)),
+    fixed(no_default("authorizer.class.name", Str)),
     fixed(key("auto.create.topics.enable", Boolean, "true", Any)),
     dynamic(key("background.threads", Int, "10", AtLeast(1))),
     dynamic(key(

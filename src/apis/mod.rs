@@ -133,11 +133,14 @@ pub mod authorized_operations;
 pub mod config_change;
 pub mod consumer_group_describe;
 pub mod consumer_group_heartbeat;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
@@ -191,6 +194,9 @@ pub static APIS: &[Entry] = &[
     Entry::of::<delete_records::DeleteRecords>(),
     Entry::of::<init_producer_id::InitProducerId>(),
     Entry::of::<offset_for_leader_epoch::OffsetForLeaderEpoch>(),
+    Entry::of::<describe_acls::DescribeAcls>(),
+    Entry::of::<create_acls::CreateAcls>(),
+    Entry::of::<delete_acls::DeleteAcls>(),
     Entry::of::<describe_configs::DescribeConfigs>(),
     Entry::of::<alter_configs::AlterConfigs>(),
     Entry::of::<describe_log_dirs::DescribeLogDirs>(),

@@ -124,6 +124,16 @@ impl Security {
                 reauth_ms,
             });
         }
+        // ACLs are not enforced yet: an authorizer asked for must not silently be absent.
+        if let Some(class) = props.get("authorizer.class.name")
+            && !class.trim().is_empty()
+        {
+            return Err(bad(
+                "authorizer.class.name",
+                class,
+                "no authorizer is supported yet (ACLs are not enforced); leave it unset",
+            ));
+        }
         let delay_key = "connection.failed.authentication.delay.ms";
         let failed_authentication_delay_ms = match props.get(delay_key) {
             Some(v) => v
@@ -350,6 +360,11 @@ mod tests {
             e.0.contains("listener.name.sasl_plaintext.plain.sasl.jaas.config is not set"),
             "{e}"
         );
+        let e = security(
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        )
+        .unwrap_err();
+        assert!(e.0.contains("no authorizer is supported yet"), "{e}");
     }
 
     #[test]

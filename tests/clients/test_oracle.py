@@ -1434,6 +1434,35 @@ def case_describe_user_scram_credentials(s: Session, v: int):
         alter.ScramCredentialDeletion(name=user, mechanism=1)])
 
 
+def case_describe_acls(s: Session, v: int):
+    # No authorizer: Kafka answers SECURITY_DISABLED at the top level.
+    resp = s.call(ApiKey.DescribeAcls, v, True, resource_type_filter=1, resource_name_filter=None,
+                  pattern_type_filter=1, principal_filter=None, host_filter=None, operation=1,
+                  permission_type=1)
+    s.expect((resp.error_code, resp.error_message, list(resp.resources)) ==
+             (54, "No Authorizer is configured.", []), f"{resp}")
+
+
+def case_create_acls(s: Session, v: int):
+    c = REQUESTS[ApiKey.CreateAcls].AclCreation
+    resp = s.call(ApiKey.CreateAcls, v, True, creations=[
+        c(resource_type=2, resource_name="t", resource_pattern_type=3, principal="User:alice",
+          host="*", operation=3, permission_type=3),
+        c(resource_type=3, resource_name="g", resource_pattern_type=4, principal="User:bob",
+          host="*", operation=3, permission_type=2)])
+    got = [(r.error_code, r.error_message) for r in resp.results]
+    s.expect(got == [(54, "No Authorizer is configured.")] * 2, f"{got}")
+
+
+def case_delete_acls(s: Session, v: int):
+    f = REQUESTS[ApiKey.DeleteAcls].DeleteAclsFilter
+    resp = s.call(ApiKey.DeleteAcls, v, True, filters=[
+        f(resource_type_filter=1, resource_name_filter=None, pattern_type_filter=1, principal_filter=None,
+          host_filter=None, operation=1, permission_type=1)])
+    got = [(r.error_code, r.error_message, list(r.matching_acls)) for r in resp.filter_results]
+    s.expect(got == [(54, "No Authorizer is configured.", [])], f"{got}")
+
+
 CASES: Dict[int, Callable[[Session, int], None]] = {
     ApiKey.Produce: case_produce,
     ApiKey.Fetch: case_fetch,
@@ -1475,6 +1504,9 @@ CASES: Dict[int, Callable[[Session, int], None]] = {
     ApiKey.SaslAuthenticate: case_sasl_authenticate,
     ApiKey.AlterUserScramCredentials: case_alter_user_scram_credentials,
     ApiKey.DescribeUserScramCredentials: case_describe_user_scram_credentials,
+    ApiKey.DescribeAcls: case_describe_acls,
+    ApiKey.CreateAcls: case_create_acls,
+    ApiKey.DeleteAcls: case_delete_acls,
 }
 
 

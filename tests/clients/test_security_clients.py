@@ -397,3 +397,18 @@ def test_kcat_refusals_say_why(broker):
     # The plaintext listener beside them needs nothing.
     out = kcat("-L", "-b", broker.bootstrap, "-m", "5", conf={})
     assert out.returncode == 0, out.stderr
+
+
+def test_acl_admin_calls_are_refused_as_security_disabled(broker):
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient,
+                                       ResourcePatternType, ResourceType)
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap, "logger": RDKAFKA_LOGGER})
+    binding = AclBinding(ResourceType.TOPIC, "t", ResourcePatternType.LITERAL, "User:alice", "*",
+                         AclOperation.READ, AclPermissionType.ALLOW)
+    (future,) = admin.create_acls([binding]).values()
+    with pytest.raises(KafkaException) as info:
+        future.result(timeout=20)
+    assert info.value.args[0].code() == KafkaError.SECURITY_DISABLED, info.value
+    assert "No Authorizer is configured." in info.value.args[0].str()
