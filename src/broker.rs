@@ -16,6 +16,7 @@ use crate::protocol::codec::Reader;
 use crate::protocol::header::{RequestHeader, RequestPrefix, begin_frame, finish_frame};
 use crate::protocol::versions::{API_VERSIONS, ApiSpec};
 use crate::quotas::Quotas;
+use crate::security::{Gate, Security, Session};
 use crate::server::{Outcome, Peer, Service};
 use crate::storage::Storage;
 
@@ -26,6 +27,8 @@ pub struct Broker {
     pub storage: Storage,
     pub coordinator: Coordinator,
     pub quotas: Quotas,
+    /// The listeners' SASL settings.
+    pub security: Security,
     next_retention_check: Instant,
     /// The storage's broker-config epoch `config` was built at.
     config_epoch: u64,
@@ -60,7 +63,10 @@ impl Broker {
             Instant::now(),
         );
         let quotas = Quotas::new(&config, storage.client_quotas(), Instant::now());
+        let security =
+            Security::new(&config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.0))?;
         let mut broker = Broker {
+            security,
             next_retention_check: Instant::now() + retention_interval(&config),
             config,
             storage,
@@ -104,9 +110,11 @@ impl Broker {
     }
 
     /// What a handler of this request may see.
+    #[allow(clippy::too_many_arguments)]
     fn context<'b>(
         &'b mut self,
         peer: &Peer,
+        session: &'b mut Session,
         header: &RequestHeader<'b>,
         request_bytes: usize,
         now: Instant,
@@ -118,6 +126,8 @@ impl Broker {
             storage: &mut self.storage,
             coordinator: &mut self.coordinator,
             quotas: &mut self.quotas,
+            security: &self.security,
+            session,
             version: header.prefix.api_version,
             client_id: header.client_id,
             client_addr: peer.addr,
@@ -131,9 +141,11 @@ impl Broker {
     }
 
     /// Handles one request frame; `wait` says whether it may park.
+    #[allow(clippy::too_many_arguments)]
     fn handle(
         &mut self,
         peer: &Peer,
+        session: &mut Session,
         frame: &[u8],
         out: &mut Vec<u8>,
         now: Instant,
@@ -149,7 +161,13 @@ impl Broker {
         };
         let prefix = header.prefix;
         let spec = &entry.spec;
-        let mut ctx = self.context(peer, &header, frame.len(), now, wait, memo);
+        let linger = now + Duration::from_millis(self.security.failed_authentication_delay_ms);
+        match crate::security::gate(session, spec, now) {
+            Gate::Pass => {}
+            Gate::Close(reason) => return Outcome::Close(reason),
+            Gate::Linger(reason) => return Outcome::CloseAfter(linger, reason),
+        }
+        let mut ctx = self.context(peer, session, &header, frame.len(), now, wait, memo);
         let start = begin_frame(
             out,
             prefix.correlation_id,
@@ -158,6 +176,9 @@ impl Broker {
         let served = (entry.serve)(&mut ctx, body, out);
         // A client over its quota: answered now, then its connection is muted (KIP-219).
         let done = match ctx.throttle_ms {
+            _ if std::mem::take(&mut ctx.session.failed) => {
+                Outcome::CloseAfter(linger, "authentication failed".into())
+            }
             ms if ms > 0 => Outcome::Mute(now + Duration::from_millis(ms as u64)),
             _ => Outcome::Done,
         };
@@ -203,7 +224,7 @@ impl Broker {
                 Outcome::Done => "",
                 Outcome::Mute(..) => " (throttled)",
                 Outcome::Park(..) => " (waiting)",
-                Outcome::Close(_) => " (closing)",
+                Outcome::Close(_) | Outcome::CloseAfter(..) => " (closing)",
             };
             debug!(
                 "{} {} v{} correlation={} client={:?} bytes={} took={}us{what}",
@@ -258,20 +279,44 @@ fn parse(frame: &[u8]) -> Result<(&'static Entry, RequestHeader<'_>, &[u8]), Ref
 
 impl Service for Broker {
     type Parked = Parked;
+    type Session = Session;
+
+    fn open(&mut self, peer: &Peer, peer_certificate: Option<&[u8]>) -> Session {
+        let protocol = self
+            .security
+            .listener(peer.listener)
+            .map_or(crate::config::SecurityProtocol::Plaintext, |l| l.protocol);
+        // SSL: the client certificate's subject (SASL_SSL: the SASL identity, later).
+        let principal = match protocol {
+            crate::config::SecurityProtocol::Ssl => peer_certificate
+                .and_then(crate::security::tls::subject_dn)
+                .map(|dn| format!("User:{dn}")),
+            _ => None,
+        };
+        debug!(
+            "{} on listener {}: {}",
+            peer.addr,
+            peer.listener,
+            principal.as_deref().unwrap_or(crate::security::ANONYMOUS)
+        );
+        Session::new(peer.listener, protocol, principal)
+    }
 
     fn call(
         &mut self,
         peer: &Peer,
+        session: &mut Session,
         frame: &[u8],
         out: &mut Vec<u8>,
         now: Instant,
     ) -> Outcome<Parked> {
-        self.handle(peer, frame, out, now, Wait::Allowed, None)
+        self.handle(peer, session, frame, out, now, Wait::Allowed, None)
     }
 
     fn resume(
         &mut self,
         peer: &Peer,
+        session: &mut Session,
         parked: Parked,
         out: &mut Vec<u8>,
         now: Instant,
@@ -282,10 +327,18 @@ impl Service for Broker {
         } else {
             Wait::Until(parked.deadline)
         };
-        self.handle(peer, &parked.frame, out, now, wait, parked.memo.as_deref())
+        self.handle(
+            peer,
+            session,
+            &parked.frame,
+            out,
+            now,
+            wait,
+            parked.memo.as_deref(),
+        )
     }
 
-    fn abandon(&mut self, peer: &Peer, parked: Parked, now: Instant) {
+    fn abandon(&mut self, peer: &Peer, session: &mut Session, parked: Parked, now: Instant) {
         let Ok((entry, header, body)) = parse(&parked.frame) else {
             return;
         };
@@ -293,6 +346,7 @@ impl Service for Broker {
         let request_bytes = parked.frame.len();
         let mut ctx = self.context(
             peer,
+            session,
             &header,
             request_bytes,
             now,

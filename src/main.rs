@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use kafka_broker::broker::Broker;
 use kafka_broker::config::Config;
-use kafka_broker::server::{Limits, Server};
+use kafka_broker::server::{Limits, ListenerSpec, Server};
 use log::{error, info};
 
 const USAGE: &str = "usage: kafka-broker [server.properties]\n       \
@@ -55,6 +55,35 @@ fn main() -> ExitCode {
     };
     let listen = config.listen;
     let log_dir = config.log_dir.clone();
+    // The listeners, TLS ones with their certificates read now: a bad setting stops here.
+    let mut specs = Vec::with_capacity(config.listeners.len());
+    for listener in &config.listeners {
+        let tls = match listener.protocol.is_tls() {
+            false => None,
+            true => {
+                match kafka_broker::security::tls::server_config(&config.properties, listener) {
+                    Ok(tls) => Some(tls),
+                    Err(e) => {
+                        eprintln!("kafka-broker: configuration error: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+        };
+        specs.push(ListenerSpec {
+            addr: listener.addr,
+            tls,
+        });
+    }
+    if let Err(e) = kafka_broker::security::Security::new(&config) {
+        eprintln!("kafka-broker: configuration error: {e}");
+        return ExitCode::from(2);
+    }
+    let names: Vec<(String, &'static str)> = config
+        .listeners
+        .iter()
+        .map(|l| (l.name.clone(), l.protocol.name()))
+        .collect();
     let broker = match Broker::open(config) {
         Ok(broker) => broker,
         Err(e) => {
@@ -65,7 +94,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let mut server = match Server::bind(listen, limits, broker) {
+    let mut server = match Server::bind(&specs, limits, broker) {
         Ok(server) => server,
         Err(e) => {
             eprintln!("kafka-broker: cannot listen on {listen}: {e}");
@@ -82,6 +111,9 @@ fn main() -> ExitCode {
         server.local_addr().map_or(listen, |a| a),
         log_dir.display()
     );
+    for ((name, protocol), addr) in names.iter().zip(server.local_addrs().unwrap_or_default()) {
+        info!("listener {name} ({protocol}) on {addr}");
+    }
     log::debug!(
         "CRC-32C by {}",
         kafka_broker::storage::crc32c::implementation()

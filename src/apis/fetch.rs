@@ -371,6 +371,8 @@ pub(crate) struct Fixture(
     crate::storage::Storage,
     crate::coordinator::Coordinator,
     crate::quotas::Quotas,
+    crate::security::Security,
+    crate::security::Session,
 );
 
 #[cfg(test)]
@@ -387,11 +389,16 @@ impl Fixture {
         storage.append("t", 0, &batch).unwrap();
         let quotas =
             crate::quotas::Quotas::new(&config, storage.client_quotas(), std::time::Instant::now());
+        let security = crate::security::Security::new(&config).unwrap();
+        let session =
+            crate::security::Session::new(0, crate::config::SecurityProtocol::Plaintext, None);
         Fixture(
             config,
             storage,
             crate::coordinator::Coordinator::new(Duration::ZERO),
             quotas,
+            security,
+            session,
         )
     }
 
@@ -402,6 +409,8 @@ impl Fixture {
             storage: &mut self.1,
             coordinator: &mut self.2,
             quotas: &mut self.3,
+            security: &self.4,
+            session: &mut self.5,
             version,
             client_id: None,
             client_addr: addr,

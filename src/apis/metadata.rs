@@ -151,9 +151,15 @@ fn lookup<'a>(ctx: &mut Context, request: &Request, wanted: &RequestTopic<'a>) -
     }
 }
 
-/// The one broker clients see: the advertised listener, or else the address they reached.
+/// The one broker clients see: the advertised address of the listener the client came in
+/// on, or else the address it reached.
 pub fn advertised_broker(ctx: &Context) -> Broker {
-    let (host, port) = match &ctx.config.advertised {
+    let advertised = ctx
+        .config
+        .listeners
+        .get(ctx.session.listener)
+        .and_then(|l| l.advertised.as_ref());
+    let (host, port) = match advertised {
         Some((host, port)) => (host.clone(), i32::from(*port)),
         None => (
             ctx.local_addr.ip().to_string(),

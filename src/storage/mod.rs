@@ -22,6 +22,7 @@ mod partitions;
 pub mod producers;
 pub mod records;
 pub mod recovery;
+pub mod scram_credentials;
 pub mod snapshot;
 pub mod txn;
 pub mod volume;
@@ -160,6 +161,8 @@ pub struct Storage {
     pub metadata_version: Option<i16>,
     /// Client quotas, replayed from ClientQuotaRecords.
     client_quotas: client_quotas::QuotaImage,
+    /// SCRAM credentials, replayed from (Remove)UserScramCredentialRecords.
+    scram: scram_credentials::ScramImage,
     /// The broker's effective properties (for topic keys without an override).
     broker_properties: BTreeMap<String, String>,
     /// The log cleaner's place between slices.
@@ -224,6 +227,7 @@ impl Storage {
             resource_configs: BTreeMap::new(),
             broker_config_epoch: 0,
             client_quotas: client_quotas::QuotaImage::new(),
+            scram: scram_credentials::ScramImage::default(),
             deletions: deletion::Deletions::default(),
             recovery_points,
             write_health: write_health::WriteHealth::default(),
@@ -378,6 +382,8 @@ impl Storage {
                         None => warn!("metadata log: skipping a ClientQuotaRecord: {record:?}"),
                     }
                 }
+                MetadataRecord::UserScramCredential { .. }
+                | MetadataRecord::RemoveUserScramCredential { .. } => self.scram.replay(record),
                 MetadataRecord::Other { .. } => {}
             }
         }
@@ -645,6 +651,24 @@ impl Storage {
         self.append_metadata(&records)?;
         for change in changes {
             client_quotas::apply(&mut self.client_quotas, change);
+        }
+        Ok(())
+    }
+
+    /// Every user's SCRAM credentials.
+    pub fn scram_credentials(&self) -> &scram_credentials::ScramImage {
+        &self.scram
+    }
+
+    /// Records SCRAM credential changes ((Remove)UserScramCredentialRecords, synced as one
+    /// batch) and applies them.
+    pub fn alter_scram_credentials(&mut self, records: Vec<MetadataRecord>) -> io::Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.append_metadata(&records)?;
+        for record in records {
+            self.scram.replay(record);
         }
         Ok(())
     }

@@ -379,6 +379,19 @@ impl Storage {
                 next_producer_id: self.producer_id_block_end,
             });
         }
+        // Kafka's image order ends with ACLs, then SCRAM credentials.
+        for (name, credentials) in self.scram.users() {
+            for (&mechanism, c) in credentials {
+                records.push(MetadataRecord::UserScramCredential {
+                    name: name.to_string(),
+                    mechanism,
+                    salt: c.salt.clone(),
+                    stored_key: c.stored_key.clone(),
+                    server_key: c.server_key.clone(),
+                    iterations: c.iterations,
+                });
+            }
+        }
         records
     }
 
@@ -800,10 +813,13 @@ mod tests {
             MetadataRecord::FeatureLevel { .. } => Some(3),
             MetadataRecord::ProducerIds { .. } => Some(4),
             MetadataRecord::ClientQuota { .. } => Some(5),
-            MetadataRecord::RemoveTopic { .. } | MetadataRecord::Other { .. } => None,
+            MetadataRecord::UserScramCredential { .. } => Some(6),
+            MetadataRecord::RemoveTopic { .. }
+            | MetadataRecord::RemoveUserScramCredential { .. }
+            | MetadataRecord::Other { .. } => None,
         }
     }
-    const KEPT_KINDS: usize = 6;
+    const KEPT_KINDS: usize = 7;
 
     /// Everything [`Storage`] keeps from the metadata log, for comparing two replays.
     fn state(storage: &Storage) -> String {
@@ -815,11 +831,12 @@ mod tests {
             })
             .collect();
         format!(
-            "{topics:?}\n{:?}\n{:?}\n{:?}\n{}",
+            "{topics:?}\n{:?}\n{:?}\n{:?}\n{}\n{:?}",
             storage.resource_configs,
             storage.client_quotas,
             storage.metadata_version,
-            storage.producer_id_block_end
+            storage.producer_id_block_end,
+            storage.scram
         )
     }
 
@@ -875,6 +892,23 @@ mod tests {
         };
         storage.alter_client_quotas(&[quota]).unwrap();
         let producer_id = storage.allocate_producer_id().unwrap();
+        let credential = |name: &str, mechanism: i8| MetadataRecord::UserScramCredential {
+            name: name.into(),
+            mechanism,
+            salt: b"salt".to_vec(),
+            stored_key: vec![1; 32],
+            server_key: vec![2; 32],
+            iterations: 4096,
+        };
+        storage
+            .alter_scram_credentials(vec![credential("alice", 1), credential("bob", 2)])
+            .unwrap();
+        storage
+            .alter_scram_credentials(vec![MetadataRecord::RemoveUserScramCredential {
+                name: "bob".into(),
+                mechanism: 2,
+            }])
+            .unwrap();
         // The state as a start-up replays it from the log.
         drop(storage);
         let mut storage = Storage::open(&config).unwrap();
