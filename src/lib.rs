@@ -16,3 +16,4 @@ pub mod quotas;
 pub mod server;
 pub mod storage;
 pub mod topic_regex;
+pub mod transactions;

@@ -18,6 +18,7 @@ pub mod offsets_expiry;
 mod partitions;
 pub mod producers;
 pub mod records;
+pub mod txn_log;
 pub mod volume;
 mod write_health;
 
@@ -139,6 +140,8 @@ pub struct Storage {
     /// Consumer groups' records (KIP-848), key bytes to value bytes, replayed from
     /// `__consumer_offsets`.
     group_records: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Transactional offset commits awaiting their producer's marker (txn_log.rs).
+    txn_offsets: txn_log::PendingOffsets,
     offsets_partitions: i32,
     /// Dynamic configs of resources other than topics (brokers, groups), by resource type
     /// and name, replayed from ConfigRecords.
@@ -202,6 +205,7 @@ impl Storage {
             producer_id_block_end: 0,
             offsets: offsets::OffsetMap::new(),
             group_records: BTreeMap::new(),
+            txn_offsets: txn_log::PendingOffsets::new(),
             offsets_partitions: config.offsets_topic_num_partitions,
             resource_configs: BTreeMap::new(),
             broker_config_epoch: 0,
@@ -717,7 +721,7 @@ impl Storage {
         let Some(topic) = self.topics.get(offsets::TOPIC) else {
             return Ok(());
         };
-        for partition in &topic.partitions {
+        for (index, partition) in topic.partitions.iter().enumerate() {
             let bytes = partition.log.read_all()?;
             let mut position = 0;
             while let Some(header) = bytes.get(position..).and_then(BatchHeader::parse) {
@@ -726,6 +730,11 @@ impl Storage {
                     break;
                 };
                 position = end;
+                // Transactional offsets count only once their producer's COMMIT follows.
+                let (pending, committed) = (&mut self.txn_offsets, &mut self.offsets);
+                if txn_log::replay_batch(pending, committed, index as i32, &header, batch_bytes) {
+                    continue;
+                }
                 let Ok(records) = batch::records(batch_bytes) else {
                     continue;
                 };
