@@ -39,6 +39,8 @@ pub const TARGETS: &[&str] = &[
     "kafka_broker::apis::offset_commit",
     "kafka_broker::apis::offset_delete",
     "kafka_broker::apis::produce",
+    "kafka_broker::apis::txn_common",
+    "kafka_broker::apis::txn_offset_commit",
     "kafka_broker::broker",
     "kafka_broker::config",
     "kafka_broker::configs",
@@ -58,6 +60,7 @@ pub const TARGETS: &[&str] = &[
     "kafka_broker::storage::offsets",
     "kafka_broker::storage::offsets_expiry",
     "kafka_broker::storage::partitions",
+    "kafka_broker::storage::txn_log",
     "kafka_broker::storage::write_health",
 ];
 

@@ -15,6 +15,7 @@
 //! PrepareCommit or PrepareAbort (its markers are still to be written).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
 
 use crate::protocol::error::{self, ErrorCode};
 
@@ -209,9 +210,15 @@ pub fn fenced_for(code: ErrorCode, version: i16, first_version_knowing_fenced: i
 
 #[derive(Debug, Default)]
 pub struct Transactions {
+    pub config: TxnConfig,
     txns: BTreeMap<String, TxnMetadata>,
     /// Ids in PrepareCommit/PrepareAbort whose markers are still to be written.
     completing: BTreeSet<String>,
+    /// When timed-out transactions and expired ids are next looked for, and when markers
+    /// that failed to be written are tried again (set by the caller's timer turn).
+    pub next_abort_check: Option<Instant>,
+    pub next_expiry_check: Option<Instant>,
+    pub completion_retry: Option<Instant>,
 }
 
 impl Transactions {
@@ -226,6 +233,21 @@ impl Transactions {
             }
         }
         t
+    }
+
+    /// When the loop's timer should next run for transactions: at `now` (the latest turn's
+    /// end) while markers are waiting, unless their retry is backing off; else the next
+    /// periodic check.
+    pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
+        let completion = match (self.has_completing(), self.completion_retry) {
+            (false, _) => None,
+            (true, Some(at)) => Some(at),
+            (true, None) => Some(now),
+        };
+        [completion, self.next_abort_check, self.next_expiry_check]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn get(&self, id: &str) -> Option<&TxnMetadata> {

@@ -114,7 +114,7 @@ impl Api for Produce {
                 partition_responses.push(if unauthorized {
                     failed(data.index, error::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
                 } else {
-                    produce_partition(ctx, request.acks, topic.name, data)
+                    produce_partition(ctx, &request, topic.name, data)
                 });
             }
             responses.push(TopicProduceResponse {
@@ -213,10 +213,11 @@ fn record_errors_message(errors: &[(i32, String)]) -> String {
 
 fn produce_partition(
     ctx: &mut Context,
-    acks: i16,
+    request: &Request,
     topic: &str,
     data: &PartitionProduceData,
 ) -> PartitionProduceResponse {
+    let acks = request.acks;
     let fail = |error_code| failed(data.index, error_code);
     if !matches!(acks, -1..=1) {
         return fail(error::INVALID_REQUIRED_ACKS);
@@ -274,6 +275,26 @@ fn produce_partition(
         topic,
         partition: data.index,
     };
+    // A transactional batch of a producer: the coordinator must have the partition in its
+    // transaction (txn_common::check_produce; Kafka verifies batches with a producer id).
+    if header.is_transactional()
+        && !header.is_control()
+        && header.producer_id >= 0
+        && let Err((code, message)) = super::txn_common::check_produce(
+            &ctx.coordinator.transactions,
+            request.transactional_id,
+            header.producer_id,
+            header.producer_epoch,
+            topic,
+            data.index,
+        )
+    {
+        log::debug!("produce to {topic_partition}: transactional batch refused (error {code})");
+        return PartitionProduceResponse {
+            error_message: message,
+            ..fail(code)
+        };
+    }
     if let Some((code, message)) = refuse_batch(ctx, &header, &topic_partition) {
         log::debug!("produce to {topic_partition}: refused (error {code})");
         return with_start(PartitionProduceResponse {
