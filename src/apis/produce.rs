@@ -20,10 +20,11 @@
 //!   Kafka answers UNKNOWN_SERVER_ERROR, an unhandled "Failed to decompress record stream";
 //!   we name the fault);
 //! - a control batch: INVALID_RECORD ("Clients are not allowed to write control records");
-//! - a transactional batch: we serve no transactions, so no partition is ever in one. With
-//!   no transactional_id the whole request gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED (as
-//!   Kafka's KafkaApis answers it); with one, the partition gets INVALID_TXN_STATE "Partition
-//!   was not added to the transaction" (Kafka's transaction verification, KIP-890).
+//! - a transactional batch with no transactional_id: the whole request gets
+//!   TRANSACTIONAL_ID_AUTHORIZATION_FAILED (as Kafka's KafkaApis answers it). With one, the
+//!   batch passes `transaction_check` (the coordinator's verification that the partition is
+//!   in the producer's transaction, KIP-890) and is stored: it begins or continues the
+//!   producer's transaction on the partition (`storage::producers`).
 //! - zstd before v7: UNSUPPORTED_COMPRESSION_TYPE.
 //!
 //! Invariant: records are borrowed from the frame and stored verbatim once they pass.
@@ -165,7 +166,7 @@ fn failed(index: i32, error_code: i16) -> PartitionProduceResponse {
 }
 
 /// Kafka's answer to a batch whose header passed but that may not be stored: control and
-/// transactional batches, an idempotent batch without a sequence, zstd before v7.
+/// control batches, an idempotent batch without a sequence, zstd before v7.
 fn refuse_batch(
     ctx: &Context,
     header: &BatchHeader,
@@ -173,10 +174,6 @@ fn refuse_batch(
 ) -> Option<(i16, Option<String>)> {
     if header.compression() == records::CODEC_ZSTD && ctx.version < 7 {
         return Some((error::UNSUPPORTED_COMPRESSION_TYPE, None));
-    }
-    if header.is_transactional() {
-        let message = "Partition was not added to the transaction";
-        return Some((error::INVALID_TXN_STATE, Some(message.into())));
     }
     if header.is_control() {
         log::debug!(
@@ -209,6 +206,32 @@ fn record_errors_message(errors: &[(i32, String)]) -> String {
         errors.len(),
         shown.join(", ")
     )
+}
+
+/// The transaction coordinator's check of a transactional batch before it is stored (Kafka's
+/// transaction verification, KIP-890 part 1): `Some` refuses it with that error and
+/// message. A batch with no producer id is never in a transaction; a producer's batch must
+/// be of the transaction its transactional id has open, with this partition added
+/// (`txn_common::check_produce`).
+fn transaction_check(
+    ctx: &Context,
+    transactional_id: &str,
+    topic_partition: &records::TopicPartition,
+    header: &BatchHeader,
+) -> Option<(i16, Option<String>)> {
+    if header.producer_id < 0 {
+        let message = "Partition was not added to the transaction";
+        return Some((error::INVALID_TXN_STATE, Some(message.into())));
+    }
+    super::txn_common::check_produce(
+        &ctx.coordinator.transactions,
+        Some(transactional_id),
+        header.producer_id,
+        header.producer_epoch,
+        topic_partition.topic,
+        topic_partition.partition,
+    )
+    .err()
 }
 
 fn produce_partition(
@@ -275,27 +298,14 @@ fn produce_partition(
         topic,
         partition: data.index,
     };
-    // A transactional batch of a producer: the coordinator must have the partition in its
-    // transaction (txn_common::check_produce; Kafka verifies batches with a producer id).
-    if header.is_transactional()
-        && !header.is_control()
-        && header.producer_id >= 0
-        && let Err((code, message)) = super::txn_common::check_produce(
-            &ctx.coordinator.transactions,
-            request.transactional_id,
-            header.producer_id,
-            header.producer_epoch,
-            topic,
-            data.index,
-        )
-    {
-        log::debug!("produce to {topic_partition}: transactional batch refused (error {code})");
-        return PartitionProduceResponse {
-            error_message: message,
-            ..fail(code)
-        };
-    }
-    if let Some((code, message)) = refuse_batch(ctx, &header, &topic_partition) {
+    let refused =
+        refuse_batch(ctx, &header, &topic_partition).or_else(|| match request.transactional_id {
+            Some(id) if header.is_transactional() => {
+                transaction_check(ctx, id, &topic_partition, &header)
+            }
+            _ => None,
+        });
+    if let Some((code, message)) = refused {
         log::debug!("produce to {topic_partition}: refused (error {code})");
         return with_start(PartitionProduceResponse {
             error_message: message,

@@ -439,14 +439,14 @@ impl Storage {
                             },
                         };
                         let (name, index) = (pass.topic.clone(), pass.partition as usize);
-                        let log = &mut self
+                        let part = &mut self
                             .topics
                             .get_mut(&name)
                             .ok_or_else(|| io::Error::other("the topic is gone"))?
-                            .partitions[index]
-                            .log;
+                            .partitions[index];
                         if changed {
-                            log.install_cleaned(done, &path)?;
+                            part.log.install_cleaned(done, &path)?;
+                            part.txns.segments_changed(&part.log);
                         } else {
                             // Nothing to swap in; a crash before this leaves a `.cleaned`
                             // file that opening the log removes.

@@ -689,6 +689,118 @@ impl PartitionLog {
     }
 }
 
+/// Hooks for the partition side of transactions (`storage::txn`).
+impl PartitionLog {
+    /// The base offset of the active (last) segment.
+    pub fn active_base_offset(&self) -> i64 {
+        self.segments
+            .last()
+            .map_or(self.log_start_offset, |s| s.base_offset)
+    }
+
+    /// The base offset of the segment holding `offset` (or the first segment).
+    pub fn floor_segment_base(&self, offset: i64) -> i64 {
+        let i = self
+            .segments
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1);
+        self.segments
+            .get(i)
+            .map_or(self.log_start_offset, |s| s.base_offset)
+    }
+
+    /// Calls `visit` with its segment's base offset, its position and its header for every
+    /// batch whose last offset is at or after `from`, oldest first, until it returns false.
+    pub fn for_each_batch_from(
+        &self,
+        from: i64,
+        mut visit: impl FnMut(i64, u64, &BatchHeader) -> bool,
+    ) -> io::Result<()> {
+        let first = self
+            .segments
+            .partition_point(|s| s.base_offset <= from)
+            .saturating_sub(1);
+        for segment in &self.segments[first..] {
+            let Some(start) = segment
+                .index_entry_for_offset(from)
+                .or(segment.index.first().copied())
+            else {
+                continue;
+            };
+            let mut going = true;
+            segment.walk(start, |loc| {
+                if loc.header.last_offset() >= from {
+                    going = visit(segment.base_offset, loc.position, &loc.header);
+                }
+                going
+            })?;
+            if !going {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Like [`PartitionLog::read`], but only batches below `max_offset` (a batch boundary:
+    /// the last stable offset), as a read_committed fetch is bounded.
+    pub fn read_below(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+    ) -> io::Result<Option<FileSlice>> {
+        if offset >= max_offset {
+            return Ok(None);
+        }
+        let Some(mut slice) = self.read(offset, max_bytes)? else {
+            return Ok(None);
+        };
+        if max_offset >= self.next_offset() {
+            return Ok(Some(slice));
+        }
+        let i = self
+            .segments
+            .partition_point(|s| s.base_offset <= max_offset)
+            .saturating_sub(1);
+        let segment = &self.segments[i];
+        if !Rc::ptr_eq(&segment.file, &slice.file) {
+            // The bound lies in a later segment than the slice.
+            return Ok(Some(slice));
+        }
+        if let Some(loc) = segment.find(max_offset)?
+            && loc.position < slice.position + slice.len as u64
+        {
+            if loc.position <= slice.position {
+                return Ok(None);
+            }
+            slice.len = (loc.position - slice.position) as usize;
+        }
+        Ok(Some(slice))
+    }
+
+    /// The upper bound of the offsets a fetch of `slice` from `offset` returned, as Kafka's
+    /// `fetchUpperBoundOffset` gives it for the aborted-transaction search: the first index
+    /// entry at or past the slice's end, else the next segment's base offset, else the log
+    /// end.
+    pub fn fetch_upper_bound(&self, offset: i64, slice: &FileSlice) -> i64 {
+        let i = self
+            .segments
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1);
+        let Some(segment) = self.segments.get(i) else {
+            return self.next_offset();
+        };
+        let end = slice.position + slice.len as u64;
+        let j = segment.index.partition_point(|e| e.position < end);
+        if let Some(entry) = segment.index.get(j) {
+            return entry.offset;
+        }
+        self.segments
+            .get(i + 1)
+            .map_or(self.next_offset(), |s| s.base_offset)
+    }
+}
+
 /// A batch as the cleaner rewrites it (as Kafka's cleaner does): fewer records than its
 /// offset range (an idempotent producer's last batch may keep none), the header's last
 /// offset delta and sequence intact, a valid CRC.

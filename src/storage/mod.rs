@@ -18,6 +18,7 @@ pub mod offsets_expiry;
 mod partitions;
 pub mod producers;
 pub mod records;
+pub mod txn;
 pub mod txn_log;
 pub mod volume;
 mod write_health;
@@ -49,22 +50,27 @@ const PRODUCER_ID_BLOCK: i64 = 1000;
 pub struct Partition {
     pub leader_epoch: i32,
     pub log: PartitionLog,
-    /// Idempotent producers' recent batches, for deduplication.
+    /// Idempotent producers' recent batches, for deduplication, and their transactions.
     pub producers: producers::Producers,
+    /// Ongoing and aborted transactions (`storage::txn`).
+    pub txns: txn::TxnState,
 }
 
 impl Partition {
     fn open(log: PartitionLog, leader_epoch: i32) -> io::Result<Partition> {
-        let mut producers = producers::Producers::new();
-        // Producer state comes from the newest batches; two segments cover any retry.
-        for header in log.recent_headers(2)? {
-            producers::record(&mut producers, &header);
-        }
+        // Producer state comes from the newest snapshot and the batches after it.
+        let (producers, txns) = txn::recover(&log)?;
         Ok(Partition {
             leader_epoch,
             log,
             producers,
+            txns,
         })
+    }
+
+    /// The last stable offset: below it no transaction is ongoing.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.txns.last_stable_offset(&self.log)
     }
 }
 
@@ -244,6 +250,17 @@ impl Storage {
     /// then Kafka's clean-shutdown marker is written and made durable.
     pub fn shutdown(&mut self, now: Instant) -> io::Result<()> {
         self.flush(now)?;
+        // Kafka's snapshot at a clean shutdown: a restart replays nothing.
+        for topic in self.topics.values() {
+            for partition in &topic.partitions {
+                let log = &partition.log;
+                if let Err(e) =
+                    txn::write_snapshot(log.dir(), log.next_offset(), &partition.producers)
+                {
+                    warn!("{}: producer snapshot: {e}", log.dir().display());
+                }
+            }
+        }
         let path = self.root.join(CLEAN_SHUTDOWN_FILE);
         // Kafka's content: version 0 and the broker epoch, which a broker without a
         // controller registration does not have (-1).
@@ -643,12 +660,25 @@ impl Storage {
 
     /// Appends one validated batch to a partition, unless it is an idempotent producer's
     /// retry of a batch already stored (then its original offsets come back with
-    /// `duplicate` set). Durable only after [`Storage::flush`].
+    /// `duplicate` set). A transactional batch begins (or continues) its producer's
+    /// transaction on the partition; a control batch holding a transaction marker is
+    /// checked and ends it ([`Storage::write_txn_marker`] builds those). Durable only after
+    /// [`Storage::flush`].
     pub fn append(
         &mut self,
         topic: &str,
         partition: i32,
         bytes: &[u8],
+    ) -> Result<Appended, AppendError> {
+        self.append_checked(topic, partition, bytes, 0)
+    }
+
+    fn append_checked(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        bytes: &[u8],
+        transaction_version: i8,
     ) -> Result<Appended, AppendError> {
         let topic = self
             .topics
@@ -660,20 +690,39 @@ impl Storage {
             .ok_or(AppendError::UnknownTopicOrPartition)?;
         let header =
             BatchHeader::parse(bytes).ok_or(AppendError::Io(io::Error::other("short batch")))?;
-        match producers::check(&part.producers, &header) {
-            producers::SequenceCheck::Append => {}
-            producers::SequenceCheck::Duplicate(base_offset) => {
-                let last_offset = base_offset + i64::from(header.last_offset_delta);
-                return Ok(Appended {
-                    base_offset,
-                    last_offset,
-                    duplicate: true,
-                });
+        let marker = if header.is_control() {
+            let marker = txn::read_marker(bytes).ok_or(AppendError::Sequence(
+                crate::protocol::error::CORRUPT_MESSAGE,
+            ))?;
+            producers::check_marker(
+                &part.producers,
+                header.producer_id,
+                header.producer_epoch,
+                marker,
+                transaction_version,
+            )
+            .map_err(AppendError::Sequence)?;
+            Some(marker)
+        } else {
+            match producers::check(&part.producers, &header) {
+                producers::SequenceCheck::Append => {}
+                producers::SequenceCheck::Duplicate(base_offset) => {
+                    let last_offset = base_offset + i64::from(header.last_offset_delta);
+                    return Ok(Appended {
+                        base_offset,
+                        last_offset,
+                        duplicate: true,
+                    });
+                }
+                producers::SequenceCheck::Reject(code) => {
+                    return Err(AppendError::Sequence(code));
+                }
             }
-            producers::SequenceCheck::Reject(code) => return Err(AppendError::Sequence(code)),
-        }
+            None
+        };
         self.scratch.clear();
         self.scratch.extend_from_slice(bytes);
+        let active_before = part.log.active_base_offset();
         let appended = match part.log.append(&mut self.scratch, part.leader_epoch) {
             Ok(appended) => {
                 self.write_health.succeeded(&self.root);
@@ -685,19 +734,100 @@ impl Storage {
                 return Err(AppendError::Io(e));
             }
         };
-        producers::record(
-            &mut part.producers,
-            &BatchHeader {
-                base_offset: appended.base_offset,
-                ..header
-            },
-        );
+        if part.log.active_base_offset() != active_before {
+            // A segment rolled: the producers' state before this batch is Kafka's snapshot
+            // at the new segment's base offset.
+            if let Err(e) =
+                txn::write_snapshot(part.log.dir(), appended.base_offset, &part.producers)
+            {
+                warn!("{}: producer snapshot: {e}", part.log.dir().display());
+            }
+            part.txns.segments_changed(&part.log);
+        }
+        let header = BatchHeader {
+            base_offset: appended.base_offset,
+            ..header
+        };
+        match marker {
+            Some(marker) => {
+                if let Some(done) = producers::record_marker(&mut part.producers, &header, marker)
+                    && let Err(e) =
+                        part.txns
+                            .complete(part.log.dir(), part.log.active_base_offset(), &done)
+                {
+                    // The marker is in the log: a restart's recovery rebuilds the entry.
+                    warn!("{}: transaction index: {e}", part.log.dir().display());
+                }
+            }
+            None => {
+                if let Some((producer_id, first_offset)) =
+                    producers::record(&mut part.producers, &header)
+                {
+                    part.txns.begin(producer_id, first_offset);
+                }
+            }
+        }
         if !self.dirty.contains(&(topic.id, partition)) {
             self.dirty.push((topic.id, partition));
         }
         self.unflushed_messages += (appended.last_offset - appended.base_offset + 1) as u64;
         self.epoch += 1;
         Ok(appended)
+    }
+
+    /// Writes a transaction marker to a partition and returns its offset: a control batch
+    /// exactly as Kafka writes one (attributes control | transactional, one record whose key
+    /// is version 0 and the type, 0 ABORT or 1 COMMIT, and whose value is version 0 and
+    /// `coordinator_epoch`; the producer's id and epoch, base sequence -1). It ends the
+    /// producer's ongoing transaction on the partition, if any (an ABORT is recorded in the
+    /// segment's `.txnindex`), and moves the last stable offset. Refused, as Kafka's
+    /// ProducerStateManager refuses it, with `AppendError::Sequence(INVALID_PRODUCER_EPOCH)`
+    /// for an epoch below the producer's and `Sequence(TRANSACTION_COORDINATOR_FENCED)` for a
+    /// coordinator epoch below its last marker's. Durable after the turn's
+    /// [`Storage::flush`], like any append.
+    pub fn write_txn_marker(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+    ) -> Result<i64, AppendError> {
+        self.write_txn_marker_version(
+            topic,
+            partition,
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            commit,
+            0,
+        )
+    }
+
+    /// [`Storage::write_txn_marker`] for a given transaction version (WriteTxnMarkers v2):
+    /// from transactions v2 (KIP-890) a marker carries a bumped epoch, so one not above the
+    /// producer's epoch is stale.
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_txn_marker_version(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+        transaction_version: i8,
+    ) -> Result<i64, AppendError> {
+        let bytes = txn::build_marker(
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            commit,
+            now_ms(),
+        );
+        self.append_checked(topic, partition, &bytes, transaction_version)
+            .map(|a| a.base_offset)
     }
 
     /// Hands out a new producer id; blocks of ids are recorded in the metadata log (as
@@ -978,11 +1108,13 @@ impl Storage {
                 .config_i64("retention.bytes")
                 .unwrap_or(self.retention_bytes);
             for partition in &mut topic.partitions {
-                if let Err(e) = partition
+                match partition
                     .log
                     .enforce_retention(now, retention_ms, retention_bytes)
                 {
-                    warn!("retention on {}: {e}", partition.log.dir().display());
+                    Ok(0) => {}
+                    Ok(_) => partition.txns.segments_changed(&partition.log),
+                    Err(e) => warn!("retention on {}: {e}", partition.log.dir().display()),
                 }
             }
         }

@@ -388,32 +388,6 @@ pub(super) fn replay_batch(
     true
 }
 
-// TEMPORARY (until the txlog branch is merged, which owns this): a marker as a control
-// batch, appended like any batch.
-impl Storage {
-    pub fn write_txn_marker(
-        &mut self,
-        topic: &str,
-        partition: i32,
-        producer_id: i64,
-        producer_epoch: i16,
-        coordinator_epoch: i32,
-        commit: bool,
-    ) -> Result<i64, AppendError> {
-        let mut key = Vec::new();
-        Writer::new(&mut key).i16(0).i16(i16::from(commit));
-        let mut value = Vec::new();
-        Writer::new(&mut value).i16(0).i32(coordinator_epoch);
-        let mut bytes = batch::build_keyed(0, 0, now_ms(), &[(Some(key), Some(value))]);
-        make_transactional(&mut bytes, producer_id, producer_epoch);
-        let attributes = (batch::ATTR_TRANSACTIONAL | batch::ATTR_CONTROL).to_be_bytes();
-        bytes[21..23].copy_from_slice(&attributes);
-        let crc = crc32c(&bytes[21..]);
-        bytes[17..21].copy_from_slice(&crc.to_be_bytes());
-        Ok(self.append(topic, partition, &bytes)?.base_offset)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
