@@ -41,6 +41,7 @@ pub const TARGETS: &[&str] = &[
     "kafka_broker::apis::produce",
     "kafka_broker::apis::txn_common",
     "kafka_broker::apis::txn_offset_commit",
+    "kafka_broker::apis::write_txn_markers",
     "kafka_broker::broker",
     "kafka_broker::config",
     "kafka_broker::configs",

@@ -130,6 +130,9 @@ message! {
     }
 }
 
+/// `isolation_level` of a fetch that sees only committed data.
+const READ_COMMITTED: i8 = 1;
+
 /// The first version that names topics by id.
 const FIRST_TOPIC_ID_VERSION: i16 = 13;
 
@@ -225,7 +228,17 @@ fn ready(ctx: &Context, request: &Request) -> bool {
             {
                 return true;
             }
-            let bytes = log.bytes_after(p.fetch_offset);
+            let mut bytes = log.bytes_after(p.fetch_offset);
+            if request.isolation_level == READ_COMMITTED {
+                // Only what lies below the last stable offset (at least a byte if any does:
+                // the index makes `bytes_after` coarse).
+                let lso = partition.last_stable_offset();
+                bytes = if p.fetch_offset < lso {
+                    bytes.saturating_sub(log.bytes_after(lso)).max(1)
+                } else {
+                    0
+                };
+            }
             available = available.saturating_add(bytes.min(p.partition_max_bytes.max(0) as u64));
         }
     }
@@ -281,16 +294,42 @@ fn build_response<'a>(ctx: &Context, request: &Request<'a>) -> Response<'a> {
                 partitions.push(partition_answer(p.partition, error::OFFSET_OUT_OF_RANGE));
                 continue;
             }
+            let last_stable_offset = partition.last_stable_offset();
             let mut data = PartitionData {
                 high_watermark: log.next_offset(),
-                last_stable_offset: log.next_offset(),
+                last_stable_offset,
                 log_start_offset: log.log_start_offset(),
                 ..partition_answer(p.partition, error::NONE)
             };
+            let read_committed = request.isolation_level == READ_COMMITTED;
             if budget > 0 || first {
                 let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
-                match ctx.storage.read(partition, p.fetch_offset, limit) {
+                let read = if read_committed {
+                    log.read_below(p.fetch_offset, limit, last_stable_offset)
+                } else {
+                    ctx.storage.read(partition, p.fetch_offset, limit)
+                };
+                match read {
                     Ok(Some(slice)) => {
+                        if read_committed {
+                            // Kafka's collectAbortedTransactions for the range served.
+                            let (segment, upper_bound) =
+                                log.fetch_upper_bound(p.fetch_offset, &slice);
+                            let aborted = partition.txns.collect_aborted(
+                                segment,
+                                p.fetch_offset,
+                                upper_bound,
+                            );
+                            data.aborted_transactions = Some(
+                                aborted
+                                    .iter()
+                                    .map(|a| AbortedTransaction {
+                                        producer_id: a.producer_id,
+                                        first_offset: a.first_offset,
+                                    })
+                                    .collect(),
+                            );
+                        }
                         budget = budget.saturating_sub(slice.len);
                         data.records = Some(Records::Source(Box::new(slice)));
                         first = false;

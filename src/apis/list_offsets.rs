@@ -13,6 +13,11 @@
 //!   lookup here is local and answered at once.
 //!
 //! A sentinel older than its version is an unknown negative timestamp (INVALID_REQUEST).
+//!
+//! With isolation_level 1 (read_committed) the last fetchable offset is the last stable
+//! offset, as in Kafka's `Partition.fetchOffsetForTimestamp`: latest answers it, and a
+//! timestamp lookup (the max-timestamp one included) finding an offset at or past it
+//! answers no offset.
 
 use super::{Answer, Api, Context};
 use crate::message;
@@ -86,7 +91,7 @@ impl Api for ListOffsets {
                 partitions: topic
                     .partitions
                     .iter()
-                    .map(|p| list_offset(ctx, topic.name, p))
+                    .map(|p| list_offset(ctx, topic.name, p, request.isolation_level))
                     .collect(),
             })
             .collect();
@@ -103,6 +108,7 @@ fn list_offset(
     ctx: &Context,
     topic: &str,
     p: &ListOffsetsPartition,
+    isolation_level: i8,
 ) -> ListOffsetsPartitionResponse {
     let mut answer = ListOffsetsPartitionResponse {
         partition_index: p.partition_index,
@@ -118,11 +124,18 @@ fn list_offset(
     };
     let log = &partition.log;
     let since = |version| ctx.version >= version;
+    // With one replica the high watermark is the log end.
+    let last_fetchable = if isolation_level == 1 {
+        partition.last_stable_offset()
+    } else {
+        log.next_offset()
+    };
+    let fetchable = |found: Option<(i64, i64)>| found.filter(|&(o, _)| o < last_fetchable);
     let found = match p.timestamp {
         EARLIEST_TIMESTAMP => Ok(Some((log.log_start_offset(), -1))),
         EARLIEST_LOCAL_TIMESTAMP if since(8) => Ok(Some((log.log_start_offset(), -1))),
-        LATEST_TIMESTAMP => Ok(Some((log.next_offset(), -1))),
-        MAX_TIMESTAMP => log.max_timestamp().map_err(|e| {
+        LATEST_TIMESTAMP => Ok(Some((last_fetchable, -1))),
+        MAX_TIMESTAMP => log.max_timestamp().map(fetchable).map_err(|e| {
             log::error!("max timestamp in {}: {e}", log.dir().display());
             error::UNKNOWN_SERVER_ERROR
         }),
@@ -130,7 +143,7 @@ fn list_offset(
         LATEST_TIERED_TIMESTAMP if since(9) => return answer,
         EARLIEST_PENDING_UPLOAD_TIMESTAMP if since(11) => return answer,
         t if t < 0 => Err(error::INVALID_REQUEST),
-        t => log.offset_for_timestamp(t).map_err(|e| {
+        t => log.offset_for_timestamp(t).map(fetchable).map_err(|e| {
             log::error!("offset lookup in {}: {e}", log.dir().display());
             error::UNKNOWN_SERVER_ERROR
         }),
@@ -189,13 +202,13 @@ mod tests {
         ];
         for (version, timestamp, expected) in cases {
             ctx.version = version;
-            let answer = list_offset(ctx, "t", &partition(0, -1, timestamp));
+            let answer = list_offset(ctx, "t", &partition(0, -1, timestamp), 0);
             let got = (answer.error_code, answer.offset, answer.leader_epoch);
             assert_eq!(got, expected, "v{version} timestamp {timestamp}");
         }
         let p = ListOffsetsPartition::default();
         assert_eq!(
-            list_offset(ctx, "u", &p).error_code,
+            list_offset(ctx, "u", &p, 0).error_code,
             error::UNKNOWN_TOPIC_OR_PARTITION
         );
     }

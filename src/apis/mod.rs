@@ -171,6 +171,7 @@ pub mod produce;
 pub mod sync_group;
 pub mod txn_common;
 pub mod txn_offset_commit;
+pub mod write_txn_markers;
 
 /// Every API we serve, sorted by key.
 pub static APIS: &[Entry] = &[
@@ -196,6 +197,7 @@ pub static APIS: &[Entry] = &[
     Entry::of::<add_partitions_to_txn::AddPartitionsToTxn>(),
     Entry::of::<add_offsets_to_txn::AddOffsetsToTxn>(),
     Entry::of::<end_txn::EndTxn>(),
+    Entry::of::<write_txn_markers::WriteTxnMarkers>(),
     Entry::of::<txn_offset_commit::TxnOffsetCommit>(),
     Entry::of::<describe_configs::DescribeConfigs>(),
     Entry::of::<alter_configs::AlterConfigs>(),

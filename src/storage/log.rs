@@ -698,17 +698,6 @@ impl PartitionLog {
             .map_or(self.log_start_offset, |s| s.base_offset)
     }
 
-    /// The base offset of the segment holding `offset` (or the first segment).
-    pub fn floor_segment_base(&self, offset: i64) -> i64 {
-        let i = self
-            .segments
-            .partition_point(|s| s.base_offset <= offset)
-            .saturating_sub(1);
-        self.segments
-            .get(i)
-            .map_or(self.log_start_offset, |s| s.base_offset)
-    }
-
     /// Calls `visit` with its segment's base offset, its position and its header for every
     /// batch whose last offset is at or after `from`, oldest first, until it returns false.
     pub fn for_each_batch_from(
@@ -778,26 +767,32 @@ impl PartitionLog {
         Ok(Some(slice))
     }
 
-    /// The upper bound of the offsets a fetch of `slice` from `offset` returned, as Kafka's
-    /// `fetchUpperBoundOffset` gives it for the aborted-transaction search: the first index
-    /// entry at or past the slice's end, else the next segment's base offset, else the log
-    /// end.
-    pub fn fetch_upper_bound(&self, offset: i64, slice: &FileSlice) -> i64 {
-        let i = self
+    /// The segment a fetch of `slice` from `offset` read (its base offset) and the upper
+    /// bound of the offsets it returned, as Kafka's `fetchUpperBoundOffset` gives it for the
+    /// aborted-transaction search: the first index entry at or past the slice's end, else
+    /// the next segment's base offset, else the log end.
+    pub fn fetch_upper_bound(&self, offset: i64, slice: &FileSlice) -> (i64, i64) {
+        let mut i = self
             .segments
             .partition_point(|s| s.base_offset <= offset)
             .saturating_sub(1);
+        // A read at a segment's end continues in a later one.
+        while i + 1 < self.segments.len() && !Rc::ptr_eq(&self.segments[i].file, &slice.file) {
+            i += 1;
+        }
         let Some(segment) = self.segments.get(i) else {
-            return self.next_offset();
+            return (self.log_start_offset, self.next_offset());
         };
         let end = slice.position + slice.len as u64;
         let j = segment.index.partition_point(|e| e.position < end);
-        if let Some(entry) = segment.index.get(j) {
-            return entry.offset;
-        }
-        self.segments
-            .get(i + 1)
-            .map_or(self.next_offset(), |s| s.base_offset)
+        let upper = match segment.index.get(j) {
+            Some(entry) => entry.offset,
+            None => self
+                .segments
+                .get(i + 1)
+                .map_or(self.next_offset(), |s| s.base_offset),
+        };
+        (segment.base_offset, upper)
     }
 }
 

@@ -175,6 +175,24 @@ impl TxnState {
         out
     }
 
+    /// The cleaner swapped in a cleaned copy of segment `segment_base`: its aborted
+    /// transactions are now `entries` (those whose ABORT marker it kept with data), and its
+    /// `.txnindex` is rewritten (removed when there are none).
+    pub(super) fn replace_segment(
+        &mut self,
+        dir: &Path,
+        segment_base: i64,
+        entries: Vec<AbortedTxn>,
+    ) -> io::Result<()> {
+        write_txn_index(&txn_index_path(dir, segment_base), &entries)?;
+        if entries.is_empty() {
+            self.aborted.remove(&segment_base);
+        } else {
+            self.aborted.insert(segment_base, entries);
+        }
+        Ok(())
+    }
+
     /// Forgets (and deletes the files of) the aborted transactions of segments the log no
     /// longer has (retention, DeleteRecords, the cleaner), and snapshots below its first
     /// segment.

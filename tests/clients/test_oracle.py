@@ -1437,6 +1437,56 @@ def case_describe_producers(s: Session, v: int):
     codes = {k: x.error_code for k, x in parts.items() if k != (name, 0)}
     s.expect(codes == {(name, 5): 3, ("oracle-no-such-topic", 0): 3}, f"errors {codes}")
 
+def case_write_txn_markers(s: Session, v: int):
+    # A transactional batch (offsets 0-1) from an idempotent producer id, then markers: ABORT
+    # on partition 0 (offset 2) and an unknown partition 5; a marker from an older epoch and
+    # one from an older coordinator epoch are refused; read_committed's latest offset is then
+    # the high watermark 3 (no transaction ongoing).
+    name = s.unique(f"txn-markers-v{v}")
+    if create_topic(s, name, 1).topics[0].error_code != 0:
+        raise SetupError(f"setup CreateTopics {name}")
+    init = s.call(ApiKey.InitProducerId, s.versions[ApiKey.InitProducerId][1], False, transactional_id=None,
+                  transaction_timeout_ms=60000, producer_id=-1, producer_epoch=-1)
+    pid, epoch = init.producer_id, init.producer_epoch
+    builder = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=1 << 20, transactional=True,
+                                   producer_id=pid, producer_epoch=epoch, base_sequence=0)
+    for i in range(2):
+        builder.append(timestamp=BASE_TS + i, key=None, value=b"t%d" % i, headers=[])
+    builder.close()
+    prod = REQUESTS[ApiKey.Produce].TopicProduceData
+    (created,) = metadata(s, s.setup_version(ApiKey.Metadata), False, [name], False).topics
+    done = s.call(ApiKey.Produce, s.setup_version(ApiKey.Produce), False, transactional_id="oracle-tx", acks=-1,
+                  timeout_ms=10000, topic_data=[prod(name=name, topic_id=created.topic_id, partition_data=[
+                      prod.PartitionProduceData(index=0, records=bytes(builder.buffer()))])])
+    if done.responses[0].partition_responses[0].error_code != 0:
+        raise SetupError(f"setup Produce: {done}")
+    req = REQUESTS[ApiKey.WriteTxnMarkers]
+    m = req.WritableTxnMarker
+
+    def call(producer_epoch, coordinator_epoch, partitions):
+        fields = dict(producer_id=pid, producer_epoch=producer_epoch, transaction_result=False,
+                      topics=[m.WritableTxnMarkerTopic(name=name, partition_indexes=partitions)],
+                      coordinator_epoch=coordinator_epoch)
+        if v >= 2:
+            fields["transaction_version"] = 0
+        resp = s.call(ApiKey.WriteTxnMarkers, v, True, markers=[m(**fields)])
+        return [(r.producer_id, t.name, p.partition_index, p.error_code)
+                for r in resp.markers for t in r.topics for p in t.partitions]
+
+    got = call(epoch, 4, [0, 5])
+    s.expect(got == [(pid, name, 0, 0), (pid, name, 5, 3)], f"abort marker: {got}")
+    got = call(epoch - 1, 4, [0])
+    s.expect(got == [(pid, name, 0, 47)], f"older producer epoch: {got}")
+    got = call(epoch, 3, [0])
+    s.expect(got == [(pid, name, 0, 52)], f"older coordinator epoch: {got}")
+    lo = REQUESTS[ApiKey.ListOffsets]
+    resp = s.call(ApiKey.ListOffsets, s.setup_version(ApiKey.ListOffsets), False, replica_id=-1,
+                  isolation_level=1, timeout_ms=10000, topics=[lo.ListOffsetsTopic(name=name, partitions=[
+                      lo.ListOffsetsTopic.ListOffsetsPartition(partition_index=0, current_leader_epoch=-1,
+                                                               timestamp=-1)])])
+    offset = resp.topics[0].partitions[0].offset
+    s.expect(offset == 3, f"read_committed latest {offset}, expected 3")
+
 def case_delete_records(s: Session, v: int):
     # A fresh topic with 5 records: delete below 2, then up to the high watermark (-1); beyond
     # it, below -1, an unknown partition, an internal topic and a compact-only topic refused.
@@ -1571,6 +1621,7 @@ CASES: Dict[int, Callable[[Session, int], None]] = {
     ApiKey.DescribeTransactions: case_describe_transactions,
     ApiKey.ListTransactions: case_list_transactions,
     ApiKey.OffsetForLeaderEpoch: case_offset_for_leader_epoch,
+    ApiKey.WriteTxnMarkers: case_write_txn_markers,
     ApiKey.DescribeConfigs: case_describe_configs,
     ApiKey.DescribeLogDirs: case_describe_log_dirs,
     ApiKey.CreatePartitions: case_create_partitions,
