@@ -302,6 +302,28 @@ fn committed(conn: &mut Conn, group: &str) -> i64 {
         .map_or(-1, |p| p.committed_offset)
 }
 
+/// OffsetFetch v8 of TOPIC-0 with require_stable: (error code, offset).
+fn fetch_stable(conn: &mut Conn, group: &str) -> (i16, i64) {
+    let request = offset_fetch::Request {
+        groups: vec![offset_fetch::RequestGroup {
+            group_id: group,
+            member_id: None,
+            member_epoch: -1,
+            topics: Some(vec![offset_fetch::RequestTopic {
+                name: TOPIC,
+                partition_indexes: vec![0],
+                ..Default::default()
+            }]),
+        }],
+        require_stable: true,
+        ..Default::default()
+    };
+    let body = conn.send::<OffsetFetch>(8, &request);
+    let response = decoded::<OffsetFetch>(&body, 8);
+    let p = &response.groups[0].topics[0].partitions[0];
+    (p.error_code, p.committed_offset)
+}
+
 // ---- Logs on disk ----
 
 /// Every batch of a partition's log: its header and, for a control batch, its marker
@@ -906,11 +928,14 @@ fn transactional_offsets_count_only_when_committed_and_survive_a_restart() {
         txn_offset_commit(&mut conn, 2, "tx", "g", producer, 5),
         NONE
     );
-    // Pending: not visible before the commit.
+    // Pending: not visible before the commit; UNSTABLE_OFFSET_COMMIT when stable ones are
+    // asked for.
     assert_eq!(committed(&mut conn, "g"), -1);
+    assert_eq!(fetch_stable(&mut conn, "g"), (88, -1));
     assert_eq!(end(&mut conn, 3, "tx", producer, true).error_code, NONE);
     wait_for_state(&mut conn, "tx", "CompleteCommit");
     assert_eq!(committed(&mut conn, "g"), 5);
+    assert_eq!(fetch_stable(&mut conn, "g"), (NONE, 5));
     assert_eq!(
         markers(&broker.log_dir, offsets::TOPIC, partition),
         vec![(producer.0, producer.1, true)]
