@@ -25,6 +25,7 @@ use kafka_broker::apis::add_partitions_to_txn::{self, AddPartitionsToTxn};
 use kafka_broker::apis::create_topics::{self, CreateTopics};
 use kafka_broker::apis::describe_transactions::{self, DescribeTransactions};
 use kafka_broker::apis::end_txn::{self, EndTxn};
+use kafka_broker::apis::find_coordinator::{self, FindCoordinator};
 use kafka_broker::apis::init_producer_id::{self, InitProducerId};
 use kafka_broker::apis::list_transactions::{self, ListTransactions};
 use kafka_broker::apis::offset_fetch::{self, OffsetFetch};
@@ -406,6 +407,35 @@ fn marker_batch(producer: (i64, i16), commit: bool) -> Vec<u8> {
 }
 
 // ---- Tests ----
+
+#[test]
+fn find_coordinator_of_a_transactional_id_is_this_broker_at_every_version() {
+    let broker = TestBroker::start();
+    let mut conn = Conn::open(&broker);
+    for version in 1..=6 {
+        let request = find_coordinator::Request {
+            key: "tx",
+            key_type: 1,
+            coordinator_keys: vec!["tx", "tx-2"],
+        };
+        let body = conn.send::<FindCoordinator>(version, &request);
+        let response = decoded::<FindCoordinator>(&body, version);
+        if version <= 3 {
+            assert_eq!(
+                (response.error_code, response.node_id, response.port),
+                (NONE, 1, i32::from(broker.addr.port())),
+                "v{version}"
+            );
+        } else {
+            let answered: Vec<(&str, i32, i16)> = response
+                .coordinators
+                .iter()
+                .map(|c| (c.key.as_str(), c.node_id, c.error_code))
+                .collect();
+            assert_eq!(answered, [("tx", 1, NONE), ("tx-2", 1, NONE)], "v{version}");
+        }
+    }
+}
 
 #[test]
 fn init_producer_id_gives_a_stable_id_and_fences_older_epochs() {
