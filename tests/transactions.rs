@@ -1356,3 +1356,50 @@ fn idle_transactional_ids_expire() {
         TRANSACTIONAL_ID_NOT_FOUND
     );
 }
+
+#[test]
+fn a_refused_marker_does_not_hold_the_transaction_forever() {
+    let broker = TestBroker::start();
+    let mut conn = Conn::open(&broker);
+    create_topic(&mut conn, TOPIC, 2);
+    // The producer's batches on partition 0 are of epoch 1 (a second instance).
+    init_ok(&mut conn, "tx", 60_000);
+    let producer = init_ok(&mut conn, "tx", 60_000);
+    add_partitions(&mut conn, 3, "tx", producer, &[(TOPIC, 0), (TOPIC, 1)]);
+    assert_eq!(
+        produce(
+            &mut conn,
+            11,
+            Some("tx"),
+            0,
+            &txn_batch(producer, 0, &["v"])
+        )
+        .0,
+        NONE
+    );
+    assert_eq!(
+        produce(
+            &mut conn,
+            11,
+            Some("tx"),
+            1,
+            &txn_batch(producer, 0, &["w"])
+        )
+        .0,
+        NONE
+    );
+    drop(conn);
+    let log_dir = broker.log_dir.clone();
+    let mut broker = broker;
+    broker.child.kill().unwrap();
+    broker.child.wait().unwrap();
+    // A PrepareCommit of the older epoch: partition 0 refuses its marker as stale
+    // (INVALID_PRODUCER_EPOCH); the transaction still completes.
+    let older = (producer.0, producer.1 - 1);
+    crash_after_prepare(&log_dir, "tx", older, &[(TOPIC, 0)], &[], true);
+    let broker = broker.restart();
+    let mut conn = Conn::open(&broker);
+    wait_for_state(&mut conn, "tx", "CompleteCommit");
+    broker.wait_for_log("was refused (error 47): skipped", 1);
+    assert!(markers(&broker.log_dir, TOPIC, 0).is_empty());
+}

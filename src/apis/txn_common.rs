@@ -103,10 +103,17 @@ pub fn complete_transactions(storage: &mut Storage, txns: &mut Transactions, now
                         storage.end_txn_offsets(partition, pid, commit);
                     }
                 }
-                Err(e) => {
+                // The partition already has a newer epoch of the producer (or a newer
+                // coordinator epoch): the marker has nothing left to end there.
+                Err(AppendError::Sequence(code)) => {
                     warn!(
-                        "writing a marker of transactional id {id} to {topic}-{partition}: {e:?}"
+                        "the marker of transactional id {id} to {topic}-{partition} was refused \
+                         (error {code}): skipped"
                     );
+                }
+                Err(AppendError::UnknownTopicOrPartition) => {}
+                Err(AppendError::Io(e)) => {
+                    warn!("writing a marker of transactional id {id} to {topic}-{partition}: {e}");
                     failed = true;
                     break;
                 }
