@@ -1445,9 +1445,15 @@ def case_write_txn_markers(s: Session, v: int):
     name = s.unique(f"txn-markers-v{v}")
     if create_topic(s, name, 1).topics[0].error_code != 0:
         raise SetupError(f"setup CreateTopics {name}")
-    init = s.call(ApiKey.InitProducerId, s.versions[ApiKey.InitProducerId][1], False, transactional_id=None,
-                  transaction_timeout_ms=60000, producer_id=-1, producer_epoch=-1)
-    pid, epoch = init.producer_id, init.producer_epoch
+    # The producer is a transactional id's, and the partition in its transaction (the
+    # coordinator checks a transactional batch before it is stored).
+    txn, pid, epoch = txn_producer(s, f"txn-markers-producer-v{v}")
+    add = REQUESTS[ApiKey.AddPartitionsToTxn]
+    added = s.call(ApiKey.AddPartitionsToTxn, 3, False, v3_and_below_transactional_id=txn,
+                   v3_and_below_producer_id=pid, v3_and_below_producer_epoch=epoch,
+                   v3_and_below_topics=[add.AddPartitionsToTxnTopic(name=name, partitions=[0])])
+    if [p.partition_error_code for t in added.results_by_topic_v3_and_below for p in t.results_by_partition] != [0]:
+        raise SetupError(f"setup AddPartitionsToTxn: {added}")
     builder = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=1 << 20, transactional=True,
                                    producer_id=pid, producer_epoch=epoch, base_sequence=0)
     for i in range(2):
@@ -1455,7 +1461,7 @@ def case_write_txn_markers(s: Session, v: int):
     builder.close()
     prod = REQUESTS[ApiKey.Produce].TopicProduceData
     (created,) = metadata(s, s.setup_version(ApiKey.Metadata), False, [name], False).topics
-    done = s.call(ApiKey.Produce, s.setup_version(ApiKey.Produce), False, transactional_id="oracle-tx", acks=-1,
+    done = s.call(ApiKey.Produce, s.setup_version(ApiKey.Produce), False, transactional_id=txn, acks=-1,
                   timeout_ms=10000, topic_data=[prod(name=name, topic_id=created.topic_id, partition_data=[
                       prod.PartitionProduceData(index=0, records=bytes(builder.buffer()))])])
     if done.responses[0].partition_responses[0].error_code != 0:

@@ -256,9 +256,12 @@ def run_app(tmp_path: Path, client: str, broker, src: str, dst: str, group: str,
 
 
 def committed_offsets(bootstrap: str, group: str, topic: str) -> Dict[int, int]:
+    """The group's committed offsets. read_uncommitted, so librdkafka does not ask for stable
+    offsets (which a transaction still open would make it wait for: UNSTABLE_OFFSET_COMMIT)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                  "isolation.level": "read_uncommitted"})
     try:
         got = c.committed([TopicPartition(topic, i) for i in range(PARTITIONS)], timeout=10)
         return {tp.partition: tp.offset for tp in got}
@@ -292,3 +295,87 @@ def test_consume_transform_produce_exactly_once_across_an_app_crash(broker, tmp_
         f"duplicates: {[v for v, c in collections.Counter(values(committed)).items() if c > 1][:5]}"
     assert len(everything) > len(committed), "the crashed transaction's output is in the log, aborted"
     assert committed_offsets(broker.bootstrap, group, src) == {p: n // PARTITIONS for p in range(PARTITIONS)}
+
+
+# ---- kill -9 of the broker while transactions run ----
+
+
+def _free_port() -> int:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+KILL_CYCLES = 4  # CI keeps it short; each cycle is two kills.
+
+
+@pytest.mark.broker_props(listeners=lambda: f"PLAINTEXT://127.0.0.1:{_free_port()}",
+                          **{"transaction.abort.timed.out.transaction.cleanup.interval.ms": 200})
+def test_transactions_survive_kill9_of_the_broker(broker):
+    """Each cycle: a transaction's records are delivered, the broker is killed (-9) and
+    restarted before the commit (the transaction is undecided and durable: the commit after
+    the restart completes it); another is committed and the broker killed right after the
+    commit returned (its markers are on disk). A transaction a client gives up on is
+    aborted. read_committed then holds exactly the committed transactions' records."""
+    from confluent_kafka import KafkaException
+
+    topic = "txn-kill9"
+    cf_create_topic(broker.bootstrap, topic, PARTITIONS)
+    bootstrap = broker.bootstrap
+    p = txn_producer(bootstrap, "txn-kill9", **{
+        "transaction.timeout.ms": 60000,
+        "message.timeout.ms": 30000,
+        "retry.backoff.ms": 50,
+        "reconnect.backoff.ms": 50,
+        "reconnect.backoff.max.ms": 500,
+    })
+    p.init_transactions(60)
+    committed: List[bytes] = []
+    aborted: List[bytes] = []
+
+    def run(txn: int, kill_before_commit: bool, kill_after_commit: bool) -> None:
+        batch = [b"t%03d-%02d" % (txn, i) for i in range(20)]
+        p.begin_transaction()
+        for i, v in enumerate(batch):
+            p.produce(topic, value=v, partition=i % PARTITIONS)
+        assert p.flush(60) == 0
+        if kill_before_commit:
+            broker.kill9()
+            broker.restart()
+            assert broker.bootstrap == bootstrap
+        for attempt in range(20):
+            try:
+                p.commit_transaction(60)
+                committed.extend(batch)
+                break
+            except KafkaException as e:
+                err = e.args[0]
+                if err.retriable():
+                    continue
+                assert err.txn_requires_abort(), f"transaction {txn}: {err}"
+                p.abort_transaction(60)
+                aborted.extend(batch)
+                break
+        else:
+            raise AssertionError(f"transaction {txn} never committed")
+        if kill_after_commit:
+            broker.kill9()
+            broker.restart()
+            assert broker.bootstrap == bootstrap
+
+    txn = 0
+    for _ in range(KILL_CYCLES):
+        for kill_before, kill_after in [(False, False), (True, False), (False, True)]:
+            run(txn, kill_before, kill_after)
+            txn += 1
+    got, everything = committed_and_all(broker.bootstrap, topic)
+    assert values(got) == sorted(committed), (
+        f"{len(got)} records read_committed, {len(committed)} committed; "
+        f"aborted transactions: {len(aborted) // 20}")
+    assert len(committed) >= 20 * KILL_CYCLES * 2, f"only {len(committed) // 20} of {txn} transactions committed"
+    assert all(v in set(r.value for r in everything) for v in aborted)
+    print(f"\ntransactions across kill -9: {len(committed) // 20} committed, {len(aborted) // 20} aborted")
