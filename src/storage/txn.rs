@@ -329,8 +329,13 @@ pub fn read_marker(bytes: &[u8]) -> Option<Marker> {
     })
 }
 
+/// Snapshots kept per partition: recovery needs the newest valid one; Kafka keeps those of
+/// the last two segments (and the recovery point's).
+const SNAPSHOTS_KEPT: usize = 3;
+
 /// Writes the producers' state as it stands at `offset` (every batch below it applied) to
-/// `<offset>.snapshot`, synced (those below the first segment go with their segments).
+/// `<offset>.snapshot`, synced; only the newest [`SNAPSHOTS_KEPT`] are kept (and none below
+/// the first segment).
 pub fn write_snapshot(dir: &Path, offset: i64, producers: &Producers) -> io::Result<()> {
     let mut ids: Vec<&i64> = producers.keys().collect();
     ids.sort();
@@ -356,6 +361,11 @@ pub fn write_snapshot(dir: &Path, offset: i64, producers: &Producers) -> io::Res
     file.write_all(&out)?;
     file.sync_data()?;
     debug!("{}: producer snapshot written", path.display());
+    let snapshots = snapshot_files(dir);
+    let old = snapshots.len().saturating_sub(SNAPSHOTS_KEPT);
+    for (_, path) in &snapshots[..old] {
+        remove_logged(path);
+    }
     Ok(())
 }
 
@@ -617,6 +627,7 @@ mod tests {
 
     use crate::config::Config;
     use crate::protocol::error;
+    use crate::storage::log::PartitionLog;
     use crate::storage::{AppendError, Storage, test_dir};
 
     /// A batch of `values` from producer `pid` (epoch 0) at sequence `seq`, transactional
@@ -777,5 +788,40 @@ mod tests {
             read_snapshot(&snapshots.last().unwrap().1).unwrap()[&5].current_txn_first_offset(),
             Some(0)
         );
+    }
+
+    #[test]
+    fn reads_below_a_bound_stop_at_its_batch_in_any_segment() {
+        let dir = test_dir("txn-read-below");
+        let mut log = PartitionLog::open(&dir, 250).unwrap();
+        for i in 0..6u8 {
+            // Batches of ~160 bytes: one per segment; batch 5 holds offsets 5-6.
+            let values: Vec<Vec<u8>> = (0..=u8::from(i == 5)).map(|_| vec![i; 90]).collect();
+            log.append(&mut batch::build(0, 0, 1, &values), 0).unwrap();
+        }
+        assert_eq!(log.segment_summaries().len(), 6);
+        let whole = log.read(2, 1 << 20).unwrap().unwrap();
+        // The bound in a later segment than the read: the read is whole.
+        let below = log.read_below(2, 1 << 20, 4).unwrap().unwrap();
+        assert_eq!((below.position, below.len), (whole.position, whole.len));
+        // The bound at the read's own batch: nothing; at or past the log end: the read.
+        assert!(log.read_below(3, 1 << 20, 3).unwrap().is_none());
+        assert!(log.read_below(4, 1 << 20, 2).unwrap().is_none());
+        let tail = log.read(5, 1 << 20).unwrap().unwrap().len;
+        assert_eq!(log.read_below(5, 1 << 20, 7).unwrap().unwrap().len, tail);
+        // The upper bound of a read within a segment of one batch: the next segment's base.
+        assert_eq!(log.fetch_upper_bound(2, &below), (2, 3));
+        let last = log.read(6, 1 << 20).unwrap().unwrap();
+        assert_eq!(log.fetch_upper_bound(6, &last), (5, 7));
+        // A read at a segment's end continues in the next one.
+        let mut in_one = PartitionLog::open(&test_dir("txn-read-below-one"), 1 << 20).unwrap();
+        for _ in 0..3 {
+            in_one
+                .append(&mut batch::build(0, 0, 1, &[vec![1; 10]]), 0)
+                .unwrap();
+        }
+        let first = in_one.read(0, 1).unwrap().unwrap();
+        let cut = in_one.read_below(0, 1 << 20, 2).unwrap().unwrap();
+        assert_eq!((cut.position, cut.len), (0, 2 * first.len));
     }
 }
