@@ -970,6 +970,26 @@ fn transactional_offsets_count_only_when_committed_and_survive_a_restart() {
         markers(&broker.log_dir, offsets::TOPIC, partition),
         vec![(producer.0, producer.1, true)]
     );
+    // The offsets were a transactional batch of the producer (its first sequence there),
+    // as Kafka's coordinator writes them, so the partition tracked the transaction.
+    let written: Vec<(bool, i64, i16, i32)> = batches(&broker.log_dir, offsets::TOPIC, partition)
+        .iter()
+        .map(|(h, _)| {
+            (
+                h.is_transactional(),
+                h.producer_id,
+                h.producer_epoch,
+                h.base_sequence,
+            )
+        })
+        .collect();
+    assert_eq!(
+        written,
+        [
+            (true, producer.0, producer.1, 0),
+            (true, producer.0, producer.1, -1)
+        ]
+    );
     // An aborted transaction's offsets are dropped.
     let producer = init_ok(&mut conn, "tx", 60_000);
     assert_eq!(add_offsets(&mut conn, 3, "tx", "g", producer), NONE);

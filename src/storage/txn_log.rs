@@ -160,14 +160,14 @@ pub fn decode_value(bytes: &[u8]) -> Option<TxnMetadata> {
     })
 }
 
-/// Marks a batch built by `batch::build_keyed` as the producer's transactional batch (no
-/// sequence: coordinator writes are not sequenced, as Kafka's coordinator appends are not).
-fn make_transactional(bytes: &mut [u8], producer_id: i64, producer_epoch: i16) {
+/// Marks a batch built by `batch::build_keyed` as the producer's transactional batch at
+/// `base_sequence`.
+fn make_transactional(bytes: &mut [u8], producer_id: i64, producer_epoch: i16, base_sequence: i32) {
     let attributes = batch::ATTR_TRANSACTIONAL.to_be_bytes();
     bytes[21..23].copy_from_slice(&attributes);
     bytes[43..51].copy_from_slice(&producer_id.to_be_bytes());
     bytes[51..53].copy_from_slice(&producer_epoch.to_be_bytes());
-    bytes[53..57].copy_from_slice(&(-1i32).to_be_bytes());
+    bytes[53..57].copy_from_slice(&base_sequence.to_be_bytes());
     let crc = crc32c(&bytes[21..]);
     bytes[17..21].copy_from_slice(&crc.to_be_bytes());
 }
@@ -281,8 +281,20 @@ impl Storage {
             })
             .collect();
         let mut bytes = batch::build_keyed(0, 0, now_ms(), &records);
-        make_transactional(&mut bytes, producer_id, producer_epoch);
         let partition = self.offsets_partition_for(group);
+        // The producer's next sequence in that partition, so the batch is one of its
+        // transaction there as any transactional batch is (the partition's producer state,
+        // last stable offset and the cleaner see it), as Kafka's coordinator writes it.
+        let sequence = self
+            .topics
+            .get(offsets::TOPIC)
+            .and_then(|t| t.partitions.get(partition as usize))
+            .and_then(|p| p.producers.get(&producer_id))
+            .filter(|state| state.epoch() == producer_epoch)
+            .map_or(0, |state| {
+                (i64::from(state.last_sequence()) + 1).rem_euclid(i64::from(i32::MAX) + 1) as i32
+            });
+        make_transactional(&mut bytes, producer_id, producer_epoch, sequence);
         self.append(offsets::TOPIC, partition, &bytes)?;
         let pending = self
             .txn_offsets
@@ -463,7 +475,7 @@ mod tests {
     fn transactional_batches_validate_and_carry_the_producer() {
         let record = (Some(b"k".to_vec()), Some(b"v".to_vec()));
         let mut bytes = batch::build_keyed(0, 0, 1, &[record]);
-        make_transactional(&mut bytes, 42, 3);
+        make_transactional(&mut bytes, 42, 3, 7);
         let header = batch::validate(&bytes).unwrap();
         assert!(header.is_transactional() && !header.is_control());
         assert_eq!(
@@ -472,7 +484,7 @@ mod tests {
                 header.producer_epoch,
                 header.base_sequence
             ),
-            (42, 3, -1)
+            (42, 3, 7)
         );
     }
 }
