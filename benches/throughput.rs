@@ -11,7 +11,9 @@
 //! JSON object with every figure.
 //!
 //! Workloads: ApiVersions; Produce (acks=1, 1 KiB records in 16 KiB and 1 MiB batches,
-//! one partition's batch per request, each connection on its own partition); Fetch
+//! one partition's batch per request, each connection on its own partition); idempotent
+//! and transactional producers (acks=-1, 16 KiB batches with producer ids and sequences;
+//! transactions of 100 batches, committed); Fetch
 //! (reading back what Produce wrote, from offset 0 to the end and again); Produce of keyed
 //! records to a compacted topic while the log cleaner works on it (`*_cleaner`). Produce and
 //! Fetch rows also report payload: MB/s (10^6 bytes of whole record batches moved) and
@@ -407,6 +409,27 @@ fn workloads(full: bool) -> Vec<Spec> {
             vec![one, many_short],
             Durable,
         ),
+        // Idempotent and transactional producers (16 KiB batches with a producer id and
+        // sequence): the transactional one commits every 100 batches (AddPartitionsToTxn,
+        // 100 Produce, EndTxn, each waiting for the last).
+        data(
+            Box::new(SequencedProduce::new(
+                "produce_16KiB_idempotent",
+                partitions,
+                None,
+            )),
+            vec![one, many_short],
+            Durable,
+        ),
+        data(
+            Box::new(SequencedProduce::new(
+                "produce_16KiB_transactional",
+                partitions,
+                Some(TXN_BATCHES),
+            )),
+            vec![one, many_short],
+            Durable,
+        ),
         data(
             Box::new(Produce::new("produce_1MiB", 1 << 20, partitions)),
             vec![one_short, many_shorter],
@@ -775,6 +798,254 @@ fn produce_outcome(frame: &[u8]) -> codec::Result<(i16, i64)> {
     let error = r.i16()?;
     let base_offset = r.i64()?;
     Ok((error, base_offset))
+}
+
+/// Batches per transaction of the transactional producer row.
+const TXN_BATCHES: usize = 100;
+/// The idempotent and transactional rows' topic.
+const SEQUENCED_TOPIC: &str = "bench_sequenced";
+
+/// An idempotent or transactional producer per connection, acks=-1, 16 records of 1 KiB
+/// per batch to partition `connection % partitions`: InitProducerId first (with the
+/// transactional id `bench-<side>-<connection>` when transactional), then batches with the
+/// connection's producer id, epoch and next sequence (the CRC resealed each time). The
+/// transactional one wraps every `batches` batches in AddPartitionsToTxn ... EndTxn
+/// (commit). One request in flight per connection (each step needs the last one's answer).
+/// A connection's producer lives on in a later row's connection of the same index.
+struct SequencedProduce {
+    name: &'static str,
+    partitions: usize,
+    /// Batches per transaction; `None`: idempotent.
+    batches: Option<usize>,
+    /// The batch (producer fields and CRC patched per request) and what it moves.
+    batch: Vec<u8>,
+    moved: Moved,
+    producers: HashMap<ConnId, Producer>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Init,
+    Add,
+    /// Producing the n-th batch of the transaction (of all, when idempotent).
+    Produce(usize),
+    End,
+}
+
+struct Producer {
+    producer_id: i64,
+    epoch: i16,
+    sequence: i32,
+    step: Step,
+}
+
+impl SequencedProduce {
+    fn new(name: &'static str, partitions: usize, batches: Option<usize>) -> SequencedProduce {
+        let values: Vec<Vec<u8>> = (0..16u64)
+            .map(|i| {
+                let mut value = vec![b'a' + i as u8; RECORD_BYTES];
+                value[..8].copy_from_slice(&i.to_be_bytes());
+                value
+            })
+            .collect();
+        let mut batch = batch::build(0, -1, now_ms(), &values);
+        if batches.is_some() {
+            batch[21..23].copy_from_slice(&batch::ATTR_TRANSACTIONAL.to_be_bytes());
+        }
+        SequencedProduce {
+            name,
+            partitions,
+            batches,
+            moved: Moved {
+                bytes: batch.len() as u64,
+                records: values.len() as u64,
+            },
+            batch,
+            producers: HashMap::new(),
+        }
+    }
+
+    fn transactional_id(conn: ConnId) -> String {
+        format!("bench-{:?}-{}", conn.side, conn.index)
+    }
+
+    fn producer(&mut self, conn: ConnId) -> &mut Producer {
+        self.producers.entry(conn).or_insert(Producer {
+            producer_id: -1,
+            epoch: -1,
+            sequence: 0,
+            step: Step::Init,
+        })
+    }
+}
+
+impl Workload for SequencedProduce {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn moves_records(&self) -> bool {
+        true
+    }
+
+    fn writes_log(&self) -> bool {
+        true
+    }
+
+    fn setup(&mut self, broker: SocketAddr) -> Result<(), String> {
+        create_topic(broker, SEQUENCED_TOPIC, self.partitions, &[])
+    }
+
+    fn encode_request(&mut self, conn: ConnId, correlation_id: i32, out: &mut Vec<u8>) {
+        use kafka_broker::apis::{add_partitions_to_txn, end_txn, init_producer_id};
+        let transactional = self.batches.is_some();
+        let id = Self::transactional_id(conn);
+        let partition = (conn.index % self.partitions) as i32;
+        let p = self.producer(conn);
+        let (pid, epoch, sequence, step) = (p.producer_id, p.epoch, p.sequence, p.step);
+        let flexible = |version| Ver {
+            version,
+            flexible: true,
+        };
+        let start = out.len();
+        let frame = match step {
+            Step::Init => {
+                let request = init_producer_id::Request {
+                    transactional_id: transactional.then_some(id.as_str()),
+                    transaction_timeout_ms: 60_000,
+                    ..Default::default()
+                };
+                request_frame(22, 4, |w| request.write(w, flexible(4)).unwrap())
+            }
+            Step::Add => {
+                let request = add_partitions_to_txn::Request {
+                    v3_and_below_transactional_id: &id,
+                    v3_and_below_producer_id: pid,
+                    v3_and_below_producer_epoch: epoch,
+                    v3_and_below_topics: vec![add_partitions_to_txn::Topic {
+                        name: SEQUENCED_TOPIC,
+                        partitions: vec![partition],
+                    }],
+                    ..Default::default()
+                };
+                request_frame(24, 3, |w| request.write(w, flexible(3)).unwrap())
+            }
+            Step::End => {
+                let request = end_txn::Request {
+                    transactional_id: &id,
+                    producer_id: pid,
+                    producer_epoch: epoch,
+                    committed: true,
+                };
+                request_frame(26, 3, |w| request.write(w, flexible(3)).unwrap())
+            }
+            Step::Produce(_) => {
+                let batch = &mut self.batch;
+                batch[43..51].copy_from_slice(&pid.to_be_bytes());
+                batch[51..53].copy_from_slice(&epoch.to_be_bytes());
+                batch[53..57].copy_from_slice(&sequence.to_be_bytes());
+                let crc = kafka_broker::storage::crc32c::crc32c(&batch[21..]);
+                batch[17..21].copy_from_slice(&crc.to_be_bytes());
+                let request = produce::Request {
+                    transactional_id: transactional.then_some(id.as_str()),
+                    acks: -1,
+                    timeout_ms: 30_000,
+                    topic_data: vec![produce::TopicProduceData {
+                        name: SEQUENCED_TOPIC,
+                        partition_data: vec![produce::PartitionProduceData {
+                            index: partition,
+                            records: Some(Records::Bytes(batch)),
+                        }],
+                    }],
+                };
+                let v = flexible(PRODUCE_VERSION);
+                request_frame(0, PRODUCE_VERSION, |w| request.write(w, v).unwrap())
+            }
+        };
+        out.extend_from_slice(&frame);
+        let at = start + REQUEST_CORRELATION_AT;
+        out[at..at + 4].copy_from_slice(&correlation_id.to_be_bytes());
+    }
+
+    fn check_response(&mut self, conn: ConnId, frame: &[u8]) -> Result<Moved, String> {
+        let batches = self.batches;
+        let moved = self.moved;
+        let p = self.producer(conn);
+        // The baseline replays the probe's answer (an InitProducerId): it is taken as a
+        // success of whatever was asked.
+        let real = conn.side != Side::Baseline;
+        let bad = |what: &str, e: codec::DecodeError| format!("{what} response: {e:?}");
+        let next = match p.step {
+            Step::Init => {
+                if real {
+                    let mut r = flexible_body(frame).map_err(|e| bad("InitProducerId", e))?;
+                    let parsed =
+                        (|| Ok::<_, codec::DecodeError>((r.i32()?, r.i16()?, r.i64()?, r.i16()?)))(
+                        );
+                    let (_, error, pid, epoch) = parsed.map_err(|e| bad("InitProducerId", e))?;
+                    if error != 0 {
+                        return Err(format!("InitProducerId error {error}"));
+                    }
+                    (p.producer_id, p.epoch) = (pid, epoch);
+                }
+                if batches.is_some() {
+                    Step::Add
+                } else {
+                    Step::Produce(0)
+                }
+            }
+            Step::Add => {
+                if real {
+                    let mut r = flexible_body(frame).map_err(|e| bad("AddPartitionsToTxn", e))?;
+                    let parsed = (|| {
+                        r.i32()?;
+                        r.array_len(true, 1)?;
+                        r.string(true)?;
+                        r.array_len(true, 1)?;
+                        r.i32()?;
+                        r.i16()
+                    })();
+                    let error = parsed.map_err(|e| bad("AddPartitionsToTxn", e))?;
+                    if error != 0 {
+                        return Err(format!("AddPartitionsToTxn error {error}"));
+                    }
+                }
+                Step::Produce(0)
+            }
+            Step::Produce(n) => {
+                if real {
+                    let (error, base_offset) =
+                        produce_outcome(frame).map_err(|e| bad("Produce", e))?;
+                    if error != 0 || base_offset < 0 {
+                        return Err(format!("Produce error {error}, base offset {base_offset}"));
+                    }
+                }
+                p.sequence = p.sequence.wrapping_add(moved.records as i32) & i32::MAX;
+                let step = match batches {
+                    Some(count) if n + 1 == count => Step::End,
+                    _ => Step::Produce(n + 1),
+                };
+                p.step = step;
+                return Ok(moved);
+            }
+            Step::End => {
+                if real {
+                    let mut r = flexible_body(frame).map_err(|e| bad("EndTxn", e))?;
+                    let error = (|| {
+                        r.i32()?;
+                        r.i16()
+                    })()
+                    .map_err(|e| bad("EndTxn", e))?;
+                    if error != 0 {
+                        return Err(format!("EndTxn error {error}"));
+                    }
+                }
+                Step::Add
+            }
+        };
+        p.step = next;
+        Ok(Moved::default())
+    }
 }
 
 /// Fetch v12 (flexible, topic by name) of one partition per request, `connection %

@@ -19,6 +19,7 @@ use crate::quotas::Quotas;
 use crate::security::{Gate, Security, Session};
 use crate::server::{Outcome, Peer, Service};
 use crate::storage::Storage;
+use crate::transactions::{Transactions, TxnConfig};
 
 pub struct Broker {
     /// The configuration in effect: `server.properties` with the dynamic broker configs of
@@ -65,6 +66,13 @@ impl Broker {
         let quotas = Quotas::new(&config, storage.client_quotas(), Instant::now());
         let security =
             Security::new(&config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.0))?;
+        // The transaction coordinator comes back from `__transaction_state`; prepared
+        // transactions are completed by the first timer turn.
+        let mut transactions = Transactions::restore(storage.read_txn_log()?);
+        transactions.config = TxnConfig::from_properties(&config.properties);
+        transactions.next_abort_check = Some(Instant::now());
+        transactions.next_expiry_check = Some(Instant::now());
+        coordinator.transactions = transactions;
         let mut broker = Broker {
             security,
             next_retention_check: Instant::now() + retention_interval(&config),
@@ -398,6 +406,7 @@ impl Service for Broker {
             Some(self.next_offsets_expiry),
             self.storage.next_flush(),
             self.coordinator.next_deadline(),
+            self.coordinator.transactions.next_deadline(self.turn_ended),
             // Deleted partitions' directories go a bounded step per turn, turn after turn.
             self.storage.deletions_due(),
         ]
@@ -437,6 +446,7 @@ impl Service for Broker {
         // A slice of the cleaner's work, if a pass is under way or its back-off ended.
         self.storage.clean_slice(crate::storage::now_ms());
         self.coordinator.tick(now);
+        apis::txn_common::on_timer(&mut self.storage, &mut self.coordinator.transactions, now);
         self.end_of_turn(now);
     }
 }

@@ -612,11 +612,36 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     fixed(no_default("ssl.truststore.certificates", Str)),
     fixed(no_default("ssl.truststore.location", Str)),
     fixed(key("ssl.truststore.type", Str, "JKS", Any)),
+    fixed(key(
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        Int,
+        "10000",
+        AtLeast(1),
+    )),
+    fixed(key("transaction.max.timeout.ms", Int, "900000", AtLeast(1))),
     dynamic(key(
         "transaction.partition.verification.enable",
         Boolean,
         "true",
         Any,
+    )),
+    fixed(key(
+        "transaction.remove.expired.transaction.cleanup.interval.ms",
+        Int,
+        "3600000",
+        AtLeast(1),
+    )),
+    fixed(key(
+        "transaction.state.log.num.partitions",
+        Int,
+        "50",
+        AtLeast(1),
+    )),
+    fixed(key(
+        "transactional.id.expiration.ms",
+        Int,
+        "604800000",
+        AtLeast(1),
     )),
     dynamic(key("unclean.leader.election.enable", Boolean, "false", Any)),
 ];

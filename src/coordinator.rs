@@ -194,6 +194,9 @@ pub struct Coordinator {
     pub group_size_max: usize,
     /// The groups of Kafka's consumer protocol (KIP-848); a group id is one type at a time.
     pub consumer: ConsumerGroups,
+    /// The transaction coordinator (src/transactions.rs), held here so every handler
+    /// reaches it through the context's coordinator.
+    pub transactions: crate::transactions::Transactions,
 }
 
 const SESSION_TIMEOUT_MS_MIN: i32 = 6_000 / 6; // 1 s: lenient with test clients
@@ -208,6 +211,7 @@ impl Coordinator {
             epoch: 0,
             group_size_max: i32::MAX as usize,
             consumer: ConsumerGroups::default(),
+            transactions: crate::transactions::Transactions::default(),
         }
     }
 

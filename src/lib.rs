@@ -17,3 +17,4 @@ pub mod security;
 pub mod server;
 pub mod storage;
 pub mod topic_regex;
+pub mod transactions;

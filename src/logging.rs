@@ -42,6 +42,8 @@ pub const TARGETS: &[&str] = &[
     "kafka_broker::apis::produce",
     "kafka_broker::apis::sasl_authenticate",
     "kafka_broker::apis::sasl_handshake",
+    "kafka_broker::apis::txn_common",
+    "kafka_broker::apis::txn_offset_commit",
     "kafka_broker::apis::write_txn_markers",
     "kafka_broker::broker",
     "kafka_broker::config",
@@ -67,6 +69,7 @@ pub const TARGETS: &[&str] = &[
     "kafka_broker::storage::partitions",
     "kafka_broker::storage::snapshot",
     "kafka_broker::storage::txn",
+    "kafka_broker::storage::txn_log",
     "kafka_broker::storage::write_health",
 ];
 

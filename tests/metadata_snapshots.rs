@@ -178,6 +178,8 @@ fn producer_id(conn: &mut Conn) -> i64 {
         transaction_timeout_ms: 60_000,
         producer_id: -1,
         producer_epoch: -1,
+        enable_2pc: false,
+        keep_prepared_txn: false,
     };
     let mut body = Vec::new();
     let response = conn.call::<InitProducerId>(4, &request, &mut body);

@@ -324,6 +324,7 @@ fn init_producer(conn: &mut Conn) -> (i64, i16) {
         transaction_timeout_ms: 60_000,
         producer_id: -1,
         producer_epoch: -1,
+        ..Default::default()
     };
     let body = conn.send::<InitProducerId>(4, &request);
     let response = decoded::<InitProducerId>(&body, 4);

@@ -13,6 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Conn, TestBroker, decoded};
+use kafka_broker::apis::add_partitions_to_txn::{self, AddPartitionsToTxn};
 use kafka_broker::apis::create_topics::{self, CreateTopics};
 use kafka_broker::apis::describe_producers::{self, DescribeProducers};
 use kafka_broker::apis::fetch::{self, Fetch};
@@ -58,12 +59,15 @@ fn create_topic(conn: &mut Conn, name: &str, configs: &[(&str, &str)]) {
     assert_eq!(response.topics[0].error_code, NONE, "{response:?}");
 }
 
-fn init_producer_id(conn: &mut Conn) -> (i64, i16) {
+/// The producer id and epoch of a transactional id (the coordinator's: its batches must be
+/// of the transaction that transactional id has open).
+fn init_producer_id(conn: &mut Conn, transactional_id: &str) -> (i64, i16) {
     let request = init_producer_id::Request {
-        transactional_id: None,
+        transactional_id: Some(transactional_id),
         transaction_timeout_ms: 60_000,
         producer_id: -1,
         producer_epoch: -1,
+        ..Default::default()
     };
     let body = conn.send::<InitProducerId>(4, &request);
     let response = decoded::<InitProducerId>(&body, 4);
@@ -114,6 +118,14 @@ fn produce(
     topic: &str,
     batch: &[u8],
 ) -> (i16, i64) {
+    // A transactional batch joins its producer's transaction at the coordinator first (as
+    // a client's AddPartitionsToTxn does).
+    if let (Some(id), Some(header)) = (transactional_id, BatchHeader::parse(batch))
+        && header.is_transactional()
+        && header.producer_id >= 0
+    {
+        add_partition(conn, id, header.producer_id, header.producer_epoch, topic);
+    }
     let request = produce::Request {
         transactional_id,
         acks: -1,
@@ -130,6 +142,28 @@ fn produce(
     let response = decoded::<Produce>(&body, 11);
     let p = &response.responses[0].partition_responses[0];
     (p.error_code, p.base_offset)
+}
+
+/// AddPartitionsToTxn v3 of `topic`-0 to the transaction of `transactional_id`.
+fn add_partition(conn: &mut Conn, transactional_id: &str, pid: i64, epoch: i16, topic: &str) {
+    let request = add_partitions_to_txn::Request {
+        v3_and_below_transactional_id: transactional_id,
+        v3_and_below_producer_id: pid,
+        v3_and_below_producer_epoch: epoch,
+        v3_and_below_topics: vec![add_partitions_to_txn::Topic {
+            name: topic,
+            partitions: vec![0],
+        }],
+        ..Default::default()
+    };
+    let body = conn.send::<AddPartitionsToTxn>(3, &request);
+    let response = decoded::<AddPartitionsToTxn>(&body, 3);
+    let code =
+        response.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code;
+    assert_eq!(
+        code, NONE,
+        "AddPartitionsToTxn of {topic}-0 for {transactional_id}"
+    );
 }
 
 /// Writes one marker to `partitions` of `topic`; each partition's error code.
@@ -348,8 +382,8 @@ fn read_committed_serves_below_the_lso_with_the_aborted_transactions() {
     let broker = TestBroker::start();
     let mut conn = Conn::open(&broker);
     create_topic(&mut conn, TOPIC, &[]);
-    let (a, epoch_a) = init_producer_id(&mut conn);
-    let (b, epoch_b) = init_producer_id(&mut conn);
+    let (a, epoch_a) = init_producer_id(&mut conn, "tx-a");
+    let (b, epoch_b) = init_producer_id(&mut conn, "tx-b");
     assert_eq!(
         produce(
             &mut conn,
@@ -512,8 +546,8 @@ fn a_transaction_open_across_segment_rolls_survives_a_kill() {
     let broker = TestBroker::start();
     let mut conn = Conn::open(&broker);
     create_topic(&mut conn, TOPIC, &[("segment.bytes", "300")]);
-    let (a, epoch) = init_producer_id(&mut conn);
-    let (b, _) = init_producer_id(&mut conn);
+    let (a, epoch) = init_producer_id(&mut conn, "tx-a");
+    let (b, _) = init_producer_id(&mut conn, "tx-b");
     assert_eq!(
         produce(
             &mut conn,
@@ -561,7 +595,7 @@ fn a_waiting_read_committed_fetch_wakes_when_a_marker_moves_the_lso() {
     let broker = TestBroker::start();
     let mut conn = Conn::open(&broker);
     create_topic(&mut conn, TOPIC, &[]);
-    let (a, epoch) = init_producer_id(&mut conn);
+    let (a, epoch) = init_producer_id(&mut conn, "tx-a");
     let bytes = batch_of(a, epoch, 0, true, &["a0"]);
     assert_eq!(produce(&mut conn, Some("tx-a"), TOPIC, &bytes), (NONE, 0));
     // Nothing is committed yet: a fetch that does not wait gets nothing.
@@ -623,8 +657,8 @@ fn the_cleaner_removes_an_aborted_transaction_and_keeps_what_it_superseded() {
         ("min.cleanable.dirty.ratio", "0.01"),
     ];
     create_topic(&mut conn, TOPIC, &configs);
-    let (a, epoch_a) = init_producer_id(&mut conn);
-    let (b, epoch_b) = init_producer_id(&mut conn);
+    let (a, epoch_a) = init_producer_id(&mut conn, "tx-a");
+    let (b, epoch_b) = init_producer_id(&mut conn, "tx-b");
     let keep = keyed_batch(-1, -1, -1, false, &[("k", "keep")]);
     assert_eq!(produce(&mut conn, None, TOPIC, &keep), (NONE, 0));
     // The same key in a transaction that aborts: it must not supersede offset 0.

@@ -124,6 +124,8 @@ fn abandon<A: Api>(ctx: &mut Context, body: &[u8]) {
     }
 }
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
@@ -149,8 +151,10 @@ pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_quorum;
 pub mod describe_topic_partitions;
+pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -162,6 +166,7 @@ pub mod list_config_resources;
 pub mod list_groups;
 pub mod list_offsets;
 pub mod list_partition_reassignments;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -171,6 +176,8 @@ pub mod produce;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
+pub mod txn_common;
+pub mod txn_offset_commit;
 pub mod write_txn_markers;
 
 /// Every API we serve, sorted by key.
@@ -195,7 +202,11 @@ pub static APIS: &[Entry] = &[
     Entry::of::<delete_records::DeleteRecords>(),
     Entry::of::<init_producer_id::InitProducerId>(),
     Entry::of::<offset_for_leader_epoch::OffsetForLeaderEpoch>(),
+    Entry::of::<add_partitions_to_txn::AddPartitionsToTxn>(),
+    Entry::of::<add_offsets_to_txn::AddOffsetsToTxn>(),
+    Entry::of::<end_txn::EndTxn>(),
     Entry::of::<write_txn_markers::WriteTxnMarkers>(),
+    Entry::of::<txn_offset_commit::TxnOffsetCommit>(),
     Entry::of::<describe_acls::DescribeAcls>(),
     Entry::of::<create_acls::CreateAcls>(),
     Entry::of::<delete_acls::DeleteAcls>(),
@@ -217,6 +228,8 @@ pub static APIS: &[Entry] = &[
     Entry::of::<describe_quorum::DescribeQuorum>(),
     Entry::of::<describe_cluster::DescribeCluster>(),
     Entry::of::<describe_producers::DescribeProducers>(),
+    Entry::of::<describe_transactions::DescribeTransactions>(),
+    Entry::of::<list_transactions::ListTransactions>(),
     Entry::of::<consumer_group_heartbeat::ConsumerGroupHeartbeat>(),
     Entry::of::<consumer_group_describe::ConsumerGroupDescribe>(),
     Entry::of::<list_config_resources::ListConfigResources>(),

@@ -4,7 +4,8 @@
 //!   top-level error_code. v3: the response's throttle_time_ms. v4: no change on the wire.
 //! - v5: the response's committed_leader_epoch per partition.
 //! - v6: first flexible version.
-//! - v7: the request's require_stable (we have no transactions, so nothing is unstable).
+//! - v7: the request's require_stable: a partition with transactional offsets not yet
+//!   committed or aborted answers UNSTABLE_OFFSET_COMMIT (88) and offset -1, as Kafka.
 //! - v8: batching: the request and the response carry an array of groups, each with its
 //!   own topics (null = all) and error code, instead of one group's fields at top level.
 //! - v9: each group's member_id and member_epoch, checked only for KIP-848 consumer
@@ -28,6 +29,8 @@ use crate::storage::offsets::Committed;
 const FIRST_GROUPS_VERSION: i16 = 8;
 /// The first version that names topics by id.
 const FIRST_TOPIC_ID_VERSION: i16 = 10;
+/// A transaction's offsets for the partition are neither committed nor aborted yet.
+const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 
 message! {
     pub struct Request<'a> {
@@ -88,7 +91,13 @@ impl Api for OffsetFetch {
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
         let by_id = ctx.version >= FIRST_TOPIC_ID_VERSION;
         if ctx.version < FIRST_GROUPS_VERSION {
-            let topics = fetch(ctx, request.group_id, request.topics.as_deref(), by_id);
+            let topics = fetch(
+                ctx,
+                request.group_id,
+                request.topics.as_deref(),
+                by_id,
+                request.require_stable,
+            );
             return Answer::Respond(Response {
                 topics,
                 ..Response::default()
@@ -112,7 +121,13 @@ impl Api for OffsetFetch {
                     },
                     None => ResponseGroup {
                         group_id: group.group_id.to_string(),
-                        topics: fetch(ctx, group.group_id, group.topics.as_deref(), by_id),
+                        topics: fetch(
+                            ctx,
+                            group.group_id,
+                            group.topics.as_deref(),
+                            by_id,
+                            request.require_stable,
+                        ),
                         error_code: error::NONE,
                     },
                 }
@@ -131,9 +146,17 @@ fn fetch(
     group_id: &str,
     wanted: Option<&[RequestTopic]>,
     by_id: bool,
+    require_stable: bool,
 ) -> Vec<ResponseTopic> {
     let committed = ctx.storage.committed(group_id);
     let lookup = |topic: &str, partition: i32| {
+        if require_stable
+            && ctx
+                .storage
+                .has_pending_txn_offsets(group_id, topic, partition)
+        {
+            return answer(partition, None, UNSTABLE_OFFSET_COMMIT);
+        }
         let found = committed.and_then(|c| c.get(&(topic.to_string(), partition)));
         answer(partition, found, error::NONE)
     };

@@ -209,21 +209,29 @@ fn record_errors_message(errors: &[(i32, String)]) -> String {
 }
 
 /// The transaction coordinator's check of a transactional batch before it is stored (Kafka's
-/// transaction verification): `Some` refuses it with that error and message. The seam for
-/// the coordinator: until it is in place only a batch with no producer id (never in a
-/// transaction) is refused, and every other transactional batch of a request with a
-/// transactional_id is stored.
+/// transaction verification, KIP-890 part 1): `Some` refuses it with that error and
+/// message. A batch with no producer id is never in a transaction; a producer's batch must
+/// be of the transaction its transactional id has open, with this partition added
+/// (`txn_common::check_produce`).
 fn transaction_check(
-    _ctx: &Context,
-    _transactional_id: &str,
-    _topic_partition: &records::TopicPartition,
+    ctx: &Context,
+    transactional_id: &str,
+    topic_partition: &records::TopicPartition,
     header: &BatchHeader,
 ) -> Option<(i16, Option<String>)> {
     if header.producer_id < 0 {
         let message = "Partition was not added to the transaction";
         return Some((error::INVALID_TXN_STATE, Some(message.into())));
     }
-    None
+    super::txn_common::check_produce(
+        &ctx.coordinator.transactions,
+        Some(transactional_id),
+        header.producer_id,
+        header.producer_epoch,
+        topic_partition.topic,
+        topic_partition.partition,
+    )
+    .err()
 }
 
 fn produce_partition(

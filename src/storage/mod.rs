@@ -25,6 +25,7 @@ pub mod recovery;
 pub mod scram_credentials;
 pub mod snapshot;
 pub mod txn;
+pub mod txn_log;
 pub mod volume;
 mod write_health;
 
@@ -151,6 +152,8 @@ pub struct Storage {
     /// Consumer groups' records (KIP-848), key bytes to value bytes, replayed from
     /// `__consumer_offsets`.
     group_records: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Transactional offset commits awaiting their producer's marker (txn_log.rs).
+    txn_offsets: txn_log::PendingOffsets,
     offsets_partitions: i32,
     /// Dynamic configs of resources other than topics (brokers, groups), by resource type
     /// and name, replayed from ConfigRecords.
@@ -223,6 +226,7 @@ impl Storage {
             producer_id_block_end: 0,
             offsets: offsets::OffsetMap::new(),
             group_records: BTreeMap::new(),
+            txn_offsets: txn_log::PendingOffsets::new(),
             offsets_partitions: config.offsets_topic_num_partitions,
             resource_configs: BTreeMap::new(),
             broker_config_epoch: 0,
@@ -888,7 +892,7 @@ impl Storage {
         let Some(topic) = self.topics.get(offsets::TOPIC) else {
             return Ok(());
         };
-        for partition in &topic.partitions {
+        for (index, partition) in topic.partitions.iter().enumerate() {
             Storage::refuse_corrupt(&partition.log)?;
             let bytes = partition.log.read_all()?;
             let mut position = 0;
@@ -898,6 +902,11 @@ impl Storage {
                     break;
                 };
                 position = end;
+                // Transactional offsets count only once their producer's COMMIT follows.
+                let (pending, committed) = (&mut self.txn_offsets, &mut self.offsets);
+                if txn_log::replay_batch(pending, committed, index as i32, &header, batch_bytes) {
+                    continue;
+                }
                 if header.is_control() {
                     continue;
                 }
@@ -943,7 +952,7 @@ impl Storage {
 
     /// Creates `__consumer_offsets` on first use with the configs Kafka's group coordinator
     /// gives it: compacted, `offsets.topic.segment.bytes` segments, the producer's codec.
-    fn ensure_offsets_topic(&mut self) -> Result<(), AppendError> {
+    pub(super) fn ensure_offsets_topic(&mut self) -> Result<(), AppendError> {
         if self.topics.contains_key(offsets::TOPIC) {
             return Ok(());
         }

@@ -936,10 +936,166 @@ def case_init_producer_id(s: Session, v: int):
                   producer_id=-1, producer_epoch=-1)
     s.expect(resp.error_code == 0 and resp.producer_id >= 0 and resp.producer_epoch >= 0,
              f"error {resp.error_code}, producer {resp.producer_id}/{resp.producer_epoch}")
-    # Transactions are not served: refused, with producer id -1.
-    resp = s.call(ApiKey.InitProducerId, v, True, transactional_id="oracle-txn", transaction_timeout_ms=60000,
+    # A transactional id: a stable producer id, one epoch more on each InitProducerId.
+    txn = s.unique(f"txn-init-v{v}")
+    first = s.call(ApiKey.InitProducerId, v, True, transactional_id=txn, transaction_timeout_ms=60000,
+                   producer_id=-1, producer_epoch=-1)
+    again = s.call(ApiKey.InitProducerId, v, True, transactional_id=txn, transaction_timeout_ms=60000,
+                   producer_id=-1, producer_epoch=-1)
+    s.expect(first.error_code == 0 and first.producer_epoch == 0 and first.producer_id >= 0,
+             f"transactional: {first}")
+    s.expect((again.error_code, again.producer_id, again.producer_epoch) == (0, first.producer_id, 1),
+             f"again: {again}")
+    # Above transaction.max.timeout.ms (900000): INVALID_TRANSACTION_TIMEOUT.
+    long = s.call(ApiKey.InitProducerId, v, True, transactional_id=txn, transaction_timeout_ms=900001,
                   producer_id=-1, producer_epoch=-1)
-    s.expect(resp.error_code != 0 and resp.producer_id == -1, f"transactional: {resp}")
+    s.expect((long.error_code, long.producer_id) == (50, -1), f"timeout 900001: {long}")
+
+
+def txn_producer(s: Session, what: str) -> Tuple[str, int, int]:
+    """A fresh transactional id with its producer id and epoch (setup)."""
+    txn = s.unique(what)
+    init = s.call(ApiKey.InitProducerId, s.setup_version(ApiKey.InitProducerId), False, transactional_id=txn,
+                  transaction_timeout_ms=60000, producer_id=-1, producer_epoch=-1)
+    if init.error_code != 0:
+        raise SetupError(f"setup InitProducerId {txn}: {init}")
+    return txn, init.producer_id, init.producer_epoch
+
+
+def txn_add(s: Session, txn: str, pid: int, epoch: int, partitions: List[int]) -> None:
+    req = REQUESTS[ApiKey.AddPartitionsToTxn]
+    resp = s.call(ApiKey.AddPartitionsToTxn, 3, False, v3_and_below_transactional_id=txn,
+                  v3_and_below_producer_id=pid, v3_and_below_producer_epoch=epoch,
+                  v3_and_below_topics=[req.AddPartitionsToTxnTopic(name=TOPIC, partitions=partitions)])
+    codes = [p.partition_error_code for t in resp.results_by_topic_v3_and_below for p in t.results_by_partition]
+    if codes != [0] * len(partitions):
+        raise SetupError(f"setup AddPartitionsToTxn: {resp}")
+
+
+def case_add_partitions_to_txn(s: Session, v: int):
+    txn, pid, epoch = txn_producer(s, f"txn-add-v{v}")
+    req = REQUESTS[ApiKey.AddPartitionsToTxn]
+    topic = req.AddPartitionsToTxnTopic
+    if v <= 3:
+        resp = s.call(ApiKey.AddPartitionsToTxn, v, True, v3_and_below_transactional_id=txn,
+                      v3_and_below_producer_id=pid, v3_and_below_producer_epoch=epoch,
+                      v3_and_below_topics=[topic(name=TOPIC, partitions=[0, 1])])
+        got = {(t.name, p.partition_index): p.partition_error_code
+               for t in resp.results_by_topic_v3_and_below for p in t.results_by_partition}
+        s.expect(got == {(TOPIC, 0): 0, (TOPIC, 1): 0}, f"added: {got}")
+        # An unknown partition: UNKNOWN_TOPIC_OR_PARTITION, the rest OPERATION_NOT_ATTEMPTED.
+        resp = s.call(ApiKey.AddPartitionsToTxn, v, True, v3_and_below_transactional_id=txn,
+                      v3_and_below_producer_id=pid, v3_and_below_producer_epoch=epoch,
+                      v3_and_below_topics=[topic(name=TOPIC, partitions=[0, 99])])
+        got = {(t.name, p.partition_index): p.partition_error_code
+               for t in resp.results_by_topic_v3_and_below for p in t.results_by_partition}
+        s.expect(got == {(TOPIC, 0): 55, (TOPIC, 99): 3}, f"with an unknown partition: {got}")
+        return
+    tx = req.AddPartitionsToTxnTransaction
+    resp = s.call(ApiKey.AddPartitionsToTxn, v, True, transactions=[
+        tx(transactional_id=txn, producer_id=pid, producer_epoch=epoch, verify_only=False,
+           topics=[topic(name=TOPIC, partitions=[0])])])
+    got = [(r.transactional_id, p.partition_index, p.partition_error_code)
+           for r in resp.results_by_transaction for t in r.topic_results for p in t.results_by_partition]
+    s.expect(resp.error_code == 0 and got == [(txn, 0, 0)], f"added: {resp}")
+    # verify_only: partition 0 is in the transaction, 1 is not; a stale epoch is fenced.
+    resp = s.call(ApiKey.AddPartitionsToTxn, v, True, transactions=[
+        tx(transactional_id=txn, producer_id=pid, producer_epoch=epoch, verify_only=True,
+           topics=[topic(name=TOPIC, partitions=[0, 1])]),
+        tx(transactional_id=txn, producer_id=pid, producer_epoch=epoch + 1, verify_only=True,
+           topics=[topic(name=TOPIC, partitions=[0])])])
+    got = [(p.partition_index, p.partition_error_code)
+           for r in resp.results_by_transaction for t in r.topic_results for p in t.results_by_partition]
+    s.expect(got == [(0, 0), (1, 48), (0, 90)], f"verified: {got}")
+
+
+def case_add_offsets_to_txn(s: Session, v: int):
+    txn, pid, epoch = txn_producer(s, f"txn-offsets-v{v}")
+    group = s.unique(f"txn-group-v{v}")
+    resp = s.call(ApiKey.AddOffsetsToTxn, v, True, transactional_id=txn, producer_id=pid,
+                  producer_epoch=epoch, group_id=group)
+    s.expect(resp.error_code == 0, f"added: {resp}")
+    fenced = s.call(ApiKey.AddOffsetsToTxn, v, True, transactional_id=txn, producer_id=pid,
+                    producer_epoch=epoch + 1, group_id=group)
+    s.expect(fenced.error_code == (90 if v >= 2 else 47), f"another epoch: {fenced}")
+    unknown = s.call(ApiKey.AddOffsetsToTxn, v, True, transactional_id=s.unique("txn-unknown"),
+                     producer_id=pid, producer_epoch=epoch, group_id=group)
+    s.expect(unknown.error_code == 49, f"unknown transactional id: {unknown}")
+
+
+def case_end_txn(s: Session, v: int):
+    txn, pid, epoch = txn_producer(s, f"txn-end-v{v}")
+    empty = s.call(ApiKey.EndTxn, v, True, transactional_id=txn, producer_id=pid, producer_epoch=epoch,
+                   committed=True)
+    s.expect(empty.error_code == 48, f"ending an empty transaction: {empty}")
+    txn_add(s, txn, pid, epoch, [0])
+    fenced = s.call(ApiKey.EndTxn, v, True, transactional_id=txn, producer_id=pid, producer_epoch=epoch + 1,
+                    committed=True)
+    s.expect(fenced.error_code == (90 if v >= 2 else 47), f"another epoch: {fenced}")
+    done = s.call(ApiKey.EndTxn, v, True, transactional_id=txn, producer_id=pid, producer_epoch=epoch,
+                  committed=True)
+    s.expect(done.error_code == 0, f"commit: {done}")
+    if v >= 5:
+        # Transaction version 2: a new epoch with every end.
+        s.expect((done.producer_id, done.producer_epoch) == (pid, epoch + 1), f"v5 commit: {done}")
+    retry = s.call(ApiKey.EndTxn, v, True, transactional_id=txn, producer_id=pid, producer_epoch=epoch,
+                   committed=True)
+    s.expect(retry.error_code == 0, f"a retried commit: {retry}")
+
+
+def case_txn_offset_commit(s: Session, v: int):
+    txn, pid, epoch = txn_producer(s, f"txn-commit-v{v}")
+    group = s.unique(f"txn-commit-group-v{v}")
+    if v < 5:
+        added = s.call(ApiKey.AddOffsetsToTxn, 3, False, transactional_id=txn, producer_id=pid,
+                       producer_epoch=epoch, group_id=group)
+        if added.error_code != 0:
+            raise SetupError(f"setup AddOffsetsToTxn: {added}")
+    req = REQUESTS[ApiKey.TxnOffsetCommit]
+    topic = req.TxnOffsetCommitRequestTopic
+    resp = s.call(ApiKey.TxnOffsetCommit, v, True, transactional_id=txn, group_id=group, producer_id=pid,
+                  producer_epoch=epoch, generation_id=-1, member_id="", group_instance_id=None,
+                  topics=[topic(name=TOPIC, partitions=[topic.TxnOffsetCommitRequestPartition(
+                      partition_index=0, committed_offset=17, committed_leader_epoch=-1,
+                      committed_metadata="oracle")])])
+    got = [(t.name, p.partition_index, p.error_code) for t in resp.topics for p in t.partitions]
+    s.expect(got == [(TOPIC, 0, 0)], f"committed in the transaction: {got}")
+    ended = s.call(ApiKey.EndTxn, 3, False, transactional_id=txn, producer_id=pid, producer_epoch=epoch,
+                   committed=True)
+    if ended.error_code != 0:
+        raise SetupError(f"setup EndTxn: {ended}")
+    fetched = s.call(ApiKey.OffsetFetch, s.setup_version(ApiKey.OffsetFetch), False, group_id=group,
+                     topics=None, require_stable=False)
+    offsets = {(t.name, p.partition_index): p.committed_offset for t in fetched.topics for p in t.partitions}
+    s.expect(offsets == {(TOPIC, 0): 17}, f"OffsetFetch after the commit: {offsets}")
+
+
+def case_describe_transactions(s: Session, v: int):
+    txn, pid, epoch = txn_producer(s, f"txn-describe-v{v}")
+    txn_add(s, txn, pid, epoch, [1, 0])
+    unknown = s.unique("txn-never")
+    resp = s.call(ApiKey.DescribeTransactions, v, True, transactional_ids=[txn, unknown])
+    by_id = {t.transactional_id: t for t in resp.transaction_states}
+    mine, other = by_id.get(txn), by_id.get(unknown)
+    s.expect(mine is not None and mine.error_code == 0 and mine.transaction_state == "Ongoing"
+             and (mine.producer_id, mine.producer_epoch, mine.transaction_timeout_ms) == (pid, epoch, 60000)
+             and [(t.topic, sorted(t.partitions)) for t in mine.topics] == [(TOPIC, [0, 1])],
+             f"described: {mine}")
+    s.expect(other is not None and other.error_code == 105, f"unknown: {other}")
+
+
+def case_list_transactions(s: Session, v: int):
+    txn, pid, epoch = txn_producer(s, f"txn-list-v{v}")
+    txn_add(s, txn, pid, epoch, [0])
+    fields = dict(state_filters=["Ongoing", "NoSuchState"], producer_id_filters=[pid])
+    if v >= 1:
+        fields["duration_filter"] = -1
+    if v >= 2:
+        fields["transactional_id_pattern"] = txn.replace("-", ".")
+    resp = s.call(ApiKey.ListTransactions, v, True, **fields)
+    got = [(t.transactional_id, t.producer_id, t.transaction_state) for t in resp.transaction_states]
+    s.expect(resp.error_code == 0 and got == [(txn, pid, "Ongoing")], f"listed: {got}")
+    s.expect(list(resp.unknown_state_filters) == ["NoSuchState"], f"unknown filters: {resp.unknown_state_filters}")
 
 
 def case_offset_for_leader_epoch(s: Session, v: int):
@@ -1289,9 +1445,15 @@ def case_write_txn_markers(s: Session, v: int):
     name = s.unique(f"txn-markers-v{v}")
     if create_topic(s, name, 1).topics[0].error_code != 0:
         raise SetupError(f"setup CreateTopics {name}")
-    init = s.call(ApiKey.InitProducerId, s.versions[ApiKey.InitProducerId][1], False, transactional_id=None,
-                  transaction_timeout_ms=60000, producer_id=-1, producer_epoch=-1)
-    pid, epoch = init.producer_id, init.producer_epoch
+    # The producer is a transactional id's, and the partition in its transaction (the
+    # coordinator checks a transactional batch before it is stored).
+    txn, pid, epoch = txn_producer(s, f"txn-markers-producer-v{v}")
+    add = REQUESTS[ApiKey.AddPartitionsToTxn]
+    added = s.call(ApiKey.AddPartitionsToTxn, 3, False, v3_and_below_transactional_id=txn,
+                   v3_and_below_producer_id=pid, v3_and_below_producer_epoch=epoch,
+                   v3_and_below_topics=[add.AddPartitionsToTxnTopic(name=name, partitions=[0])])
+    if [p.partition_error_code for t in added.results_by_topic_v3_and_below for p in t.results_by_partition] != [0]:
+        raise SetupError(f"setup AddPartitionsToTxn: {added}")
     builder = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=1 << 20, transactional=True,
                                    producer_id=pid, producer_epoch=epoch, base_sequence=0)
     for i in range(2):
@@ -1299,7 +1461,7 @@ def case_write_txn_markers(s: Session, v: int):
     builder.close()
     prod = REQUESTS[ApiKey.Produce].TopicProduceData
     (created,) = metadata(s, s.setup_version(ApiKey.Metadata), False, [name], False).topics
-    done = s.call(ApiKey.Produce, s.setup_version(ApiKey.Produce), False, transactional_id="oracle-tx", acks=-1,
+    done = s.call(ApiKey.Produce, s.setup_version(ApiKey.Produce), False, transactional_id=txn, acks=-1,
                   timeout_ms=10000, topic_data=[prod(name=name, topic_id=created.topic_id, partition_data=[
                       prod.PartitionProduceData(index=0, records=bytes(builder.buffer()))])])
     if done.responses[0].partition_responses[0].error_code != 0:
@@ -1539,6 +1701,12 @@ CASES: Dict[int, Callable[[Session, int], None]] = {
     ApiKey.CreateTopics: case_create_topics,
     ApiKey.DeleteTopics: case_delete_topics,
     ApiKey.InitProducerId: case_init_producer_id,
+    ApiKey.AddPartitionsToTxn: case_add_partitions_to_txn,
+    ApiKey.AddOffsetsToTxn: case_add_offsets_to_txn,
+    ApiKey.EndTxn: case_end_txn,
+    ApiKey.TxnOffsetCommit: case_txn_offset_commit,
+    ApiKey.DescribeTransactions: case_describe_transactions,
+    ApiKey.ListTransactions: case_list_transactions,
     ApiKey.OffsetForLeaderEpoch: case_offset_for_leader_epoch,
     ApiKey.WriteTxnMarkers: case_write_txn_markers,
     ApiKey.DescribeConfigs: case_describe_configs,

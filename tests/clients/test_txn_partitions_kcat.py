@@ -81,10 +81,18 @@ def test_kcat_read_committed_skips_aborted_and_open_transactions(broker):
         name=TOPIC, num_partitions=1, replication_factor=1, assignments=[], configs=[])],
         timeout_ms=10000, validate_only=False)
     assert made.topics[0].error_code == 0, made
-    init = raw.call(ApiKey.InitProducerId, 4, transactional_id=None, transaction_timeout_ms=60000,
+    tx = "kcat-tx"
+    # The producer is the transactional id's, with the partition in its transaction (the
+    # coordinator checks every transactional batch before it is stored).
+    init = raw.call(ApiKey.InitProducerId, 4, transactional_id=tx, transaction_timeout_ms=60000,
                     producer_id=-1, producer_epoch=-1)
     pid, epoch = init.producer_id, init.producer_epoch
-    tx = "kcat-tx"
+    add = REQUESTS[ApiKey.AddPartitionsToTxn]
+    added = raw.call(ApiKey.AddPartitionsToTxn, 3, v3_and_below_transactional_id=tx, v3_and_below_producer_id=pid,
+                     v3_and_below_producer_epoch=epoch,
+                     v3_and_below_topics=[add.AddPartitionsToTxnTopic(name=TOPIC, partitions=[0])])
+    assert [p.partition_error_code for t in added.results_by_topic_v3_and_below
+            for p in t.results_by_partition] == [0], added
     assert produce(raw, batch([b"c0", b"c1"], pid, epoch, 0, True), tx) == 0
     marker(raw, pid, epoch, True)  # 2
     assert produce(raw, batch([b"a0", b"a1"], pid, epoch, 2, True), tx) == 3

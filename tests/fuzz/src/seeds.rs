@@ -370,6 +370,7 @@ fn idempotent_seed() -> Vec<u8> {
             transaction_timeout_ms: 60_000,
             producer_id: -1,
             producer_epoch: -1,
+            ..Default::default()
         };
         s.send::<InitProducerId>(ctl(0, 0), version, &request);
     }
