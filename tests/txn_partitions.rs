@@ -34,7 +34,6 @@ const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 
 const READ_UNCOMMITTED: i8 = 0;
 const READ_COMMITTED: i8 = 1;
-const TIMESTAMP_MS: i64 = 1_700_000_000_000;
 
 fn create_topic(conn: &mut Conn, name: &str, configs: &[(&str, &str)]) {
     let request = create_topics::Request {
@@ -99,7 +98,7 @@ fn keyed_batch(
         .iter()
         .map(|(k, v)| (Some(k.as_bytes().to_vec()), Some(v.as_bytes().to_vec())))
         .collect();
-    let mut bytes = batch::build_keyed(0, 0, TIMESTAMP_MS, &records);
+    let mut bytes = batch::build_keyed(0, 0, kafka_broker::storage::now_ms(), &records);
     if transactional {
         bytes[21..23].copy_from_slice(&batch::ATTR_TRANSACTIONAL.to_be_bytes());
     }

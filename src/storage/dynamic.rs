@@ -114,6 +114,16 @@ impl Storage {
                 partition.log.set_segment_bytes_max(bytes);
             }
         }
+        if let Some(ms) = self
+            .topics
+            .get(resource_name)
+            .map(|t| self.segment_ms(&t.configs))
+            && let Some(topic) = self.topics.get_mut(resource_name)
+        {
+            for partition in &mut topic.partitions {
+                partition.log.set_segment_ms(ms);
+            }
+        }
         self.epoch += 1;
         Ok(())
     }
@@ -134,12 +144,27 @@ impl Storage {
         self.flush_interval_messages = config.log_flush_interval_messages;
         self.flush_interval_ms = config.log_flush_interval_ms;
         self.broker_properties = config.properties.clone();
-        for topic in self.topics.values_mut() {
+        let segment_ms: Vec<i64> = self
+            .topics
+            .values()
+            .map(|t| self.segment_ms(&t.configs))
+            .collect();
+        for (topic, ms) in self.topics.values_mut().zip(segment_ms) {
             let bytes = topic_segment_bytes(&topic.configs, config.log_segment_bytes);
             for partition in &mut topic.partitions {
                 partition.log.set_segment_bytes_max(bytes);
+                partition.log.set_segment_ms(ms);
             }
         }
+    }
+
+    /// A topic's `segment.ms`: its override, else the broker's `log.roll.ms` or
+    /// `log.roll.hours` (7 days by default).
+    pub(super) fn segment_ms(&self, configs: &BTreeMap<String, String>) -> i64 {
+        self.topic_setting(configs, "segment.ms")
+            .trim()
+            .parse()
+            .unwrap_or(604_800_000)
     }
 }
 
@@ -155,6 +180,51 @@ fn topic_segment_bytes(configs: &BTreeMap<String, String>, broker: u64) -> u64 {
 mod tests {
     use super::*;
     use crate::storage::test_dir;
+
+    #[test]
+    fn segment_ms_comes_from_the_topic_or_the_brokers_log_roll_keys() {
+        let dir = test_dir("storage-segment-ms");
+        let mut config = Config {
+            log_dir: dir.clone(),
+            ..Config::default()
+        };
+        config
+            .properties
+            .insert("log.roll.hours".to_string(), "1".to_string());
+        let mut storage = Storage::open(&config).unwrap();
+        storage.apply_log_defaults(&config);
+        let configs = [("segment.ms".to_string(), "100".to_string())];
+        storage.create_topic("own", 1, &configs).unwrap();
+        storage.create_topic("broker", 1, &[]).unwrap();
+        let batch = |ts| crate::storage::batch::build(0, 0, ts, &[b"v".to_vec()]);
+        let segments = |storage: &Storage, topic: &str| {
+            storage.topic(topic).unwrap().partitions[0]
+                .log
+                .segment_summaries()
+                .len()
+        };
+        for (topic, ts) in [
+            ("own", 1000),
+            ("own", 1101),
+            ("broker", 0),
+            ("broker", 3_600_000),
+        ] {
+            storage.append(topic, 0, &batch(ts)).unwrap();
+        }
+        assert_eq!(segments(&storage, "own"), 2, "segment.ms=100");
+        assert_eq!(
+            segments(&storage, "broker"),
+            1,
+            "log.roll.hours=1: not more"
+        );
+        storage.append("broker", 0, &batch(3_600_001)).unwrap();
+        assert_eq!(segments(&storage, "broker"), 2, "log.roll.hours=1: more");
+        // A changed segment.ms applies at once.
+        let set = [("segment.ms".to_string(), Some("5000".to_string()))];
+        storage.alter_configs(RESOURCE_TOPIC, "own", &set).unwrap();
+        storage.append("own", 0, &batch(5000)).unwrap();
+        assert_eq!(segments(&storage, "own"), 2);
+    }
 
     #[test]
     fn dynamic_configs_survive_reopen() {

@@ -119,6 +119,13 @@ struct Segment {
     max_timestamp: i64,
     max_timestamp_offset: i64,
     dirty: bool,
+    /// The first batch's largest timestamp (Kafka's `rollingBasedTimestamp`, which
+    /// `segment.ms` counts from), once known: noted with the first batch, or read from
+    /// the file when a segment opened from its index files is appended to.
+    first_max_timestamp: Option<i64>,
+    /// When this segment was created or opened (the clock `segment.ms` uses when the first
+    /// batch has no timestamp, as Kafka's `created`).
+    opened: std::time::Instant,
     /// Bytes from here on were CRC-checked in this run (scanned at open, or appended).
     verified_from: u64,
     /// Spans below `verified_from` checked when first served.
@@ -168,6 +175,8 @@ impl Segment {
             max_timestamp: -1,
             max_timestamp_offset: -1,
             dirty: false,
+            first_max_timestamp: None,
+            opened: std::time::Instant::now(),
             verified_from: 0,
             verified: RefCell::new(Vec::new()),
         }
@@ -250,6 +259,9 @@ impl Segment {
 
     /// Records a batch appended (or found) at `position` in the index and offsets.
     fn note_batch(&mut self, position: u64, header: &BatchHeader) {
+        if position == 0 {
+            self.first_max_timestamp = Some(header.max_timestamp);
+        }
         if header.max_timestamp > self.max_timestamp {
             self.max_timestamp = header.max_timestamp;
             self.max_timestamp_offset = header.last_offset();
@@ -262,6 +274,22 @@ impl Segment {
             self.max_timestamp,
             self.max_timestamp_offset,
         )
+    }
+
+    /// How long a batch whose largest timestamp is `timestamp` comes after this segment's
+    /// first batch, as Kafka's `LogSegment.timeWaitedForRoll` measures it: by the batches'
+    /// timestamps, or by the wall clock since the segment was opened when the first batch
+    /// has none.
+    fn time_waited_for_roll(&mut self, timestamp: i64) -> io::Result<i64> {
+        if self.first_max_timestamp.is_none() && self.size >= HEADER_BYTES as u64 {
+            let mut head = [0u8; HEADER_BYTES];
+            self.file.read_exact_at(&mut head, 0)?;
+            self.first_max_timestamp = BatchHeader::parse(&head).map(|h| h.max_timestamp);
+        }
+        Ok(match self.first_max_timestamp {
+            Some(first) if first >= 0 => timestamp.saturating_sub(first),
+            _ => i64::try_from(self.opened.elapsed().as_millis()).unwrap_or(i64::MAX),
+        })
     }
 
     /// The segment stops being active: its index files are trimmed and synced.
@@ -486,6 +514,8 @@ pub struct PartitionLog {
     segments: Vec<Segment>,
     log_start_offset: i64,
     segment_bytes_max: u64,
+    /// The topic's `segment.ms` (never, until the storage sets it).
+    segment_ms: i64,
     /// Set when corruption was found (at open, or when a batch was about to be served):
     /// the partition is offline, nothing is appended, served or deleted until a repair.
     corruption: RefCell<Option<Corruption>>,
@@ -583,6 +613,7 @@ impl PartitionLog {
             segments,
             log_start_offset,
             segment_bytes_max,
+            segment_ms: i64::MAX,
             corruption: RefCell::new(None),
             recovery_point: 0,
             epochs: leader_epoch::load(dir),
@@ -692,7 +723,15 @@ impl PartitionLog {
                     || base_offset + i64::from(header.last_offset_delta) - s.base_offset
                         > i64::from(i32::MAX))
         });
-        if needs_roll {
+        // ... or, as Kafka's `segment.ms`, the batch comes that long after the first one.
+        let segment_ms = self.segment_ms;
+        let aged = match self.segments.last_mut() {
+            Some(s) if s.size > 0 && !needs_roll => {
+                s.time_waited_for_roll(header.max_timestamp)? > segment_ms
+            }
+            _ => false,
+        };
+        if needs_roll || aged {
             self.roll(base_offset)?;
         }
         batch::assign(bytes, base_offset, leader_epoch);
@@ -966,6 +1005,12 @@ impl PartitionLog {
     /// The size at which the active segment rolls (a topic's `segment.bytes` changed).
     pub fn set_segment_bytes_max(&mut self, segment_bytes_max: u64) {
         self.segment_bytes_max = segment_bytes_max;
+    }
+
+    /// How long after its first batch (by timestamp) the active segment rolls: the topic's
+    /// `segment.ms`.
+    pub fn set_segment_ms(&mut self, segment_ms: i64) {
+        self.segment_ms = segment_ms;
     }
 
     /// Reads all valid batches' bytes in order (for replaying small internal logs).
@@ -1450,6 +1495,42 @@ mod tests {
             slice.write_to(&mut out).unwrap();
             assert_eq!(batch::validate(&out).unwrap().base_offset, offset);
         }
+    }
+
+    #[test]
+    fn segment_ms_rolls_by_the_batches_timestamps_across_a_reopen() {
+        let dir = test_dir("log-roll-ms");
+        let bases = |log: &PartitionLog| -> Vec<i64> {
+            log.segments.iter().map(|s| s.base_offset).collect()
+        };
+        {
+            let mut log = PartitionLog::open(&dir, 1 << 20).unwrap();
+            log.set_segment_ms(100);
+            // 50 ms after the first batch, then 101: the third starts a segment.
+            for ts in [1000, 1050, 1101, 1150] {
+                log.append(&mut batch_of(1, 10, ts), 0).unwrap();
+            }
+            assert_eq!(bases(&log), [0, 2]);
+            // An older timestamp never rolls (the wait is negative).
+            log.append(&mut batch_of(1, 10, 900), 0).unwrap();
+            assert_eq!(bases(&log), [0, 2]);
+            log.sync().unwrap();
+            log.close().unwrap();
+        }
+        // Reopened from its index files, the active segment's first timestamp (1101) is
+        // read back from the file.
+        let mut log = PartitionLog::open(&dir, 1 << 20).unwrap();
+        log.set_segment_ms(100);
+        log.append(&mut batch_of(1, 10, 1201), 0).unwrap();
+        assert_eq!(bases(&log), [0, 2]);
+        log.append(&mut batch_of(1, 10, 1202), 0).unwrap();
+        assert_eq!(bases(&log), [0, 2, 6]);
+        // Without segment.ms (the default until the storage sets it) nothing rolls by time.
+        let mut log = PartitionLog::open(&test_dir("log-roll-ms-never"), 1 << 20).unwrap();
+        for ts in [0, i64::MAX / 2] {
+            log.append(&mut batch_of(1, 10, ts), 0).unwrap();
+        }
+        assert_eq!(bases(&log), [0]);
     }
 
     #[test]

@@ -451,7 +451,8 @@ impl Storage {
             &topic.name,
             index,
         );
-        let log = PartitionLog::open_with(&dir, segment_bytes, recovery)?;
+        let mut log = PartitionLog::open_with(&dir, segment_bytes, recovery)?;
+        log.set_segment_ms(self.segment_ms(&topic.configs));
         if fresh || !metadata_path.exists() {
             let text = format!("version: 0\ntopic_id: {id}\n");
             fs::write(&metadata_path, text)?;

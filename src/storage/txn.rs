@@ -637,7 +637,7 @@ mod tests {
     /// or not, its CRC sealed.
     fn produced(pid: i64, seq: i32, transactional: bool, values: &[&[u8]]) -> Vec<u8> {
         let values: Vec<Vec<u8>> = values.iter().map(|v| v.to_vec()).collect();
-        let mut bytes = batch::build(0, 0, 1_000, &values);
+        let mut bytes = batch::build(0, 0, crate::storage::now_ms(), &values);
         if transactional {
             bytes[21..23].copy_from_slice(&batch::ATTR_TRANSACTIONAL.to_be_bytes());
         }
