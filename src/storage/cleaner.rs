@@ -501,6 +501,11 @@ impl Storage {
                             },
                         };
                         let (name, index) = (pass.topic.clone(), pass.partition as usize);
+                        let delay = self
+                            .topics
+                            .get(&name)
+                            .map(|t| self.file_delete_delay(&t.configs))
+                            .unwrap_or_default();
                         let part = &mut self
                             .topics
                             .get_mut(&name)
@@ -508,6 +513,11 @@ impl Storage {
                             .partitions[index];
                         if changed {
                             part.log.install_cleaned(done, &path)?;
+                            super::deletion::schedule_deleted_files(
+                                &mut self.segment_deletions,
+                                &mut part.log,
+                                delay,
+                            );
                             part.txns.segments_changed(&part.log);
                             // The cleaned segment's aborted transactions, as Kafka's cleaner
                             // writes its `.txnindex`.

@@ -6,13 +6,13 @@
 //! the renames and the commit) is renamed back, so a deletion happens wholly or not at all;
 //! every other one is queued for removal.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use ::log::{info, warn};
+use ::log::{debug, info, warn};
 
 use super::log::sync_dir;
 use super::metadata::Uuid;
@@ -163,20 +163,59 @@ impl Storage {
         Ok(())
     }
 
-    /// Whether deleted partitions' directories are waiting for removal.
+    /// Whether deleted partitions' directories, or removed segments' `.deleted` files, are
+    /// waiting for removal.
     pub fn deletions_pending(&self) -> bool {
-        !self.deletions.is_empty()
+        !self.deletions.is_empty() || !self.segment_deletions.is_empty()
     }
 
-    /// When the next removal step is due (already, while any directory waits).
+    /// When the next removal step is due (already, while any directory waits; a segment's
+    /// files `file.delete.delay.ms` after it was removed from its log).
     pub fn deletions_due(&self) -> Option<Instant> {
-        self.deletions.due_since
+        let segments = self.segment_deletions.iter().map(|(due, _)| *due).min();
+        self.deletions.due_since.into_iter().chain(segments).min()
     }
 
-    /// One bounded step of removing deleted partitions' directories (the broker's timer).
+    /// One bounded step of removing deleted partitions' directories and the `.deleted`
+    /// files whose delay passed (the broker's timer).
     pub fn remove_deleted(&mut self) {
         self.deletions.step(&self.root, DELETE_FILES_PER_TURN);
+        let now = Instant::now();
+        let mut removed = 0;
+        self.segment_deletions.retain(|(due, path)| {
+            if *due > now || removed >= DELETE_FILES_PER_TURN {
+                return true;
+            }
+            removed += 1;
+            match fs::remove_file(path) {
+                Ok(()) => debug!("removed {}", path.display()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => warn!("removing {}: {e}", path.display()),
+            }
+            false
+        });
     }
+
+    /// A topic's `file.delete.delay.ms` (its override, else `log.segment.delete.delay.ms`).
+    pub(super) fn file_delete_delay(&self, configs: &BTreeMap<String, String>) -> Duration {
+        let ms: i64 = self
+            .topic_setting(configs, "file.delete.delay.ms")
+            .trim()
+            .parse()
+            .unwrap_or(60_000);
+        Duration::from_millis(ms.max(0) as u64)
+    }
+}
+
+/// Schedules the `.deleted` files `log` made (retention, DeleteRecords, the cleaner) for
+/// removal `delay` from now, as Kafka's `LocalLog.deleteSegmentFiles` does.
+pub(super) fn schedule_deleted_files(
+    queue: &mut Vec<(Instant, PathBuf)>,
+    log: &mut super::log::PartitionLog,
+    delay: Duration,
+) {
+    let due = Instant::now() + delay;
+    queue.extend(log.take_deleted_files().into_iter().map(|p| (due, p)));
 }
 
 #[cfg(test)]
@@ -241,6 +280,70 @@ mod crash_tests {
             ..Config::default()
         })
         .unwrap()
+    }
+
+    /// The names in a partition directory with `suffix`, sorted.
+    fn with_suffix(dir: &Path, suffix: &str) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(suffix))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn removed_segments_wait_file_delete_delay_ms_as_deleted_files() {
+        let dir = test_dir("segment-delete-delay");
+        let mut storage = open(&dir);
+        let configs = [("segment.bytes", "200"), ("file.delete.delay.ms", "0")]
+            .map(|(k, v)| (k.to_string(), v.to_string()));
+        storage.create_topic("now", 1, &configs).unwrap();
+        let configs = [("segment.bytes", "200")].map(|(k, v)| (k.to_string(), v.to_string()));
+        storage.create_topic("later", 1, &configs).unwrap();
+        for topic in ["now", "later"] {
+            for i in 0..6 {
+                let bytes = batch::build(0, 0, 1_000, &[vec![b'x'; 100 + i]]);
+                storage.append(topic, 0, &bytes).unwrap();
+            }
+        }
+        storage.flush(Instant::now()).unwrap();
+        for topic in ["now", "later"] {
+            assert!(storage.delete_records(topic, 0, 4).is_ok());
+        }
+        let part = |topic: &str| dir.join(format!("{topic}-0"));
+        // Renamed at once, as Kafka's `.deleted` files, the segment gone from the log.
+        for topic in ["now", "later"] {
+            assert_eq!(
+                with_suffix(&part(topic), ".log.deleted"),
+                [
+                    "00000000000000000000.log.deleted",
+                    "00000000000000000001.log.deleted",
+                    "00000000000000000002.log.deleted",
+                    "00000000000000000003.log.deleted"
+                ],
+                "{topic}"
+            );
+            assert_eq!(with_suffix(&part(topic), ".log").len(), 2);
+        }
+        assert!(storage.deletions_pending());
+        // file.delete.delay.ms=0 is due at once; the default (60 s) is not.
+        storage.remove_deleted();
+        assert!(with_suffix(&part("now"), ".deleted").is_empty());
+        assert_eq!(with_suffix(&part("later"), ".log.deleted").len(), 4);
+        assert!(storage.deletions_due().unwrap() > Instant::now());
+        // A restart removes what waited.
+        drop(storage);
+        let storage = open(&dir);
+        assert!(with_suffix(&part("later"), ".deleted").is_empty());
+        assert_eq!(with_suffix(&part("later"), ".log").len(), 2);
+        assert_eq!(
+            storage.topic("later").unwrap().partitions[0]
+                .log
+                .log_start_offset(),
+            4
+        );
     }
 
     fn with_one_record(dir: &Path, name: &str, partitions: i32) -> Uuid {

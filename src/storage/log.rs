@@ -444,11 +444,28 @@ impl Segment {
         Ok(None)
     }
 
-    /// Every file of this segment (see [`segment_files`]).
-    fn remove_files(&self, dir: &Path) -> io::Result<()> {
-        remove_segment_files(dir, self.base_offset)
+    /// Every file of this segment, renamed `<name>.deleted` as Kafka's
+    /// `LogSegment.changeFileSuffixes` does: the caller removes them after
+    /// `file.delete.delay.ms` (see [`PartitionLog::take_deleted_files`]). Returns the new
+    /// paths.
+    fn schedule_deletion(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
+        let mut renamed = Vec::new();
+        for suffix in SEGMENT_FILE_SUFFIXES {
+            let path = index::segment_file(dir, self.base_offset, suffix);
+            let mut deleted = path.clone().into_os_string();
+            deleted.push(DELETED_SUFFIX);
+            match fs::rename(&path, &deleted) {
+                Ok(()) => renamed.push(PathBuf::from(deleted)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(renamed)
     }
 }
+
+/// Kafka's suffix of a segment file waiting for `file.delete.delay.ms` before removal.
+pub const DELETED_SUFFIX: &str = ".deleted";
 
 /// The suffixes of every file that belongs to a segment (`<base offset>` plus one of these):
 /// removed together, always through [`remove_segment_files`].
@@ -516,6 +533,9 @@ pub struct PartitionLog {
     segment_bytes_max: u64,
     /// The topic's `segment.ms` (never, until the storage sets it).
     segment_ms: i64,
+    /// Files of removed segments, renamed `.deleted`, not yet handed to the storage's
+    /// delayed removal.
+    deleted_files: Vec<PathBuf>,
     /// Set when corruption was found (at open, or when a batch was about to be served):
     /// the partition is offline, nothing is appended, served or deleted until a repair.
     corruption: RefCell<Option<Corruption>>,
@@ -614,6 +634,7 @@ impl PartitionLog {
             log_start_offset,
             segment_bytes_max,
             segment_ms: i64::MAX,
+            deleted_files: Vec::new(),
             corruption: RefCell::new(None),
             recovery_point: 0,
             epochs: leader_epoch::load(dir),
@@ -948,7 +969,8 @@ impl PartitionLog {
                 self.dir.display(),
                 segment.path.display()
             );
-            segment.remove_files(&self.dir)?;
+            let renamed = segment.schedule_deletion(&self.dir)?;
+            self.deleted_files.extend(renamed);
         }
         self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset);
         Ok(due)
@@ -981,7 +1003,8 @@ impl PartitionLog {
                     segment.path.display(),
                     self.log_start_offset
                 );
-                segment.remove_files(&self.dir)?;
+                let renamed = segment.schedule_deletion(&self.dir)?;
+                self.deleted_files.extend(renamed);
             }
             sync_dir(&self.dir)?;
         }
@@ -1005,6 +1028,12 @@ impl PartitionLog {
     /// The size at which the active segment rolls (a topic's `segment.bytes` changed).
     pub fn set_segment_bytes_max(&mut self, segment_bytes_max: u64) {
         self.segment_bytes_max = segment_bytes_max;
+    }
+
+    /// The `.deleted` files of segments removed since the last call (retention,
+    /// DeleteRecords, the cleaner), for removal after `file.delete.delay.ms`.
+    pub fn take_deleted_files(&mut self) -> Vec<PathBuf> {
+        std::mem::take(&mut self.deleted_files)
     }
 
     /// How long after its first batch (by timestamp) the active segment rolls: the topic's
@@ -1228,7 +1257,8 @@ impl PartitionLog {
         }
         let path = self.segments[i].path.clone();
         if i > 0 && fs::metadata(cleaned)?.len() == 0 {
-            self.segments[i].remove_files(&self.dir)?;
+            let renamed = self.segments[i].schedule_deletion(&self.dir)?;
+            self.deleted_files.extend(renamed);
             fs::remove_file(cleaned)?;
             sync_dir(&self.dir)?;
             self.segments.remove(i);
@@ -1268,7 +1298,12 @@ fn recover_swaps(dir: &Path) -> io::Result<()> {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        if name.ends_with(".log.cleaned") {
+        if name.ends_with(DELETED_SUFFIX) {
+            // Deleted before the stop; its delay ran out with the process (as Kafka, which
+            // removes them when it loads the log).
+            fs::remove_file(&path)?;
+            changed = true;
+        } else if name.ends_with(".log.cleaned") {
             warn!("{}: removing an unfinished cleaned segment", path.display());
             fs::remove_file(&path)?;
             changed = true;

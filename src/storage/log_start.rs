@@ -118,12 +118,18 @@ impl Storage {
             }
             return Err(e.into());
         }
+        let delay = self
+            .topics
+            .get(topic)
+            .map(|t| self.file_delete_delay(&t.configs))
+            .unwrap_or_default();
         let part = usize::try_from(partition)
             .ok()
             .and_then(|i| self.topics.get_mut(topic)?.partitions.get_mut(i))
             .ok_or(DeleteRecordsError::UnknownTopicOrPartition)?;
         part.log.advance_log_start(offset)?;
         part.txns.segments_changed(&part.log);
+        super::deletion::schedule_deleted_files(&mut self.segment_deletions, &mut part.log, delay);
         let low_watermark = part.log.log_start_offset();
         self.epoch += 1;
         Ok(low_watermark)
@@ -178,6 +184,10 @@ impl Storage {
                 Some(part) => {
                     part.log.advance_log_start(offset)?;
                     part.txns.segments_changed(&part.log);
+                    // At start nothing can hold the files: they go at once.
+                    for path in part.log.take_deleted_files() {
+                        std::fs::remove_file(path)?;
+                    }
                 }
                 None => stale = true,
             }

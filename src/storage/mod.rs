@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ::log::{info, warn};
 
@@ -183,6 +183,8 @@ pub struct Storage {
     deletions: deletion::Deletions,
     /// Whether appends are failing (one WARN as it starts and one as it ends).
     write_health: write_health::WriteHealth,
+    /// Removed segments' `.deleted` files and when each may go (`file.delete.delay.ms`).
+    segment_deletions: Vec<(Instant, PathBuf)>,
     /// The metadata log's snapshots (see `snapshot`).
     snapshots: snapshot::Snapshots,
     /// `recovery-point-offset-checkpoint` as read at start (see `checkpoint`).
@@ -235,6 +237,7 @@ impl Storage {
             deletions: deletion::Deletions::default(),
             recovery_points,
             write_health: write_health::WriteHealth::default(),
+            segment_deletions: Vec::new(),
             broker_properties: config.properties.clone(),
             cleaner: cleaner::Cleaner::default(),
             groups_seen: offsets_expiry::GroupsSeen::default(),
@@ -1164,10 +1167,17 @@ impl Storage {
             })
             .map(|t| t.name.clone())
             .collect();
+        let delays: HashMap<String, Duration> = self
+            .topics
+            .values()
+            .filter(|t| deleting.contains(&t.name))
+            .map(|t| (t.name.clone(), self.file_delete_delay(&t.configs)))
+            .collect();
         for topic in self.topics.values_mut() {
             if !deleting.contains(&topic.name) {
                 continue;
             }
+            let delay = delays[&topic.name];
             let retention_ms = topic
                 .config_i64("retention.ms")
                 .unwrap_or(self.retention_ms);
@@ -1183,6 +1193,11 @@ impl Storage {
                     Ok(_) => partition.txns.segments_changed(&partition.log),
                     Err(e) => warn!("retention on {}: {e}", partition.log.dir().display()),
                 }
+                deletion::schedule_deleted_files(
+                    &mut self.segment_deletions,
+                    &mut partition.log,
+                    delay,
+                );
             }
         }
     }

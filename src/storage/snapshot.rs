@@ -632,6 +632,10 @@ impl Storage {
             }
             let next = self.snapshots.files[1].id;
             self.metadata_log.advance_log_start(next.end_offset)?;
+            // Nothing reads the metadata log's old segments: they go at once.
+            for path in self.metadata_log.take_deleted_files() {
+                fs::remove_file(path)?;
+            }
             fs::remove_file(dir.join(oldest.id.file_name()))?;
             sync_dir(&dir)?;
             info!(
