@@ -58,6 +58,7 @@ pub const TARGETS: &[&str] = &[
     "kafka_broker::storage::offsets",
     "kafka_broker::storage::offsets_expiry",
     "kafka_broker::storage::partitions",
+    "kafka_broker::storage::sync",
     "kafka_broker::storage::write_health",
 ];
 

@@ -9,8 +9,10 @@
 //! leave, and returns.
 //!
 //! Invariants: responses leave a connection in request order; nothing produced during a turn
-//! is written before [`Service::end_of_turn`] ran (so a group fsync precedes every
-//! acknowledgement); one connection's failure closes only that connection.
+//! is written before [`Service::end_of_turn`] ran, and no response is written before the
+//! ticket the service gave it ([`Service::ticket`]) is complete
+//! ([`Service::completed_ticket`]), so an acknowledgement follows its data sync; one
+//! connection's failure closes only that connection.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, ErrorKind, Read, Write};
@@ -79,6 +81,28 @@ pub trait Service {
 
     /// Runs after every turn's requests, before any response of the turn is written.
     fn end_of_turn(&mut self, now: Instant);
+
+    /// What the response just appended by `call` or `resume` waits for: its bytes (and so
+    /// every later byte of that connection) are written only once [`completed_ticket`]
+    /// reaches it. 0: nothing. Tickets complete in increasing order.
+    ///
+    /// [`completed_ticket`]: Service::completed_ticket
+    fn ticket(&self) -> u64 {
+        0
+    }
+
+    /// Every ticket up to this one is complete.
+    fn completed_ticket(&self) -> u64 {
+        u64::MAX
+    }
+
+    /// A descriptor of the service's own (a completion queue's eventfd) that the loop polls
+    /// for readability, calling [`Service::on_ready`] when it fires.
+    fn ready_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
+
+    fn on_ready(&mut self, _now: Instant) {}
 
     /// Changes whenever a parked request may have become ready.
     fn epoch(&self) -> u64;
@@ -155,6 +179,7 @@ pub struct Limits {
 
 const LISTENER: Token = Token(usize::MAX);
 const SIGNALS: Token = Token(usize::MAX - 1);
+const SERVICE_FD: Token = Token(usize::MAX - 2);
 /// How long a controlled shutdown waits for its last responses to leave.
 pub const SHUTDOWN_DRAIN: Duration = Duration::from_millis(500);
 /// Bytes read from a socket per `read` call, into the loop's shared scratch buffer.
@@ -186,6 +211,10 @@ struct Connection<P> {
     /// reading to wait for output to drain or for a parked request).
     read_pending: bool,
     close_reason: Option<String>,
+    /// Responses waiting for their service ticket: (where the response starts in
+    /// `output`, the ticket), oldest first. Output is written only up to the first one
+    /// whose ticket is not complete.
+    holds: VecDeque<(usize, u64)>,
 }
 
 impl<P> Connection<P> {
@@ -229,6 +258,8 @@ pub struct Server<S: Service> {
     per_ip: HashMap<IpAddr, (usize, bool)>,
     /// Whether refusals at `max.connections` were logged since the count last fell below.
     refusing_logged: bool,
+    /// The service's completed ticket when held responses were last released.
+    completed_ticket: u64,
 }
 
 impl<S: Service> Server<S> {
@@ -240,6 +271,13 @@ impl<S: Service> Server<S> {
         rustix::net::listen(&listener, limits.listen_backlog)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
+        if let Some(fd) = service.ready_fd() {
+            poll.registry().register(
+                &mut mio::unix::SourceFd(&fd),
+                SERVICE_FD,
+                Interest::READABLE,
+            )?;
+        }
         Ok(Server {
             poll,
             listener: Some(listener),
@@ -256,6 +294,7 @@ impl<S: Service> Server<S> {
             parked_epoch: 0,
             per_ip: HashMap::new(),
             refusing_logged: false,
+            completed_ticket: 0,
         })
     }
 
@@ -292,6 +331,7 @@ impl<S: Service> Server<S> {
                 match event.token() {
                     LISTENER => self.accept_all(),
                     SIGNALS => self.take_signals(),
+                    SERVICE_FD => self.service.on_ready(Instant::now()),
                     Token(id) => {
                         let Some(conn) = self.connections.get_mut(id) else {
                             continue;
@@ -347,10 +387,12 @@ impl<S: Service> Server<S> {
             let Some((parked, _)) = conn.parked.take() else {
                 continue;
             };
-            match self
+            let start = conn.output.len();
+            let outcome = self
                 .service
-                .resume(&conn.peer, parked, &mut conn.output, now, true)
-            {
+                .resume(&conn.peer, parked, &mut conn.output, now, true);
+            hold(conn, &self.service, start);
+            match outcome {
                 Outcome::Park(parked, _) => self.service.abandon(&conn.peer, parked, now),
                 Outcome::Close(reason) => conn.close_reason = Some(reason),
                 // Shutting down: the answer leaves, nothing follows it to mute.
@@ -487,6 +529,7 @@ impl<S: Service> Server<S> {
             writable_registered: false,
             read_pending: false,
             close_reason: None,
+            holds: VecDeque::new(),
         });
     }
 
@@ -593,6 +636,7 @@ impl<S: Service> Server<S> {
         }
         // Resumed requests only read state, so their answers need no further step.
         self.resume_parked(now);
+        self.release_held();
         let mut touched = std::mem::take(&mut self.touched);
         touched.sort_unstable();
         touched.dedup();
@@ -603,6 +647,17 @@ impl<S: Service> Server<S> {
         // Connections the write cap stopped go on next turn.
         touched.append(&mut self.touched);
         self.touched = touched;
+    }
+
+    /// Connections whose held responses may go: the service completed tickets.
+    fn release_held(&mut self) {
+        let completed = self.service.completed_ticket();
+        if completed == self.completed_ticket {
+            return;
+        }
+        self.completed_ticket = completed;
+        let held = self.connections.iter().filter(|(_, c)| !c.holds.is_empty());
+        self.touched.extend(held.map(|(id, _)| id));
     }
 
     fn resume_parked(&mut self, now: Instant) {
@@ -642,9 +697,11 @@ impl<S: Service> Server<S> {
                 continue;
             };
             self.outputs.lend(&mut conn.output);
+            let start = conn.output.len();
             let outcome = self
                 .service
                 .resume(&conn.peer, parked, &mut conn.output, now, expired);
+            hold(conn, &self.service, start);
             apply_outcome(conn, outcome, &mut self.parked);
             if conn.output.is_empty() {
                 self.outputs.give_back(&mut conn.output);
@@ -663,12 +720,24 @@ impl<S: Service> Server<S> {
             return;
         };
         let was_busy = conn.is_busy(&self.limits);
+        let completed = self.service.completed_ticket();
+        while conn
+            .holds
+            .front()
+            .is_some_and(|&(_, ticket)| ticket <= completed)
+        {
+            conn.holds.pop_front();
+        }
+        let writable_end = conn.holds.front().map_or(conn.output.len(), |&(at, _)| at);
         let mut written = 0;
         // The cap is checked between writes and never shortens one: each write offers all
         // the pending output, so a response the socket takes goes out in one call, and a
         // turn writes at most the cap plus one socket buffer.
-        while conn.pending_output() > 0 && written < self.limits.write_bytes_per_turn {
-            match conn.stream.write(&conn.output[conn.output_start..]) {
+        while conn.output_start < writable_end && written < self.limits.write_bytes_per_turn {
+            match conn
+                .stream
+                .write(&conn.output[conn.output_start..writable_end])
+            {
                 Ok(0) => {
                     conn.close_reason = Some("write returned zero".into());
                     break;
@@ -691,6 +760,9 @@ impl<S: Service> Server<S> {
             self.outputs.give_back(&mut conn.output);
         } else if conn.output_start > conn.output.len() / 2 {
             conn.output.drain(..conn.output_start);
+            for (at, _) in conn.holds.iter_mut() {
+                *at -= conn.output_start;
+            }
             conn.output_start = 0;
         }
         if conn.read_closed && conn.close_reason.is_none() {
@@ -706,7 +778,8 @@ impl<S: Service> Server<S> {
             self.close(id, &reason);
             return;
         }
-        let want_writable = conn.pending_output() > 0;
+        // Held output waits for the service's ticket, not for the socket.
+        let want_writable = conn.output_start < writable_end;
         if want_writable != conn.writable_registered {
             let interest = if want_writable {
                 Interest::READABLE | Interest::WRITABLE
@@ -723,7 +796,7 @@ impl<S: Service> Server<S> {
             }
             conn.writable_registered = want_writable;
         }
-        if conn.pending_output() > 0 && written >= self.limits.write_bytes_per_turn {
+        if conn.output_start < writable_end && written >= self.limits.write_bytes_per_turn {
             // The cap, not the socket, stopped us: continue next turn without an event.
             self.touched.push(id);
         }
@@ -831,10 +904,20 @@ fn handle_frames<S: Service>(
             break;
         };
         used += 4 + size;
+        let start = conn.output.len();
         let outcome = service.call(&conn.peer, frame, &mut conn.output, Instant::now());
+        hold(conn, service, start);
         apply_outcome(conn, outcome, parked);
     }
     used
+}
+
+/// Holds the response that starts at `start` until the service's ticket for it completes.
+fn hold<S: Service>(conn: &mut Connection<S::Parked>, service: &S, start: usize) {
+    let ticket = service.ticket();
+    if conn.output.len() > start && ticket > service.completed_ticket() {
+        conn.holds.push_back((start, ticket));
+    }
 }
 
 fn apply_outcome<P>(conn: &mut Connection<P>, outcome: Outcome<P>, parked: &mut Vec<usize>) {

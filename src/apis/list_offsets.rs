@@ -121,7 +121,8 @@ fn list_offset(
     let found = match p.timestamp {
         EARLIEST_TIMESTAMP => Ok(Some((log.log_start_offset(), -1))),
         EARLIEST_LOCAL_TIMESTAMP if since(8) => Ok(Some((log.log_start_offset(), -1))),
-        LATEST_TIMESTAMP => Ok(Some((log.next_offset(), -1))),
+        // The high watermark: records whose sync is pending are not yet offered.
+        LATEST_TIMESTAMP => Ok(Some((partition.high_watermark(), -1))),
         MAX_TIMESTAMP => log.max_timestamp().map_err(|e| {
             log::error!("max timestamp in {}: {e}", log.dir().display());
             error::UNKNOWN_SERVER_ERROR
@@ -148,7 +149,7 @@ fn list_offset(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::protocol::wire::{decode, encode};
 
@@ -156,6 +157,11 @@ mod tests {
         let mut out = Vec::new();
         encode(response, ListOffsets::SPEC.ver(version), &mut out).unwrap();
         out
+    }
+
+    /// ListOffsets' LATEST for partition 0 of `topic`.
+    pub(crate) fn latest(ctx: &Context, topic: &str) -> i64 {
+        list_offset(ctx, topic, &partition(0, -1, LATEST_TIMESTAMP)).offset
     }
 
     fn one_partition(partition: ListOffsetsPartitionResponse) -> Response<'static> {

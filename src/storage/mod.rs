@@ -18,6 +18,8 @@ pub mod offsets_expiry;
 mod partitions;
 pub mod producers;
 pub mod records;
+pub mod sync;
+mod uring;
 pub mod volume;
 mod write_health;
 
@@ -50,6 +52,9 @@ pub struct Partition {
     pub log: PartitionLog,
     /// Idempotent producers' recent batches, for deduplication.
     pub producers: producers::Producers,
+    /// Where the durable records end while appends await their sync (the high watermark
+    /// under the default flush policy); `None` when the whole log is readable.
+    durable: Option<sync::DurableEnd>,
 }
 
 impl Partition {
@@ -63,7 +68,28 @@ impl Partition {
             leader_epoch,
             log,
             producers,
+            durable: None,
         })
+    }
+
+    /// What reads may serve up to: the durable end while a sync is pending (the default
+    /// flush policy), else the log end (Kafka's high watermark with one replica).
+    pub fn high_watermark(&self) -> i64 {
+        self.durable
+            .as_ref()
+            .map_or_else(|| self.log.next_offset(), |d| d.offset)
+    }
+
+    /// A sync covering the log up to `end` completed.
+    fn synced_to(&mut self, end: sync::DurableEnd) {
+        let Some(durable) = &self.durable else {
+            return;
+        };
+        if end.offset >= self.log.next_offset() {
+            self.durable = None;
+        } else if durable.offset < end.offset {
+            self.durable = Some(end);
+        }
     }
 }
 
@@ -166,6 +192,8 @@ pub struct Storage {
     deletions: deletion::Deletions,
     /// Whether appends are failing (one WARN as it starts and one as it ends).
     write_health: write_health::WriteHealth,
+    /// The data syncs in flight (io_uring, or the blocking fallback) and their tickets.
+    syncs: sync::Syncs,
 }
 
 impl Storage {
@@ -208,6 +236,17 @@ impl Storage {
             client_quotas: client_quotas::QuotaImage::new(),
             deletions: deletion::Deletions::default(),
             write_health: write_health::WriteHealth::default(),
+            syncs: sync::Syncs::new(
+                config
+                    .properties
+                    .get("log.flush.io.uring")
+                    .map(|v| v.trim())
+                    != Some("false"),
+                config
+                    .properties
+                    .get("log.flush.hold.file")
+                    .map(PathBuf::from),
+            ),
             broker_properties: config.properties.clone(),
             cleaner: cleaner::Cleaner::default(),
             groups_seen: offsets_expiry::GroupsSeen::default(),
@@ -239,6 +278,7 @@ impl Storage {
     /// A controlled shutdown's last step: every partition with unsynced appends is synced,
     /// then Kafka's clean-shutdown marker is written and made durable.
     pub fn shutdown(&mut self, now: Instant) -> io::Result<()> {
+        self.wait_syncs()?;
         self.flush(now)?;
         let path = self.root.join(CLEAN_SHUTDOWN_FILE);
         // Kafka's content: version 0 and the broker epoch, which a broker without a
@@ -660,6 +700,11 @@ impl Storage {
             producers::SequenceCheck::Append => {}
             producers::SequenceCheck::Duplicate(base_offset) => {
                 let last_offset = base_offset + i64::from(header.last_offset_delta);
+                // A retry of a batch whose sync is pending is acknowledged with it.
+                if last_offset >= part.high_watermark() {
+                    let id = topic.id;
+                    self.need_sync(id, partition);
+                }
                 return Ok(Appended {
                     base_offset,
                     last_offset,
@@ -670,6 +715,13 @@ impl Storage {
         }
         self.scratch.clear();
         self.scratch.extend_from_slice(bytes);
+        if part.durable.is_none()
+            && self.flush_interval_messages.is_none()
+            && self.flush_interval_ms.is_none()
+        {
+            // Reads stop where the log ends now until this append's sync completes.
+            part.durable = Some(sync::DurableEnd::of(&part.log));
+        }
         let appended = match part.log.append(&mut self.scratch, part.leader_epoch) {
             Ok(appended) => {
                 self.write_health.succeeded(&self.root);
@@ -688,9 +740,11 @@ impl Storage {
                 ..header
             },
         );
-        if !self.dirty.contains(&(topic.id, partition)) {
-            self.dirty.push((topic.id, partition));
+        let id = topic.id;
+        if !self.dirty.contains(&(id, partition)) {
+            self.dirty.push((id, partition));
         }
+        self.need_sync(id, partition);
         self.unflushed_messages += (appended.last_offset - appended.base_offset + 1) as u64;
         self.epoch += 1;
         Ok(appended)
@@ -949,14 +1003,25 @@ impl Storage {
         Ok(())
     }
 
-    /// The bytes to serve a fetch, or `None` at the log end.
+    /// The bytes to serve a fetch, or `None` at the high watermark: records whose sync is
+    /// pending are not served.
     pub fn read(
         &self,
         partition: &Partition,
         offset: i64,
         max_bytes: usize,
     ) -> io::Result<Option<FileSlice>> {
-        partition.log.read(offset, max_bytes)
+        let Some(durable) = &partition.durable else {
+            return partition.log.read(offset, max_bytes);
+        };
+        if offset >= durable.offset {
+            return Ok(None);
+        }
+        let slice = partition.log.read(offset, max_bytes)?;
+        Ok(slice.map(|mut slice| {
+            slice.len = durable.clamp(&slice.file, slice.position, slice.len);
+            slice
+        }))
     }
 
     /// Applies retention to every partition (topic overrides first, then broker defaults)
