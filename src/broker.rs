@@ -269,6 +269,8 @@ impl Service for Broker {
         out: &mut Vec<u8>,
         now: Instant,
     ) -> Outcome<Parked> {
+        // What the turn's own appends (timers, group records) asked for is no request's.
+        self.storage.take_needed_ticket();
         let outcome = self.handle(peer, frame, out, now, Wait::Allowed, None);
         self.note_ticket();
         outcome
@@ -287,6 +289,7 @@ impl Service for Broker {
         } else {
             Wait::Until(parked.deadline)
         };
+        self.storage.take_needed_ticket();
         let outcome = self.handle(peer, &parked.frame, out, now, wait, parked.memo.as_deref());
         self.note_ticket();
         outcome

@@ -278,6 +278,10 @@ impl Storage {
     /// A controlled shutdown's last step: every partition with unsynced appends is synced,
     /// then Kafka's clean-shutdown marker is written and made durable.
     pub fn shutdown(&mut self, now: Instant) -> io::Result<()> {
+        // The batch in flight, then one for what waited behind it: every answer held for
+        // a ticket can leave.
+        self.wait_syncs()?;
+        self.submit_syncs(now)?;
         self.wait_syncs()?;
         self.flush(now)?;
         let path = self.root.join(CLEAN_SHUTDOWN_FILE);

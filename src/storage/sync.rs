@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Instant;
 
-use ::log::info;
+use ::log::{debug, info};
 
 use super::Storage;
 use super::log::PartitionLog;
@@ -71,7 +71,7 @@ struct Batch {
 
 pub struct Syncs {
     backend: Backend,
-    /// The ticket of the batch this turn submits.
+    /// The ticket of the next batch submitted.
     next_ticket: u64,
     /// Every ticket up to this one is durable and applied.
     completed: u64,
@@ -142,8 +142,8 @@ impl Storage {
     }
 
     /// Notes that the current request's response needs the appends to `partition` made
-    /// durable: the batch this turn submits if the partition is still dirty, else the
-    /// batch already in flight for it.
+    /// durable: the next batch if the partition is still dirty, else the batch already
+    /// in flight for it.
     pub(super) fn need_sync(&mut self, id: Uuid, partition: i32) {
         if !self.syncs_before_ack() {
             return;
@@ -186,16 +186,21 @@ impl Storage {
         }
     }
 
-    /// Whether a completed batch is held back by the test hook (the broker looks again on
-    /// a timer, as nothing else would wake it).
+    /// Whether a completed batch waits unapplied, as only the test hook makes it wait (the
+    /// broker looks again on a timer, as nothing else would wake it once the file goes).
     pub fn syncs_held(&self) -> bool {
-        self.syncs.batches.front().is_some_and(|b| b.remaining == 0) && self.syncs.held()
+        self.syncs.hold_file.is_some()
+            && self.syncs.batches.front().is_some_and(|b| b.remaining == 0)
     }
 
     /// Whether this turn must submit a batch: appends wait for the flush policy, or a
-    /// response was promised this turn's batch.
+    /// response was promised the next batch; and no batch is in flight. One batch at a
+    /// time is the group commit: what is appended while one is in flight goes, for every
+    /// partition at once, into the next (syncs of one file submitted turn after turn
+    /// would queue up in the kernel, one sync per small turn).
     pub fn sync_due(&self, now: Instant) -> bool {
-        self.flush_due(now) || self.syncs.promised >= self.syncs.next_ticket
+        self.syncs.batches.is_empty()
+            && (self.flush_due(now) || self.syncs.promised >= self.syncs.next_ticket)
     }
 
     /// The group commit: one data sync per dirty segment of every partition appended to
@@ -233,6 +238,11 @@ impl Storage {
         if let Backend::Uring(ring) = &mut self.syncs.backend {
             ring.submit()?;
         }
+        debug!(
+            "sync batch {ticket}: {} partitions, {} syncs submitted",
+            batch.ends.len(),
+            batch.remaining
+        );
         self.syncs.batches.push_back(batch);
         self.unflushed_messages = 0;
         self.last_flush = now;
@@ -247,6 +257,7 @@ impl Storage {
             ring.reap(|ticket, result| done.push((ticket, result)));
         }
         for (ticket, result) in done {
+            debug!("sync of batch {ticket} completed: {result:?}");
             self.syncs.complete(ticket, result);
         }
         self.apply_synced(false)
@@ -288,10 +299,99 @@ impl Storage {
                 };
                 part.synced_to(end);
             }
+            debug!("sync batch {} complete", batch.ticket);
             self.syncs.completed = batch.ticket;
             // Waiting fetches may now see the records.
             self.epoch += 1;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::super::{Storage, batch, crc32c, test_dir};
+    use crate::config::Config;
+
+    /// Two records from producer 9, epoch 0, base sequence 0.
+    fn idempotent_batch() -> Vec<u8> {
+        let mut batch = batch::build(0, 0, 1, &[b"a".to_vec(), b"b".to_vec()]);
+        batch[43..51].copy_from_slice(&9i64.to_be_bytes());
+        batch[51..53].copy_from_slice(&0i16.to_be_bytes());
+        batch[53..57].copy_from_slice(&0i32.to_be_bytes());
+        let crc = crc32c::crc32c(&batch[21..]);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        batch
+    }
+
+    fn high_watermark(storage: &Storage) -> i64 {
+        storage.topic("t").unwrap().partitions[0].high_watermark()
+    }
+
+    #[test]
+    fn a_retry_of_a_batch_whose_sync_is_pending_waits_for_that_sync() {
+        for uring in ["true", "false"] {
+            let dir = test_dir(&format!("sync-retry-{uring}"));
+            let hold = dir.join("hold");
+            let mut config = Config {
+                log_dir: dir.join("logs"),
+                ..Config::default()
+            };
+            let properties = &mut config.properties;
+            properties.insert("log.flush.hold.file".into(), hold.display().to_string());
+            properties.insert("log.flush.io.uring".into(), uring.into());
+            let mut storage = Storage::open(&config).unwrap();
+            storage.create_topic("t", 1, &[]).unwrap();
+            std::fs::write(&hold, b"").unwrap();
+            let batch = idempotent_batch();
+            assert!(!storage.append("t", 0, &batch).unwrap().duplicate);
+            // The batch this turn submits.
+            assert_eq!(storage.take_needed_ticket(), 1, "{uring}");
+            // A retry in the same turn waits for it too.
+            assert!(storage.append("t", 0, &batch).unwrap().duplicate);
+            assert_eq!(storage.take_needed_ticket(), 1, "{uring}");
+            storage.submit_syncs(Instant::now()).unwrap();
+            storage.reap_syncs().unwrap();
+            assert_eq!(
+                (storage.completed_ticket(), high_watermark(&storage)),
+                (0, 0)
+            );
+            // A retry while the batch is in flight (held) waits for that batch.
+            assert!(storage.append("t", 0, &batch).unwrap().duplicate);
+            assert_eq!(storage.take_needed_ticket(), 1, "{uring}");
+            // While a batch is in flight (here: held) the next one waits.
+            let more = batch::build(0, 0, 1, &[b"z".to_vec()]);
+            storage.append("t", 0, &more).unwrap();
+            assert_eq!(storage.take_needed_ticket(), 2, "{uring}");
+            assert!(!storage.sync_due(Instant::now()));
+            std::fs::remove_file(&hold).unwrap();
+            storage.wait_syncs().unwrap();
+            assert_eq!(
+                (storage.completed_ticket(), high_watermark(&storage)),
+                (1, 2)
+            );
+            assert!(storage.sync_due(Instant::now()));
+            storage.submit_syncs(Instant::now()).unwrap();
+            storage.wait_syncs().unwrap();
+            assert_eq!(
+                (storage.completed_ticket(), high_watermark(&storage)),
+                (2, 3)
+            );
+            // Nothing dirty, nothing promised: no batch.
+            assert!(!storage.sync_due(Instant::now()));
+            // Durable: a retry now needs nothing.
+            assert!(storage.append("t", 0, &batch).unwrap().duplicate);
+            assert_eq!(storage.take_needed_ticket(), 0, "{uring}");
+            // A relaxed flush policy acknowledges without a ticket and reads to the log end.
+            storage.flush_interval_messages = Some(1_000_000);
+            let more = batch::build(0, 0, 1, &[b"c".to_vec()]);
+            storage.append("t", 0, &more).unwrap();
+            assert_eq!(
+                (storage.take_needed_ticket(), high_watermark(&storage)),
+                (0, 4)
+            );
+        }
     }
 }
