@@ -278,11 +278,6 @@ impl Storage {
     /// A controlled shutdown's last step: every partition with unsynced appends is synced,
     /// then Kafka's clean-shutdown marker is written and made durable.
     pub fn shutdown(&mut self, now: Instant) -> io::Result<()> {
-        // The batch in flight, then one for what waited behind it: every answer held for
-        // a ticket can leave.
-        self.wait_syncs()?;
-        self.submit_syncs(now)?;
-        self.wait_syncs()?;
         self.flush(now)?;
         let path = self.root.join(CLEAN_SHUTDOWN_FILE);
         // Kafka's content: version 0 and the broker epoch, which a broker without a
@@ -988,23 +983,12 @@ impl Storage {
             .map(|ms| self.last_flush + std::time::Duration::from_millis(ms))
     }
 
-    /// Syncs every partition with unsynced appends (one fsync each: the group commit).
+    /// Syncs every partition with unsynced appends and waits: the batch in flight, then
+    /// one for what waited behind it, so every answer held for a ticket can leave.
     pub fn flush(&mut self, now: Instant) -> io::Result<()> {
-        for (id, partition) in std::mem::take(&mut self.dirty) {
-            let Some(name) = self.names_by_id.get(&id) else {
-                continue;
-            };
-            if let Some(part) = self
-                .topics
-                .get_mut(name)
-                .and_then(|t| t.partitions.get_mut(partition as usize))
-            {
-                part.log.sync()?;
-            }
-        }
-        self.unflushed_messages = 0;
-        self.last_flush = now;
-        Ok(())
+        self.wait_syncs()?;
+        self.submit_syncs(now)?;
+        self.wait_syncs()
     }
 
     /// The bytes to serve a fetch, or `None` at the high watermark: records whose sync is
