@@ -30,6 +30,10 @@
 //! Other arguments (`cargo bench -- produce`) keep only the workloads whose name contains
 //! one of them.
 //!
+//! Produce and fetch rows also run against the broker's SSL listener (target `brokerTLS`,
+//! TLS 1.3 via rustls on both ends; certificates made with `openssl` at start, the rows
+//! left out without it), beside the same rows in plaintext.
+//!
 //! Adding a workload means implementing [`Workload`] and listing it in [`workloads`]; the
 //! client driver, the baseline and the report do not change.
 
@@ -41,7 +45,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -1000,6 +1004,8 @@ struct Target {
     stat: String,
     /// The server's log directory, held to [`LOG_BUDGET_BYTES`].
     log_dir: Option<PathBuf>,
+    /// TLS to the target (the broker's SSL listener), or plain TCP.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Connections open to one target.
@@ -1026,7 +1032,12 @@ fn bench_workload(
         .response_bytes
         .push((workload.name(), response.len()));
     let baseline = Baseline::spawn(response).map_err(|e| format!("baseline: {e}"))?;
-    let targets = [broker.target(), baseline.target()];
+    let mut targets = vec![broker.target(), baseline.target()];
+    if workload.moves_records()
+        && let Some(tls) = broker.tls_target()
+    {
+        targets.push(tls);
+    }
     let mut write_rate = 0.0;
     for &(n, timing) in &spec.rows {
         let mut sessions = open_sessions(&targets, n, workload, report);
@@ -1061,7 +1072,7 @@ fn open_sessions<'a>(
             continue;
         }
         eprintln!("{}: opening {n} connections", target.name);
-        match Client::connect(target.addr, target.side, n, workload) {
+        match Client::connect(target, n, workload) {
             Ok(client) => {
                 if let Some(pid) = target.pid {
                     report.record_rss(n, rss_mib(pid));
@@ -1222,6 +1233,8 @@ fn probe(addr: SocketAddr, workload: &mut dyn Workload) -> Result<Vec<u8>, Strin
 /// times of the requests in flight, oldest first (responses come back in request order).
 struct Conn {
     stream: TcpStream,
+    /// The TLS session of a connection to the SSL listener.
+    tls: Option<Box<rustls::ClientConnection>>,
     output: Vec<u8>,
     output_start: usize,
     input: Vec<u8>,
@@ -1232,6 +1245,7 @@ struct Conn {
 /// nothing of Kafka beyond size-prefixed frames that start with a correlation id.
 struct Client {
     side: Side,
+    tls: Option<Arc<rustls::ClientConfig>>,
     poll: Poll,
     events: Events,
     conns: Vec<Conn>,
@@ -1286,14 +1300,11 @@ impl Phase {
 impl Client {
     /// Opens `n` connections in batches below the listen backlog, each answering one
     /// request before the next batch starts, so all are accepted when this returns.
-    fn connect(
-        addr: SocketAddr,
-        side: Side,
-        n: usize,
-        wl: &mut dyn Workload,
-    ) -> Result<Client, String> {
+    fn connect(target: &Target, n: usize, wl: &mut dyn Workload) -> Result<Client, String> {
+        let addr = target.addr;
         let mut client = Client {
-            side,
+            side: target.side,
+            tls: target.tls.clone(),
             poll: Poll::new().map_err(|e| format!("poll: {e}"))?,
             events: Events::with_capacity(1024),
             conns: Vec::with_capacity(n),
@@ -1325,8 +1336,20 @@ impl Client {
             .registry()
             .register(&mut stream, Token(id), interest)
             .map_err(fail)?;
+        let tls = match &self.tls {
+            None => None,
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::try_from("localhost")
+                    .map_err(|e| e.to_string())?;
+                let mut tls = rustls::ClientConnection::new(config.clone(), name)
+                    .map_err(|e| format!("connection {id}: {e}"))?;
+                tls.set_buffer_limit(None);
+                Some(Box::new(tls))
+            }
+        };
         let mut conn = Conn {
             stream,
+            tls,
             output: Vec::new(),
             output_start: 0,
             input: Vec::new(),
@@ -1476,6 +1499,9 @@ impl Driver {
 
 /// Reads everything the socket holds into `conn.input`. Returns true if the peer closed.
 fn read_available(conn: &mut Conn, scratch: &mut [u8]) -> Result<bool, String> {
+    if let Some(tls) = conn.tls.as_mut() {
+        return read_tls(tls, &mut conn.stream, &mut conn.input, scratch);
+    }
     loop {
         match conn.stream.read(scratch) {
             Ok(0) => return Ok(true),
@@ -1483,6 +1509,36 @@ fn read_available(conn: &mut Conn, scratch: &mut [u8]) -> Result<bool, String> {
             Err(e) if is_not_ready(&e) => return Ok(false),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(format!("read: {e}")),
+        }
+    }
+}
+
+/// TLS: reads records until the socket is empty, decrypting them into `input`.
+fn read_tls(
+    tls: &mut rustls::ClientConnection,
+    stream: &mut TcpStream,
+    input: &mut Vec<u8>,
+    scratch: &mut [u8],
+) -> Result<bool, String> {
+    loop {
+        let closed = match tls.read_tls(stream) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) if is_not_ready(&e) => return Ok(false),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("read: {e}")),
+        };
+        tls.process_new_packets().map_err(|e| format!("TLS: {e}"))?;
+        loop {
+            match tls.reader().read(scratch) {
+                Ok(0) => return Ok(true),
+                Ok(n) => input.extend_from_slice(&scratch[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => return Err(format!("TLS read: {e}")),
+            }
+        }
+        if closed {
+            return Ok(true);
         }
     }
 }
@@ -1526,6 +1582,24 @@ fn next_frame(bytes: &[u8]) -> Option<&[u8]> {
 
 /// Writes queued output until the socket is full.
 fn flush(conn: &mut Conn) -> Result<(), String> {
+    if let Some(tls) = conn.tls.as_mut() {
+        // Plaintext into rustls (unbounded here), its records out until the socket is full.
+        if conn.output_start < conn.output.len() {
+            let n = tls
+                .writer()
+                .write(&conn.output[conn.output_start..])
+                .map_err(|e| format!("TLS write: {e}"))?;
+            conn.output_start += n;
+        }
+        while tls.wants_write() {
+            match tls.write_tls(&mut conn.stream) {
+                Ok(_) => {}
+                Err(e) if is_not_ready(&e) => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("write: {e}")),
+            }
+        }
+    }
     while conn.output_start < conn.output.len() {
         match conn.stream.write(&conn.output[conn.output_start..]) {
             Ok(0) => return Err("write returned zero".into()),
@@ -1605,6 +1679,7 @@ impl Baseline {
             pid: None,
             stat: self.stat.clone(),
             log_dir: None,
+            tls: None,
         }
     }
 }
@@ -1737,6 +1812,9 @@ impl Peer {
 struct BrokerProcess {
     child: Child,
     addr: SocketAddr,
+    /// The SSL listener and a client configuration trusting its certificate, if openssl
+    /// could make one.
+    tls: Option<(SocketAddr, Arc<rustls::ClientConfig>)>,
     dir: PathBuf,
     durability: Durability,
 }
@@ -1762,6 +1840,24 @@ impl BrokerProcess {
         if durability == Durability::Relaxed {
             text.push_str("log.flush.interval.messages=1000000\n");
         }
+        let tls_client = match make_certificates(&dir) {
+            Ok(client) => {
+                text = text.replace(
+                    "listeners=PLAINTEXT://127.0.0.1:0",
+                    "listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
+                );
+                let _ = writeln!(
+                    text,
+                    "ssl.keystore.type=PEM\nssl.keystore.location={}",
+                    dir.join("keystore.pem").display()
+                );
+                Some(client)
+            }
+            Err(e) => {
+                eprintln!("no TLS rows: {e}");
+                None
+            }
+        };
         fs::write(&properties, text).map_err(|e| format!("{}: {e}", properties.display()))?;
         let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-broker"))
             .arg(&properties)
@@ -1771,18 +1867,26 @@ impl BrokerProcess {
             .spawn()
             .map_err(|e| format!("spawn: {e}"))?;
         let (tx, rx) = mpsc::channel();
+        let (tls_tx, tls_rx) = mpsc::channel();
         if let Some(stderr) = child.stderr.take() {
-            thread::spawn(move || drain_stderr(stderr, tx));
+            thread::spawn(move || drain_stderr(stderr, tx, tls_tx));
         }
         let mut broker = BrokerProcess {
             child,
             addr: ([127, 0, 0, 1], 0).into(),
+            tls: None,
             dir,
             durability,
         };
         broker.addr = rx
             .recv_timeout(Duration::from_secs(10))
             .map_err(|_| "the broker did not log 'listening on <addr>' within 10 s")?;
+        if let Some(client) = tls_client {
+            let addr = tls_rx
+                .recv_timeout(Duration::from_secs(10))
+                .map_err(|_| "the broker did not log its SSL listener within 10 s")?;
+            broker.tls = Some((addr, client));
+        }
         Ok(broker)
     }
 
@@ -1798,7 +1902,19 @@ impl BrokerProcess {
             pid: Some(self.pid()),
             stat: format!("/proc/{}/stat", self.pid()),
             log_dir: Some(self.dir.clone()),
+            tls: None,
         }
+    }
+
+    /// The same broker through its SSL listener.
+    fn tls_target(&self) -> Option<Target> {
+        let (addr, client) = self.tls.as_ref()?;
+        Some(Target {
+            name: "brokerTLS",
+            addr: *addr,
+            tls: Some(client.clone()),
+            ..self.target()
+        })
     }
 
     /// How the broker exited, if it did.
@@ -1818,10 +1934,22 @@ impl Drop for BrokerProcess {
     }
 }
 
-/// Echoes the broker's log to our stderr, sending the listening address when it appears.
-fn drain_stderr(stderr: ChildStderr, tx: mpsc::Sender<SocketAddr>) {
+/// Echoes the broker's log to our stderr, sending the listening address when it appears
+/// (and the SSL listener's on `tls_tx`).
+fn drain_stderr(
+    stderr: ChildStderr,
+    tx: mpsc::Sender<SocketAddr>,
+    tls_tx: mpsc::Sender<SocketAddr>,
+) {
     for line in BufReader::new(stderr).lines() {
         let Ok(line) = line else { break };
+        if let Some(addr) = line
+            .split("listener SSL (SSL) on ")
+            .nth(1)
+            .and_then(|a| a.trim().parse().ok())
+        {
+            let _ = tls_tx.send(addr);
+        }
         let addr = line
             .split("listening on ")
             .nth(1)
@@ -1832,6 +1960,97 @@ fn drain_stderr(stderr: ChildStderr, tx: mpsc::Sender<SocketAddr>) {
         }
         eprintln!("[broker] {line}");
     }
+}
+
+/// A CA and a localhost certificate (`dir/keystore.pem`: key and chain) made with
+/// `openssl`, and a TLS 1.3 client trusting the CA.
+fn make_certificates(dir: &Path) -> Result<Arc<rustls::ClientConfig>, String> {
+    let run = |args: &[&str]| -> Result<(), String> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(|e| format!("openssl: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    };
+    fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost\n").map_err(|e| e.to_string())?;
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=bench-ca",
+    ])?;
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ])?;
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ])?;
+    let read = |name: &str| fs::read_to_string(dir.join(name)).map_err(|e| e.to_string());
+    fs::write(
+        dir.join("keystore.pem"),
+        read("server.key")? + &read("server.pem")?,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut roots = rustls::RootCertStore::empty();
+    for (label, der) in kafka_broker::security::tls::pem_blocks(&read("ca.pem")?)? {
+        if label == "CERTIFICATE" {
+            roots
+                .add(rustls::pki_types::CertificateDer::from(der))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 // ---------------------------------------------------------------------------------------

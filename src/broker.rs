@@ -16,6 +16,7 @@ use crate::protocol::codec::Reader;
 use crate::protocol::header::{RequestHeader, RequestPrefix, begin_frame, finish_frame};
 use crate::protocol::versions::{API_VERSIONS, ApiSpec};
 use crate::quotas::Quotas;
+use crate::security::{Gate, Security, Session};
 use crate::server::{Outcome, Peer, Service};
 use crate::storage::Storage;
 
@@ -26,6 +27,8 @@ pub struct Broker {
     pub storage: Storage,
     pub coordinator: Coordinator,
     pub quotas: Quotas,
+    /// The listeners' SASL settings.
+    pub security: Security,
     next_retention_check: Instant,
     /// The storage's broker-config epoch `config` was built at.
     config_epoch: u64,
@@ -62,7 +65,10 @@ impl Broker {
             Instant::now(),
         );
         let quotas = Quotas::new(&config, storage.client_quotas(), Instant::now());
+        let security =
+            Security::new(&config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.0))?;
         let mut broker = Broker {
+            security,
             next_retention_check: Instant::now() + retention_interval(&config),
             config,
             storage,
@@ -107,9 +113,11 @@ impl Broker {
     }
 
     /// What a handler of this request may see.
+    #[allow(clippy::too_many_arguments)]
     fn context<'b>(
         &'b mut self,
         peer: &Peer,
+        session: &'b mut Session,
         header: &RequestHeader<'b>,
         request_bytes: usize,
         now: Instant,
@@ -121,6 +129,8 @@ impl Broker {
             storage: &mut self.storage,
             coordinator: &mut self.coordinator,
             quotas: &mut self.quotas,
+            security: &self.security,
+            session,
             version: header.prefix.api_version,
             client_id: header.client_id,
             client_addr: peer.addr,
@@ -134,9 +144,11 @@ impl Broker {
     }
 
     /// Handles one request frame; `wait` says whether it may park.
+    #[allow(clippy::too_many_arguments)]
     fn handle(
         &mut self,
         peer: &Peer,
+        session: &mut Session,
         frame: &[u8],
         out: &mut Vec<u8>,
         now: Instant,
@@ -152,7 +164,13 @@ impl Broker {
         };
         let prefix = header.prefix;
         let spec = &entry.spec;
-        let mut ctx = self.context(peer, &header, frame.len(), now, wait, memo);
+        let linger = now + Duration::from_millis(self.security.failed_authentication_delay_ms);
+        match crate::security::gate(session, spec, now) {
+            Gate::Pass => {}
+            Gate::Close(reason) => return Outcome::Close(reason),
+            Gate::Linger(reason) => return Outcome::CloseAfter(linger, reason),
+        }
+        let mut ctx = self.context(peer, session, &header, frame.len(), now, wait, memo);
         let start = begin_frame(
             out,
             prefix.correlation_id,
@@ -161,6 +179,9 @@ impl Broker {
         let served = (entry.serve)(&mut ctx, body, out);
         // A client over its quota: answered now, then its connection is muted (KIP-219).
         let done = match ctx.throttle_ms {
+            _ if std::mem::take(&mut ctx.session.failed) => {
+                Outcome::CloseAfter(linger, "authentication failed".into())
+            }
             ms if ms > 0 => Outcome::Mute(now + Duration::from_millis(ms as u64)),
             _ => Outcome::Done,
         };
@@ -206,7 +227,7 @@ impl Broker {
                 Outcome::Done => "",
                 Outcome::Mute(..) => " (throttled)",
                 Outcome::Park(..) => " (waiting)",
-                Outcome::Close(_) => " (closing)",
+                Outcome::Close(_) | Outcome::CloseAfter(..) => " (closing)",
             };
             debug!(
                 "{} {} v{} correlation={} client={:?} bytes={} took={}us{what}",
@@ -261,17 +282,40 @@ fn parse(frame: &[u8]) -> Result<(&'static Entry, RequestHeader<'_>, &[u8]), Ref
 
 impl Service for Broker {
     type Parked = Parked;
+    type Session = Session;
+
+    fn open(&mut self, peer: &Peer, peer_certificate: Option<&[u8]>) -> Session {
+        let protocol = self
+            .security
+            .listener(peer.listener)
+            .map_or(crate::config::SecurityProtocol::Plaintext, |l| l.protocol);
+        // SSL: the client certificate's subject (SASL_SSL: the SASL identity, later).
+        let principal = match protocol {
+            crate::config::SecurityProtocol::Ssl => peer_certificate
+                .and_then(crate::security::tls::subject_dn)
+                .map(|dn| format!("User:{dn}")),
+            _ => None,
+        };
+        debug!(
+            "{} on listener {}: {}",
+            peer.addr,
+            peer.listener,
+            principal.as_deref().unwrap_or(crate::security::ANONYMOUS)
+        );
+        Session::new(peer.listener, protocol, principal)
+    }
 
     fn call(
         &mut self,
         peer: &Peer,
+        session: &mut Session,
         frame: &[u8],
         out: &mut Vec<u8>,
         now: Instant,
     ) -> Outcome<Parked> {
         // What the turn's own appends (timers, group records) asked for is no request's.
         self.storage.take_needed_ticket();
-        let outcome = self.handle(peer, frame, out, now, Wait::Allowed, None);
+        let outcome = self.handle(peer, session, frame, out, now, Wait::Allowed, None);
         self.note_ticket();
         outcome
     }
@@ -279,6 +323,7 @@ impl Service for Broker {
     fn resume(
         &mut self,
         peer: &Peer,
+        session: &mut Session,
         parked: Parked,
         out: &mut Vec<u8>,
         now: Instant,
@@ -290,12 +335,20 @@ impl Service for Broker {
             Wait::Until(parked.deadline)
         };
         self.storage.take_needed_ticket();
-        let outcome = self.handle(peer, &parked.frame, out, now, wait, parked.memo.as_deref());
+        let outcome = self.handle(
+            peer,
+            session,
+            &parked.frame,
+            out,
+            now,
+            wait,
+            parked.memo.as_deref(),
+        );
         self.note_ticket();
         outcome
     }
 
-    fn abandon(&mut self, peer: &Peer, parked: Parked, now: Instant) {
+    fn abandon(&mut self, peer: &Peer, session: &mut Session, parked: Parked, now: Instant) {
         let Ok((entry, header, body)) = parse(&parked.frame) else {
             return;
         };
@@ -303,6 +356,7 @@ impl Service for Broker {
         let request_bytes = parked.frame.len();
         let mut ctx = self.context(
             peer,
+            session,
             &header,
             request_bytes,
             now,

@@ -14,13 +14,71 @@ use log::debug;
 /// broker should not listen on every interface unless told to.
 pub const DEFAULT_LISTENER: &str = "127.0.0.1:9092";
 
+/// How a listener's connections are secured (`listener.security.protocol.map`'s values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecurityProtocol {
+    Plaintext,
+    Ssl,
+    SaslPlaintext,
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    fn parse(name: &str) -> Option<SecurityProtocol> {
+        match name {
+            "PLAINTEXT" => Some(SecurityProtocol::Plaintext),
+            "SSL" => Some(SecurityProtocol::Ssl),
+            "SASL_PLAINTEXT" => Some(SecurityProtocol::SaslPlaintext),
+            "SASL_SSL" => Some(SecurityProtocol::SaslSsl),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
+        }
+    }
+
+    pub fn is_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    pub fn is_sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
+}
+
+/// One broker listener of `listeners`, with its protocol and advertised address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listener {
+    pub name: String,
+    pub protocol: SecurityProtocol,
+    pub addr: SocketAddr,
+    /// The host and port given to clients that came in on this listener, if configured
+    /// with a host (`advertised.listeners`).
+    pub advertised: Option<(String, u16)>,
+}
+
+/// Kafka's default `listener.security.protocol.map`: each protocol's own name.
+const DEFAULT_PROTOCOL_MAP: &str =
+    "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL";
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// Where the PLAINTEXT listener binds.
+    /// Every broker listener (controller listeners left out), in `listeners`' order.
+    pub listeners: Vec<Listener>,
+    /// Where the first listener binds.
     pub listen: SocketAddr,
-    /// The served listener's name (`PLAINTEXT` unless `listeners` names it otherwise).
+    /// The first listener's name (`PLAINTEXT` unless `listeners` names it otherwise).
     pub listener_name: String,
-    /// The host and port given to clients, if configured with a host.
+    /// The first listener's advertised host and port, if configured with a host.
     pub advertised: Option<(String, u16)>,
     pub log_dir: PathBuf,
     pub node_id: i32,
@@ -64,10 +122,17 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
+        let listen: SocketAddr = DEFAULT_LISTENER
+            .parse()
+            .expect("default listener is a valid address");
         Config {
-            listen: DEFAULT_LISTENER
-                .parse()
-                .expect("default listener is a valid address"),
+            listeners: vec![Listener {
+                name: "PLAINTEXT".to_string(),
+                protocol: SecurityProtocol::Plaintext,
+                addr: listen,
+                advertised: None,
+            }],
+            listen,
             listener_name: "PLAINTEXT".to_string(),
             advertised: None,
             log_dir: PathBuf::from("/tmp/kraft-combined-logs"),
@@ -145,33 +210,48 @@ impl Config {
             .split(',')
             .map(str::trim)
             .collect();
-        let protocol_map = get("listener.security.protocol.map").unwrap_or("");
-        let mut listener_name = None;
+        let protocol_map = get("listener.security.protocol.map").unwrap_or(DEFAULT_PROTOCOL_MAP);
         if let Some(value) = get("listeners") {
-            let (name, host, port) = pick_listener(value, &controller_names, protocol_map)
+            let chosen = broker_listeners(value, &controller_names, protocol_map)
                 .map_err(|e| bad("listeners", value, &e))?;
-            let host = if host.is_empty() { "0.0.0.0" } else { host };
-            c.listen = resolve(host, port).map_err(|e| bad("listeners", value, &e))?;
-            listener_name = Some(name);
-            c.listener_name = name.to_string();
+            c.listeners = Vec::with_capacity(chosen.len());
+            for ((name, host, port), protocol) in chosen {
+                let host = if host.is_empty() { "0.0.0.0" } else { host };
+                c.listeners.push(Listener {
+                    name: name.to_string(),
+                    protocol,
+                    addr: resolve(host, port).map_err(|e| bad("listeners", value, &e))?,
+                    advertised: None,
+                });
+            }
         }
         if let Some(value) = get("advertised.listeners") {
             let entries =
                 split_listeners(value).map_err(|e| bad("advertised.listeners", value, &e))?;
-            let chosen = entries
-                .iter()
-                .find(|(name, _, _)| Some(*name) == listener_name)
-                .or_else(|| {
-                    entries
-                        .iter()
-                        .find(|(name, _, _)| !controller_names.contains(name))
-                });
-            if let Some((_, host, port)) = chosen
-                && !host.is_empty()
-                && *host != "0.0.0.0"
-            {
-                c.advertised = Some((host.to_string(), *port));
+            let single = c.listeners.len() == 1;
+            for listener in &mut c.listeners {
+                // By name; a lone listener also takes the first broker entry (as before
+                // several listeners were served).
+                let chosen = entries
+                    .iter()
+                    .find(|(name, _, _)| *name == listener.name)
+                    .or_else(|| {
+                        entries
+                            .iter()
+                            .find(|(name, _, _)| single && !controller_names.contains(name))
+                    });
+                if let Some((_, host, port)) = chosen
+                    && !host.is_empty()
+                    && *host != "0.0.0.0"
+                {
+                    listener.advertised = Some((host.to_string(), *port));
+                }
             }
+        }
+        if let Some(first) = c.listeners.first() {
+            c.listen = first.addr;
+            c.listener_name = first.name.clone();
+            c.advertised = first.advertised.clone();
         }
         if let Some(value) = get("log.dirs").or(get("log.dir")) {
             let first = value.split(',').next().unwrap_or("").trim();
@@ -369,6 +449,20 @@ pub const KNOWN_KEYS: &[&str] = &[
     "log.retention.check.interval.ms",
     "quota.window.num",
     "quota.window.size.seconds",
+    "connection.failed.authentication.delay.ms",
+    "authorizer.class.name",
+    "connections.max.reauth.ms",
+    "sasl.enabled.mechanisms",
+    "ssl.client.auth",
+    "ssl.enabled.protocols",
+    "ssl.key.password",
+    "ssl.keystore.certificate.chain",
+    "ssl.keystore.key",
+    "ssl.keystore.location",
+    "ssl.keystore.type",
+    "ssl.truststore.certificates",
+    "ssl.truststore.location",
+    "ssl.truststore.type",
 ];
 
 fn bad(key: &str, value: &str, why: &str) -> ConfigError {
@@ -412,10 +506,10 @@ fn number<T: Setting>(
     Ok(())
 }
 
-type Listener<'a> = (&'a str, &'a str, u16);
+type ListenerEntry<'a> = (&'a str, &'a str, u16);
 
 /// `NAME://host:port,...` into (name, host, port) triples; `[v6]` hosts lose their brackets.
-fn split_listeners(value: &str) -> Result<Vec<Listener<'_>>, String> {
+fn split_listeners(value: &str) -> Result<Vec<ListenerEntry<'_>>, String> {
     let mut out = Vec::new();
     for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let (name, address) = entry
@@ -436,30 +530,39 @@ fn split_listeners(value: &str) -> Result<Vec<Listener<'_>>, String> {
     Ok(out)
 }
 
-/// The listener this broker serves: the first that is not a controller listener. Only
-/// PLAINTEXT is spoken.
-fn pick_listener<'a>(
+/// The listeners this broker serves (every one that is not a controller listener), each
+/// with its security protocol from the map.
+fn broker_listeners<'a>(
     value: &'a str,
     controller_names: &[&str],
     protocol_map: &str,
-) -> Result<Listener<'a>, String> {
-    let entries = split_listeners(value)?;
-    let chosen = entries
-        .into_iter()
-        .find(|(name, _, _)| !controller_names.contains(name))
-        .ok_or("no broker listener (all are controller listeners)")?;
-    let protocol = protocol_map
-        .split(',')
-        .filter_map(|pair| pair.trim().split_once(':'))
-        .find(|(name, _)| *name == chosen.0)
-        .map_or(chosen.0, |(_, protocol)| protocol);
-    if protocol != "PLAINTEXT" {
-        return Err(format!(
-            "listener {} uses {protocol}; only PLAINTEXT is supported",
-            chosen.0
-        ));
+) -> Result<Vec<(ListenerEntry<'a>, SecurityProtocol)>, String> {
+    let mut out: Vec<(ListenerEntry<'a>, SecurityProtocol)> = Vec::new();
+    for entry in split_listeners(value)? {
+        if controller_names.contains(&entry.0) {
+            continue;
+        }
+        if out.iter().any(|(e, _)| e.0 == entry.0) {
+            return Err("Each listener must have a different name".into());
+        }
+        let protocol = protocol_map
+            .split(',')
+            .filter_map(|pair| pair.trim().split_once(':'))
+            .find(|(name, _)| name.trim() == entry.0)
+            .map(|(_, protocol)| protocol.trim())
+            .ok_or_else(|| format!("No security protocol defined for listener {}", entry.0))?;
+        let protocol = SecurityProtocol::parse(protocol).ok_or_else(|| {
+            format!(
+                "listener {} uses {protocol}; the protocols are PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL",
+                entry.0
+            )
+        })?;
+        out.push((entry, protocol));
     }
-    Ok(chosen)
+    if out.is_empty() {
+        return Err("no broker listener (all are controller listeners)".into());
+    }
+    Ok(out)
 }
 
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
@@ -523,9 +626,68 @@ mod tests {
     }
 
     #[test]
-    fn ssl_listener_is_refused() {
-        let e = config("listeners=SSL://:9093").unwrap_err();
-        assert!(e.0.contains("only PLAINTEXT"), "{e}");
+    fn several_listeners_with_protocols_and_advertised_addresses() {
+        let c = config(
+            "listeners=PLAINTEXT://127.0.0.1:9092,SASL_PLAINTEXT://127.0.0.1:9093,EXT://:9094\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,EXT:SASL_SSL\n\
+             advertised.listeners=PLAINTEXT://localhost:9092,EXT://kafka.example:443\n",
+        )
+        .unwrap();
+        let summary: Vec<_> = c
+            .listeners
+            .iter()
+            .map(|l| {
+                (
+                    l.name.as_str(),
+                    l.protocol,
+                    l.addr.to_string(),
+                    l.advertised.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (
+                    "PLAINTEXT",
+                    SecurityProtocol::Plaintext,
+                    "127.0.0.1:9092".to_string(),
+                    Some(("localhost".to_string(), 9092))
+                ),
+                (
+                    "SASL_PLAINTEXT",
+                    SecurityProtocol::SaslPlaintext,
+                    "127.0.0.1:9093".to_string(),
+                    None
+                ),
+                (
+                    "EXT",
+                    SecurityProtocol::SaslSsl,
+                    "0.0.0.0:9094".to_string(),
+                    Some(("kafka.example".to_string(), 443))
+                ),
+            ]
+        );
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9092");
+    }
+
+    #[test]
+    fn listener_protocol_errors_as_kafka_words_them() {
+        let e = config("listeners=EXT://:9093").unwrap_err();
+        assert!(
+            e.0.ends_with("No security protocol defined for listener EXT"),
+            "{e}"
+        );
+        let e =
+            config("listeners=A://:1,A://:2\nlistener.security.protocol.map=A:SSL").unwrap_err();
+        assert!(
+            e.0.ends_with("Each listener must have a different name"),
+            "{e}"
+        );
+        let e = config("listeners=A://:1\nlistener.security.protocol.map=A:GSS").unwrap_err();
+        assert!(e.0.contains("listener A uses GSS"), "{e}");
+        let c = config("listeners=SSL://:9093").unwrap();
+        assert_eq!(c.listeners[0].protocol, SecurityProtocol::Ssl);
     }
 
     #[test]

@@ -245,6 +245,7 @@ const fn dynamic(key: Key) -> BrokerKey {
 /// on a broker resource are kept as custom keys, as Kafka keeps them.
 pub static BROKER_KEYS: &[BrokerKey] = &[
     fixed(no_default("advertised.listeners", Str)),
+    fixed(no_default("authorizer.class.name", Str)),
     fixed(key("auto.create.topics.enable", Boolean, "true", Any)),
     dynamic(key("background.threads", Int, "10", AtLeast(1))),
     dynamic(key(
@@ -266,6 +267,13 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         "3",
         Between(-131072, 22),
     )),
+    fixed(key(
+        "connection.failed.authentication.delay.ms",
+        Int,
+        "100",
+        AtLeast(0),
+    )),
+    fixed(key("connections.max.reauth.ms", Long, "0", Any)),
     fixed(key("controller.listener.names", Str, "CONTROLLER", Any)),
     fixed(key("default.replication.factor", Int, "1", Any)),
     fixed(key("group.consumer.assignors", List, "uniform,range", Any)),
@@ -541,6 +549,20 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     dynamic(key("max.connections.per.ip", Int, INT_MAX, AtLeast(0))),
     dynamic(key("max.connections.per.ip.overrides", Str, "", Any)),
     dynamic(key("message.max.bytes", Int, "1048588", AtLeast(0))),
+    fixed(key(
+        "metadata.log.max.record.bytes.between.snapshots",
+        Long,
+        "20971520",
+        AtLeast(1),
+    )),
+    fixed(key(
+        "metadata.log.segment.bytes",
+        Int,
+        "1073741824",
+        AtLeast(12),
+    )),
+    fixed(key("metadata.max.retention.bytes", Long, "104857600", Any)),
+    fixed(key("metadata.max.retention.ms", Long, "604800000", Any)),
     dynamic(key("metric.reporters", List, "", Any)),
     dynamic(key("min.insync.replicas", Int, "1", AtLeast(1))),
     fixed(key("node.id", Int, "1", Any)),
@@ -577,6 +599,7 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     )),
     fixed(key("quota.window.num", Int, "11", AtLeast(1))),
     fixed(key("quota.window.size.seconds", Int, "1", AtLeast(1))),
+    fixed(key("sasl.enabled.mechanisms", List, "GSSAPI", Any)),
     fixed(key("socket.listen.backlog.size", Int, "50", AtLeast(1))),
     fixed(key(
         "socket.request.max.bytes",
@@ -584,6 +607,16 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         "104857600",
         AtLeast(1),
     )),
+    fixed(key("ssl.client.auth", Str, "none", Any)),
+    fixed(key("ssl.enabled.protocols", List, "TLSv1.2,TLSv1.3", Any)),
+    fixed(no_default("ssl.key.password", Str)),
+    fixed(no_default("ssl.keystore.certificate.chain", Str)),
+    fixed(no_default("ssl.keystore.key", Str)),
+    fixed(no_default("ssl.keystore.location", Str)),
+    fixed(key("ssl.keystore.type", Str, "JKS", Any)),
+    fixed(no_default("ssl.truststore.certificates", Str)),
+    fixed(no_default("ssl.truststore.location", Str)),
+    fixed(key("ssl.truststore.type", Str, "JKS", Any)),
     dynamic(key(
         "transaction.partition.verification.enable",
         Boolean,

@@ -8,6 +8,7 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::coordinator::Coordinator;
 use crate::quotas::Quotas;
+use crate::security::{Security, Session};
 use crate::storage::Storage;
 
 /// Whether a handler may answer later instead of now.
@@ -27,6 +28,11 @@ pub struct Context<'b> {
     pub coordinator: &'b mut Coordinator,
     /// Client quotas: their meters, keyed by client identity.
     pub quotas: &'b mut Quotas,
+    /// The listeners' SASL settings.
+    pub security: &'b Security,
+    /// Who the connection is (`session.principal`: `User:alice`, `User:ANONYMOUS`), and
+    /// where its SASL exchange stands: the loop keeps it, only the SASL APIs change it.
+    pub session: &'b mut Session,
     /// The request's API version.
     pub version: i16,
     pub client_id: Option<&'b str>,

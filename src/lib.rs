@@ -14,6 +14,7 @@ pub mod coordinator;
 pub mod logging;
 pub mod protocol;
 pub mod quotas;
+pub mod security;
 pub mod server;
 pub mod storage;
 pub mod topic_regex;

@@ -1,6 +1,13 @@
-//! The single-threaded event loop: a mio `Poll` over one listener and a `Slab` of
+//! The single-threaded event loop: a mio `Poll` over its listeners and a `Slab` of
 //! connections. It moves size-prefixed frames in and response bytes out, and knows nothing
 //! about Kafka: a [`Service`] turns each frame into response bytes.
+//!
+//! A connection's transport is plain TCP or TLS (rustls, sans-IO: the loop feeds it the
+//! socket's bytes on readiness and writes what it wants sent; no thread). Frames are found
+//! in the plaintext either way. Each connection carries the service's opaque
+//! [`Service::Session`] (created when the transport is ready: at accept, or once the TLS
+//! handshake completed, with the client's certificate), handed to every call: the loop
+//! never looks inside it.
 //!
 //! SIGTERM and SIGINT arrive as events of the same poll (`signal-hook-mio`, once
 //! [`Server::handle_signals`] ran): the loop stops accepting, answers its parked requests
@@ -17,11 +24,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{debug, info, trace, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
+use rustls::{ServerConfig, ServerConnection};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
@@ -34,6 +43,17 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// The local address the client connected to.
     pub local: SocketAddr,
+    /// Which of the loop's listeners accepted the connection (its index in
+    /// [`Server::bind`]'s list).
+    pub listener: usize,
+}
+
+/// One socket the loop accepts connections on.
+#[derive(Clone)]
+pub struct ListenerSpec {
+    pub addr: SocketAddr,
+    /// TLS settings, if the listener's connections speak TLS.
+    pub tls: Option<Arc<ServerConfig>>,
 }
 
 /// What the service did with a frame. Response bytes, if any, were appended to `out`.
@@ -49,17 +69,28 @@ pub enum Outcome<P> {
     Park(P, Instant),
     /// A protocol violation: the connection is closed (after nothing more is written).
     Close(String),
+    /// A refusal that lingers (a failed authentication): the connection reads nothing more,
+    /// its response is held until the instant, written, and then the connection closes.
+    CloseAfter(Instant, String),
 }
 
 /// The request handler the loop drives. It keeps no per-connection state: a waiting request
 /// is handed back to the loop as a `Parked` value.
 pub trait Service {
     type Parked;
+    /// What the service knows about one connection (who authenticated on it), kept by the
+    /// loop for the connection's lifetime and handed to every call.
+    type Session;
+
+    /// A connection's transport is ready (accepted; TLS: handshake complete).
+    /// `peer_certificate` is the DER certificate a TLS client presented, if any.
+    fn open(&mut self, peer: &Peer, peer_certificate: Option<&[u8]>) -> Self::Session;
 
     /// Handles one frame (the bytes after the size prefix).
     fn call(
         &mut self,
         peer: &Peer,
+        session: &mut Self::Session,
         frame: &[u8],
         out: &mut Vec<u8>,
         now: Instant,
@@ -69,6 +100,7 @@ pub trait Service {
     fn resume(
         &mut self,
         peer: &Peer,
+        session: &mut Self::Session,
         parked: Self::Parked,
         out: &mut Vec<u8>,
         now: Instant,
@@ -77,7 +109,13 @@ pub trait Service {
 
     /// A parked request whose connection closed: the service may undo what waiting for it
     /// meant (a group member's pending join).
-    fn abandon(&mut self, peer: &Peer, parked: Self::Parked, now: Instant);
+    fn abandon(
+        &mut self,
+        peer: &Peer,
+        session: &mut Self::Session,
+        parked: Self::Parked,
+        now: Instant,
+    );
 
     /// Runs after every turn's requests, before any response of the turn is written.
     fn end_of_turn(&mut self, now: Instant);
@@ -177,9 +215,12 @@ pub struct Limits {
     pub read_bytes_per_turn: usize,
 }
 
-const LISTENER: Token = Token(usize::MAX);
-const SIGNALS: Token = Token(usize::MAX - 1);
-const SERVICE_FD: Token = Token(usize::MAX - 2);
+const SIGNALS: Token = Token(usize::MAX);
+const SERVICE_FD: Token = Token(usize::MAX - 1);
+/// Listener `i` has token `LISTENER_TOKEN_TOP - i` (connection tokens are slab keys, small).
+const LISTENER_TOKEN_TOP: usize = usize::MAX - 2;
+/// Plaintext a TLS connection buffers for sending before its output waits in `output`.
+const TLS_SEND_BUFFER_BYTES: usize = 256 * 1024;
 /// How long a controlled shutdown waits for its last responses to leave.
 pub const SHUTDOWN_DRAIN: Duration = Duration::from_millis(500);
 /// Bytes read from a socket per `read` call, into the loop's shared scratch buffer.
@@ -193,8 +234,12 @@ const BUFFER_KEEP_BYTES: usize = 64 * 1024;
 const OUTPUT_POOL_BYTES: usize = 32 << 20;
 const EVENTS_CAPACITY: usize = 1024;
 
-struct Connection<P> {
+struct Connection<P, X> {
     stream: TcpStream,
+    /// The TLS state of a TLS listener's connection; `None` for plain TCP.
+    tls: Option<Box<ServerConnection>>,
+    /// The service's state for this connection: `None` until the transport is ready.
+    session: Option<X>,
     peer: Peer,
     /// Bytes of an incomplete frame (or frames held back), consumed from `input_start`.
     input: Vec<u8>,
@@ -211,13 +256,18 @@ struct Connection<P> {
     /// reading to wait for output to drain or for a parked request).
     read_pending: bool,
     close_reason: Option<String>,
+    /// A lingering refusal's response, written when `muted_until` passes, its reason and
+    /// the ticket it waits for (0: none).
+    closing: Option<(Vec<u8>, String, u64)>,
+    /// The lingering refusal's response was queued: close once it is written.
+    close_when_written: Option<String>,
     /// Responses waiting for their service ticket: (where the response starts in
-    /// `output`, the ticket), oldest first. Output is written only up to the first one
-    /// whose ticket is not complete.
+    /// `output`, the ticket), oldest first. Output is written (to the socket, or into TLS
+    /// to be encrypted) only up to the first one whose ticket is not complete.
     holds: VecDeque<(usize, u64)>,
 }
 
-impl<P> Connection<P> {
+impl<P, X> Connection<P, X> {
     fn pending_input(&self) -> &[u8] {
         &self.input[self.input_start..]
     }
@@ -226,8 +276,14 @@ impl<P> Connection<P> {
         self.output.len() - self.output_start
     }
 
+    /// Whether TLS has records of its own (handshake, alerts, encrypted output) to send.
+    fn tls_wants_write(&self) -> bool {
+        self.tls.as_ref().is_some_and(|tls| tls.wants_write())
+    }
+
     fn is_busy(&self, limits: &Limits) -> bool {
         self.parked.is_some()
+            || self.close_when_written.is_some()
             || self.muted_until.is_some()
             || self.close_reason.is_some()
             || self.pending_output() > limits.output_bytes_high
@@ -237,11 +293,11 @@ impl<P> Connection<P> {
 /// The state of a running loop.
 pub struct Server<S: Service> {
     poll: Poll,
-    /// `None` once a shutdown began: nothing more is accepted.
-    listener: Option<TcpListener>,
+    /// Empty once a shutdown began: nothing more is accepted.
+    listeners: Vec<(TcpListener, Option<Arc<ServerConfig>>)>,
     signals: Option<Signals>,
     shutting_down: bool,
-    connections: Slab<Connection<S::Parked>>,
+    connections: Slab<Connection<S::Parked, S::Session>>,
     limits: Limits,
     service: S,
     scratch: Vec<u8>,
@@ -263,14 +319,21 @@ pub struct Server<S: Service> {
 }
 
 impl<S: Service> Server<S> {
-    pub fn bind(addr: SocketAddr, limits: Limits, service: S) -> io::Result<Self> {
+    pub fn bind(specs: &[ListenerSpec], limits: Limits, service: S) -> io::Result<Self> {
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(addr)?;
-        // mio listens with std's backlog (128); listening again sets Kafka's setting (the
-        // kernel caps it at net.core.somaxconn).
-        rustix::net::listen(&listener, limits.listen_backlog)?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let mut listeners = Vec::with_capacity(specs.len());
+        for (index, spec) in specs.iter().enumerate() {
+            let mut listener = TcpListener::bind(spec.addr)?;
+            // mio listens with std's backlog (128); listening again sets Kafka's setting
+            // (the kernel caps it at net.core.somaxconn).
+            rustix::net::listen(&listener, limits.listen_backlog)?;
+            poll.registry().register(
+                &mut listener,
+                Token(LISTENER_TOKEN_TOP - index),
+                Interest::READABLE,
+            )?;
+            listeners.push((listener, spec.tls.clone()));
+        }
         if let Some(fd) = service.ready_fd() {
             poll.registry().register(
                 &mut mio::unix::SourceFd(&fd),
@@ -280,7 +343,7 @@ impl<S: Service> Server<S> {
         }
         Ok(Server {
             poll,
-            listener: Some(listener),
+            listeners,
             signals: None,
             shutting_down: false,
             connections: Slab::new(),
@@ -298,11 +361,17 @@ impl<S: Service> Server<S> {
         })
     }
 
+    /// The first listener's bound address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        match &self.listener {
-            Some(listener) => listener.local_addr(),
+        match self.listeners.first() {
+            Some((listener, _)) => listener.local_addr(),
             None => Err(io::Error::other("the listener is closed")),
         }
+    }
+
+    /// Every listener's bound address, in [`Server::bind`]'s order.
+    pub fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {
+        self.listeners.iter().map(|(l, _)| l.local_addr()).collect()
     }
 
     /// Makes SIGTERM and SIGINT start a controlled shutdown (events of this loop's poll;
@@ -329,9 +398,11 @@ impl<S: Service> Server<S> {
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept_all(),
                     SIGNALS => self.take_signals(),
                     SERVICE_FD => self.service.on_ready(Instant::now()),
+                    Token(t) if t > LISTENER_TOKEN_TOP - self.listeners.len() => {
+                        self.accept_all(LISTENER_TOKEN_TOP - t)
+                    }
                     Token(id) => {
                         let Some(conn) = self.connections.get_mut(id) else {
                             continue;
@@ -376,7 +447,7 @@ impl<S: Service> Server<S> {
     /// requests answered, the service's last step, then the responses' last chance to leave
     /// before every connection is closed.
     fn shutdown(&mut self) -> io::Result<()> {
-        if let Some(mut listener) = self.listener.take() {
+        for (mut listener, _) in std::mem::take(&mut self.listeners) {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         let now = Instant::now();
@@ -387,14 +458,23 @@ impl<S: Service> Server<S> {
             let Some((parked, _)) = conn.parked.take() else {
                 continue;
             };
+            let Some(session) = conn.session.as_mut() else {
+                continue;
+            };
             let start = conn.output.len();
-            let outcome = self
-                .service
-                .resume(&conn.peer, parked, &mut conn.output, now, true);
+            let outcome =
+                self.service
+                    .resume(&conn.peer, session, parked, &mut conn.output, now, true);
             hold(conn, &self.service, start);
             match outcome {
-                Outcome::Park(parked, _) => self.service.abandon(&conn.peer, parked, now),
-                Outcome::Close(reason) => conn.close_reason = Some(reason),
+                Outcome::Park(parked, _) => {
+                    if let Some(session) = conn.session.as_mut() {
+                        self.service.abandon(&conn.peer, session, parked, now)
+                    }
+                }
+                Outcome::Close(reason) | Outcome::CloseAfter(_, reason) => {
+                    conn.close_reason = Some(reason)
+                }
                 // Shutting down: the answer leaves, nothing follows it to mute.
                 Outcome::Done | Outcome::Mute(_) => {}
             }
@@ -454,13 +534,13 @@ impl<S: Service> Server<S> {
             .map(|at| at.saturating_duration_since(now))
     }
 
-    fn accept_all(&mut self) {
+    fn accept_all(&mut self, index: usize) {
         loop {
-            let Some(listener) = self.listener.as_ref() else {
+            let Some((listener, _)) = self.listeners.get(index) else {
                 return;
             };
             match listener.accept() {
-                Ok((stream, addr)) => self.admit(stream, addr),
+                Ok((stream, addr)) => self.admit(stream, addr, index),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -472,7 +552,7 @@ impl<S: Service> Server<S> {
         }
     }
 
-    fn admit(&mut self, mut stream: TcpStream, addr: SocketAddr) {
+    fn admit(&mut self, mut stream: TcpStream, addr: SocketAddr, listener: usize) {
         if self.connections.len() >= self.limits.connections_max {
             if !std::mem::replace(&mut self.refusing_logged, true) {
                 warn!(
@@ -504,6 +584,23 @@ impl<S: Service> Server<S> {
             }
         };
         let _ = stream.set_nodelay(true);
+        let tls = match self
+            .listeners
+            .get(listener)
+            .and_then(|(_, tls)| tls.clone())
+        {
+            None => None,
+            Some(config) => match ServerConnection::new(config) {
+                Ok(mut tls) => {
+                    tls.set_buffer_limit(Some(TLS_SEND_BUFFER_BYTES));
+                    Some(Box::new(tls))
+                }
+                Err(e) => {
+                    warn!("cannot start TLS for a connection from {addr}: {e}");
+                    return;
+                }
+            },
+        };
         let entry = self.connections.vacant_entry();
         let id = entry.key();
         if let Err(e) = self
@@ -516,9 +613,22 @@ impl<S: Service> Server<S> {
         }
         debug!("connection {id} from {addr}");
         self.per_ip.insert(ip, (count + 1, logged));
+        let peer = Peer {
+            id,
+            addr,
+            local,
+            listener,
+        };
+        // A plain connection is ready at once; a TLS one once its handshake completed.
+        let session = match tls {
+            None => Some(self.service.open(&peer, None)),
+            Some(_) => None,
+        };
         entry.insert(Connection {
             stream,
-            peer: Peer { id, addr, local },
+            tls,
+            session,
+            peer,
             input: Vec::new(),
             input_start: 0,
             output: Vec::new(),
@@ -529,6 +639,8 @@ impl<S: Service> Server<S> {
             writable_registered: false,
             read_pending: false,
             close_reason: None,
+            closing: None,
+            close_when_written: None,
             holds: VecDeque::new(),
         });
     }
@@ -563,10 +675,21 @@ impl<S: Service> Server<S> {
             }
             let direct = conn.pending_input().is_empty();
             let read = if direct {
-                conn.stream.read(&mut self.scratch)
+                read_transport(&mut conn.stream, &mut conn.tls, &mut self.scratch)
             } else {
                 read_into_input(conn, self.limits.frame_bytes_max)
             };
+            if conn.session.is_none()
+                && let Some(tls) = conn.tls.as_ref()
+                && !tls.is_handshaking()
+            {
+                let certificate = tls.peer_certificates().and_then(|c| c.first());
+                let session = self
+                    .service
+                    .open(&conn.peer, certificate.map(|c| c.as_ref()));
+                debug!("connection {id}: TLS handshake complete");
+                conn.session = Some(session);
+            }
             match read {
                 Ok(0) => {
                     conn.read_closed = true;
@@ -676,7 +799,19 @@ impl<S: Service> Server<S> {
             };
             if let Some(until) = conn.muted_until {
                 // A mute follows a finished request, so a muted connection parks nothing.
-                if until <= now {
+                if until <= now
+                    && let Some((response, reason, ticket)) = conn.closing.take()
+                {
+                    // A lingering refusal: its response leaves now (once its ticket, if
+                    // any, completes), then the connection closes.
+                    conn.muted_until = None;
+                    if ticket > self.service.completed_ticket() && !response.is_empty() {
+                        conn.holds.push_back((conn.output.len(), ticket));
+                    }
+                    conn.output.extend_from_slice(&response);
+                    conn.close_when_written = Some(reason);
+                    self.touched.push(id);
+                } else if until <= now {
                     conn.muted_until = None;
                     conn.read_pending = true;
                     self.rereads.push_back(id);
@@ -693,16 +828,19 @@ impl<S: Service> Server<S> {
                 self.parked.push(id);
                 continue;
             }
+            let Some(session) = conn.session.as_mut() else {
+                continue;
+            };
             let Some((parked, _)) = conn.parked.take() else {
                 continue;
             };
             self.outputs.lend(&mut conn.output);
             let start = conn.output.len();
-            let outcome = self
-                .service
-                .resume(&conn.peer, parked, &mut conn.output, now, expired);
+            let outcome =
+                self.service
+                    .resume(&conn.peer, session, parked, &mut conn.output, now, expired);
             hold(conn, &self.service, start);
-            apply_outcome(conn, outcome, &mut self.parked);
+            apply_outcome(conn, outcome, &mut self.parked, start);
             if conn.output.is_empty() {
                 self.outputs.give_back(&mut conn.output);
             }
@@ -728,22 +866,52 @@ impl<S: Service> Server<S> {
         {
             conn.holds.pop_front();
         }
-        let writable_end = conn.holds.front().map_or(conn.output.len(), |&(at, _)| at);
+        let writable_end = conn
+            .holds
+            .front()
+            .map_or(conn.output.len(), |&(at, _)| at.min(conn.output.len()));
         let mut written = 0;
         // The cap is checked between writes and never shortens one: each write offers all
         // the pending output, so a response the socket takes goes out in one call, and a
         // turn writes at most the cap plus one socket buffer.
-        while conn.output_start < writable_end && written < self.limits.write_bytes_per_turn {
-            match conn
-                .stream
-                .write(&conn.output[conn.output_start..writable_end])
-            {
+        while (conn.output_start < writable_end || conn.tls_wants_write())
+            && written < self.limits.write_bytes_per_turn
+        {
+            let result = match conn.tls.as_mut() {
+                None => conn
+                    .stream
+                    .write(&conn.output[conn.output_start..writable_end]),
+                // TLS: plaintext goes into rustls (up to its buffer limit) and the records
+                // it made go to the socket; output stays in `output` while rustls is full.
+                // Held output never reaches rustls: it is encrypted only once released.
+                Some(tls) => {
+                    if conn.output_start < writable_end && !tls.is_handshaking() {
+                        match tls
+                            .writer()
+                            .write(&conn.output[conn.output_start..writable_end])
+                        {
+                            Ok(taken) => conn.output_start += taken,
+                            Err(e) => {
+                                conn.close_reason = Some(format!("TLS write error: {e}"));
+                                break;
+                            }
+                        }
+                    }
+                    if !tls.wants_write() {
+                        break;
+                    }
+                    tls.write_tls(&mut conn.stream)
+                }
+            };
+            match result {
                 Ok(0) => {
                     conn.close_reason = Some("write returned zero".into());
                     break;
                 }
                 Ok(n) => {
-                    conn.output_start += n;
+                    if conn.tls.is_none() {
+                        conn.output_start += n;
+                    }
                     written += n;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
@@ -753,6 +921,21 @@ impl<S: Service> Server<S> {
                     break;
                 }
             }
+        }
+        if conn.pending_output() == 0
+            && !conn.tls_wants_write()
+            && let Some(reason) = conn.close_when_written.take()
+        {
+            // Unread input at close makes the kernel reset the connection, and a reset can
+            // discard the answer before the client reads it: drop what the client sent
+            // meanwhile (a bounded amount) so the close is a FIN after the answer.
+            for _ in 0..4 {
+                match conn.stream.read(&mut self.scratch) {
+                    Ok(n) if n > 0 => continue,
+                    _ => break,
+                }
+            }
+            conn.close_reason = Some(reason);
         }
         if conn.pending_output() == 0 {
             conn.output_start = 0;
@@ -779,7 +962,7 @@ impl<S: Service> Server<S> {
             return;
         }
         // Held output waits for the service's ticket, not for the socket.
-        let want_writable = conn.output_start < writable_end;
+        let want_writable = conn.output_start < writable_end || conn.tls_wants_write();
         if want_writable != conn.writable_registered {
             let interest = if want_writable {
                 Interest::READABLE | Interest::WRITABLE
@@ -818,8 +1001,11 @@ impl<S: Service> Server<S> {
                 }
             }
             let _ = self.poll.registry().deregister(&mut conn.stream);
-            if let Some((parked, _)) = conn.parked.take() {
-                self.service.abandon(&conn.peer, parked, Instant::now());
+            if let Some((parked, _)) = conn.parked.take()
+                && let Some(session) = conn.session.as_mut()
+            {
+                self.service
+                    .abandon(&conn.peer, session, parked, Instant::now());
             }
         }
     }
@@ -827,7 +1013,7 @@ impl<S: Service> Server<S> {
 
 /// Reads into the connection's own buffer (used while a partial frame is pending), growing
 /// it to the size the pending frame needs but never past the frame limit.
-fn read_into_input<P>(conn: &mut Connection<P>, frame_bytes_max: usize) -> io::Result<usize> {
+fn read_into_input<P, X>(conn: &mut Connection<P, X>, frame_bytes_max: usize) -> io::Result<usize> {
     if conn.input_start > 0 {
         conn.input.drain(..conn.input_start);
         conn.input_start = 0;
@@ -843,10 +1029,42 @@ fn read_into_input<P>(conn: &mut Connection<P>, frame_bytes_max: usize) -> io::R
         .max(filled)
         .min(needed.saturating_sub(filled).max(1));
     conn.input.resize(filled + step, 0);
-    let result = conn.stream.read(&mut conn.input[filled..]);
+    let result = read_transport(&mut conn.stream, &mut conn.tls, &mut conn.input[filled..]);
     let n = *result.as_ref().unwrap_or(&0);
     conn.input.truncate(filled + n);
     result
+}
+
+/// Reads plaintext: from the socket, or through TLS (records are read from the socket and
+/// decrypted until plaintext is available or the socket would block). `Ok(0)` is the end.
+fn read_transport(
+    stream: &mut TcpStream,
+    tls: &mut Option<Box<ServerConnection>>,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    let Some(tls) = tls else {
+        return stream.read(buf);
+    };
+    loop {
+        match tls.reader().read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            // Closed without close_notify: the end, as for a plain socket.
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(0),
+            Err(e) => return Err(e),
+        }
+        // rustls holds at most one record's worth of undecrypted bytes per read_tls, and
+        // refuses more while its plaintext is unread: a handshake or a partial record is
+        // bounded like a partial frame.
+        if tls.read_tls(stream)? == 0 {
+            return Ok(0);
+        }
+        if let Err(e) = tls.process_new_packets() {
+            // Tell the client why (an alert), best effort: the connection closes next.
+            let _ = tls.write_tls(stream);
+            return Err(io::Error::new(ErrorKind::InvalidData, format!("TLS: {e}")));
+        }
+    }
 }
 
 fn frame_size(buf: &[u8]) -> Option<usize> {
@@ -858,7 +1076,7 @@ fn frame_size(buf: &[u8]) -> Option<usize> {
 /// Handles the frames held in the connection's own buffer. Returns false if the connection
 /// must stop (busy or closing).
 fn handle_buffered<S: Service>(
-    conn: &mut Connection<S::Parked>,
+    conn: &mut Connection<S::Parked, S::Session>,
     service: &mut S,
     limits: &Limits,
     parked: &mut Vec<usize>,
@@ -882,7 +1100,7 @@ fn handle_buffered<S: Service>(
 /// Handles complete frames from `bytes` in order until one is incomplete or the connection
 /// becomes busy. Returns how many bytes were consumed.
 fn handle_frames<S: Service>(
-    conn: &mut Connection<S::Parked>,
+    conn: &mut Connection<S::Parked, S::Session>,
     bytes: &[u8],
     service: &mut S,
     limits: &Limits,
@@ -903,24 +1121,33 @@ fn handle_frames<S: Service>(
         let Some(frame) = rest.get(4..4 + size) else {
             break;
         };
+        let Some(session) = conn.session.as_mut() else {
+            break;
+        };
         used += 4 + size;
         let start = conn.output.len();
-        let outcome = service.call(&conn.peer, frame, &mut conn.output, Instant::now());
+        let outcome = service.call(&conn.peer, session, frame, &mut conn.output, Instant::now());
         hold(conn, service, start);
-        apply_outcome(conn, outcome, parked);
+        apply_outcome(conn, outcome, parked, start);
     }
     used
 }
 
 /// Holds the response that starts at `start` until the service's ticket for it completes.
-fn hold<S: Service>(conn: &mut Connection<S::Parked>, service: &S, start: usize) {
+fn hold<S: Service>(conn: &mut Connection<S::Parked, S::Session>, service: &S, start: usize) {
     let ticket = service.ticket();
     if conn.output.len() > start && ticket > service.completed_ticket() {
         conn.holds.push_back((start, ticket));
     }
 }
 
-fn apply_outcome<P>(conn: &mut Connection<P>, outcome: Outcome<P>, parked: &mut Vec<usize>) {
+/// Applies what the service did with a request whose response began at `output[start]`.
+fn apply_outcome<P, X>(
+    conn: &mut Connection<P, X>,
+    outcome: Outcome<P>,
+    parked: &mut Vec<usize>,
+    start: usize,
+) {
     match outcome {
         Outcome::Done => {}
         Outcome::Mute(until) => {
@@ -932,5 +1159,18 @@ fn apply_outcome<P>(conn: &mut Connection<P>, outcome: Outcome<P>, parked: &mut 
             parked.push(conn.peer.id);
         }
         Outcome::Close(reason) => conn.close_reason = Some(reason),
+        Outcome::CloseAfter(until, reason) => {
+            let response = conn.output.split_off(start.min(conn.output.len()));
+            // Its hold (if it waits for a ticket) goes with it and comes back with it.
+            let mut ticket = 0;
+            while conn.holds.back().is_some_and(|&(at, _)| at >= start) {
+                if let Some((_, t)) = conn.holds.pop_back() {
+                    ticket = ticket.max(t);
+                }
+            }
+            conn.closing = Some((response, reason, ticket));
+            conn.muted_until = Some(until);
+            parked.push(conn.peer.id);
+        }
     }
 }

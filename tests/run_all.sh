@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need on a fresh machine (kcat from Debian's packages, the Python
+# Installs what the tests need on a fresh machine (kcat and openssl from Debian's packages, the Python
 # clients from PyPI into .venv) and runs every test: cargo's and the real-client suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,12 @@ if ! command -v kcat >/dev/null 2>&1; then
   echo "== installing kcat"
   sudo_if_needed apt-get update -qq
   DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq kcat >/dev/null
+fi
+if ! command -v openssl >/dev/null 2>&1; then
+  # The TLS tests make their certificates with it.
+  echo "== installing openssl"
+  sudo_if_needed apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq openssl >/dev/null
 fi
 if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv"

@@ -176,14 +176,20 @@ fn describe(ctx: &Context, resource: &Resource, include_synonyms: bool) -> Resou
         Some(keys) if !keys.is_empty() => keys.contains(&name),
         _ => true,
     };
-    for entry in entries.into_iter().filter(|e| asked(&e.name)) {
+    for mut entry in entries.into_iter().filter(|e| asked(&e.name)) {
         let source = entry.synonyms.first().map_or(entry.source, |s| s.source);
+        // Passwords, keys and JAAS configs are never shown, as Kafka hides them.
+        let is_sensitive = crate::security::is_sensitive(&entry.name);
+        if is_sensitive {
+            entry.value = None;
+            entry.synonyms.iter_mut().for_each(|s| s.value = None);
+        }
         result.configs.push(ConfigResult {
             name: entry.name,
             value: entry.value,
             read_only: entry.read_only,
             config_source: source,
-            is_sensitive: false,
+            is_sensitive,
             synonyms: if include_synonyms {
                 entry.synonyms
             } else {

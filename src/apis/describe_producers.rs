@@ -4,8 +4,9 @@
 //!
 //! As Kafka: per partition, INVALID_TOPIC_EXCEPTION (with Kafka's message) for a topic name
 //! that cannot exist, UNKNOWN_TOPIC_OR_PARTITION with its message for an unknown topic, and
-//! without one for an unknown partition of a known topic. Transactions are not served, so
-//! every producer's coordinator epoch is -1 and its current transaction start offset -1.
+//! without one for an unknown partition of a known topic. A producer's coordinator epoch is
+//! that of its last transaction marker (-1 if none) and its current transaction start
+//! offset the first offset of its ongoing transaction on the partition (-1 if none).
 
 use super::{Answer, Api, Context};
 use crate::message;
@@ -105,8 +106,8 @@ fn describe(ctx: &Context, topic: &str, partition_index: i32) -> ResponsePartiti
             producer_epoch: i32::from(state.epoch()),
             last_sequence: state.last_sequence(),
             last_timestamp: state.last_timestamp(),
-            coordinator_epoch: -1,
-            current_txn_start_offset: -1,
+            coordinator_epoch: state.coordinator_epoch(),
+            current_txn_start_offset: state.current_txn_first_offset().unwrap_or(-1),
         })
         .collect();
     active_producers.sort_by_key(|p| p.producer_id);

@@ -119,16 +119,22 @@ impl Api for DescribeTopicPartitions {
                     break;
                 }
                 budget -= 1;
+                // An offline partition (its log found corrupt), as Metadata shows it.
+                let offline = partition.log.is_offline();
                 partitions.push(Partition {
-                    error_code: error::NONE,
+                    error_code: if offline {
+                        error::KAFKA_STORAGE_ERROR
+                    } else {
+                        error::NONE
+                    },
                     partition_index: index as i32,
-                    leader_id: node_id,
+                    leader_id: if offline { -1 } else { node_id },
                     leader_epoch: partition.leader_epoch,
                     replica_nodes: vec![node_id],
-                    isr_nodes: vec![node_id],
+                    isr_nodes: if offline { Vec::new() } else { vec![node_id] },
                     eligible_leader_replicas: Some(Vec::new()),
                     last_known_elr: Some(Vec::new()),
-                    offline_replicas: Vec::new(),
+                    offline_replicas: if offline { vec![node_id] } else { Vec::new() },
                 });
             }
             topics.push(Topic {

@@ -130,6 +130,9 @@ message! {
     }
 }
 
+/// `isolation_level` of a fetch that sees only committed data.
+const READ_COMMITTED: i8 = 1;
+
 /// The first version that names topics by id.
 const FIRST_TOPIC_ID_VERSION: i16 = 13;
 
@@ -220,15 +223,28 @@ fn ready(ctx: &Context, request: &Request) -> bool {
             let log = &partition.log;
             // Records past the high watermark (their sync pending) are not served yet.
             let high_watermark = partition.high_watermark();
-            if p.fetch_offset < log.log_start_offset()
+            if log.is_offline()
+                || p.fetch_offset < log.log_start_offset()
                 || p.fetch_offset > log.next_offset()
                 || p.high_watermark < high_watermark
             {
                 return true;
             }
-            let bytes = log
-                .bytes_after(p.fetch_offset)
-                .saturating_sub(log.bytes_after(high_watermark));
+            // Only what lies below the high watermark, or for read_committed below the last
+            // stable offset (never above it): at least a byte if any does (the index makes
+            // `bytes_after` coarse).
+            let end = if request.isolation_level == READ_COMMITTED {
+                partition.last_stable_offset()
+            } else {
+                high_watermark
+            };
+            let bytes = if p.fetch_offset < end {
+                log.bytes_after(p.fetch_offset)
+                    .saturating_sub(log.bytes_after(end))
+                    .max(1)
+            } else {
+                0
+            };
             available = available.saturating_add(bytes.min(p.partition_max_bytes.max(0) as u64));
         }
     }
@@ -280,25 +296,58 @@ fn build_response<'a>(ctx: &Context, request: &Request<'a>) -> Response<'a> {
                 continue;
             };
             let log = &partition.log;
+            if log.is_offline() {
+                partitions.push(partition_answer(p.partition, error::KAFKA_STORAGE_ERROR));
+                continue;
+            }
             if p.fetch_offset < log.log_start_offset() || p.fetch_offset > log.next_offset() {
                 partitions.push(partition_answer(p.partition, error::OFFSET_OUT_OF_RANGE));
                 continue;
             }
+            let last_stable_offset = partition.last_stable_offset();
             let mut data = PartitionData {
                 high_watermark: partition.high_watermark(),
-                last_stable_offset: partition.high_watermark(),
+                last_stable_offset,
                 log_start_offset: log.log_start_offset(),
                 ..partition_answer(p.partition, error::NONE)
             };
+            let read_committed = request.isolation_level == READ_COMMITTED;
             if budget > 0 || first {
                 let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
-                match ctx.storage.read(partition, p.fetch_offset, limit) {
+                let read = if read_committed {
+                    log.read_below(p.fetch_offset, limit, last_stable_offset)
+                } else {
+                    ctx.storage.read(partition, p.fetch_offset, limit)
+                };
+                match read {
                     Ok(Some(slice)) => {
+                        if read_committed {
+                            // Kafka's collectAbortedTransactions for the range served.
+                            let (segment, upper_bound) =
+                                log.fetch_upper_bound(p.fetch_offset, &slice);
+                            let aborted = partition.txns.collect_aborted(
+                                segment,
+                                p.fetch_offset,
+                                upper_bound,
+                            );
+                            data.aborted_transactions = Some(
+                                aborted
+                                    .iter()
+                                    .map(|a| AbortedTransaction {
+                                        producer_id: a.producer_id,
+                                        first_offset: a.first_offset,
+                                    })
+                                    .collect(),
+                            );
+                        }
                         budget = budget.saturating_sub(slice.len);
                         data.records = Some(Records::Source(Box::new(slice)));
                         first = false;
                     }
                     Ok(None) => {}
+                    // An offline partition (its log found corrupt, now or at start) answers
+                    // as Kafka's offline log dir does; the corruption was logged once.
+                    Err(_) if log.is_offline() => data.error_code = error::KAFKA_STORAGE_ERROR,
                     Err(e) => {
                         log::error!("fetch from {}-{}: {e}", stored.name, p.partition);
                         data.error_code = error::UNKNOWN_SERVER_ERROR;
@@ -327,6 +376,8 @@ pub(crate) struct Fixture(
     crate::storage::Storage,
     crate::coordinator::Coordinator,
     crate::quotas::Quotas,
+    crate::security::Security,
+    crate::security::Session,
 );
 
 #[cfg(test)]
@@ -346,11 +397,16 @@ impl Fixture {
         storage.wait_syncs().unwrap();
         let quotas =
             crate::quotas::Quotas::new(&config, storage.client_quotas(), std::time::Instant::now());
+        let security = crate::security::Security::new(&config).unwrap();
+        let session =
+            crate::security::Session::new(0, crate::config::SecurityProtocol::Plaintext, None);
         Fixture(
             config,
             storage,
             crate::coordinator::Coordinator::new(Duration::ZERO),
             quotas,
+            security,
+            session,
         )
     }
 
@@ -361,6 +417,8 @@ impl Fixture {
             storage: &mut self.1,
             coordinator: &mut self.2,
             quotas: &mut self.3,
+            security: &self.4,
+            session: &mut self.5,
             version,
             client_id: None,
             client_addr: addr,

@@ -13,6 +13,11 @@
 //!   lookup here is local and answered at once.
 //!
 //! A sentinel older than its version is an unknown negative timestamp (INVALID_REQUEST).
+//!
+//! With isolation_level 1 (read_committed) the last fetchable offset is the last stable
+//! offset, as in Kafka's `Partition.fetchOffsetForTimestamp`: latest answers it, and a
+//! timestamp lookup (the max-timestamp one included) finding an offset at or past it
+//! answers no offset.
 
 use super::{Answer, Api, Context};
 use crate::message;
@@ -86,7 +91,7 @@ impl Api for ListOffsets {
                 partitions: topic
                     .partitions
                     .iter()
-                    .map(|p| list_offset(ctx, topic.name, p))
+                    .map(|p| list_offset(ctx, topic.name, p, request.isolation_level))
                     .collect(),
             })
             .collect();
@@ -103,6 +108,7 @@ fn list_offset(
     ctx: &Context,
     topic: &str,
     p: &ListOffsetsPartition,
+    isolation_level: i8,
 ) -> ListOffsetsPartitionResponse {
     let mut answer = ListOffsetsPartitionResponse {
         partition_index: p.partition_index,
@@ -117,13 +123,24 @@ fn list_offset(
         return answer;
     };
     let log = &partition.log;
+    if log.is_offline() {
+        answer.error_code = error::KAFKA_STORAGE_ERROR;
+        return answer;
+    }
     let since = |version| ctx.version >= version;
+    // The high watermark (records whose sync is pending are not yet offered), or for
+    // read_committed the last stable offset, which never exceeds it.
+    let last_fetchable = if isolation_level == 1 {
+        partition.last_stable_offset()
+    } else {
+        partition.high_watermark()
+    };
+    let fetchable = |found: Option<(i64, i64)>| found.filter(|&(o, _)| o < last_fetchable);
     let found = match p.timestamp {
         EARLIEST_TIMESTAMP => Ok(Some((log.log_start_offset(), -1))),
         EARLIEST_LOCAL_TIMESTAMP if since(8) => Ok(Some((log.log_start_offset(), -1))),
-        // The high watermark: records whose sync is pending are not yet offered.
-        LATEST_TIMESTAMP => Ok(Some((partition.high_watermark(), -1))),
-        MAX_TIMESTAMP => log.max_timestamp().map_err(|e| {
+        LATEST_TIMESTAMP => Ok(Some((last_fetchable, -1))),
+        MAX_TIMESTAMP => log.max_timestamp().map(fetchable).map_err(|e| {
             log::error!("max timestamp in {}: {e}", log.dir().display());
             error::UNKNOWN_SERVER_ERROR
         }),
@@ -131,7 +148,7 @@ fn list_offset(
         LATEST_TIERED_TIMESTAMP if since(9) => return answer,
         EARLIEST_PENDING_UPLOAD_TIMESTAMP if since(11) => return answer,
         t if t < 0 => Err(error::INVALID_REQUEST),
-        t => log.offset_for_timestamp(t).map_err(|e| {
+        t => log.offset_for_timestamp(t).map(fetchable).map_err(|e| {
             log::error!("offset lookup in {}: {e}", log.dir().display());
             error::UNKNOWN_SERVER_ERROR
         }),
@@ -161,7 +178,7 @@ pub(crate) mod tests {
 
     /// ListOffsets' LATEST for partition 0 of `topic`.
     pub(crate) fn latest(ctx: &Context, topic: &str) -> i64 {
-        list_offset(ctx, topic, &partition(0, -1, LATEST_TIMESTAMP)).offset
+        list_offset(ctx, topic, &partition(0, -1, LATEST_TIMESTAMP), 0).offset
     }
 
     fn one_partition(partition: ListOffsetsPartitionResponse) -> Response<'static> {
@@ -195,13 +212,13 @@ pub(crate) mod tests {
         ];
         for (version, timestamp, expected) in cases {
             ctx.version = version;
-            let answer = list_offset(ctx, "t", &partition(0, -1, timestamp));
+            let answer = list_offset(ctx, "t", &partition(0, -1, timestamp), 0);
             let got = (answer.error_code, answer.offset, answer.leader_epoch);
             assert_eq!(got, expected, "v{version} timestamp {timestamp}");
         }
         let p = ListOffsetsPartition::default();
         assert_eq!(
-            list_offset(ctx, "u", &p).error_code,
+            list_offset(ctx, "u", &p, 0).error_code,
             error::UNKNOWN_TOPIC_OR_PARTITION
         );
     }

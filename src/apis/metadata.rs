@@ -151,9 +151,15 @@ fn lookup<'a>(ctx: &mut Context, request: &Request, wanted: &RequestTopic<'a>) -
     }
 }
 
-/// The one broker clients see: the advertised listener, or else the address they reached.
+/// The one broker clients see: the advertised address of the listener the client came in
+/// on, or else the address it reached.
 pub fn advertised_broker(ctx: &Context) -> Broker {
-    let (host, port) = match &ctx.config.advertised {
+    let advertised = ctx
+        .config
+        .listeners
+        .get(ctx.session.listener)
+        .and_then(|l| l.advertised.as_ref());
+    let (host, port) = match advertised {
         Some((host, port)) => (host.clone(), i32::from(*port)),
         None => (
             ctx.local_addr.ip().to_string(),
@@ -181,18 +187,29 @@ fn describe_topic<'a>(
         name: Some(name),
         topic_id: topic.id,
         partitions: partitions
-            .map(|(index, p)| Partition {
-                error_code: error::NONE,
-                partition_index: index as i32,
-                leader_id: node_id,
-                leader_epoch: p.leader_epoch,
-                replica_nodes: vec![node_id],
-                isr_nodes: vec![node_id],
-                offline_replicas: Vec::new(),
-            })
+            .map(|(index, p)| offline_or_led(node_id, index as i32, p))
             .collect(),
         topic_authorized_operations: operations::if_asked(include_operations, operations::TOPIC),
         ..Topic::default()
+    }
+}
+
+/// A partition as this node leads it; an offline one (its log found corrupt) has no leader,
+/// no in-sync replica and this node among its offline replicas, with KAFKA_STORAGE_ERROR.
+fn offline_or_led(node_id: i32, index: i32, p: &crate::storage::Partition) -> Partition {
+    let offline = p.log.is_offline();
+    Partition {
+        error_code: if offline {
+            error::KAFKA_STORAGE_ERROR
+        } else {
+            error::NONE
+        },
+        partition_index: index,
+        leader_id: if offline { -1 } else { node_id },
+        leader_epoch: p.leader_epoch,
+        replica_nodes: vec![node_id],
+        isr_nodes: if offline { Vec::new() } else { vec![node_id] },
+        offline_replicas: if offline { vec![node_id] } else { Vec::new() },
     }
 }
 

@@ -127,16 +127,20 @@ fn abandon<A: Api>(ctx: &mut Context, body: &[u8]) {
 pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod authorized_operations;
 pub mod config_change;
 pub mod consumer_group_describe;
 pub mod consumer_group_heartbeat;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
@@ -145,6 +149,7 @@ pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_quorum;
 pub mod describe_topic_partitions;
+pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
@@ -163,7 +168,10 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod sync_group;
+pub mod write_txn_markers;
 
 /// Every API we serve, sorted by key.
 pub static APIS: &[Entry] = &[
@@ -180,15 +188,21 @@ pub static APIS: &[Entry] = &[
     Entry::of::<sync_group::SyncGroup>(),
     Entry::of::<describe_groups::DescribeGroups>(),
     Entry::of::<list_groups::ListGroups>(),
+    Entry::of::<sasl_handshake::SaslHandshake>(),
     Entry::of::<api_versions::ApiVersions>(),
     Entry::of::<create_topics::CreateTopics>(),
     Entry::of::<delete_topics::DeleteTopics>(),
     Entry::of::<delete_records::DeleteRecords>(),
     Entry::of::<init_producer_id::InitProducerId>(),
     Entry::of::<offset_for_leader_epoch::OffsetForLeaderEpoch>(),
+    Entry::of::<write_txn_markers::WriteTxnMarkers>(),
+    Entry::of::<describe_acls::DescribeAcls>(),
+    Entry::of::<create_acls::CreateAcls>(),
+    Entry::of::<delete_acls::DeleteAcls>(),
     Entry::of::<describe_configs::DescribeConfigs>(),
     Entry::of::<alter_configs::AlterConfigs>(),
     Entry::of::<describe_log_dirs::DescribeLogDirs>(),
+    Entry::of::<sasl_authenticate::SaslAuthenticate>(),
     Entry::of::<create_partitions::CreatePartitions>(),
     Entry::of::<delete_groups::DeleteGroups>(),
     Entry::of::<elect_leaders::ElectLeaders>(),
@@ -198,6 +212,8 @@ pub static APIS: &[Entry] = &[
     Entry::of::<offset_delete::OffsetDelete>(),
     Entry::of::<describe_client_quotas::DescribeClientQuotas>(),
     Entry::of::<alter_client_quotas::AlterClientQuotas>(),
+    Entry::of::<describe_user_scram_credentials::DescribeUserScramCredentials>(),
+    Entry::of::<alter_user_scram_credentials::AlterUserScramCredentials>(),
     Entry::of::<describe_quorum::DescribeQuorum>(),
     Entry::of::<describe_cluster::DescribeCluster>(),
     Entry::of::<describe_producers::DescribeProducers>(),

@@ -20,10 +20,11 @@
 //!   Kafka answers UNKNOWN_SERVER_ERROR, an unhandled "Failed to decompress record stream";
 //!   we name the fault);
 //! - a control batch: INVALID_RECORD ("Clients are not allowed to write control records");
-//! - a transactional batch: we serve no transactions, so no partition is ever in one. With
-//!   no transactional_id the whole request gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED (as
-//!   Kafka's KafkaApis answers it); with one, the partition gets INVALID_TXN_STATE "Partition
-//!   was not added to the transaction" (Kafka's transaction verification, KIP-890).
+//! - a transactional batch with no transactional_id: the whole request gets
+//!   TRANSACTIONAL_ID_AUTHORIZATION_FAILED (as Kafka's KafkaApis answers it). With one, the
+//!   batch passes `transaction_check` (the coordinator's verification that the partition is
+//!   in the producer's transaction, KIP-890) and is stored: it begins or continues the
+//!   producer's transaction on the partition (`storage::producers`).
 //! - zstd before v7: UNSUPPORTED_COMPRESSION_TYPE.
 //!
 //! Invariant: records are borrowed from the frame and stored verbatim once they pass.
@@ -114,7 +115,7 @@ impl Api for Produce {
                 partition_responses.push(if unauthorized {
                     failed(data.index, error::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
                 } else {
-                    produce_partition(ctx, request.acks, topic.name, data)
+                    produce_partition(ctx, &request, topic.name, data)
                 });
             }
             responses.push(TopicProduceResponse {
@@ -165,7 +166,7 @@ fn failed(index: i32, error_code: i16) -> PartitionProduceResponse {
 }
 
 /// Kafka's answer to a batch whose header passed but that may not be stored: control and
-/// transactional batches, an idempotent batch without a sequence, zstd before v7.
+/// control batches, an idempotent batch without a sequence, zstd before v7.
 fn refuse_batch(
     ctx: &Context,
     header: &BatchHeader,
@@ -173,10 +174,6 @@ fn refuse_batch(
 ) -> Option<(i16, Option<String>)> {
     if header.compression() == records::CODEC_ZSTD && ctx.version < 7 {
         return Some((error::UNSUPPORTED_COMPRESSION_TYPE, None));
-    }
-    if header.is_transactional() {
-        let message = "Partition was not added to the transaction";
-        return Some((error::INVALID_TXN_STATE, Some(message.into())));
     }
     if header.is_control() {
         log::debug!(
@@ -211,12 +208,31 @@ fn record_errors_message(errors: &[(i32, String)]) -> String {
     )
 }
 
+/// The transaction coordinator's check of a transactional batch before it is stored (Kafka's
+/// transaction verification): `Some` refuses it with that error and message. The seam for
+/// the coordinator: until it is in place only a batch with no producer id (never in a
+/// transaction) is refused, and every other transactional batch of a request with a
+/// transactional_id is stored.
+fn transaction_check(
+    _ctx: &Context,
+    _transactional_id: &str,
+    _topic_partition: &records::TopicPartition,
+    header: &BatchHeader,
+) -> Option<(i16, Option<String>)> {
+    if header.producer_id < 0 {
+        let message = "Partition was not added to the transaction";
+        return Some((error::INVALID_TXN_STATE, Some(message.into())));
+    }
+    None
+}
+
 fn produce_partition(
     ctx: &mut Context,
-    acks: i16,
+    request: &Request,
     topic: &str,
     data: &PartitionProduceData,
 ) -> PartitionProduceResponse {
+    let acks = request.acks;
     let fail = |error_code| failed(data.index, error_code);
     if !matches!(acks, -1..=1) {
         return fail(error::INVALID_REQUIRED_ACKS);
@@ -274,7 +290,14 @@ fn produce_partition(
         topic,
         partition: data.index,
     };
-    if let Some((code, message)) = refuse_batch(ctx, &header, &topic_partition) {
+    let refused =
+        refuse_batch(ctx, &header, &topic_partition).or_else(|| match request.transactional_id {
+            Some(id) if header.is_transactional() => {
+                transaction_check(ctx, id, &topic_partition, &header)
+            }
+            _ => None,
+        });
+    if let Some((code, message)) = refused {
         log::debug!("produce to {topic_partition}: refused (error {code})");
         return with_start(PartitionProduceResponse {
             error_message: message,

@@ -36,6 +36,7 @@ pub const OUT_OF_ORDER_SEQUENCE_NUMBER: ErrorCode = 45;
 pub const DUPLICATE_SEQUENCE_NUMBER: ErrorCode = 46;
 pub const INVALID_PRODUCER_EPOCH: ErrorCode = 47;
 pub const INVALID_TXN_STATE: ErrorCode = 48;
+pub const TRANSACTION_COORDINATOR_FENCED: ErrorCode = 52;
 pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: ErrorCode = 53;
 pub const UNKNOWN_PRODUCER_ID: ErrorCode = 59;
 pub const NON_EMPTY_GROUP: ErrorCode = 68;

@@ -34,7 +34,7 @@
 //!   be called at once while a pass is under way), keeping the pass's place between calls.
 //!   Segments deleted under it (retention, DeleteRecords, a deleted topic) end the pass.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -47,6 +47,7 @@ use super::crc32c::crc32c;
 use super::log::{SegmentSummary, cleaned_file_name};
 use super::metadata::Uuid;
 use super::records;
+use super::txn::{self, AbortedTxn};
 use crate::protocol::codec::{Reader, Writer};
 
 /// Bytes of log the cleaner reads per call, between the loop's turns, unless
@@ -103,6 +104,15 @@ struct Pass {
     map_bytes: usize,
     /// Base offsets of the active idempotent producers' last batches.
     producer_last_batches: HashSet<i64>,
+    /// Producers whose last entry is a marker, with their epoch: that marker is kept.
+    producer_last_markers: HashMap<i64, i16>,
+    /// The partition's aborted transactions that may touch the cleaned range.
+    aborted: Vec<AbortedTxn>,
+    /// Which transactional batches of the scan under way are aborted.
+    txns: TxnFilter,
+    /// The aborted transactions whose ABORT marker the copy of the current segment keeps
+    /// with some of their data still there: the cleaned segment's `.txnindex`.
+    kept_aborts: Vec<AbortedTxn>,
     /// The earliest delete horizon left in the cleaned range.
     earliest_horizon: Option<i64>,
     phase: Phase,
@@ -279,6 +289,14 @@ impl Storage {
                 {
                     end = end.min(young.base_offset);
                 }
+                // Nothing at or past the last stable offset is cleaned (Kafka's first unstable
+                // offset bounds the cleanable range): only whole segments below it.
+                let lso = partition.last_stable_offset();
+                if let Some(holding) = segments.iter().rev().find(|s| s.base_offset <= lso)
+                    && holding.next_offset > lso
+                {
+                    end = end.min(holding.base_offset);
+                }
                 segments.retain(|s| s.base_offset < end && s.size > 0);
                 let dirty: u64 = segments
                     .iter()
@@ -313,11 +331,24 @@ impl Storage {
                     .values()
                     .filter_map(|p| p.last_batch_offset())
                     .collect();
+                let producer_last_markers = partition
+                    .producers
+                    .iter()
+                    .filter(|(_, p)| p.last_batch_offset().is_none())
+                    .map(|(&id, p)| (id, p.epoch()))
+                    .collect();
+                let aborted: Vec<AbortedTxn> = partition
+                    .txns
+                    .aborted()
+                    .filter(|a| a.first_offset < end)
+                    .copied()
+                    .collect();
                 // No dirty segment (a pass for expired tombstones): an empty map.
                 let first_segment = segments
                     .iter()
                     .find(|s| s.base_offset >= first_dirty)
                     .map_or(i64::MAX, |s| s.base_offset);
+                let txns = TxnFilter::new(&aborted, first_segment);
                 best = Some((
                     ratio,
                     Pass {
@@ -331,6 +362,10 @@ impl Storage {
                         map: HashMap::new(),
                         map_bytes: 0,
                         producer_last_batches,
+                        producer_last_markers,
+                        aborted,
+                        txns,
+                        kept_aborts: Vec::new(),
                         earliest_horizon: None,
                         phase: Phase::Map {
                             segment: first_segment,
@@ -382,6 +417,7 @@ impl Storage {
                                 &mut scratch,
                                 &mut pass.map,
                                 &mut pass.map_bytes,
+                                &mut pass.txns,
                             )?;
                             continue;
                         }
@@ -405,6 +441,9 @@ impl Storage {
                                 let Some(first) = first.filter(|&f| f < pass.end) else {
                                     return self.finish_pass();
                                 };
+                                // The copy reads from the first segment: a fresh view of
+                                // which transactions it meets are aborted.
+                                pass.txns = TxnFilter::new(&pass.aborted, first);
                                 pass.phase = start_copy(log.dir(), first)?;
                             }
                         }
@@ -423,7 +462,12 @@ impl Storage {
                                 &buffer,
                                 &mut scratch,
                                 &pass.map,
-                                &pass.producer_last_batches,
+                                &Producers {
+                                    last_batches: &pass.producer_last_batches,
+                                    last_markers: &pass.producer_last_markers,
+                                },
+                                &mut pass.txns,
+                                &mut pass.kept_aborts,
                                 pass.settings,
                                 pass.now_ms,
                                 &mut pass.earliest_horizon,
@@ -439,6 +483,7 @@ impl Storage {
                             continue;
                         }
                         let (done, path, changed) = (*segment, path.clone(), *changed);
+                        let kept_aborts = std::mem::take(&mut pass.kept_aborts);
                         if changed {
                             out.sync_all()?;
                         }
@@ -456,14 +501,18 @@ impl Storage {
                             },
                         };
                         let (name, index) = (pass.topic.clone(), pass.partition as usize);
-                        let log = &mut self
+                        let part = &mut self
                             .topics
                             .get_mut(&name)
                             .ok_or_else(|| io::Error::other("the topic is gone"))?
-                            .partitions[index]
-                            .log;
+                            .partitions[index];
                         if changed {
-                            log.install_cleaned(done, &path)?;
+                            part.log.install_cleaned(done, &path)?;
+                            part.txns.segments_changed(&part.log);
+                            // The cleaned segment's aborted transactions, as Kafka's cleaner
+                            // writes its `.txnindex`.
+                            part.txns
+                                .replace_segment(part.log.dir(), done, kept_aborts)?;
                         } else {
                             // Nothing to swap in; a crash before this leaves a `.cleaned`
                             // file that opening the log removes.
@@ -603,9 +652,15 @@ fn map_batch(
     scratch: &mut Vec<u8>,
     map: &mut HashMap<Vec<u8>, i64>,
     map_bytes: &mut usize,
+    txns: &mut TxnFilter,
 ) -> io::Result<()> {
     let header = BatchHeader::parse(bytes).ok_or_else(|| io::Error::other("short batch"))?;
     if header.is_control() {
+        txns.on_control(&header, bytes);
+        return Ok(());
+    }
+    // An aborted transaction's records supersede nothing (Kafka leaves them out of the map).
+    if txns.on_batch(&header) {
         return Ok(());
     }
     let body = records_region(bytes, &header, settings, scratch)?;
@@ -623,6 +678,95 @@ fn map_batch(
     Ok(())
 }
 
+/// Which transactional batches a scan meets are aborted, and which markers may go, as
+/// Kafka's `CleanedTransactionMetadata` tracks them over one pass through the log: aborted
+/// transactions (from the `.txnindex` entries) become current as the scan reaches their
+/// first offset; an ABORT marker may go once none of its transaction's batches is left, a
+/// COMMIT marker once the scan met none of its transaction's batches.
+#[derive(Debug, Default)]
+struct TxnFilter {
+    /// Aborted transactions not yet reached, by first offset.
+    pending: VecDeque<AbortedTxn>,
+    /// Reached aborted transactions by producer, and whether a batch of theirs was met.
+    aborted: HashMap<i64, (AbortedTxn, bool)>,
+    /// Producers whose committed (or not aborted) transactional batches were met.
+    committed: HashSet<i64>,
+}
+
+impl TxnFilter {
+    /// The view of a scan from `start`: the aborted transactions whose marker is not
+    /// before it.
+    fn new(aborted: &[AbortedTxn], start: i64) -> TxnFilter {
+        let mut pending: Vec<AbortedTxn> = aborted
+            .iter()
+            .filter(|a| a.last_offset >= start)
+            .copied()
+            .collect();
+        pending.sort_by_key(|a| a.first_offset);
+        TxnFilter {
+            pending: pending.into(),
+            ..TxnFilter::default()
+        }
+    }
+
+    fn reach(&mut self, offset: i64) {
+        while self
+            .pending
+            .front()
+            .is_some_and(|a| a.first_offset <= offset)
+        {
+            if let Some(a) = self.pending.pop_front() {
+                self.aborted.entry(a.producer_id).or_insert((a, false));
+            }
+        }
+    }
+
+    /// Whether a data batch belongs to an aborted transaction.
+    fn on_batch(&mut self, header: &BatchHeader) -> bool {
+        self.reach(header.last_offset());
+        if !header.is_transactional() {
+            return false;
+        }
+        match self.aborted.get_mut(&header.producer_id) {
+            Some((_, seen)) => {
+                *seen = true;
+                true
+            }
+            None => {
+                self.committed.insert(header.producer_id);
+                false
+            }
+        }
+    }
+
+    /// Whether a control batch may be discarded (once past its delete horizon), and the
+    /// aborted transaction an ABORT marker that must stay still covers.
+    fn on_control(&mut self, header: &BatchHeader, bytes: &[u8]) -> (bool, Option<AbortedTxn>) {
+        self.reach(header.last_offset());
+        if header.records_count == 0 {
+            // Already emptied by an earlier pass.
+            return (true, None);
+        }
+        let Some(marker) = txn::read_marker(bytes) else {
+            return (false, None);
+        };
+        if marker.commit {
+            return (!self.committed.remove(&header.producer_id), None);
+        }
+        match self.aborted.remove(&header.producer_id) {
+            Some((txn, true)) => (false, Some(txn)),
+            _ => (true, None),
+        }
+    }
+}
+
+/// What the cleaner keeps of the active producers: their last batches, and the marker of
+/// those whose last entry is one (with its epoch).
+struct Producers<'a> {
+    last_batches: &'a HashSet<i64>,
+    last_markers: &'a HashMap<i64, i16>,
+}
+
 enum Cleaned {
     Keep,
     Rewritten(Vec<u8>),
@@ -631,33 +775,72 @@ enum Cleaned {
 
 /// What a batch becomes: kept as it is, rewritten with the records that survive, or gone.
 /// A compressed batch is rewritten compressed with its own codec.
+/// An aborted transaction's batch loses every record; a marker that may go (see
+/// [`TxnFilter`]) first gets a delete horizon, as a tombstone does, and goes after it.
+#[allow(clippy::too_many_arguments)]
 fn clean_batch(
     bytes: &[u8],
     scratch: &mut Vec<u8>,
     map: &HashMap<Vec<u8>, i64>,
-    producer_last_batches: &HashSet<i64>,
+    producers: &Producers,
+    txns: &mut TxnFilter,
+    kept_aborts: &mut Vec<AbortedTxn>,
     settings: Settings,
     now_ms: i64,
     earliest_horizon: &mut Option<i64>,
 ) -> io::Result<Cleaned> {
     let header = BatchHeader::parse(bytes).ok_or_else(|| io::Error::other("short batch"))?;
-    if header.is_control() {
-        return Ok(Cleaned::Keep);
-    }
     let horizon = (header.attributes & ATTR_DELETE_HORIZON != 0).then_some(header.base_timestamp);
-    let body = records_region(bytes, &header, settings, scratch)?;
-    let records = read_records(body, &header)?;
+    let (discard_all, marker_may_go) = if header.is_control() {
+        let (may_go, kept_abort) = txns.on_control(&header, bytes);
+        kept_aborts.extend(kept_abort);
+        (may_go && horizon.is_some_and(|h| h <= now_ms), may_go)
+    } else {
+        (txns.on_batch(&header), false)
+    };
+    let producer_last = header.producer_id >= 0
+        && if header.is_control() {
+            producers.last_markers.get(&header.producer_id) == Some(&header.producer_epoch)
+        } else {
+            producers.last_batches.contains(&header.base_offset)
+        };
+    if discard_all {
+        if !producer_last {
+            return Ok(Cleaned::Drop);
+        }
+        if header.records_count == 0 {
+            return Ok(Cleaned::Keep);
+        }
+    }
+    // An aborted transaction's batch keeps nothing: its records need not be read.
+    let body = if discard_all {
+        &[][..]
+    } else {
+        records_region(bytes, &header, settings, scratch)?
+    };
+    let records = if discard_all {
+        Vec::new()
+    } else {
+        read_records(body, &header)?
+    };
     let timestamp = |r: &RawRecord| header.base_timestamp + r.timestamp_delta;
     let kept: Vec<&RawRecord> = records
         .iter()
         .filter(|r| {
+            if discard_all {
+                return false;
+            }
+            if header.is_control() {
+                return true;
+            }
             let Some(key) = r.key else { return false };
             let offset = header.base_offset + i64::from(r.offset_delta);
             let latest = map.get(key).is_none_or(|&at| offset >= at);
             latest && (r.has_value || horizon.is_none_or(|h| now_ms < h))
         })
         .collect();
-    let has_tombstone = kept.iter().any(|r| !r.has_value);
+    // A tombstone, or a marker that may go, keeps (or first gets) a delete horizon.
+    let has_tombstone = kept.iter().any(|r| !r.has_value) || (marker_may_go && !discard_all);
     let new_horizon = match horizon {
         Some(h) => Some(h),
         None if has_tombstone => Some(now_ms.saturating_add(settings.delete_retention_ms)),
@@ -666,9 +849,7 @@ fn clean_batch(
     if has_tombstone && let Some(h) = new_horizon {
         *earliest_horizon = Some(earliest_horizon.map_or(h, |e| e.min(h)));
     }
-    let producer_last =
-        header.producer_id >= 0 && producer_last_batches.contains(&header.base_offset);
-    if kept.len() == records.len() && new_horizon == horizon {
+    if kept.len() == records.len() && new_horizon == horizon && !discard_all {
         return Ok(Cleaned::Keep);
     }
     if kept.is_empty() && !producer_last {
@@ -680,6 +861,10 @@ fn clean_batch(
         _ => kept.first().map_or(header.base_timestamp, |r| timestamp(r)),
     };
     let mut attributes = header.attributes;
+    if kept.is_empty() {
+        // An empty batch has no payload to decompress.
+        attributes &= !super::batch::ATTR_COMPRESSION_MASK;
+    }
     if new_horizon.is_some() && (has_tombstone || horizon.is_some()) {
         attributes |= ATTR_DELETE_HORIZON;
     } else {
@@ -710,10 +895,9 @@ fn clean_batch(
         let len = record.len() as i32;
         Writer::new(&mut region).varint(len).raw(&record);
     }
-    if header.compression() == 0 {
-        out.extend_from_slice(&region);
-    } else {
-        out.extend_from_slice(&records::compress_records(header.compression(), &region)?);
+    match attributes & super::batch::ATTR_COMPRESSION_MASK {
+        0 => out.extend_from_slice(&region),
+        codec => out.extend_from_slice(&records::compress_records(codec, &region)?),
     }
     let batch_length = (out.len() - LOG_OVERHEAD) as i32;
     out[8..12].copy_from_slice(&batch_length.to_be_bytes());
@@ -1034,5 +1218,135 @@ mod tests {
             original
         );
         assert_eq!(log.next_offset(), 3);
+    }
+
+    #[test]
+    fn aborted_transactions_go_and_their_markers_after_the_horizon() {
+        let dir = test_dir("cleaner-txn");
+        let config = Config {
+            log_dir: dir.clone(),
+            ..Config::default()
+        };
+        let mut storage = Storage::open(&config).unwrap();
+        let configs = [
+            ("cleanup.policy", "compact"),
+            ("segment.bytes", "300"),
+            ("delete.retention.ms", "1000"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        storage.create_topic("c", 1, &configs).unwrap();
+        let keyed = |pid: i64, seq: i32, transactional: bool, key: &str, value: &str| {
+            let record = (
+                Some(key.as_bytes().to_vec()),
+                Some(value.as_bytes().to_vec()),
+            );
+            let mut b = batch::build_keyed(0, 0, 1, &[record]);
+            if transactional {
+                b[21..23].copy_from_slice(&batch::ATTR_TRANSACTIONAL.to_be_bytes());
+            }
+            b[43..51].copy_from_slice(&pid.to_be_bytes());
+            b[51..53].copy_from_slice(&0i16.to_be_bytes());
+            b[53..57].copy_from_slice(&seq.to_be_bytes());
+            let crc = crc32c(&b[21..]);
+            b[17..21].copy_from_slice(&crc.to_be_bytes());
+            b
+        };
+        let filler = "f".repeat(100);
+        let fill = |storage: &mut Storage, n: usize| {
+            for _ in 0..n {
+                let b = keyed(-1, -1, false, "filler", &filler);
+                storage.append("c", 0, &b).unwrap();
+            }
+        };
+        storage
+            .append("c", 0, &keyed(-1, -1, false, "k1", "keep"))
+            .unwrap(); // 0
+        storage
+            .append("c", 0, &keyed(5, 0, true, "k1", "aborted"))
+            .unwrap(); // 1
+        storage.write_txn_marker("c", 0, 5, 0, 0, false).unwrap(); // 2
+        storage
+            .append("c", 0, &keyed(6, 0, true, "k2", "committed"))
+            .unwrap(); // 3
+        storage.write_txn_marker("c", 0, 6, 0, 0, true).unwrap(); // 4
+        // Producer 5's last batch is a later one, so its aborted batch is not kept empty.
+        storage
+            .append("c", 0, &keyed(5, 1, false, "k5", "later"))
+            .unwrap(); // 5
+        fill(&mut storage, 4);
+        let abort_key = vec![0, 0, 0, 0];
+        let commit_key = vec![0, 0, 0, 1];
+        let marker_value = Some(vec![0, 0, 0, 0, 0, 0]);
+        let first_six =
+            |records: &Seen| -> Seen { records.iter().filter(|r| r.0 <= 5).cloned().collect() };
+        run_until_pass(&mut storage, 10_000);
+        // The aborted record is gone and did not supersede offset 0; both markers stay.
+        let expected: Seen = vec![
+            (0, b"k1".to_vec(), Some(b"keep".to_vec())),
+            (2, abort_key.clone(), marker_value.clone()),
+            (3, b"k2".to_vec(), Some(b"committed".to_vec())),
+            (4, commit_key.clone(), marker_value.clone()),
+            (5, b"k5".to_vec(), Some(b"later".to_vec())),
+        ];
+        assert_eq!(first_six(&records(&storage, "c")), expected);
+        let part = &storage.topic("c").unwrap().partitions[0];
+        assert_eq!(part.txns.aborted().count(), 1);
+        // The next pass finds none of its data: the ABORT marker gets a delete horizon and
+        // leaves the transaction index; the COMMIT marker's data is still there.
+        fill(&mut storage, 3);
+        run_until_pass(&mut storage, 10_000);
+        assert_eq!(first_six(&records(&storage, "c")), expected);
+        let part = &storage.topic("c").unwrap().partitions[0];
+        assert_eq!(part.txns.aborted().count(), 0);
+        run_until_pass(&mut storage, 11_001);
+        let mut without = expected.clone();
+        without.remove(1);
+        assert_eq!(first_six(&records(&storage, "c")), without);
+        // A restart reads the same log and the same (empty) aborted index.
+        drop(storage);
+        let storage = Storage::open(&config).unwrap();
+        assert_eq!(first_six(&records(&storage, "c")), without);
+        let part = &storage.topic("c").unwrap().partitions[0];
+        assert_eq!(part.txns.aborted().count(), 0);
+        assert_eq!(part.last_stable_offset(), part.log.next_offset());
+    }
+
+    #[test]
+    fn an_ongoing_transaction_is_never_cleaned() {
+        let dir = test_dir("cleaner-txn-ongoing");
+        let config = Config {
+            log_dir: dir.clone(),
+            ..Config::default()
+        };
+        let mut storage = Storage::open(&config).unwrap();
+        let configs = [
+            ("cleanup.policy", "compact"),
+            ("segment.bytes", "300"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        storage.create_topic("c", 1, &configs).unwrap();
+        let mut b = batch::build_keyed(0, 0, 1, &[(Some(b"k".to_vec()), Some(b"open".to_vec()))]);
+        b[21..23].copy_from_slice(&batch::ATTR_TRANSACTIONAL.to_be_bytes());
+        b[43..51].copy_from_slice(&5i64.to_be_bytes());
+        b[51..53].copy_from_slice(&0i16.to_be_bytes());
+        b[53..57].copy_from_slice(&0i32.to_be_bytes());
+        let crc = crc32c(&b[21..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        storage.append("c", 0, &b).unwrap(); // 0, never decided
+        for i in 0..6 {
+            let value = format!("{i:0>100}").into_bytes();
+            let bytes = batch::build_keyed(0, 0, 1, &[(Some(b"k".to_vec()), Some(value))]);
+            storage.append("c", 0, &bytes).unwrap();
+        }
+        let before = records(&storage, "c");
+        storage.cleaner.idle_until_ms = 0;
+        for _ in 0..100 {
+            storage.clean_slice(10_000);
+        }
+        // Everything is at or past the last stable offset (0): nothing is cleanable.
+        assert_eq!(records(&storage, "c"), before);
+        assert_eq!(storage.cleaner.passes, 0);
     }
 }

@@ -4,21 +4,23 @@
 //! a whole, CRC-valid batch (recovery truncates anything else); offsets increase across
 //! segments; only the last segment is appended to.
 
+use std::cell::RefCell;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use log::{info, warn};
+use log::{error, info, warn};
 
 use super::batch::{self, BatchHeader, HEADER_BYTES, LOG_OVERHEAD};
+use super::index::{
+    self, INDEX_INTERVAL_BYTES, OFFSET_INDEX_SUFFIX, SegmentIndex, TIME_INDEX_SUFFIX,
+};
+use super::leader_epoch;
 use super::records;
+use super::recovery::{self, Corruption};
 use crate::protocol::wire::RecordSource;
-
-/// One sparse index entry is kept per this many bytes of log, as Kafka's
-/// `log.index.interval.bytes`.
-const INDEX_INTERVAL_BYTES: u64 = 4096;
 /// The buffer `Segment::walk` reads batch headers into: an index interval and a header.
 const WALK_BUF_BYTES: usize = INDEX_INTERVAL_BYTES as usize + HEADER_BYTES;
 /// Spare capacity beyond a slice's length that `FileSlice::write_to` reads into anyway
@@ -98,14 +100,10 @@ impl RecordSource for FileSlice {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct IndexEntry {
-    /// Base offset of the batch starting at `position`.
-    offset: i64,
-    position: u64,
-    /// Largest timestamp seen up to and including the indexed batch's predecessor region.
-    max_timestamp_before: i64,
-}
+/// Spans of a segment read back and CRC-checked before being served (see
+/// [`PartitionLog::read`]); at most this many are remembered (sequential reads merge into
+/// one).
+const VERIFIED_SPANS_MAX: usize = 16;
 
 struct Segment {
     base_offset: i64,
@@ -114,13 +112,17 @@ struct Segment {
     size: u64,
     /// The offset after the last batch in this segment.
     next_offset: i64,
-    /// Sparse: the first batch, then one batch per INDEX_INTERVAL_BYTES.
-    index: Vec<IndexEntry>,
+    /// The `.index` and `.timeindex` files (only their last entries in memory).
+    index: SegmentIndex,
+    /// The largest batch timestamp, and the last offset of the first batch holding it (as
+    /// Kafka's `maxTimestampAndOffsetSoFar`).
     max_timestamp: i64,
-    /// Offset of the last batch holding `max_timestamp`, and where that batch starts.
     max_timestamp_offset: i64,
-    max_timestamp_position: u64,
     dirty: bool,
+    /// Bytes from here on were CRC-checked in this run (scanned at open, or appended).
+    verified_from: u64,
+    /// Spans below `verified_from` checked when first served.
+    verified: RefCell<Vec<(u64, u64)>>,
 }
 
 /// Where a batch lies.
@@ -128,6 +130,15 @@ struct Segment {
 pub struct BatchLocation {
     pub position: u64,
     pub header: BatchHeader,
+}
+
+/// How a segment's scan at open ended.
+enum ScanEnd {
+    Whole,
+    /// Something other than a whole valid batch at `position`.
+    Stopped {
+        position: u64,
+    },
 }
 
 impl Segment {
@@ -142,131 +153,169 @@ impl Segment {
             .append(true)
             .create(true)
             .open(&path)?;
-        Ok(Segment {
+        let index = SegmentIndex::create(dir, base_offset)?;
+        Ok(Segment::with(path, file, base_offset, index))
+    }
+
+    fn with(path: PathBuf, file: File, base_offset: i64, index: SegmentIndex) -> Segment {
+        Segment {
             base_offset,
             path,
             file: Rc::new(file),
             size: 0,
             next_offset: base_offset,
-            index: Vec::new(),
+            index,
             max_timestamp: -1,
             max_timestamp_offset: -1,
-            max_timestamp_position: 0,
             dirty: false,
-        })
-    }
-
-    /// Opens a segment and scans its batches. With `verify`, a batch that is cut short or
-    /// fails its CRC ends the segment: it and everything after it are truncated away.
-    fn open(path: &Path, base_offset: i64, verify: bool) -> io::Result<Segment> {
-        let file = OpenOptions::new().read(true).append(true).open(path)?;
-        let mut segment = Segment {
-            base_offset,
-            path: path.to_path_buf(),
-            file: Rc::new(file),
-            size: 0,
-            next_offset: base_offset,
-            index: Vec::new(),
-            max_timestamp: -1,
-            max_timestamp_offset: -1,
-            max_timestamp_position: 0,
-            dirty: false,
-        };
-        let file_len = segment.file.metadata()?.len();
-        let valid_len = segment.scan(file_len, verify)?;
-        if valid_len < file_len {
-            warn!(
-                "{}: truncating {} bytes of torn or corrupt data at position {valid_len}",
-                path.display(),
-                file_len - valid_len
-            );
-            segment.file.set_len(valid_len)?;
-            segment.file.sync_all()?;
+            verified_from: 0,
+            verified: RefCell::new(Vec::new()),
         }
-        segment.size = valid_len;
-        Ok(segment)
     }
 
-    /// Walks the batches from the start, building the index; returns the valid length.
-    fn scan(&mut self, file_len: u64, verify: bool) -> io::Result<u64> {
+    /// Opens a segment from its index files without reading its batches (a closed segment
+    /// after a clean stop, or one below the recovery point): its size is the file's, its
+    /// largest timestamp the time index's last entry, its next offset found by walking the
+    /// headers after the last offset index entry. `None` if the index files are missing or
+    /// implausible, or the walk does not end exactly at the file's end: then it is scanned.
+    fn load(dir: &Path, path: &Path, base_offset: i64) -> io::Result<Option<Segment>> {
+        let file = OpenOptions::new().read(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
+        let Some(index) = SegmentIndex::load(dir, base_offset, size)? else {
+            return Ok(None);
+        };
+        let (max_timestamp, max_timestamp_offset) = index.last_time_entry().unwrap_or((-1, -1));
+        let mut segment = Segment::with(path.to_path_buf(), file, base_offset, index);
+        segment.size = size;
+        segment.verified_from = size;
+        segment.max_timestamp = max_timestamp;
+        segment.max_timestamp_offset = max_timestamp_offset;
+        let mut position = segment.index.last_position();
+        let mut head = [0u8; HEADER_BYTES];
+        while position < size {
+            if position + HEADER_BYTES as u64 > size {
+                return Ok(None);
+            }
+            segment.file.read_exact_at(&mut head, position)?;
+            let Some(h) = BatchHeader::parse(&head) else {
+                return Ok(None);
+            };
+            if h.magic != 2 || h.batch_length < (HEADER_BYTES - LOG_OVERHEAD) as i32 {
+                return Ok(None);
+            }
+            segment.next_offset = h.last_offset() + 1;
+            position += h.size() as u64;
+        }
+        if position != size {
+            return Ok(None);
+        }
+        Ok(Some(segment))
+    }
+
+    /// Opens a segment by reading every batch, CRC-checking each and rebuilding its index
+    /// files; stops at the first thing that is not a whole valid batch (nothing is
+    /// truncated here: the caller decides, see `recovery`).
+    fn scan(dir: &Path, path: &Path, base_offset: i64) -> io::Result<(Segment, ScanEnd)> {
+        let file = OpenOptions::new().read(true).append(true).open(path)?;
+        let file_len = file.metadata()?.len();
+        let index = SegmentIndex::rebuild(dir, base_offset);
+        let mut segment = Segment::with(path.to_path_buf(), file, base_offset, index);
         let mut position = 0u64;
         let mut chunk = Vec::new();
-        while position + LOG_OVERHEAD as u64 <= file_len {
+        while position < file_len {
             let mut head = [0u8; HEADER_BYTES];
             let available = (file_len - position).min(HEADER_BYTES as u64) as usize;
-            self.file.read_exact_at(&mut head[..available], position)?;
+            segment
+                .file
+                .read_exact_at(&mut head[..available], position)?;
             let Some(header) = BatchHeader::parse(&head[..available]) else {
-                break;
+                return Ok((segment, ScanEnd::Stopped { position }));
             };
             let size = header.size() as u64;
             if header.batch_length < (HEADER_BYTES - LOG_OVERHEAD) as i32
                 || position + size > file_len
             {
-                break;
+                return Ok((segment, ScanEnd::Stopped { position }));
             }
-            if verify {
-                chunk.resize(size as usize, 0);
-                self.file.read_exact_at(&mut chunk, position)?;
-                if batch::validate(&chunk).is_err() && !is_cleaned_batch(&chunk) {
-                    break;
-                }
+            chunk.resize(size as usize, 0);
+            segment.file.read_exact_at(&mut chunk, position)?;
+            if !recovery::batch_is_valid(&chunk) {
+                return Ok((segment, ScanEnd::Stopped { position }));
             }
-            self.note_batch(position, &header);
+            segment.note_batch(position, &header);
             position += size;
         }
-        Ok(position)
+        Ok((segment, ScanEnd::Whole))
     }
 
     /// Records a batch appended (or found) at `position` in the index and offsets.
     fn note_batch(&mut self, position: u64, header: &BatchHeader) {
-        let last_indexed = self.index.last().map(|e| e.position);
-        if last_indexed.is_none_or(|p| position >= p + INDEX_INTERVAL_BYTES) {
-            self.index.push(IndexEntry {
-                offset: header.base_offset,
-                position,
-                max_timestamp_before: self.max_timestamp,
-            });
-        }
-        if header.max_timestamp >= self.max_timestamp {
+        if header.max_timestamp > self.max_timestamp {
             self.max_timestamp = header.max_timestamp;
             self.max_timestamp_offset = header.last_offset();
-            self.max_timestamp_position = position;
         }
         self.next_offset = header.last_offset() + 1;
         self.size = position + header.size() as u64;
+        self.index.note_batch(
+            position,
+            header,
+            self.max_timestamp,
+            self.max_timestamp_offset,
+        )
     }
 
-    /// Calls `visit` for each batch header from the indexed position at or before
-    /// `from_offset` until it returns false or the segment ends. Headers are read into a
-    /// buffer on the stack that holds an index interval and one header: every batch that
-    /// starts before the next index entry is in it, so finding a fetch's first batch takes
-    /// one read of about 4 KiB.
+    /// The segment stops being active: its index files are trimmed and synced.
+    fn close_index(&mut self) -> io::Result<()> {
+        self.index
+            .close(self.max_timestamp, self.max_timestamp_offset)
+    }
+
+    /// Where to start walking for `offset`: the offset index's answer, unless it lies
+    /// outside the segment (then the segment's start).
+    fn start_for(&self, offset: i64) -> io::Result<u64> {
+        let position = self.index.lookup_offset(offset)?;
+        Ok(if position < self.size { position } else { 0 })
+    }
+
+    /// Calls `visit` for each batch header from `start` until it returns false or the
+    /// segment ends. Headers are read into a buffer on the stack that holds an index
+    /// interval and one header: every batch that starts before the next index entry is in
+    /// it, so finding a fetch's first batch takes one read of about 4 KiB. After a batch
+    /// larger than the buffer only the next header is read (a walk over large batches
+    /// reads their headers, not their records); `headers_only` starts that way.
     fn walk(
         &self,
-        start: IndexEntry,
+        start: u64,
+        headers_only: bool,
         mut visit: impl FnMut(BatchLocation) -> bool,
     ) -> io::Result<()> {
         let mut buf = [0u8; WALK_BUF_BYTES];
-        let mut position = start.position;
+        let mut position = start;
         let mut buf_start = position;
         let mut buf_len = 0usize;
+        let mut jumped = headers_only;
         while position + HEADER_BYTES as u64 <= self.size {
             let offset_in_buf = (position - buf_start) as usize;
             if offset_in_buf + HEADER_BYTES > buf_len {
                 // At least HEADER_BYTES remain (the loop's condition), so a refill makes
                 // progress.
+                let want = if jumped { HEADER_BYTES } else { WALK_BUF_BYTES };
                 buf_start = position;
-                buf_len = ((self.size - position) as usize).min(WALK_BUF_BYTES);
+                buf_len = ((self.size - position) as usize).min(want);
                 self.file.read_exact_at(&mut buf[..buf_len], position)?;
                 continue;
             }
             let Some(header) = BatchHeader::parse(&buf[offset_in_buf..buf_len]) else {
                 break;
             };
+            if header.batch_length < (HEADER_BYTES - LOG_OVERHEAD) as i32 {
+                break;
+            }
             if !visit(BatchLocation { position, header }) {
                 break;
             }
             position += header.size() as u64;
+            jumped = header.size() > WALK_BUF_BYTES;
         }
         Ok(())
     }
@@ -303,21 +352,10 @@ impl Segment {
         })
     }
 
-    fn index_entry_for_offset(&self, offset: i64) -> Option<IndexEntry> {
-        let i = self.index.partition_point(|e| e.offset <= offset);
-        self.index.get(i.checked_sub(1)?).copied()
-    }
-
     /// The batch holding `offset`, or the first batch after it.
     fn find(&self, offset: i64) -> io::Result<Option<BatchLocation>> {
-        let Some(start) = self
-            .index_entry_for_offset(offset)
-            .or(self.index.first().copied())
-        else {
-            return Ok(None);
-        };
         let mut found = None;
-        self.walk(start, |loc| {
+        self.walk(self.start_for(offset)?, false, |loc| {
             if loc.header.last_offset() >= offset {
                 found = Some(loc);
                 false
@@ -327,6 +365,111 @@ impl Segment {
         })?;
         Ok(found)
     }
+
+    /// Checks the whole batches in `[position, position + len)` before they are served,
+    /// unless this run already checked them: a byte flipped at rest is caught here at the
+    /// latest. Returns where a bad batch starts, if one does.
+    fn verify_span(&self, position: u64, len: u64) -> io::Result<Option<u64>> {
+        let end = (position + len).min(self.verified_from);
+        if position >= end
+            || self
+                .verified
+                .borrow()
+                .iter()
+                .any(|&(from, to)| from <= position && end <= to)
+        {
+            return Ok(None);
+        }
+        let mut bytes = vec![0u8; (end - position) as usize];
+        self.file.read_exact_at(&mut bytes, position)?;
+        let mut at = 0usize;
+        while let Some(header) = bytes.get(at..).and_then(BatchHeader::parse) {
+            let Some(batch) = bytes.get(at..at + header.size()) else {
+                break; // cut short by the fetch's size: the client drops it, unchecked
+            };
+            if header.batch_length < (HEADER_BYTES - LOG_OVERHEAD) as i32
+                || !recovery::batch_is_valid(batch)
+            {
+                return Ok(Some(position + at as u64));
+            }
+            at += header.size();
+        }
+        if at == 0 && end - position >= HEADER_BYTES as u64 {
+            return Ok(Some(position));
+        }
+        let mut spans = self.verified.borrow_mut();
+        let (from, to) = (position, position + at as u64);
+        // Merge with every span it touches; keep the most recent few.
+        let (mut lo, mut hi) = (from, to);
+        spans.retain(|&(a, b)| {
+            let touches = a <= to && from <= b;
+            if touches {
+                lo = lo.min(a);
+                hi = hi.max(b);
+            }
+            !touches
+        });
+        spans.push((lo, hi));
+        if spans.len() > VERIFIED_SPANS_MAX {
+            spans.remove(0);
+        }
+        Ok(None)
+    }
+
+    /// Every file of this segment (see [`segment_files`]).
+    fn remove_files(&self, dir: &Path) -> io::Result<()> {
+        remove_segment_files(dir, self.base_offset)
+    }
+}
+
+/// The suffixes of every file that belongs to a segment (`<base offset>` plus one of these):
+/// removed together, always through [`remove_segment_files`].
+pub const SEGMENT_FILE_SUFFIXES: &[&str] = &[
+    ".log",
+    OFFSET_INDEX_SUFFIX,
+    TIME_INDEX_SUFFIX,
+    super::txn::TXN_INDEX_SUFFIX,
+];
+
+/// Removes every file of segment `base_offset` in `dir` (those that exist).
+pub fn remove_segment_files(dir: &Path, base_offset: i64) -> io::Result<()> {
+    for suffix in SEGMENT_FILE_SUFFIXES {
+        match fs::remove_file(index::segment_file(dir, base_offset, suffix)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Removes a segment's index files only (they no longer describe it: it is being replaced,
+/// or found corrupt), so the next open rebuilds them.
+fn remove_index_files(dir: &Path, base_offset: i64) -> io::Result<()> {
+    for suffix in [OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+        match fs::remove_file(index::segment_file(dir, base_offset, suffix)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// How much of a partition's log an open reads and checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// After a clean stop: every segment from its index files (a segment whose index files
+    /// are missing or implausible is scanned).
+    Trusted,
+    /// After an unclean stop: segments from the one holding this recovery point on are
+    /// scanned and CRC-checked, those before it loaded from their index files.
+    From(i64),
+}
+
+impl Recovery {
+    /// Every segment scanned (internal logs, replayed whole anyway; unit tests).
+    pub const ALL: Recovery = Recovery::From(i64::MIN);
 }
 
 /// What an append produced.
@@ -343,44 +486,172 @@ pub struct PartitionLog {
     segments: Vec<Segment>,
     log_start_offset: i64,
     segment_bytes_max: u64,
+    /// Set when corruption was found (at open, or when a batch was about to be served):
+    /// the partition is offline, nothing is appended, served or deleted until a repair.
+    corruption: RefCell<Option<Corruption>>,
+    /// Every offset below it is durable and was checked (Kafka's recovery point): the log
+    /// end after an open, the new segment's base offset after a roll (the old one is
+    /// synced first).
+    recovery_point: i64,
+    /// `leader-epoch-checkpoint`'s entries: (epoch, start offset).
+    epochs: Vec<(i32, i64)>,
 }
 
 impl PartitionLog {
-    /// Opens (or creates) the partition directory and recovers its segments: every
-    /// segment's batches are indexed, and the last one's are CRC-checked, truncating a torn
-    /// tail.
+    /// Opens (or creates) the partition directory and recovers its segments, checking
+    /// every one of them (see [`PartitionLog::open_with`]).
     pub fn open(dir: &Path, segment_bytes_max: u64) -> io::Result<PartitionLog> {
+        PartitionLog::open_with(dir, segment_bytes_max, Recovery::ALL)
+    }
+
+    /// Opens (or creates) the partition directory and recovers its segments as `recovery`
+    /// says: segments it trusts are loaded from their index files; the others are read,
+    /// CRC-checked batch by batch and their index files rebuilt. A torn tail of the last
+    /// segment is truncated; corruption deletes nothing and leaves the partition offline
+    /// (one ERROR line names the file, byte position and offset; see `recovery`).
+    pub fn open_with(
+        dir: &Path,
+        segment_bytes_max: u64,
+        recovery: Recovery,
+    ) -> io::Result<PartitionLog> {
         fs::create_dir_all(dir)?;
         recover_swaps(dir)?;
-        let mut bases: Vec<i64> = Vec::new();
-        for entry in fs::read_dir(dir)? {
-            let name = entry?.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if let Some(stem) = name.strip_suffix(".log")
-                && stem.len() == 20
-                && let Ok(base) = stem.parse::<i64>()
-            {
-                bases.push(base);
-            }
-        }
-        bases.sort_unstable();
-        let mut segments = Vec::with_capacity(bases.len());
+        let bases = recovery::segment_bases(dir)?;
+        // The first segment scanned: the one holding the recovery point (Kafka's
+        // `logSegments(recoveryPoint, ...)`), and every later one.
+        let first_scanned = match recovery {
+            Recovery::Trusted => bases.len(),
+            Recovery::From(point) => bases.partition_point(|&b| b <= point).saturating_sub(1),
+        };
+        let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
+        let mut corruption = None;
         for (i, &base) in bases.iter().enumerate() {
             let path = dir.join(Segment::file_name(base));
             let last = i + 1 == bases.len();
-            segments.push(Segment::open(&path, base, last)?);
+            let loaded = if i < first_scanned {
+                Segment::load(dir, &path, base)?
+            } else {
+                None
+            };
+            let mut segment = match loaded {
+                Some(segment) => segment,
+                None => {
+                    let (segment, end) = Segment::scan(dir, &path, base)?;
+                    if let ScanEnd::Stopped { position } = end {
+                        let file_len = segment.file.metadata()?.len();
+                        match recovery::classify(&segment.file, position, file_len, last)? {
+                            recovery::Stop::Torn => {
+                                warn!(
+                                    "{}: truncating {} bytes of a torn write at position {position}",
+                                    path.display(),
+                                    file_len - position
+                                );
+                                segment.file.set_len(position)?;
+                                segment.file.sync_all()?;
+                            }
+                            recovery::Stop::Corrupt { .. } => {
+                                corruption = Some(corruption_at(&segment, position)?);
+                            }
+                        }
+                    }
+                    // Not synced here: `Storage::open` syncs the file system once before
+                    // it records the recovery points.
+                    segment
+                }
+            };
+            if corruption.is_some() {
+                // Its index files were rebuilt only up to the corruption: never trusted.
+                drop(segment.index.close(-1, -1));
+                remove_index_files(dir, base)?;
+                segments.push(segment);
+                break;
+            }
+            if last {
+                segment.index.reopen()?;
+            } else {
+                segment.close_index()?;
+            }
+            segments.push(segment);
         }
         if segments.is_empty() {
             segments.push(Segment::create(dir, 0)?);
             sync_dir(dir)?;
         }
         let log_start_offset = segments[0].base_offset;
-        Ok(PartitionLog {
+        let log = PartitionLog {
             dir: dir.to_path_buf(),
             segments,
             log_start_offset,
             segment_bytes_max,
-        })
+            corruption: RefCell::new(None),
+            recovery_point: 0,
+            epochs: leader_epoch::load(dir),
+        };
+        let end = log.next_offset();
+        let mut log = log;
+        log.recovery_point = end;
+        if log.epochs.iter().any(|&(_, start)| start > end) {
+            log.epochs.retain(|&(_, start)| start <= end);
+            leader_epoch::write(dir, &log.epochs)?;
+        }
+        if let Some(found) = corruption {
+            log.go_offline(found);
+        }
+        Ok(log)
+    }
+
+    /// Marks the partition offline for `found`, logging it once.
+    fn go_offline(&self, found: Corruption) {
+        let mut corruption = self.corruption.borrow_mut();
+        if corruption.is_none() {
+            error!(
+                "{found}; partition {} is offline (KAFKA_STORAGE_ERROR), nothing was deleted; \
+                 stop the broker and run `kafka-broker --repair <server.properties>`",
+                self.dir.display()
+            );
+            *corruption = Some(found);
+        }
+    }
+
+    /// Where the log was found corrupt, if it was: the partition is offline.
+    pub fn corruption(&self) -> Option<Corruption> {
+        self.corruption.borrow().clone()
+    }
+
+    pub fn is_offline(&self) -> bool {
+        self.corruption.borrow().is_some()
+    }
+
+    /// This node leads the partition in `epoch` (it was created, or a start found its epoch
+    /// in the metadata log): a newer epoch starts at the log end in `leader-epoch-checkpoint`.
+    /// A failed write is a WARN (a full disk): the file only records history.
+    pub fn assign_epoch(&mut self, epoch: i32) {
+        if self.epochs.last().is_some_and(|&(last, _)| last >= epoch) || self.is_offline() {
+            return;
+        }
+        self.epochs.push((epoch, self.next_offset()));
+        if let Err(e) = leader_epoch::write(&self.dir, &self.epochs) {
+            warn!("{}: {}: {e}", self.dir.display(), leader_epoch::FILE);
+        }
+    }
+
+    /// Kafka's recovery point: every offset below it is synced and checked.
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point
+    }
+
+    /// A controlled shutdown's last step for this log (after its last sync): the active
+    /// segment's index files get their final entry and are trimmed and synced, as Kafka's
+    /// `LogSegment.close` leaves them; the recovery point becomes the log end.
+    pub fn close(&mut self) -> io::Result<()> {
+        if self.is_offline() {
+            return Ok(());
+        }
+        if let Some(active) = self.segments.last_mut() {
+            active.close_index()?;
+        }
+        self.recovery_point = self.next_offset();
+        Ok(())
     }
 
     pub fn dir(&self) -> &Path {
@@ -405,12 +676,22 @@ impl PartitionLog {
     /// Appends one validated batch, assigning its base offset. Rolls a new segment first if
     /// this batch would overflow the active one.
     pub fn append(&mut self, bytes: &mut [u8], leader_epoch: i32) -> io::Result<Appended> {
+        if self.is_offline() {
+            return Err(io::Error::other(
+                "the partition is offline: its log is corrupt",
+            ));
+        }
         let header = BatchHeader::parse(bytes).ok_or_else(|| io::Error::other("short batch"))?;
         let base_offset = self.next_offset();
-        let needs_roll = self
-            .segments
-            .last()
-            .is_none_or(|s| s.size > 0 && s.size + bytes.len() as u64 > self.segment_bytes_max);
+        // Kafka's reasons to roll: the segment would overflow, its index is full, or an
+        // offset would not fit the index's 32-bit relative offsets.
+        let needs_roll = self.segments.last().is_none_or(|s| {
+            s.size > 0
+                && (s.size + bytes.len() as u64 > self.segment_bytes_max
+                    || s.index.is_full()
+                    || base_offset + i64::from(header.last_offset_delta) - s.base_offset
+                        > i64::from(i32::MAX))
+        });
         if needs_roll {
             self.roll(base_offset)?;
         }
@@ -420,6 +701,7 @@ impl PartitionLog {
             .last_mut()
             .ok_or_else(|| io::Error::other("no segment"))?;
         let position = segment.size;
+        segment.index.reopen()?;
         if let Err(e) = (&*segment.file).write_all(bytes) {
             // Leave no partial batch behind.
             let _ = segment.file.set_len(position);
@@ -440,18 +722,22 @@ impl PartitionLog {
     }
 
     fn roll(&mut self, base_offset: i64) -> io::Result<()> {
-        if let Some(active) = self.segments.last_mut()
-            && active.dirty
-        {
-            active.file.sync_data()?;
-            active.dirty = false;
+        if let Some(active) = self.segments.last_mut() {
+            if active.dirty {
+                active.file.sync_data()?;
+                active.dirty = false;
+            }
+            active.close_index()?;
         }
         info!(
             "{}: rolling new segment at offset {base_offset}",
             self.dir.display()
         );
         self.segments.push(Segment::create(&self.dir, base_offset)?);
-        sync_dir(&self.dir)
+        sync_dir(&self.dir)?;
+        // Every segment before the new one is synced.
+        self.recovery_point = self.recovery_point.max(base_offset);
+        Ok(())
     }
 
     /// Makes every appended byte durable. Returns whether anything was synced.
@@ -491,7 +777,16 @@ impl PartitionLog {
     /// `offset`, up to `max_bytes` (the last may be cut short, as Kafka does; clients drop
     /// it), but always the whole first batch. `None` when there is nothing at or after
     /// `offset`. The caller checks `offset` is within [log start, log end].
+    ///
+    /// Bytes this run has not checked yet (those on disk before a clean start) are read
+    /// and CRC-checked before they are served, once: a batch that fails is never served;
+    /// the partition goes offline instead (its index files are removed, so the next start
+    /// scans the segment and finds it again), and this read serves only the whole batches
+    /// before it, if any.
     pub fn read(&self, offset: i64, max_bytes: usize) -> io::Result<Option<FileSlice>> {
+        if self.is_offline() {
+            return Err(offline_error());
+        }
         let first = self
             .segments
             .partition_point(|s| s.base_offset <= offset)
@@ -503,6 +798,20 @@ impl PartitionLog {
                 let len = (max_bytes as u64)
                     .min(available)
                     .max(loc.header.size() as u64);
+                let mut len = len;
+                if let Some(bad) = segment.verify_span(loc.position, len)? {
+                    let found = corruption_at(segment, bad)?;
+                    if let Err(e) = remove_index_files(&self.dir, segment.base_offset) {
+                        warn!("{}: removing index files: {e}", self.dir.display());
+                    }
+                    self.go_offline(found);
+                    if bad == loc.position {
+                        return Err(offline_error());
+                    }
+                    // The whole valid batches before it are served; the next fetch, at
+                    // the bad batch, fails.
+                    len = bad - loc.position;
+                }
                 return Ok(Some(FileSlice {
                     file: Rc::clone(&segment.file),
                     position: loc.position,
@@ -523,9 +832,11 @@ impl PartitionLog {
             if segment.next_offset <= offset {
                 continue;
             }
-            let from = segment
-                .index_entry_for_offset(offset)
-                .map_or(0, |e| e.position);
+            let from = if segment.base_offset < offset {
+                segment.start_for(offset).unwrap_or(0)
+            } else {
+                0
+            };
             total += segment.size - from;
         }
         total
@@ -535,16 +846,15 @@ impl PartitionLog {
     /// batch's max timestamp; `None` if no batch does.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> io::Result<Option<(i64, i64)>> {
         for segment in &self.segments {
-            if segment.max_timestamp < timestamp || segment.index.is_empty() {
+            if segment.max_timestamp < timestamp || segment.size == 0 {
                 continue;
             }
-            // Start at the last index entry whose earlier batches are all older.
-            let i = segment
-                .index
-                .partition_point(|e| e.max_timestamp_before < timestamp);
-            let start = segment.index[i.saturating_sub(1)];
+            // Start at the batch of the last time index entry below it: every batch before
+            // that one is older.
+            let older_until = segment.index.lookup_time(timestamp)?;
+            let start = segment.start_for(older_until)?;
             let mut found = None;
-            segment.walk(start, |loc| {
+            segment.walk(start, false, |loc| {
                 if loc.header.max_timestamp >= timestamp {
                     found = Some(loc);
                     false
@@ -564,23 +874,18 @@ impl PartitionLog {
 
     /// The offset and timestamp of the first record holding the largest timestamp.
     pub fn max_timestamp(&self) -> io::Result<Option<(i64, i64)>> {
-        let Some(segment) = self
-            .segments
-            .iter()
-            .filter(|s| s.max_timestamp_offset >= 0)
-            .max_by_key(|s| s.max_timestamp)
-        else {
+        // The first segment holding the largest timestamp, as Kafka's `maxBy`.
+        let mut best: Option<&Segment> = None;
+        for segment in self.segments.iter().filter(|s| s.max_timestamp_offset >= 0) {
+            if best.is_none_or(|b| segment.max_timestamp > b.max_timestamp) {
+                best = Some(segment);
+            }
+        }
+        let Some(segment) = best else {
             return Ok(None);
         };
-        let mut head = [0u8; HEADER_BYTES];
-        segment
-            .file
-            .read_exact_at(&mut head, segment.max_timestamp_position)?;
-        let header =
-            BatchHeader::parse(&head).ok_or_else(|| io::Error::other("bad batch header"))?;
-        let loc = BatchLocation {
-            position: segment.max_timestamp_position,
-            header,
+        let Some(loc) = segment.find(segment.max_timestamp_offset)? else {
+            return Err(io::Error::other("the max timestamp's batch is missing"));
         };
         let max = segment.max_timestamp;
         segment.first_record(loc, |ts| ts == max).map(Some)
@@ -610,7 +915,7 @@ impl PartitionLog {
             remaining -= segment.size;
             due += 1;
         }
-        if due == 0 {
+        if due == 0 || self.is_offline() {
             return Ok(0);
         }
         if due == self.segments.len() {
@@ -622,7 +927,7 @@ impl PartitionLog {
                 self.dir.display(),
                 segment.path.display()
             );
-            fs::remove_file(&segment.path)?;
+            segment.remove_files(&self.dir)?;
         }
         self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset);
         Ok(due)
@@ -632,11 +937,15 @@ impl PartitionLog {
     /// start; never backward, never past the log end) and deletes the segments wholly below
     /// it, as Kafka's log-start-offset breach does: a segment goes when the next one starts at
     /// or before the new start, so the active segment stays. Returns whether the start moved.
+    /// An offline log's start moves in memory, but nothing of it is deleted.
     pub fn advance_log_start(&mut self, offset: i64) -> io::Result<bool> {
         let offset = offset.min(self.next_offset());
         let moved = offset > self.log_start_offset;
         if moved {
             self.log_start_offset = offset;
+        }
+        if self.is_offline() {
+            return Ok(moved);
         }
         let due = self
             .segments
@@ -651,7 +960,7 @@ impl PartitionLog {
                     segment.path.display(),
                     self.log_start_offset
                 );
-                fs::remove_file(&segment.path)?;
+                segment.remove_files(&self.dir)?;
             }
             sync_dir(&self.dir)?;
         }
@@ -677,22 +986,6 @@ impl PartitionLog {
         self.segment_bytes_max = segment_bytes_max;
     }
 
-    /// The headers of every batch in the last `segments` segments, oldest first (for
-    /// rebuilding producer state).
-    pub fn recent_headers(&self, segments: usize) -> io::Result<Vec<BatchHeader>> {
-        let mut out = Vec::new();
-        let first = self.segments.len().saturating_sub(segments);
-        for segment in &self.segments[first..] {
-            if let Some(start) = segment.index.first().copied() {
-                segment.walk(start, |loc| {
-                    out.push(loc.header);
-                    true
-                })?;
-            }
-        }
-        Ok(out)
-    }
-
     /// Reads all valid batches' bytes in order (for replaying small internal logs).
     pub fn read_all(&self) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
@@ -707,18 +1000,107 @@ impl PartitionLog {
     }
 }
 
-/// A batch as the cleaner rewrites it (as Kafka's cleaner does): fewer records than its
-/// offset range (an idempotent producer's last batch may keep none), the header's last
-/// offset delta and sequence intact, a valid CRC.
-fn is_cleaned_batch(bytes: &[u8]) -> bool {
-    BatchHeader::parse(bytes).is_some_and(|h| {
-        h.magic == 2
-            && h.records_count >= 0
-            && h.last_offset_delta >= 0
-            && i64::from(h.records_count) <= i64::from(h.last_offset_delta) + 1
-            && h.size() == bytes.len()
-            && super::crc32c::crc32c(&bytes[21..]) == h.crc
-    })
+/// Hooks for the partition side of transactions (`storage::txn`).
+impl PartitionLog {
+    /// The base offset of the active (last) segment.
+    pub fn active_base_offset(&self) -> i64 {
+        self.segments
+            .last()
+            .map_or(self.log_start_offset, |s| s.base_offset)
+    }
+
+    /// Calls `visit` with its segment's base offset, its position and its header for every
+    /// batch whose last offset is at or after `from`, oldest first, until it returns false.
+    pub fn for_each_batch_from(
+        &self,
+        from: i64,
+        mut visit: impl FnMut(i64, u64, &BatchHeader) -> bool,
+    ) -> io::Result<()> {
+        let first = self
+            .segments
+            .partition_point(|s| s.base_offset <= from)
+            .saturating_sub(1);
+        for segment in &self.segments[first..] {
+            let start = segment.start_for(from)?;
+            let mut going = true;
+            segment.walk(start, true, |loc| {
+                if loc.header.last_offset() >= from {
+                    going = visit(segment.base_offset, loc.position, &loc.header);
+                }
+                going
+            })?;
+            if !going {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Like [`PartitionLog::read`], but only batches below `max_offset` (a batch boundary:
+    /// the last stable offset), as a read_committed fetch is bounded.
+    pub fn read_below(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+    ) -> io::Result<Option<FileSlice>> {
+        if offset >= max_offset {
+            return Ok(None);
+        }
+        let Some(mut slice) = self.read(offset, max_bytes)? else {
+            return Ok(None);
+        };
+        if max_offset >= self.next_offset() {
+            return Ok(Some(slice));
+        }
+        let i = self
+            .segments
+            .partition_point(|s| s.base_offset <= max_offset)
+            .saturating_sub(1);
+        let segment = &self.segments[i];
+        if !Rc::ptr_eq(&segment.file, &slice.file) {
+            // The bound lies in a later segment than the slice.
+            return Ok(Some(slice));
+        }
+        if let Some(loc) = segment.find(max_offset)?
+            && loc.position < slice.position + slice.len as u64
+        {
+            if loc.position <= slice.position {
+                return Ok(None);
+            }
+            slice.len = (loc.position - slice.position) as usize;
+        }
+        Ok(Some(slice))
+    }
+
+    /// The segment a fetch of `slice` from `offset` read (its base offset) and the upper
+    /// bound of the offsets it returned, as Kafka's `fetchUpperBoundOffset` gives it for the
+    /// aborted-transaction search: the first index entry at or past the slice's end, else
+    /// the next segment's base offset, else the log end.
+    pub fn fetch_upper_bound(&self, offset: i64, slice: &FileSlice) -> (i64, i64) {
+        let mut i = self
+            .segments
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1);
+        // A read at a segment's end continues in a later one.
+        while i + 1 < self.segments.len() && !Rc::ptr_eq(&self.segments[i].file, &slice.file) {
+            i += 1;
+        }
+        let Some(segment) = self.segments.get(i) else {
+            return (self.log_start_offset, self.next_offset());
+        };
+        let end = slice.position + slice.len as u64;
+        // An index that cannot be read gives the wider bound (more aborted transactions
+        // listed than needed is harmless; fewer is not).
+        let upper = match segment.index.upper_bound_offset(end).ok().flatten() {
+            Some(offset) => offset,
+            None => self
+                .segments
+                .get(i + 1)
+                .map_or(self.next_offset(), |s| s.base_offset),
+        };
+        (segment.base_offset, upper)
+    }
 }
 
 /// What the cleaner needs to know of a segment without reading it.
@@ -738,6 +1120,9 @@ pub fn cleaned_file_name(base_offset: i64) -> String {
 impl PartitionLog {
     /// Every segment, oldest first (the last is the active one).
     pub fn segment_summaries(&self) -> Vec<SegmentSummary> {
+        if self.is_offline() {
+            return Vec::new(); // the cleaner leaves an offline log alone
+        }
         self.segments
             .iter()
             .map(|s| SegmentSummary {
@@ -811,9 +1196,12 @@ impl PartitionLog {
         if i + 1 == self.segments.len() {
             return Err(io::Error::other("the active segment is never cleaned"));
         }
+        if self.is_offline() {
+            return Err(offline_error());
+        }
         let path = self.segments[i].path.clone();
         if i > 0 && fs::metadata(cleaned)?.len() == 0 {
-            fs::remove_file(&path)?;
+            self.segments[i].remove_files(&self.dir)?;
             fs::remove_file(cleaned)?;
             sync_dir(&self.dir)?;
             self.segments.remove(i);
@@ -822,11 +1210,23 @@ impl PartitionLog {
         // The cleaned file's bytes are synced: from here a crash leaves the original (and a
         // `.cleaned` that opening removes), or a `.swap` that opening renames over it, or the
         // cleaned segment. One directory sync makes the outcome durable.
+        // The old index files go first (a crash then leaves a segment without index files,
+        // which the next open scans), then the new ones are built from the cleaned copy.
+        remove_index_files(&self.dir, base_offset)?;
+        sync_dir(&self.dir)?;
         let swap = path.with_extension("log.swap");
         fs::rename(cleaned, &swap)?;
         fs::rename(&swap, &path)?;
         sync_dir(&self.dir)?;
-        self.segments[i] = Segment::open(&path, base_offset, false)?;
+        let (mut segment, end) = Segment::scan(&self.dir, &path, base_offset)?;
+        if let ScanEnd::Stopped { position } = end {
+            let found = corruption_at(&segment, position)?;
+            self.segments[i] = segment;
+            self.go_offline(found);
+            return Err(offline_error());
+        }
+        segment.close_index()?;
+        self.segments[i] = segment;
         Ok(())
     }
 }
@@ -855,6 +1255,30 @@ fn recover_swaps(dir: &Path) -> io::Result<()> {
         sync_dir(dir)?;
     }
     Ok(())
+}
+
+fn offline_error() -> io::Error {
+    io::Error::other("the partition is offline: its log is corrupt")
+}
+
+/// The corruption found at `position` of `segment`: the offset its header claims, if it has
+/// a readable one, else the offset after the last good batch.
+fn corruption_at(segment: &Segment, position: u64) -> io::Result<Corruption> {
+    let mut head = [0u8; HEADER_BYTES];
+    let file_len = segment.file.metadata()?.len();
+    let available = file_len.saturating_sub(position).min(HEADER_BYTES as u64) as usize;
+    segment
+        .file
+        .read_exact_at(&mut head[..available], position)?;
+    let offset = BatchHeader::parse(&head[..available])
+        .map(|h| h.base_offset)
+        .filter(|&o| o >= segment.base_offset)
+        .unwrap_or(segment.next_offset);
+    Ok(Corruption {
+        file: segment.path.clone(),
+        position,
+        offset,
+    })
 }
 
 /// Makes a directory's entries (new or removed files) durable.
@@ -1069,7 +1493,8 @@ mod tests {
         assert_eq!(log.size_bytes(), good);
         assert_eq!(fs::metadata(&path).unwrap().len(), good);
         assert_eq!(log.next_offset(), 2);
-        // A whole batch with a bad CRC is cut too.
+        // A whole batch with a bad CRC is corruption, not a torn write: nothing is cut and
+        // the partition is offline, naming the place.
         let mut bad = batch_of(1, 50, 0);
         *bad.last_mut().unwrap() ^= 0xff;
         OpenOptions::new()
@@ -1078,8 +1503,193 @@ mod tests {
             .unwrap()
             .write_all(&bad)
             .unwrap();
+        let mut log = PartitionLog::open(&dir, 1 << 20).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().len(), good + bad.len() as u64);
+        let found = log.corruption().unwrap();
+        assert_eq!(
+            (found.file, found.position, found.offset),
+            (path.clone(), good, 0)
+        );
+        assert!(log.append(&mut batch_of(1, 50, 0), 0).is_err());
+        assert!(log.read(0, 100).is_err());
+        assert_eq!(fs::metadata(&path).unwrap().len(), good + bad.len() as u64);
+    }
+
+    /// A byte flipped in the middle of the log, with valid batches after it: offline, the
+    /// file untouched; the repair moves exactly the bad batch aside and keeps the others
+    /// with their offsets.
+    #[test]
+    fn corruption_before_valid_batches_is_kept_until_repaired() {
+        let dir = test_dir("log-corrupt-middle");
+        let root = dir.parent().unwrap().join(format!(
+            "{}-root",
+            dir.file_name().unwrap().to_string_lossy()
+        ));
+        let _ = fs::remove_dir_all(&root);
+        let dir = root.join("t-0");
+        let mut sizes = Vec::new();
+        {
+            let mut log = PartitionLog::open(&dir, 1 << 20).unwrap();
+            for i in 0..5 {
+                log.append(&mut batch_of(2, 100, i), 0).unwrap();
+                sizes.push(log.size_bytes());
+            }
+            log.sync().unwrap();
+        }
+        let path = dir.join("00000000000000000000.log");
+        let original = fs::read(&path).unwrap();
+        let mut bytes = original.clone();
+        bytes[sizes[1] as usize + 70] ^= 0x01; // inside the third batch (offsets 4-5)
+        fs::write(&path, &bytes).unwrap();
         let log = PartitionLog::open(&dir, 1 << 20).unwrap();
-        assert_eq!(log.size_bytes(), good);
+        let found = log.corruption().unwrap();
+        assert_eq!((found.position, found.offset), (sizes[1], 4));
+        assert_eq!(fs::read(&path).unwrap(), bytes);
+        drop(log);
+        let repaired = recovery::repair(&root).unwrap();
+        assert_eq!(repaired.len(), 1);
+        assert_eq!(repaired[0].position, sizes[1]);
+        assert_eq!(repaired[0].bytes, sizes[2] - sizes[1]);
+        let saved = fs::read(repaired[0].saved.as_ref().unwrap()).unwrap();
+        assert_eq!(saved, &bytes[sizes[1] as usize..sizes[2] as usize]);
+        let log = PartitionLog::open(&dir, 1 << 20).unwrap();
+        assert!(log.corruption().is_none());
+        assert_eq!(log.next_offset(), 10);
+        let mut out = Vec::new();
+        log.read(4, 1 << 20)
+            .unwrap()
+            .unwrap()
+            .write_to(&mut out)
+            .unwrap();
+        assert_eq!(&out[..], &original[sizes[2] as usize..]);
+        assert_eq!(BatchHeader::parse(&out).unwrap().base_offset, 6);
+        assert!(recovery::repair(&root).unwrap().is_empty());
+    }
+
+    /// The index files' exact bytes, as Kafka's `LogSegment.append` writes them: an entry
+    /// for the batch appended once more than 4096 bytes came since the last one (its last
+    /// offset relative to the base, its position; the largest timestamp so far and its
+    /// offset), and at close the time index's final entry for the segment's largest
+    /// timestamp; the files trimmed to their entries. A trusted reopen reads no batch it
+    /// does not need and answers the same.
+    #[test]
+    fn index_files_are_kafkas() {
+        let dir = test_dir("log-index-bytes");
+        {
+            let mut log = PartitionLog::open(&dir, 1 << 20).unwrap();
+            for i in 0..8 {
+                let mut batch = batch_of(1, 1400, 1000 + 10 * i);
+                assert_eq!(batch.len(), 1470);
+                log.append(&mut batch, 0).unwrap();
+            }
+            assert_eq!(
+                fs::metadata(dir.join("00000000000000000000.index"))
+                    .unwrap()
+                    .len(),
+                index::INDEX_BYTES_MAX / 8 * 8,
+                "preallocated while active"
+            );
+            log.sync().unwrap();
+            log.close().unwrap();
+        }
+        let index = fs::read(dir.join("00000000000000000000.index")).unwrap();
+        assert_eq!(
+            index,
+            [0, 0, 0, 3, 0, 0, 0x11, 0x3a, 0, 0, 0, 6, 0, 0, 0x22, 0x74],
+            "(3, 4410) and (6, 8820)"
+        );
+        let time = fs::read(dir.join("00000000000000000000.timeindex")).unwrap();
+        let mut expected = Vec::new();
+        for (ts, offset) in [(1030i64, 3u32), (1060, 6), (1070, 7)] {
+            expected.extend_from_slice(&ts.to_be_bytes());
+            expected.extend_from_slice(&offset.to_be_bytes());
+        }
+        assert_eq!(time, expected);
+        let log = PartitionLog::open_with(&dir, 1 << 20, Recovery::Trusted).unwrap();
+        assert_eq!(log.next_offset(), 8);
+        assert_eq!(log.size_bytes(), 8 * 1470);
+        assert_eq!(log.offset_for_timestamp(1055).unwrap(), Some((6, 1060)));
+        assert_eq!(log.offset_for_timestamp(1000).unwrap(), Some((0, 1000)));
+        assert_eq!(log.max_timestamp().unwrap(), Some((7, 1070)));
+        for offset in 0..8 {
+            let slice = log.read(offset, 10).unwrap().unwrap();
+            assert_eq!(slice.position, offset as u64 * 1470);
+        }
+    }
+
+    /// After an unclean stop, every segment from the recovery point on is checked, not
+    /// only the last: a flipped byte in an earlier one is found at open.
+    #[test]
+    fn unclean_open_checks_every_segment_from_the_recovery_point() {
+        let dir = test_dir("log-recovery-point");
+        {
+            let mut log = PartitionLog::open(&dir, 3000).unwrap();
+            for i in 0..6 {
+                log.append(&mut batch_of(1, 1400, i), 0).unwrap();
+            }
+            log.sync().unwrap();
+        }
+        // Segments 0 (offsets 0-1), 2 (2-3), 4 (4-5). A flip in segment 2.
+        let path = dir.join("00000000000000000002.log");
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[100] ^= 0x40;
+        fs::write(&path, &bytes).unwrap();
+        let below = PartitionLog::open_with(&dir, 3000, Recovery::From(4)).unwrap();
+        assert!(
+            below.corruption().is_none(),
+            "below the recovery point: not read"
+        );
+        drop(below);
+        let log = PartitionLog::open_with(&dir, 3000, Recovery::From(2)).unwrap();
+        let found = log.corruption().unwrap();
+        assert_eq!(
+            (found.file, found.position, found.offset),
+            (path.clone(), 0, 2)
+        );
+        assert_eq!(fs::read(&path).unwrap(), bytes, "nothing deleted");
+    }
+
+    /// A byte flipped in a closed segment that a clean start trusted is caught when it
+    /// would be served: the fetch fails and the partition goes offline.
+    #[test]
+    fn a_corrupt_batch_is_never_served() {
+        let dir = test_dir("log-serve-check");
+        {
+            let mut log = PartitionLog::open(&dir, 3000).unwrap();
+            for i in 0..6 {
+                log.append(&mut batch_of(1, 1400, i), 0).unwrap();
+            }
+            log.sync().unwrap();
+            log.close().unwrap();
+        }
+        let path = dir.join("00000000000000000000.log");
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[1470 + 200] ^= 0x01; // offset 1
+        fs::write(&path, &bytes).unwrap();
+        let log = PartitionLog::open_with(&dir, 3000, Recovery::Trusted).unwrap();
+        assert!(log.corruption().is_none());
+        assert!(
+            log.read(2, 1 << 20).unwrap().is_some(),
+            "another segment serves"
+        );
+        assert!(
+            log.read(0, 100).unwrap().is_some(),
+            "offset 0's batch alone is fine"
+        );
+        assert!(log.corruption().is_none());
+        let slice = log.read(0, 1 << 20).unwrap().unwrap();
+        assert_eq!(
+            (slice.position, slice.len),
+            (0, 1470),
+            "served up to offset 1"
+        );
+        assert_eq!(log.corruption().unwrap().offset, 1);
+        assert!(log.read(1, 1 << 20).is_err(), "offset 1 is never served");
+        assert!(log.read(2, 1 << 20).is_err(), "offline");
+        assert!(
+            !dir.join("00000000000000000000.index").exists(),
+            "rescanned next start"
+        );
     }
 
     #[test]

@@ -83,6 +83,11 @@ impl Storage {
                     .and_then(|i| t.partitions.get_mut(i))
             })
             .ok_or(DeleteRecordsError::UnknownTopicOrPartition)?;
+        if part.log.is_offline() {
+            return Err(DeleteRecordsError::Io(io::Error::other(
+                "the partition is offline: its log is corrupt",
+            )));
+        }
         // Records whose sync is pending are above the high watermark, as in Kafka.
         let high_watermark = part.high_watermark();
         let log = &mut part.log;
@@ -114,11 +119,13 @@ impl Storage {
             }
             return Err(e.into());
         }
-        let log = self
-            .partition_log_mut(topic, partition)
+        let part = usize::try_from(partition)
+            .ok()
+            .and_then(|i| self.topics.get_mut(topic)?.partitions.get_mut(i))
             .ok_or(DeleteRecordsError::UnknownTopicOrPartition)?;
-        log.advance_log_start(offset)?;
-        let low_watermark = log.log_start_offset();
+        part.log.advance_log_start(offset)?;
+        part.txns.segments_changed(&part.log);
+        let low_watermark = part.log.log_start_offset();
         self.epoch += 1;
         Ok(low_watermark)
     }
@@ -165,9 +172,13 @@ impl Storage {
         };
         let mut stale = false;
         for (topic, partition, offset) in entries {
-            match self.partition_log_mut(&topic, partition) {
-                Some(log) => {
-                    log.advance_log_start(offset)?;
+            let part = usize::try_from(partition)
+                .ok()
+                .and_then(|i| self.topics.get_mut(&topic)?.partitions.get_mut(i));
+            match part {
+                Some(part) => {
+                    part.log.advance_log_start(offset)?;
+                    part.txns.segments_changed(&part.log);
                 }
                 None => stale = true,
             }

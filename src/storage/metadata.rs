@@ -12,6 +12,8 @@ const TOPIC_RECORD: u32 = 2;
 const PARTITION_RECORD: u32 = 3;
 const CONFIG_RECORD: u32 = 4;
 const REMOVE_TOPIC_RECORD: u32 = 9;
+const USER_SCRAM_CREDENTIAL_RECORD: u32 = 11;
+const REMOVE_USER_SCRAM_CREDENTIAL_RECORD: u32 = 22;
 const FEATURE_LEVEL_RECORD: u32 = 12;
 const CLIENT_QUOTA_RECORD: u32 = 14;
 const PRODUCER_IDS_RECORD: u32 = 15;
@@ -61,6 +63,19 @@ pub enum MetadataRecord {
         key: String,
         value: f64,
         remove: bool,
+    },
+    /// A user's SCRAM credential for one mechanism (1 SHA-256, 2 SHA-512), set or replaced.
+    UserScramCredential {
+        name: String,
+        mechanism: i8,
+        salt: Vec<u8>,
+        stored_key: Vec<u8>,
+        server_key: Vec<u8>,
+        iterations: i32,
+    },
+    RemoveUserScramCredential {
+        name: String,
+        mechanism: i8,
     },
     /// A record type we do not need (brokers, registrations, producer ids, ...).
     Other {
@@ -153,6 +168,18 @@ impl MetadataRecord {
                     remove: r.bool()?,
                 }
             }
+            USER_SCRAM_CREDENTIAL_RECORD => MetadataRecord::UserScramCredential {
+                name: r.string(true)?.to_string(),
+                mechanism: r.i8()?,
+                salt: r.bytes(true)?.to_vec(),
+                stored_key: r.bytes(true)?.to_vec(),
+                server_key: r.bytes(true)?.to_vec(),
+                iterations: r.i32()?,
+            },
+            REMOVE_USER_SCRAM_CREDENTIAL_RECORD => MetadataRecord::RemoveUserScramCredential {
+                name: r.string(true)?.to_string(),
+                mechanism: r.i8()?,
+            },
             other => MetadataRecord::Other { api_key: other },
         };
         Ok(record)
@@ -237,6 +264,24 @@ impl MetadataRecord {
                         .tags(true);
                 }
                 w.string(key, true).f64(*value).bool(*remove);
+            }
+            MetadataRecord::UserScramCredential {
+                name,
+                mechanism,
+                salt,
+                stored_key,
+                server_key,
+                iterations,
+            } => {
+                w.uvarint(USER_SCRAM_CREDENTIAL_RECORD).uvarint(0);
+                w.string(name, true).i8(*mechanism).bytes(salt, true);
+                w.bytes(stored_key, true)
+                    .bytes(server_key, true)
+                    .i32(*iterations);
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                w.uvarint(REMOVE_USER_SCRAM_CREDENTIAL_RECORD).uvarint(0);
+                w.string(name, true).i8(*mechanism);
             }
             MetadataRecord::Other { api_key } => {
                 w.uvarint(*api_key).uvarint(0);
@@ -330,6 +375,30 @@ mod tests {
         assert_eq!(MetadataRecord::decode(&bytes).unwrap(), record);
         // A count larger than the bytes left is refused before anything is allocated.
         assert!(MetadataRecord::decode(&[1, 14, 0, 0x7f]).is_err());
+    }
+
+    #[test]
+    fn scram_credential_records_bytes() {
+        let record = MetadataRecord::UserScramCredential {
+            name: "al".into(),
+            mechanism: 2,
+            salt: vec![1, 2],
+            stored_key: vec![3],
+            server_key: vec![4],
+            iterations: 4096,
+        };
+        let bytes = [
+            1, 11, 0, 3, b'a', b'l', 2, 3, 1, 2, 2, 3, 2, 4, 0, 0, 0x10, 0, 0,
+        ];
+        assert_eq!(record.encode(&[0; 16]), bytes);
+        assert_eq!(MetadataRecord::decode(&bytes).unwrap(), record);
+        let remove = MetadataRecord::RemoveUserScramCredential {
+            name: "al".into(),
+            mechanism: 1,
+        };
+        let bytes = [1, 22, 0, 3, b'a', b'l', 1, 0];
+        assert_eq!(remove.encode(&[0; 16]), bytes);
+        assert_eq!(MetadataRecord::decode(&bytes).unwrap(), remove);
     }
 
     #[test]

@@ -4,12 +4,15 @@
 //! that touches files; everything in memory here is derived from the log directory.
 
 pub mod batch;
+mod checkpoint;
 pub mod cleaner;
 pub mod client_quotas;
 pub mod crc32c;
 mod deletion;
 pub mod dynamic;
 pub mod group_records;
+pub mod index;
+mod leader_epoch;
 pub mod log;
 pub mod log_start;
 pub mod metadata;
@@ -18,7 +21,11 @@ pub mod offsets_expiry;
 mod partitions;
 pub mod producers;
 pub mod records;
+pub mod recovery;
+pub mod scram_credentials;
+pub mod snapshot;
 pub mod sync;
+pub mod txn;
 mod uring;
 pub mod volume;
 mod write_health;
@@ -50,8 +57,10 @@ const PRODUCER_ID_BLOCK: i64 = 1000;
 pub struct Partition {
     pub leader_epoch: i32,
     pub log: PartitionLog,
-    /// Idempotent producers' recent batches, for deduplication.
+    /// Idempotent producers' recent batches, for deduplication, and their transactions.
     pub producers: producers::Producers,
+    /// Ongoing and aborted transactions (`storage::txn`).
+    pub txns: txn::TxnState,
     /// Where the durable records end while appends await their sync (the high watermark
     /// under the default flush policy); `None` when the whole log is readable.
     durable: Option<sync::DurableEnd>,
@@ -59,15 +68,13 @@ pub struct Partition {
 
 impl Partition {
     fn open(log: PartitionLog, leader_epoch: i32) -> io::Result<Partition> {
-        let mut producers = producers::Producers::new();
-        // Producer state comes from the newest batches; two segments cover any retry.
-        for header in log.recent_headers(2)? {
-            producers::record(&mut producers, &header);
-        }
+        // Producer state comes from the newest snapshot and the batches after it.
+        let (producers, txns) = txn::recover(&log)?;
         Ok(Partition {
             leader_epoch,
             log,
             producers,
+            txns,
             durable: None,
         })
     }
@@ -90,6 +97,14 @@ impl Partition {
         } else if durable.offset < end.offset {
             self.durable = Some(end);
         }
+    }
+
+    /// The last stable offset: below it no transaction is ongoing, and it never exceeds
+    /// the high watermark (records whose sync is pending are not stable yet).
+    pub fn last_stable_offset(&self) -> i64 {
+        self.txns
+            .last_stable_offset(&self.log)
+            .min(self.high_watermark())
     }
 }
 
@@ -175,6 +190,8 @@ pub struct Storage {
     pub metadata_version: Option<i16>,
     /// Client quotas, replayed from ClientQuotaRecords.
     client_quotas: client_quotas::QuotaImage,
+    /// SCRAM credentials, replayed from (Remove)UserScramCredentialRecords.
+    scram: scram_credentials::ScramImage,
     /// The broker's effective properties (for topic keys without an override).
     broker_properties: BTreeMap<String, String>,
     /// The log cleaner's place between slices.
@@ -194,6 +211,10 @@ pub struct Storage {
     write_health: write_health::WriteHealth,
     /// The data syncs in flight (io_uring, or the blocking fallback) and their tickets.
     syncs: sync::Syncs,
+    /// The metadata log's snapshots (see `snapshot`).
+    snapshots: snapshot::Snapshots,
+    /// `recovery-point-offset-checkpoint` as read at start (see `checkpoint`).
+    recovery_points: checkpoint::RecoveryPoints,
 }
 
 impl Storage {
@@ -204,7 +225,10 @@ impl Storage {
         fs::create_dir_all(&root)?;
         let (cluster_id, directory_id) = load_meta_properties(&root, config.node_id)?;
         let clean_shutdown = take_clean_shutdown_marker(&root)?;
-        let metadata_log = PartitionLog::open(&root.join(METADATA_DIR), config.log_segment_bytes)?;
+        let recovery_points = checkpoint::load(&root)?;
+        let metadata_segment_bytes = snapshot::metadata_segment_bytes(&config.properties);
+        let metadata_log = PartitionLog::open(&root.join(METADATA_DIR), metadata_segment_bytes)?;
+        Storage::refuse_corrupt(&metadata_log)?;
         let mut storage = Storage {
             root,
             cluster_id,
@@ -234,7 +258,9 @@ impl Storage {
             resource_configs: BTreeMap::new(),
             broker_config_epoch: 0,
             client_quotas: client_quotas::QuotaImage::new(),
+            scram: scram_credentials::ScramImage::default(),
             deletions: deletion::Deletions::default(),
+            recovery_points,
             write_health: write_health::WriteHealth::default(),
             syncs: sync::Syncs::new(
                 config
@@ -250,12 +276,22 @@ impl Storage {
             broker_properties: config.properties.clone(),
             cleaner: cleaner::Cleaner::default(),
             groups_seen: offsets_expiry::GroupsSeen::default(),
+            snapshots: snapshot::Snapshots::default(),
         };
         storage.replay_metadata()?;
         storage.load_log_start_checkpoint()?;
         storage.load_cleaner_checkpoint();
         storage.replay_offsets()?;
         storage.start_offsets_expiry();
+        // Every log is recovered; once synced (after a crash the page cache may hold what
+        // the scans read, and the index files they rebuilt), a crash need not check it again.
+        storage.recovery_points.clear();
+        if !storage.clean_shutdown {
+            rustix::fs::syncfs(fs::File::open(&storage.root)?)?;
+        }
+        if let Err(e) = storage.write_recovery_points() {
+            warn!("{}: {e}", checkpoint::RECOVERY_POINT_FILE);
+        }
         info!(
             "log dir {}: cluster {}, {} topics",
             storage.root.display(),
@@ -279,6 +315,19 @@ impl Storage {
     /// then Kafka's clean-shutdown marker is written and made durable.
     pub fn shutdown(&mut self, now: Instant) -> io::Result<()> {
         self.flush(now)?;
+        self.snapshot_at_shutdown();
+        // Kafka's snapshot at a clean shutdown: a restart replays nothing.
+        for topic in self.topics.values() {
+            for partition in &topic.partitions {
+                let log = &partition.log;
+                if let Err(e) =
+                    txn::write_snapshot(log.dir(), log.next_offset(), &partition.producers)
+                {
+                    warn!("{}: producer snapshot: {e}", log.dir().display());
+                }
+            }
+        }
+        self.close_logs()?;
         let path = self.root.join(CLEAN_SHUTDOWN_FILE);
         // Kafka's content: version 0 and the broker epoch, which a broker without a
         // controller registration does not have (-1).
@@ -315,34 +364,8 @@ impl Storage {
     }
 
     fn replay_metadata(&mut self) -> io::Result<()> {
-        let bytes = self.metadata_log.read_all()?;
-        let mut records = Vec::new();
-        let mut position = 0;
-        while let Some(header) = bytes.get(position..).and_then(BatchHeader::parse) {
-            let end = position + header.size();
-            let Some(batch_bytes) = bytes.get(position..end) else {
-                break;
-            };
-            position = end;
-            if header.is_control() {
-                continue;
-            }
-            match batch::records(batch_bytes) {
-                Ok(batch_records) => {
-                    for record in batch_records {
-                        match record.value.map(MetadataRecord::decode) {
-                            Some(Ok(decoded)) => records.push(decoded),
-                            Some(Err(e)) => warn!("metadata log: skipping a record: {e}"),
-                            None => {}
-                        }
-                    }
-                }
-                Err(e) => warn!(
-                    "metadata log: skipping batch at offset {}: {e}",
-                    header.base_offset
-                ),
-            }
-        }
+        // The newest valid snapshot's records, then the log's after it.
+        let records = self.load_metadata_records()?;
         // First the topic image, then the partition logs it names.
         let mut image: BTreeMap<String, TopicImage> = BTreeMap::new();
         let mut names: HashMap<Uuid, String> = HashMap::new();
@@ -401,6 +424,8 @@ impl Storage {
                         None => warn!("metadata log: skipping a ClientQuotaRecord: {record:?}"),
                     }
                 }
+                MetadataRecord::UserScramCredential { .. }
+                | MetadataRecord::RemoveUserScramCredential { .. } => self.scram.replay(record),
                 MetadataRecord::Other { .. } => {}
             }
         }
@@ -422,7 +447,8 @@ impl Storage {
             let count = partitions.keys().next_back().map_or(0, |&max| max + 1);
             for index in 0..count {
                 let leader_epoch = partitions.get(&index).copied().unwrap_or(0);
-                let log = self.open_partition_log(&topic, index)?;
+                let mut log = self.open_partition_log(&topic, index)?;
+                log.assign_epoch(leader_epoch);
                 topic.partitions.push(Partition::open(log, leader_epoch)?);
             }
             self.names_by_id.insert(id, name.clone());
@@ -457,7 +483,13 @@ impl Storage {
         let segment_bytes = topic
             .config_i64("segment.bytes")
             .map_or(self.segment_bytes, |v| v.max(14) as u64);
-        let log = PartitionLog::open(&dir, segment_bytes)?;
+        let recovery = checkpoint::recovery_for(
+            &self.recovery_points,
+            self.clean_shutdown,
+            &topic.name,
+            index,
+        );
+        let log = PartitionLog::open_with(&dir, segment_bytes, recovery)?;
         if fresh || !metadata_path.exists() {
             let text = format!("version: 0\ntopic_id: {id}\n");
             fs::write(&metadata_path, text)?;
@@ -572,7 +604,8 @@ impl Storage {
             self.remove_uncommitted(name, 0..partitions);
             return Err(TopicError::Io(e));
         }
-        for log in logs {
+        for mut log in logs {
+            log.assign_epoch(0);
             topic.partitions.push(Partition::open(log, 0)?);
         }
         info!(
@@ -664,7 +697,29 @@ impl Storage {
         Ok(())
     }
 
+    /// Every user's SCRAM credentials.
+    pub fn scram_credentials(&self) -> &scram_credentials::ScramImage {
+        &self.scram
+    }
+
+    /// Records SCRAM credential changes ((Remove)UserScramCredentialRecords, synced as one
+    /// batch) and applies them.
+    pub fn alter_scram_credentials(&mut self, records: Vec<MetadataRecord>) -> io::Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.append_metadata(&records)?;
+        for record in records {
+            self.scram.replay(record);
+        }
+        Ok(())
+    }
+
+    /// Appends metadata records as one batch, synced. Callers apply a change to memory
+    /// right after this returns (before any other append): a snapshot that is due is
+    /// written first, when memory holds exactly what the log holds.
     fn append_metadata(&mut self, records: &[MetadataRecord]) -> io::Result<()> {
+        self.snapshot_if_due();
         let values: Vec<Vec<u8>> = records
             .iter()
             .map(|r| r.encode(&self.directory_id))
@@ -673,17 +728,31 @@ impl Storage {
         self.metadata_log
             .append(&mut bytes, METADATA_LEADER_EPOCH)?;
         self.metadata_log.sync()?;
+        self.metadata_appended(&bytes);
         Ok(())
     }
 
     /// Appends one validated batch to a partition, unless it is an idempotent producer's
     /// retry of a batch already stored (then its original offsets come back with
-    /// `duplicate` set). Durable only after [`Storage::flush`].
+    /// `duplicate` set). A transactional batch begins (or continues) its producer's
+    /// transaction on the partition; a control batch holding a transaction marker is
+    /// checked and ends it ([`Storage::write_txn_marker`] builds those). Durable only after
+    /// [`Storage::flush`].
     pub fn append(
         &mut self,
         topic: &str,
         partition: i32,
         bytes: &[u8],
+    ) -> Result<Appended, AppendError> {
+        self.append_checked(topic, partition, bytes, 0)
+    }
+
+    fn append_checked(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        bytes: &[u8],
+        transaction_version: i8,
     ) -> Result<Appended, AppendError> {
         let topic = self
             .topics
@@ -695,23 +764,46 @@ impl Storage {
             .ok_or(AppendError::UnknownTopicOrPartition)?;
         let header =
             BatchHeader::parse(bytes).ok_or(AppendError::Io(io::Error::other("short batch")))?;
-        match producers::check(&part.producers, &header) {
-            producers::SequenceCheck::Append => {}
-            producers::SequenceCheck::Duplicate(base_offset) => {
-                let last_offset = base_offset + i64::from(header.last_offset_delta);
-                // A retry of a batch whose sync is pending is acknowledged with it.
-                if last_offset >= part.high_watermark() {
-                    let id = topic.id;
-                    self.need_sync(id, partition);
-                }
-                return Ok(Appended {
-                    base_offset,
-                    last_offset,
-                    duplicate: true,
-                });
-            }
-            producers::SequenceCheck::Reject(code) => return Err(AppendError::Sequence(code)),
+        if part.log.is_offline() {
+            return Err(AppendError::Io(io::Error::other(
+                "the partition's log is corrupt",
+            )));
         }
+        let marker = if header.is_control() {
+            let marker = txn::read_marker(bytes).ok_or(AppendError::Sequence(
+                crate::protocol::error::CORRUPT_MESSAGE,
+            ))?;
+            producers::check_marker(
+                &part.producers,
+                header.producer_id,
+                header.producer_epoch,
+                marker,
+                transaction_version,
+            )
+            .map_err(AppendError::Sequence)?;
+            Some(marker)
+        } else {
+            match producers::check(&part.producers, &header) {
+                producers::SequenceCheck::Append => {}
+                producers::SequenceCheck::Duplicate(base_offset) => {
+                    let last_offset = base_offset + i64::from(header.last_offset_delta);
+                    // A retry of a batch whose sync is pending is acknowledged with it.
+                    if last_offset >= part.high_watermark() {
+                        let id = topic.id;
+                        self.need_sync(id, partition);
+                    }
+                    return Ok(Appended {
+                        base_offset,
+                        last_offset,
+                        duplicate: true,
+                    });
+                }
+                producers::SequenceCheck::Reject(code) => {
+                    return Err(AppendError::Sequence(code));
+                }
+            }
+            None
+        };
         self.scratch.clear();
         self.scratch.extend_from_slice(bytes);
         if part.durable.is_none()
@@ -721,6 +813,7 @@ impl Storage {
             // Reads stop where the log ends now until this append's sync completes.
             part.durable = Some(sync::DurableEnd::of(&part.log));
         }
+        let active_before = part.log.active_base_offset();
         let appended = match part.log.append(&mut self.scratch, part.leader_epoch) {
             Ok(appended) => {
                 self.write_health.succeeded(&self.root);
@@ -732,13 +825,39 @@ impl Storage {
                 return Err(AppendError::Io(e));
             }
         };
-        producers::record(
-            &mut part.producers,
-            &BatchHeader {
-                base_offset: appended.base_offset,
-                ..header
-            },
-        );
+        if part.log.active_base_offset() != active_before {
+            // A segment rolled: the producers' state before this batch is Kafka's snapshot
+            // at the new segment's base offset.
+            if let Err(e) =
+                txn::write_snapshot(part.log.dir(), appended.base_offset, &part.producers)
+            {
+                warn!("{}: producer snapshot: {e}", part.log.dir().display());
+            }
+            part.txns.segments_changed(&part.log);
+        }
+        let header = BatchHeader {
+            base_offset: appended.base_offset,
+            ..header
+        };
+        match marker {
+            Some(marker) => {
+                if let Some(done) = producers::record_marker(&mut part.producers, &header, marker)
+                    && let Err(e) =
+                        part.txns
+                            .complete(part.log.dir(), part.log.active_base_offset(), &done)
+                {
+                    // The marker is in the log: a restart's recovery rebuilds the entry.
+                    warn!("{}: transaction index: {e}", part.log.dir().display());
+                }
+            }
+            None => {
+                if let Some((producer_id, first_offset)) =
+                    producers::record(&mut part.producers, &header)
+                {
+                    part.txns.begin(producer_id, first_offset);
+                }
+            }
+        }
         let id = topic.id;
         if !self.dirty.contains(&(id, partition)) {
             self.dirty.push((id, partition));
@@ -747,6 +866,61 @@ impl Storage {
         self.unflushed_messages += (appended.last_offset - appended.base_offset + 1) as u64;
         self.epoch += 1;
         Ok(appended)
+    }
+
+    /// Writes a transaction marker to a partition and returns its offset: a control batch
+    /// exactly as Kafka writes one (attributes control | transactional, one record whose key
+    /// is version 0 and the type, 0 ABORT or 1 COMMIT, and whose value is version 0 and
+    /// `coordinator_epoch`; the producer's id and epoch, base sequence -1). It ends the
+    /// producer's ongoing transaction on the partition, if any (an ABORT is recorded in the
+    /// segment's `.txnindex`), and moves the last stable offset. Refused, as Kafka's
+    /// ProducerStateManager refuses it, with `AppendError::Sequence(INVALID_PRODUCER_EPOCH)`
+    /// for an epoch below the producer's and `Sequence(TRANSACTION_COORDINATOR_FENCED)` for a
+    /// coordinator epoch below its last marker's. Durable after the turn's
+    /// [`Storage::flush`], like any append.
+    pub fn write_txn_marker(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+    ) -> Result<i64, AppendError> {
+        self.write_txn_marker_version(
+            topic,
+            partition,
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            commit,
+            0,
+        )
+    }
+
+    /// [`Storage::write_txn_marker`] for a given transaction version (WriteTxnMarkers v2):
+    /// from transactions v2 (KIP-890) a marker carries a bumped epoch, so one not above the
+    /// producer's epoch is stale.
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_txn_marker_version(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+        transaction_version: i8,
+    ) -> Result<i64, AppendError> {
+        let bytes = txn::build_marker(
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            commit,
+            now_ms(),
+        );
+        self.append_checked(topic, partition, &bytes, transaction_version)
+            .map(|a| a.base_offset)
     }
 
     /// Hands out a new producer id; blocks of ids are recorded in the metadata log (as
@@ -771,6 +945,7 @@ impl Storage {
             return Ok(());
         };
         for partition in &topic.partitions {
+            Storage::refuse_corrupt(&partition.log)?;
             let bytes = partition.log.read_all()?;
             let mut position = 0;
             while let Some(header) = bytes.get(position..).and_then(BatchHeader::parse) {
@@ -779,9 +954,18 @@ impl Storage {
                     break;
                 };
                 position = end;
-                let Ok(records) = batch::records(batch_bytes) else {
+                if header.is_control() {
                     continue;
-                };
+                }
+                let records = batch::records(batch_bytes).map_err(|e| {
+                    io::Error::other(format!(
+                        "{}: unreadable records in the batch at offset {} ({e}): start-up \
+                         stopped (nothing was deleted); run `kafka-broker --repair \
+                         <server.properties>`",
+                        partition.log.dir().display(),
+                        header.base_offset
+                    ))
+                })?;
                 for record in records {
                     if let Some(key) = record.key
                         && group_records::decode_key(key).is_some()
@@ -1037,15 +1221,26 @@ impl Storage {
                 .config_i64("retention.bytes")
                 .unwrap_or(self.retention_bytes);
             for partition in &mut topic.partitions {
-                if let Err(e) = partition
+                match partition
                     .log
                     .enforce_retention(now, retention_ms, retention_bytes)
                 {
-                    warn!("retention on {}: {e}", partition.log.dir().display());
+                    Ok(0) => {}
+                    Ok(_) => partition.txns.segments_changed(&partition.log),
+                    Err(e) => warn!("retention on {}: {e}", partition.log.dir().display()),
                 }
             }
         }
     }
+}
+
+/// Start-up's error for a metadata-log batch whose records cannot be read (its CRC held).
+pub(super) fn corrupt_metadata(header: &BatchHeader, e: &dyn std::fmt::Display) -> io::Error {
+    io::Error::other(format!(
+        "{METADATA_DIR}: unreadable record in the batch at offset {}: {e}; start-up stopped \
+         (nothing was deleted); run `kafka-broker --repair <server.properties>`",
+        header.base_offset
+    ))
 }
 
 /// Whether Kafka counts `name` as an internal topic (`Topic.INTERNAL_TOPICS`): Metadata and

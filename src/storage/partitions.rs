@@ -45,7 +45,8 @@ impl Storage {
             return Err(TopicError::Io(e));
         }
         let mut partitions = Vec::with_capacity(logs.len());
-        for log in logs {
+        for mut log in logs {
+            log.assign_epoch(0);
             partitions.push(Partition::open(log, 0)?);
         }
         let topic = self.topics.get_mut(name).ok_or(TopicError::UnknownTopic)?;

@@ -1281,6 +1281,56 @@ def case_describe_producers(s: Session, v: int):
     codes = {k: x.error_code for k, x in parts.items() if k != (name, 0)}
     s.expect(codes == {(name, 5): 3, ("oracle-no-such-topic", 0): 3}, f"errors {codes}")
 
+def case_write_txn_markers(s: Session, v: int):
+    # A transactional batch (offsets 0-1) from an idempotent producer id, then markers: ABORT
+    # on partition 0 (offset 2) and an unknown partition 5; a marker from an older epoch and
+    # one from an older coordinator epoch are refused; read_committed's latest offset is then
+    # the high watermark 3 (no transaction ongoing).
+    name = s.unique(f"txn-markers-v{v}")
+    if create_topic(s, name, 1).topics[0].error_code != 0:
+        raise SetupError(f"setup CreateTopics {name}")
+    init = s.call(ApiKey.InitProducerId, s.versions[ApiKey.InitProducerId][1], False, transactional_id=None,
+                  transaction_timeout_ms=60000, producer_id=-1, producer_epoch=-1)
+    pid, epoch = init.producer_id, init.producer_epoch
+    builder = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=1 << 20, transactional=True,
+                                   producer_id=pid, producer_epoch=epoch, base_sequence=0)
+    for i in range(2):
+        builder.append(timestamp=BASE_TS + i, key=None, value=b"t%d" % i, headers=[])
+    builder.close()
+    prod = REQUESTS[ApiKey.Produce].TopicProduceData
+    (created,) = metadata(s, s.setup_version(ApiKey.Metadata), False, [name], False).topics
+    done = s.call(ApiKey.Produce, s.setup_version(ApiKey.Produce), False, transactional_id="oracle-tx", acks=-1,
+                  timeout_ms=10000, topic_data=[prod(name=name, topic_id=created.topic_id, partition_data=[
+                      prod.PartitionProduceData(index=0, records=bytes(builder.buffer()))])])
+    if done.responses[0].partition_responses[0].error_code != 0:
+        raise SetupError(f"setup Produce: {done}")
+    req = REQUESTS[ApiKey.WriteTxnMarkers]
+    m = req.WritableTxnMarker
+
+    def call(producer_epoch, coordinator_epoch, partitions):
+        fields = dict(producer_id=pid, producer_epoch=producer_epoch, transaction_result=False,
+                      topics=[m.WritableTxnMarkerTopic(name=name, partition_indexes=partitions)],
+                      coordinator_epoch=coordinator_epoch)
+        if v >= 2:
+            fields["transaction_version"] = 0
+        resp = s.call(ApiKey.WriteTxnMarkers, v, True, markers=[m(**fields)])
+        return [(r.producer_id, t.name, p.partition_index, p.error_code)
+                for r in resp.markers for t in r.topics for p in t.partitions]
+
+    got = call(epoch, 4, [0, 5])
+    s.expect(got == [(pid, name, 0, 0), (pid, name, 5, 3)], f"abort marker: {got}")
+    got = call(epoch - 1, 4, [0])
+    s.expect(got == [(pid, name, 0, 47)], f"older producer epoch: {got}")
+    got = call(epoch, 3, [0])
+    s.expect(got == [(pid, name, 0, 52)], f"older coordinator epoch: {got}")
+    lo = REQUESTS[ApiKey.ListOffsets]
+    resp = s.call(ApiKey.ListOffsets, s.setup_version(ApiKey.ListOffsets), False, replica_id=-1,
+                  isolation_level=1, timeout_ms=10000, topics=[lo.ListOffsetsTopic(name=name, partitions=[
+                      lo.ListOffsetsTopic.ListOffsetsPartition(partition_index=0, current_leader_epoch=-1,
+                                                               timestamp=-1)])])
+    offset = resp.topics[0].partitions[0].offset
+    s.expect(offset == 3, f"read_committed latest {offset}, expected 3")
+
 def case_delete_records(s: Session, v: int):
     # A fresh topic with 5 records: delete below 2, then up to the high watermark (-1); beyond
     # it, below -1, an unknown partition, an internal topic and a compact-only topic refused.
@@ -1382,6 +1432,87 @@ def case_describe_client_quotas(s: Session, v: int):
                                                             ("request_percentage", 0.0, True)])])
 
 
+def case_sasl_handshake(s: Session, v: int):
+    # The oracle's listener is PLAINTEXT: Kafka's request handler answers ILLEGAL_SASL_STATE.
+    resp = s.call(ApiKey.SaslHandshake, v, True, mechanism="PLAIN")
+    s.expect(resp.error_code == 34 and list(resp.mechanisms) == [], f"{resp.error_code} {resp.mechanisms}")
+
+
+def case_sasl_authenticate(s: Session, v: int):
+    resp = s.call(ApiKey.SaslAuthenticate, v, True, auth_bytes=b"\0alice\0secret")
+    s.expect(resp.error_code == 34 and resp.error_message ==
+             "SaslAuthenticate request received after successful authentication",
+             f"{resp.error_code} {resp.error_message}")
+
+
+def case_alter_user_scram_credentials(s: Session, v: int):
+    import hashlib
+    user = s.unique(f"scram-v{v}")
+    req = REQUESTS[ApiKey.AlterUserScramCredentials]
+    salted = hashlib.pbkdf2_hmac("sha512", b"pw", b"salt", 4096)
+    resp = s.call(ApiKey.AlterUserScramCredentials, v, True, deletions=[
+        req.ScramCredentialDeletion(name="nobody-here", mechanism=1)], upsertions=[
+        req.ScramCredentialUpsertion(name=user, mechanism=2, iterations=4096, salt=b"salt",
+                                     salted_password=salted)])
+    got = sorted((r.user, r.error_code, r.error_message) for r in resp.results)
+    s.expect(got == [("nobody-here", 91, "Attempt to delete a user credential that does not exist"),
+                     (user, 0, None)], f"{got}")
+    resp = s.call(ApiKey.AlterUserScramCredentials, v, True, upsertions=[], deletions=[
+        req.ScramCredentialDeletion(name=user, mechanism=2)])
+    s.expect([(r.user, r.error_code) for r in resp.results] == [(user, 0)], f"{resp.results}")
+
+
+def case_describe_user_scram_credentials(s: Session, v: int):
+    import hashlib
+    user = s.unique(f"scram-described-v{v}")
+    alter = REQUESTS[ApiKey.AlterUserScramCredentials]
+    salted = hashlib.pbkdf2_hmac("sha256", b"pw", b"salt", 8192)
+    setup = s.call(ApiKey.AlterUserScramCredentials, 0, False, deletions=[], upsertions=[
+        alter.ScramCredentialUpsertion(name=user, mechanism=1, iterations=8192, salt=b"salt",
+                                       salted_password=salted)])
+    if any(r.error_code for r in setup.results):
+        raise SetupError(f"setup AlterUserScramCredentials: {setup}")
+    req = REQUESTS[ApiKey.DescribeUserScramCredentials]
+    resp = s.call(ApiKey.DescribeUserScramCredentials, v, True,
+                  users=[req.UserName(name=user), req.UserName(name="nobody-here")])
+    got = sorted((r.user, r.error_code, [(c.mechanism, c.iterations) for c in r.credential_infos])
+                 for r in resp.results)
+    s.expect(got == [("nobody-here", 91, []), (user, 0, [(1, 8192)])], f"{got}")
+    everyone = s.call(ApiKey.DescribeUserScramCredentials, v, True, users=None)
+    s.expect(user in [r.user for r in everyone.results], f"all users: {everyone.results}")
+    s.call(ApiKey.AlterUserScramCredentials, 0, False, upsertions=[], deletions=[
+        alter.ScramCredentialDeletion(name=user, mechanism=1)])
+
+
+def case_describe_acls(s: Session, v: int):
+    # No authorizer: Kafka answers SECURITY_DISABLED at the top level.
+    resp = s.call(ApiKey.DescribeAcls, v, True, resource_type_filter=1, resource_name_filter=None,
+                  pattern_type_filter=1, principal_filter=None, host_filter=None, operation=1,
+                  permission_type=1)
+    s.expect((resp.error_code, resp.error_message, list(resp.resources)) ==
+             (54, "No Authorizer is configured.", []), f"{resp}")
+
+
+def case_create_acls(s: Session, v: int):
+    c = REQUESTS[ApiKey.CreateAcls].AclCreation
+    resp = s.call(ApiKey.CreateAcls, v, True, creations=[
+        c(resource_type=2, resource_name="t", resource_pattern_type=3, principal="User:alice",
+          host="*", operation=3, permission_type=3),
+        c(resource_type=3, resource_name="g", resource_pattern_type=4, principal="User:bob",
+          host="*", operation=3, permission_type=2)])
+    got = [(r.error_code, r.error_message) for r in resp.results]
+    s.expect(got == [(54, "No Authorizer is configured.")] * 2, f"{got}")
+
+
+def case_delete_acls(s: Session, v: int):
+    f = REQUESTS[ApiKey.DeleteAcls].DeleteAclsFilter
+    resp = s.call(ApiKey.DeleteAcls, v, True, filters=[
+        f(resource_type_filter=1, resource_name_filter=None, pattern_type_filter=1, principal_filter=None,
+          host_filter=None, operation=1, permission_type=1)])
+    got = [(r.error_code, r.error_message, list(r.matching_acls)) for r in resp.filter_results]
+    s.expect(got == [(54, "No Authorizer is configured.", [])], f"{got}")
+
+
 CASES: Dict[int, Callable[[Session, int], None]] = {
     ApiKey.Produce: case_produce,
     ApiKey.Fetch: case_fetch,
@@ -1409,6 +1540,7 @@ CASES: Dict[int, Callable[[Session, int], None]] = {
     ApiKey.DeleteTopics: case_delete_topics,
     ApiKey.InitProducerId: case_init_producer_id,
     ApiKey.OffsetForLeaderEpoch: case_offset_for_leader_epoch,
+    ApiKey.WriteTxnMarkers: case_write_txn_markers,
     ApiKey.DescribeConfigs: case_describe_configs,
     ApiKey.DescribeLogDirs: case_describe_log_dirs,
     ApiKey.CreatePartitions: case_create_partitions,
@@ -1419,6 +1551,13 @@ CASES: Dict[int, Callable[[Session, int], None]] = {
     ApiKey.ListConfigResources: case_list_config_resources,
     ApiKey.DescribeTopicPartitions: case_describe_topic_partitions,
     ApiKey.DeleteRecords: case_delete_records,
+    ApiKey.SaslHandshake: case_sasl_handshake,
+    ApiKey.SaslAuthenticate: case_sasl_authenticate,
+    ApiKey.AlterUserScramCredentials: case_alter_user_scram_credentials,
+    ApiKey.DescribeUserScramCredentials: case_describe_user_scram_credentials,
+    ApiKey.DescribeAcls: case_describe_acls,
+    ApiKey.CreateAcls: case_create_acls,
+    ApiKey.DeleteAcls: case_delete_acls,
 }
 
 

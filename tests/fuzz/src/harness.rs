@@ -34,7 +34,13 @@ use kafka_broker::apis::join_group::{self, JoinGroup};
 use kafka_broker::broker::{Broker, Parked};
 use kafka_broker::config::Config;
 use kafka_broker::protocol::wire;
+use kafka_broker::security::Session;
 use kafka_broker::server::{Outcome, Peer, Service};
+
+/// A plaintext connection's state, as the broker opens it.
+fn fresh_session() -> Session {
+    Session::new(0, kafka_broker::config::SecurityProtocol::Plaintext, None)
+}
 
 pub const PEERS: usize = 4;
 
@@ -131,6 +137,8 @@ pub struct Harness {
     reopen_inputs: u32,
     clock: Instant,
     peers: [Peer; PEERS],
+    /// Each peer's connection state, as the loop keeps it (fresh on reconnect).
+    sessions: [Session; PEERS],
     parked: [Option<Waiting>; PEERS],
     epoch_seen: u64,
     members: Vec<String>,
@@ -152,6 +160,7 @@ impl Harness {
             id,
             addr: std::net::SocketAddr::from(([127, 0, 0, 1], 40_000 + id as u16)),
             local,
+            listener: 0,
         });
         Harness {
             log_dir: dir.join("0"),
@@ -163,6 +172,7 @@ impl Harness {
             reopen_inputs: REOPEN_INPUTS,
             clock: Instant::now(),
             peers,
+            sessions: std::array::from_fn(|_| fresh_session()),
             parked: std::array::from_fn(|_| None),
             epoch_seen: 0,
             members: Vec::new(),
@@ -204,6 +214,7 @@ impl Harness {
                 if self.abandon(p) {
                     self.log(format_args!("peer {p}: closed with a parked request"));
                 }
+                self.sessions[p] = fresh_session();
             } else {
                 // The loop handles a connection's next frame only after its parked one.
                 self.finish_parked(p);
@@ -213,7 +224,7 @@ impl Harness {
             self.out.clear();
             let (peer, now) = (self.peers[p], self.clock);
             let broker = self.broker.as_mut().expect("broker is open");
-            let outcome = broker.call(&peer, &frame, &mut self.out, now);
+            let outcome = broker.call(&peer, &mut self.sessions[p], &frame, &mut self.out, now);
             self.settle(p, &frame, outcome, false);
             self.frame = frame;
             if ctl & CTL_TIMER != 0 {
@@ -341,7 +352,8 @@ impl Harness {
             return false;
         };
         let (peer, now) = (self.peers[p], self.clock);
-        self.broker().abandon(&peer, parked, now);
+        let broker = self.broker.as_mut().expect("broker is open");
+        broker.abandon(&peer, &mut self.sessions[p], parked, now);
         true
     }
 
@@ -352,6 +364,7 @@ impl Harness {
         let peer = self.peers[p];
         let outcome = self.broker.as_mut().expect("broker is open").resume(
             &peer,
+            &mut self.sessions[p],
             parked,
             &mut self.out,
             now,
@@ -370,7 +383,7 @@ impl Harness {
         });
         match outcome {
             // A throttled client's mute is the loop's business; the answer is checked the same.
-            Outcome::Done | Outcome::Mute(_) => {
+            Outcome::Done | Outcome::Mute(_) | Outcome::CloseAfter(..) => {
                 if self.verbose {
                     let shown = self.out.len().min(48);
                     let hex: Vec<String> = self.out[..shown]

@@ -1,0 +1,104 @@
+//! CreateAcls (key 30), versions 1-3 (flexible from 2; Kafka 4 removed v0): adds ACL
+//! bindings.
+//!
+//! - v1 adds the resource pattern type (KIP-290). v2 is the first flexible version.
+//!
+//! No authorizer is served, so each creation is answered as Kafka answers without one:
+//! SECURITY_DISABLED, "No Authorizer is configured.".
+
+use super::describe_acls::NO_AUTHORIZER;
+use super::{Answer, Api, Context};
+use crate::message;
+use crate::protocol::versions::ApiSpec;
+use crate::security::SECURITY_DISABLED;
+
+message! {
+    pub struct Request<'a> {
+        creations: Vec<Creation<'a>> = "0+",
+    }
+
+    pub struct Creation<'a> {
+        resource_type: i8 = "0+",
+        resource_name: &'a str = "0+",
+        resource_pattern_type: i8 = "1+" default 3,
+        principal: &'a str = "0+",
+        host: &'a str = "0+",
+        operation: i8 = "0+",
+        permission_type: i8 = "0+",
+    }
+
+    pub struct Response {
+        throttle_time_ms: i32 = "0+",
+        results: Vec<CreationResult> = "0+",
+    }
+
+    pub struct CreationResult {
+        error_code: i16 = "0+",
+        error_message: Option<String> = "0+" null "0+",
+    }
+}
+
+pub struct CreateAcls;
+
+impl Api for CreateAcls {
+    const SPEC: ApiSpec = ApiSpec::new(30, "CreateAcls", "1-3", "2+");
+    type Request<'a> = Request<'a>;
+    type Response<'a> = Response;
+
+    fn handle<'a>(_ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+        let results = request
+            .creations
+            .iter()
+            .map(|_| CreationResult {
+                error_code: SECURITY_DISABLED,
+                error_message: Some(NO_AUTHORIZER.into()),
+            })
+            .collect();
+        Answer::Respond(Response {
+            results,
+            ..Response::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_acls_v1_and_v2_bytes() {
+        let creation = Creation {
+            resource_type: 2,
+            resource_name: "t",
+            resource_pattern_type: 3,
+            principal: "User:a",
+            host: "*",
+            operation: 3,
+            permission_type: 3,
+        };
+        let mut v1 = vec![0, 0, 0, 1, 2, 0, 1, b't', 3, 0, 6];
+        v1.extend_from_slice(b"User:a");
+        v1.extend_from_slice(&[0, 1, b'*', 3, 3]);
+        crate::apis::assert_wire::<CreateAcls, _>(
+            1,
+            &v1,
+            &Request {
+                creations: vec![creation.clone()],
+            },
+        );
+        let mut body = vec![0, 0, 0, 0, 2, 0, 54, 29];
+        body.extend_from_slice(NO_AUTHORIZER.as_bytes());
+        body.extend_from_slice(&[0, 0]); // result tags, response tags
+        crate::apis::assert_wire::<CreateAcls, _>(
+            2,
+            &body,
+            &Response {
+                results: vec![CreationResult {
+                    error_code: SECURITY_DISABLED,
+                    error_message: Some(NO_AUTHORIZER.into()),
+                }],
+                ..Response::default()
+            },
+        );
+    }
+}
