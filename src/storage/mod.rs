@@ -89,6 +89,7 @@ impl Partition {
 
     /// A sync covering the log up to `end` completed.
     fn synced_to(&mut self, end: sync::DurableEnd) {
+        self.txns.durable_to(end.offset);
         let Some(durable) = &self.durable else {
             return;
         };
@@ -103,8 +104,7 @@ impl Partition {
     /// the high watermark (records whose sync is pending are not stable yet).
     pub fn last_stable_offset(&self) -> i64 {
         self.txns
-            .last_stable_offset(&self.log)
-            .min(self.high_watermark())
+            .last_stable_offset(&self.log, self.high_watermark())
     }
 }
 
@@ -849,6 +849,10 @@ impl Storage {
                     // The marker is in the log: a restart's recovery rebuilds the entry.
                     warn!("{}: transaction index: {e}", part.log.dir().display());
                 }
+                // Without a pending sync (another flush policy) the marker is as readable
+                // as the rest of the log.
+                let high_watermark = part.high_watermark();
+                part.txns.durable_to(high_watermark);
             }
             None => {
                 if let Some((producer_id, first_offset)) =
