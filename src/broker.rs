@@ -38,6 +38,8 @@ pub struct Broker {
     /// When expired committed offsets are next looked for
     /// (`offsets.retention.check.interval.ms`).
     next_offsets_expiry: Instant,
+    /// The sync ticket the latest request's response waits for (0: none).
+    ticket: u64,
 }
 
 /// A request waiting for a condition: its own frame, handled again on resume, and what its
@@ -83,6 +85,7 @@ impl Broker {
             config_epoch: u64::MAX,
             turn_ended: Instant::now(),
             next_offsets_expiry: Instant::now(),
+            ticket: 0,
         };
         broker.refresh_config();
         Ok(broker)
@@ -318,7 +321,11 @@ impl Service for Broker {
         out: &mut Vec<u8>,
         now: Instant,
     ) -> Outcome<Parked> {
-        self.handle(peer, session, frame, out, now, Wait::Allowed, None)
+        // What the turn's own appends (timers, group records) asked for is no request's.
+        self.storage.take_needed_ticket();
+        let outcome = self.handle(peer, session, frame, out, now, Wait::Allowed, None);
+        self.note_ticket();
+        outcome
     }
 
     fn resume(
@@ -335,7 +342,8 @@ impl Service for Broker {
         } else {
             Wait::Until(parked.deadline)
         };
-        self.handle(
+        self.storage.take_needed_ticket();
+        let outcome = self.handle(
             peer,
             session,
             &parked.frame,
@@ -343,7 +351,9 @@ impl Service for Broker {
             now,
             wait,
             parked.memo.as_deref(),
-        )
+        );
+        self.note_ticket();
+        outcome
     }
 
     fn abandon(&mut self, peer: &Peer, session: &mut Session, parked: Parked, now: Instant) {
@@ -364,8 +374,27 @@ impl Service for Broker {
         (entry.abandon)(&mut ctx, body);
     }
 
-    /// The group commit: one fsync per partition appended to this turn, before any of the
-    /// turn's acknowledgements is written.
+    fn ticket(&self) -> u64 {
+        self.ticket
+    }
+
+    fn completed_ticket(&self) -> u64 {
+        self.storage.completed_ticket()
+    }
+
+    fn ready_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.storage.sync_fd()
+    }
+
+    /// Data syncs completed: acknowledgements waiting for them may leave.
+    fn on_ready(&mut self, _now: Instant) {
+        if let Err(e) = self.storage.reap_syncs() {
+            sync_failed(&e);
+        }
+    }
+
+    /// The group commit: the data syncs of every partition appended to this turn are
+    /// submitted together; acknowledgements that need them leave once they complete.
     fn end_of_turn(&mut self, now: Instant) {
         self.turn_ended = now;
         // Consumer groups changed this turn are written before the turn's fsync, so no
@@ -375,13 +404,12 @@ impl Service for Broker {
                 error!("writing the records of consumer group {group}: {e:?}");
             }
         }
-        if self.storage.flush_due(now)
-            && let Err(e) = self.storage.flush(now)
-        {
-            // The page cache's state is unknown after a failed fsync: stop rather than
-            // acknowledge; recovery on restart truncates to what the log really holds.
-            error!("fsync failed: {e}; stopping without acknowledging");
-            std::process::exit(1);
+        let synced = match self.storage.reap_syncs() {
+            Ok(()) if self.storage.sync_due(now) => self.storage.submit_syncs(now),
+            other => other,
+        };
+        if let Err(e) = synced {
+            sync_failed(&e);
         }
     }
 
@@ -405,6 +433,10 @@ impl Service for Broker {
             Some(self.next_cleaning()),
             Some(self.next_offsets_expiry),
             self.storage.next_flush(),
+            // The test hook holds completed syncs: look again soon.
+            self.storage
+                .syncs_held()
+                .then(|| self.turn_ended + Duration::from_millis(5)),
             self.coordinator.next_deadline(),
             self.coordinator.transactions.next_deadline(self.turn_ended),
             // Deleted partitions' directories go a bounded step per turn, turn after turn.
@@ -449,6 +481,25 @@ impl Service for Broker {
         apis::txn_common::on_timer(&mut self.storage, &mut self.coordinator.transactions, now);
         self.end_of_turn(now);
     }
+}
+
+impl Broker {
+    /// Notes what the response just produced waits for: the syncs of what it appended, or
+    /// this turn's batch when a consumer group changed (its records are written at the end
+    /// of the turn).
+    fn note_ticket(&mut self) {
+        if self.coordinator.consumer.has_changes() {
+            self.storage.need_turn_sync();
+        }
+        self.ticket = self.storage.take_needed_ticket();
+    }
+}
+
+/// The page cache's state is unknown after a failed fsync: stop rather than acknowledge;
+/// recovery on restart truncates to what the log really holds.
+fn sync_failed(e: &io::Error) -> ! {
+    error!("fsync failed: {e}; stopping without acknowledging");
+    std::process::exit(1);
 }
 
 /// An unsupported version: ApiVersions gets UNSUPPORTED_VERSION in a v0-shaped body so the

@@ -442,6 +442,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "log.retention.bytes",
     "log.flush.interval.messages",
     "log.flush.interval.ms",
+    "log.flush.io.uring",
+    "log.flush.hold.file",
     "group.initial.rebalance.delay.ms",
     "offsets.topic.num.partitions",
     "log.retention.check.interval.ms",

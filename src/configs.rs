@@ -477,6 +477,9 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     )),
     fixed(no_default("log.dir", Str)),
     fixed(key("log.dirs", Str, "/tmp/kraft-combined-logs", Any)),
+    // This broker's own: a test hook (while the named file exists, completed data syncs
+    // are not applied, so acknowledgements and reads stay held).
+    fixed(no_default("log.flush.hold.file", Str)),
     dynamic(key(
         "log.flush.interval.messages",
         Long,
@@ -484,6 +487,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         AtLeast(1),
     )),
     dynamic(no_default("log.flush.interval.ms", Long)),
+    // This broker's own: `false` forces the blocking fdatasync fallback over io_uring.
+    fixed(key("log.flush.io.uring", Boolean, "true", Any)),
     fixed(key("log.flush.scheduler.interval.ms", Long, LONG_MAX, Any)),
     dynamic(key("log.index.interval.bytes", Int, "4096", AtLeast(0))),
     dynamic(key("log.index.size.max.bytes", Int, "10485760", AtLeast(4))),

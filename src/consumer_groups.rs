@@ -482,6 +482,11 @@ impl ConsumerGroups {
         }
     }
 
+    /// Whether some group changed since its records were last taken.
+    pub fn has_changes(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
     /// The records changed groups need, as Kafka writes them: new and changed values, and
     /// tombstones for what is gone (the group's metadata record last). Taking them marks
     /// them written.

@@ -68,6 +68,7 @@ pub const TARGETS: &[&str] = &[
     "kafka_broker::storage::offsets_expiry",
     "kafka_broker::storage::partitions",
     "kafka_broker::storage::snapshot",
+    "kafka_broker::storage::sync",
     "kafka_broker::storage::txn",
     "kafka_broker::storage::txn_log",
     "kafka_broker::storage::write_health",

@@ -16,8 +16,10 @@
 //! leave, and returns.
 //!
 //! Invariants: responses leave a connection in request order; nothing produced during a turn
-//! is written before [`Service::end_of_turn`] ran (so a group fsync precedes every
-//! acknowledgement); one connection's failure closes only that connection.
+//! is written before [`Service::end_of_turn`] ran, and no response is written before the
+//! ticket the service gave it ([`Service::ticket`]) is complete
+//! ([`Service::completed_ticket`]), so an acknowledgement follows its data sync; one
+//! connection's failure closes only that connection.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, ErrorKind, Read, Write};
@@ -118,6 +120,28 @@ pub trait Service {
     /// Runs after every turn's requests, before any response of the turn is written.
     fn end_of_turn(&mut self, now: Instant);
 
+    /// What the response just appended by `call` or `resume` waits for: its bytes (and so
+    /// every later byte of that connection) are written only once [`completed_ticket`]
+    /// reaches it. 0: nothing. Tickets complete in increasing order.
+    ///
+    /// [`completed_ticket`]: Service::completed_ticket
+    fn ticket(&self) -> u64 {
+        0
+    }
+
+    /// Every ticket up to this one is complete.
+    fn completed_ticket(&self) -> u64 {
+        u64::MAX
+    }
+
+    /// A descriptor of the service's own (a completion queue's eventfd) that the loop polls
+    /// for readability, calling [`Service::on_ready`] when it fires.
+    fn ready_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
+
+    fn on_ready(&mut self, _now: Instant) {}
+
     /// Changes whenever a parked request may have become ready.
     fn epoch(&self) -> u64;
 
@@ -192,8 +216,9 @@ pub struct Limits {
 }
 
 const SIGNALS: Token = Token(usize::MAX);
+const SERVICE_FD: Token = Token(usize::MAX - 1);
 /// Listener `i` has token `LISTENER_TOKEN_TOP - i` (connection tokens are slab keys, small).
-const LISTENER_TOKEN_TOP: usize = usize::MAX - 1;
+const LISTENER_TOKEN_TOP: usize = usize::MAX - 2;
 /// Plaintext a TLS connection buffers for sending before its output waits in `output`.
 const TLS_SEND_BUFFER_BYTES: usize = 256 * 1024;
 /// How long a controlled shutdown waits for its last responses to leave.
@@ -231,10 +256,15 @@ struct Connection<P, X> {
     /// reading to wait for output to drain or for a parked request).
     read_pending: bool,
     close_reason: Option<String>,
-    /// A lingering refusal's response, written when `muted_until` passes, and its reason.
-    closing: Option<(Vec<u8>, String)>,
+    /// A lingering refusal's response, written when `muted_until` passes, its reason and
+    /// the ticket it waits for (0: none).
+    closing: Option<(Vec<u8>, String, u64)>,
     /// The lingering refusal's response was queued: close once it is written.
     close_when_written: Option<String>,
+    /// Responses waiting for their service ticket: (where the response starts in
+    /// `output`, the ticket), oldest first. Output is written (to the socket, or into TLS
+    /// to be encrypted) only up to the first one whose ticket is not complete.
+    holds: VecDeque<(usize, u64)>,
 }
 
 impl<P, X> Connection<P, X> {
@@ -284,6 +314,8 @@ pub struct Server<S: Service> {
     per_ip: HashMap<IpAddr, (usize, bool)>,
     /// Whether refusals at `max.connections` were logged since the count last fell below.
     refusing_logged: bool,
+    /// The service's completed ticket when held responses were last released.
+    completed_ticket: u64,
 }
 
 impl<S: Service> Server<S> {
@@ -302,6 +334,13 @@ impl<S: Service> Server<S> {
             )?;
             listeners.push((listener, spec.tls.clone()));
         }
+        if let Some(fd) = service.ready_fd() {
+            poll.registry().register(
+                &mut mio::unix::SourceFd(&fd),
+                SERVICE_FD,
+                Interest::READABLE,
+            )?;
+        }
         Ok(Server {
             poll,
             listeners,
@@ -318,6 +357,7 @@ impl<S: Service> Server<S> {
             parked_epoch: 0,
             per_ip: HashMap::new(),
             refusing_logged: false,
+            completed_ticket: 0,
         })
     }
 
@@ -359,6 +399,7 @@ impl<S: Service> Server<S> {
             for event in events.iter() {
                 match event.token() {
                     SIGNALS => self.take_signals(),
+                    SERVICE_FD => self.service.on_ready(Instant::now()),
                     Token(t) if t > LISTENER_TOKEN_TOP - self.listeners.len() => {
                         self.accept_all(LISTENER_TOKEN_TOP - t)
                     }
@@ -420,11 +461,17 @@ impl<S: Service> Server<S> {
             let Some(session) = conn.session.as_mut() else {
                 continue;
             };
-            match self
-                .service
-                .resume(&conn.peer, session, parked, &mut conn.output, now, true)
-            {
-                Outcome::Park(parked, _) => self.service.abandon(&conn.peer, session, parked, now),
+            let start = conn.output.len();
+            let outcome =
+                self.service
+                    .resume(&conn.peer, session, parked, &mut conn.output, now, true);
+            hold(conn, &self.service, start);
+            match outcome {
+                Outcome::Park(parked, _) => {
+                    if let Some(session) = conn.session.as_mut() {
+                        self.service.abandon(&conn.peer, session, parked, now)
+                    }
+                }
                 Outcome::Close(reason) | Outcome::CloseAfter(_, reason) => {
                     conn.close_reason = Some(reason)
                 }
@@ -594,6 +641,7 @@ impl<S: Service> Server<S> {
             close_reason: None,
             closing: None,
             close_when_written: None,
+            holds: VecDeque::new(),
         });
     }
 
@@ -711,6 +759,7 @@ impl<S: Service> Server<S> {
         }
         // Resumed requests only read state, so their answers need no further step.
         self.resume_parked(now);
+        self.release_held();
         let mut touched = std::mem::take(&mut self.touched);
         touched.sort_unstable();
         touched.dedup();
@@ -721,6 +770,17 @@ impl<S: Service> Server<S> {
         // Connections the write cap stopped go on next turn.
         touched.append(&mut self.touched);
         self.touched = touched;
+    }
+
+    /// Connections whose held responses may go: the service completed tickets.
+    fn release_held(&mut self) {
+        let completed = self.service.completed_ticket();
+        if completed == self.completed_ticket {
+            return;
+        }
+        self.completed_ticket = completed;
+        let held = self.connections.iter().filter(|(_, c)| !c.holds.is_empty());
+        self.touched.extend(held.map(|(id, _)| id));
     }
 
     fn resume_parked(&mut self, now: Instant) {
@@ -740,10 +800,14 @@ impl<S: Service> Server<S> {
             if let Some(until) = conn.muted_until {
                 // A mute follows a finished request, so a muted connection parks nothing.
                 if until <= now
-                    && let Some((response, reason)) = conn.closing.take()
+                    && let Some((response, reason, ticket)) = conn.closing.take()
                 {
-                    // A lingering refusal: its response leaves now, then the connection closes.
+                    // A lingering refusal: its response leaves now (once its ticket, if
+                    // any, completes), then the connection closes.
                     conn.muted_until = None;
+                    if ticket > self.service.completed_ticket() && !response.is_empty() {
+                        conn.holds.push_back((conn.output.len(), ticket));
+                    }
                     conn.output.extend_from_slice(&response);
                     conn.close_when_written = Some(reason);
                     self.touched.push(id);
@@ -775,6 +839,7 @@ impl<S: Service> Server<S> {
             let outcome =
                 self.service
                     .resume(&conn.peer, session, parked, &mut conn.output, now, expired);
+            hold(conn, &self.service, start);
             apply_outcome(conn, outcome, &mut self.parked, start);
             if conn.output.is_empty() {
                 self.outputs.give_back(&mut conn.output);
@@ -793,20 +858,38 @@ impl<S: Service> Server<S> {
             return;
         };
         let was_busy = conn.is_busy(&self.limits);
+        let completed = self.service.completed_ticket();
+        while conn
+            .holds
+            .front()
+            .is_some_and(|&(_, ticket)| ticket <= completed)
+        {
+            conn.holds.pop_front();
+        }
+        let writable_end = conn
+            .holds
+            .front()
+            .map_or(conn.output.len(), |&(at, _)| at.min(conn.output.len()));
         let mut written = 0;
         // The cap is checked between writes and never shortens one: each write offers all
         // the pending output, so a response the socket takes goes out in one call, and a
         // turn writes at most the cap plus one socket buffer.
-        while (conn.pending_output() > 0 || conn.tls_wants_write())
+        while (conn.output_start < writable_end || conn.tls_wants_write())
             && written < self.limits.write_bytes_per_turn
         {
             let result = match conn.tls.as_mut() {
-                None => conn.stream.write(&conn.output[conn.output_start..]),
+                None => conn
+                    .stream
+                    .write(&conn.output[conn.output_start..writable_end]),
                 // TLS: plaintext goes into rustls (up to its buffer limit) and the records
                 // it made go to the socket; output stays in `output` while rustls is full.
+                // Held output never reaches rustls: it is encrypted only once released.
                 Some(tls) => {
-                    if conn.output_start < conn.output.len() && !tls.is_handshaking() {
-                        match tls.writer().write(&conn.output[conn.output_start..]) {
+                    if conn.output_start < writable_end && !tls.is_handshaking() {
+                        match tls
+                            .writer()
+                            .write(&conn.output[conn.output_start..writable_end])
+                        {
                             Ok(taken) => conn.output_start += taken,
                             Err(e) => {
                                 conn.close_reason = Some(format!("TLS write error: {e}"));
@@ -860,6 +943,9 @@ impl<S: Service> Server<S> {
             self.outputs.give_back(&mut conn.output);
         } else if conn.output_start > conn.output.len() / 2 {
             conn.output.drain(..conn.output_start);
+            for (at, _) in conn.holds.iter_mut() {
+                *at -= conn.output_start;
+            }
             conn.output_start = 0;
         }
         if conn.read_closed && conn.close_reason.is_none() {
@@ -875,7 +961,8 @@ impl<S: Service> Server<S> {
             self.close(id, &reason);
             return;
         }
-        let want_writable = conn.pending_output() > 0 || conn.tls_wants_write();
+        // Held output waits for the service's ticket, not for the socket.
+        let want_writable = conn.output_start < writable_end || conn.tls_wants_write();
         if want_writable != conn.writable_registered {
             let interest = if want_writable {
                 Interest::READABLE | Interest::WRITABLE
@@ -892,7 +979,7 @@ impl<S: Service> Server<S> {
             }
             conn.writable_registered = want_writable;
         }
-        if conn.pending_output() > 0 && written >= self.limits.write_bytes_per_turn {
+        if conn.output_start < writable_end && written >= self.limits.write_bytes_per_turn {
             // The cap, not the socket, stopped us: continue next turn without an event.
             self.touched.push(id);
         }
@@ -1040,9 +1127,18 @@ fn handle_frames<S: Service>(
         used += 4 + size;
         let start = conn.output.len();
         let outcome = service.call(&conn.peer, session, frame, &mut conn.output, Instant::now());
+        hold(conn, service, start);
         apply_outcome(conn, outcome, parked, start);
     }
     used
+}
+
+/// Holds the response that starts at `start` until the service's ticket for it completes.
+fn hold<S: Service>(conn: &mut Connection<S::Parked, S::Session>, service: &S, start: usize) {
+    let ticket = service.ticket();
+    if conn.output.len() > start && ticket > service.completed_ticket() {
+        conn.holds.push_back((start, ticket));
+    }
 }
 
 /// Applies what the service did with a request whose response began at `output[start]`.
@@ -1065,7 +1161,14 @@ fn apply_outcome<P, X>(
         Outcome::Close(reason) => conn.close_reason = Some(reason),
         Outcome::CloseAfter(until, reason) => {
             let response = conn.output.split_off(start.min(conn.output.len()));
-            conn.closing = Some((response, reason));
+            // Its hold (if it waits for a ticket) goes with it and comes back with it.
+            let mut ticket = 0;
+            while conn.holds.back().is_some_and(|&(at, _)| at >= start) {
+                if let Some((_, t)) = conn.holds.pop_back() {
+                    ticket = ticket.max(t);
+                }
+            }
+            conn.closing = Some((response, reason, ticket));
             conn.muted_until = Some(until);
             parked.push(conn.peer.id);
         }

@@ -397,3 +397,71 @@ fn tls_configuration_errors_stop_the_broker_with_the_key() {
         assert!(stderr.contains(message), "{extra}: {stderr}");
     }
 }
+
+/// A produce over TLS waits for its data sync as one over plaintext does: while the sync is
+/// held (the `log.flush.hold.file` hook) not a byte of its answer, encrypted or not, reaches
+/// the socket; once it completes the answer arrives whole.
+#[test]
+fn a_held_acknowledgement_is_not_encrypted_before_its_sync_completes() {
+    use kafka_broker::apis::Api;
+    use kafka_broker::apis::create_topics::{self, CreateTopics};
+    use kafka_broker::apis::produce::{self, Produce};
+    use kafka_broker::protocol::wire::{Records, decode};
+
+    let certs = Certs::make();
+    let dir = TempDir::new("tls-held-ack");
+    let hold = dir.path().join("hold-syncs");
+    let broker = tls_broker(&certs, &format!("log.flush.hold.file={}\n", hold.display()));
+    let mut plain = common::Conn::open(&broker);
+    let create = create_topics::Request {
+        topics: vec![create_topics::Topic {
+            name: "held",
+            num_partitions: 1,
+            replication_factor: 1,
+            assignments: vec![],
+            configs: vec![],
+        }],
+        timeout_ms: 10_000,
+        validate_only: false,
+    };
+    let body = plain.send::<CreateTopics>(7, &create);
+    let created: create_topics::Response =
+        decode(&body, CreateTopics::SPEC.ver(7)).expect("decodes");
+    assert_eq!(created.topics[0].error_code, 0);
+
+    let mut stream = tls_connect(
+        listener_addr(&broker, "SSL"),
+        certs.client(None, &rustls::version::TLS13),
+    );
+    // The handshake is done and its session tickets read.
+    metadata_port(&mut stream);
+    std::fs::write(&hold, b"").unwrap();
+    let batch = kafka_broker::storage::batch::build(0, -1, 1_700_000_000_000, &[vec![1]]);
+    let request = produce::Request {
+        transactional_id: None,
+        acks: -1,
+        timeout_ms: 10_000,
+        topic_data: vec![produce::TopicProduceData {
+            name: "held",
+            partition_data: vec![produce::PartitionProduceData {
+                index: 0,
+                records: Some(Records::Bytes(&batch)),
+            }],
+        }],
+    };
+    let body = common::body_of(&request, Produce::SPEC.ver(9));
+    stream
+        .write_all(&request_frame(0, 9, 8, Some("t"), &body, true))
+        .unwrap();
+    stream.flush().unwrap();
+    common::assert_quiet(&mut stream.sock, std::time::Duration::from_millis(300));
+    std::fs::remove_file(&hold).unwrap();
+    let mut size = [0; 4];
+    stream.read_exact(&mut size).unwrap();
+    let mut payload = vec![0; i32::from_be_bytes(size) as usize];
+    stream.read_exact(&mut payload).unwrap();
+    let body = common::response_body(&payload, 8, true);
+    let response: produce::Response = decode(body, Produce::SPEC.ver(9)).expect("decodes");
+    let p = &response.responses[0].partition_responses[0];
+    assert_eq!((p.error_code, p.base_offset), (0, 0));
+}

@@ -221,25 +221,30 @@ fn ready(ctx: &Context, request: &Request) -> bool {
                 return true;
             };
             let log = &partition.log;
-            let high_watermark = log.next_offset();
+            // Records past the high watermark (their sync pending) are not served yet.
+            let high_watermark = partition.high_watermark();
             if log.is_offline()
                 || p.fetch_offset < log.log_start_offset()
-                || p.fetch_offset > high_watermark
+                || p.fetch_offset > log.next_offset()
                 || p.high_watermark < high_watermark
             {
                 return true;
             }
-            let mut bytes = log.bytes_after(p.fetch_offset);
-            if request.isolation_level == READ_COMMITTED {
-                // Only what lies below the last stable offset (at least a byte if any does:
-                // the index makes `bytes_after` coarse).
-                let lso = partition.last_stable_offset();
-                bytes = if p.fetch_offset < lso {
-                    bytes.saturating_sub(log.bytes_after(lso)).max(1)
-                } else {
-                    0
-                };
-            }
+            // Only what lies below the high watermark, or for read_committed below the last
+            // stable offset (never above it): at least a byte if any does (the index makes
+            // `bytes_after` coarse).
+            let end = if request.isolation_level == READ_COMMITTED {
+                partition.last_stable_offset()
+            } else {
+                high_watermark
+            };
+            let bytes = if p.fetch_offset < end {
+                log.bytes_after(p.fetch_offset)
+                    .saturating_sub(log.bytes_after(end))
+                    .max(1)
+            } else {
+                0
+            };
             available = available.saturating_add(bytes.min(p.partition_max_bytes.max(0) as u64));
         }
     }
@@ -301,7 +306,7 @@ fn build_response<'a>(ctx: &Context, request: &Request<'a>) -> Response<'a> {
             }
             let last_stable_offset = partition.last_stable_offset();
             let mut data = PartitionData {
-                high_watermark: log.next_offset(),
+                high_watermark: partition.high_watermark(),
                 last_stable_offset,
                 log_start_offset: log.log_start_offset(),
                 ..partition_answer(p.partition, error::NONE)
@@ -387,6 +392,9 @@ impl Fixture {
         storage.create_topic("t", 1, &[]).unwrap();
         let batch = crate::storage::batch::build(0, -1, 1_000, &[vec![1], vec![2], vec![3]]);
         storage.append("t", 0, &batch).unwrap();
+        // The end of the turn: the records become durable, so readable.
+        storage.submit_syncs(std::time::Instant::now()).unwrap();
+        storage.wait_syncs().unwrap();
         let quotas =
             crate::quotas::Quotas::new(&config, storage.client_quotas(), std::time::Instant::now());
         let security = crate::security::Security::new(&config).unwrap();
@@ -486,6 +494,55 @@ mod tests {
         // The body ends with the records, then partition, topic and body tags.
         let body = response_bytes(&response, 18);
         assert!(body.ends_with(&[&bytes[..], &[0, 0, 0]].concat()));
+    }
+
+    #[test]
+    fn fetch_serves_nothing_whose_sync_is_pending() {
+        let mut fixture = Fixture::three_records("fetch-durable");
+        let ctx = &mut fixture.ctx(18);
+        let stored = ctx.storage.topic("t").unwrap();
+        let (id, durable) = (stored.id, stored.partitions[0].log.read_all().unwrap());
+        let batch = crate::storage::batch::build(0, -1, 2_000, &[vec![4], vec![5]]);
+        ctx.storage.append("t", 0, &batch).unwrap();
+        let request = |fetch_offset| Request {
+            topics: vec![FetchTopic {
+                topic_id: id,
+                partitions: vec![partition(fetch_offset, 1 << 20)],
+                ..FetchTopic::default()
+            }],
+            ..Request::default()
+        };
+        let answer = |ctx: &mut Context, fetch_offset| {
+            let Answer::Respond(response) = Fetch::handle(ctx, request(fetch_offset)) else {
+                panic!("max_wait_ms 0 is answered at once");
+            };
+            let data = &response.responses[0].partitions[0];
+            let body = response_bytes(&response, 18);
+            (data.error_code, data.high_watermark, body)
+        };
+        // Appended, its sync not submitted: the high watermark stays at 3, a fetch from 0
+        // gets the first batch only, one at 3 nothing (not OFFSET_OUT_OF_RANGE: 3 is
+        // below the log end).
+        let (code, high_watermark, body) = answer(ctx, 0);
+        assert_eq!((code, high_watermark), (error::NONE, 3));
+        assert!(body.ends_with(&[&durable[..], &[0, 0, 0]].concat()));
+        let (code, high_watermark, body) = answer(ctx, 3);
+        assert_eq!((code, high_watermark), (error::NONE, 3));
+        assert!(!body.ends_with(&durable[durable.len() - 8..]));
+        let latest = super::super::list_offsets::tests::latest(ctx, "t");
+        assert_eq!(latest, 3);
+        // Submitted but not complete is no different; completed, both batches are served.
+        ctx.storage.submit_syncs(std::time::Instant::now()).unwrap();
+        ctx.storage.wait_syncs().unwrap();
+        let all = ctx.storage.topic("t").unwrap().partitions[0]
+            .log
+            .read_all()
+            .unwrap();
+        let (code, high_watermark, body) = answer(ctx, 0);
+        assert_eq!((code, high_watermark), (error::NONE, 5));
+        assert!(all.len() > durable.len());
+        assert!(body.ends_with(&[&all[..], &[0, 0, 0]].concat()));
+        assert_eq!(super::super::list_offsets::tests::latest(ctx, "t"), 5);
     }
 
     #[test]

@@ -128,11 +128,12 @@ fn list_offset(
         return answer;
     }
     let since = |version| ctx.version >= version;
-    // With one replica the high watermark is the log end.
+    // The high watermark (records whose sync is pending are not yet offered), or for
+    // read_committed the last stable offset, which never exceeds it.
     let last_fetchable = if isolation_level == 1 {
         partition.last_stable_offset()
     } else {
-        log.next_offset()
+        partition.high_watermark()
     };
     let fetchable = |found: Option<(i64, i64)>| found.filter(|&(o, _)| o < last_fetchable);
     let found = match p.timestamp {
@@ -165,7 +166,7 @@ fn list_offset(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::protocol::wire::{decode, encode};
 
@@ -173,6 +174,11 @@ mod tests {
         let mut out = Vec::new();
         encode(response, ListOffsets::SPEC.ver(version), &mut out).unwrap();
         out
+    }
+
+    /// ListOffsets' LATEST for partition 0 of `topic`.
+    pub(crate) fn latest(ctx: &Context, topic: &str) -> i64 {
+        list_offset(ctx, topic, &partition(0, -1, LATEST_TIMESTAMP), 0).offset
     }
 
     fn one_partition(partition: ListOffsetsPartitionResponse) -> Response<'static> {

@@ -1,7 +1,7 @@
 //! What the transaction APIs and the broker's timer share: a coordinator state written to
 //! `__transaction_state` before the coordinator takes it, ending a transaction (its
 //! PrepareCommit/PrepareAbort first; the markers and the Complete state follow from the
-//! timer, after that turn's fsync), timed-out transactions aborted with an epoch bump,
+//! timer, which first waits for the syncs in flight, so the Prepare state is durable), timed-out transactions aborted with an epoch bump,
 //! idle ids expired, and Produce's check of transactional batches.
 //!
 //! Order on disk, for every transaction: Prepare* (synced with its turn), then a marker in
@@ -77,6 +77,12 @@ pub fn complete_transactions(storage: &mut Storage, txns: &mut Transactions, now
     let ids: Vec<String> = txns.completing().map(str::to_string).collect();
     if ids.is_empty() {
         return;
+    }
+    // Data syncs run off the loop (io_uring): the turn that wrote a Prepare* state may still
+    // be syncing it. Its markers go out only once it is durable.
+    if let Err(e) = storage.flush(now) {
+        log::error!("fsync before transaction markers failed: {e}; stopping");
+        std::process::exit(1);
     }
     let mut marked = Vec::with_capacity(ids.len());
     for id in ids {

@@ -811,6 +811,24 @@ impl PartitionLog {
         Ok(synced)
     }
 
+    /// The files of the segments with unsynced appends, marked synced: the caller syncs
+    /// them (storage::sync, possibly later through io_uring).
+    pub fn take_dirty_files(&mut self) -> Vec<Rc<File>> {
+        let dirty = self.segments.iter_mut().filter(|s| s.dirty);
+        dirty
+            .map(|segment| {
+                segment.dirty = false;
+                Rc::clone(&segment.file)
+            })
+            .collect()
+    }
+
+    /// The active segment's file and size: where the log ends.
+    pub fn end_position(&self) -> Option<(Rc<File>, u64)> {
+        let active = self.segments.last()?;
+        Some((Rc::clone(&active.file), active.size))
+    }
+
     pub fn is_dirty(&self) -> bool {
         self.segments.iter().any(|s| s.dirty)
     }

@@ -74,7 +74,7 @@ impl Storage {
                  configured policy"
             )));
         }
-        let log = &mut self
+        let part = self
             .topics
             .get_mut(topic)
             .and_then(|t| {
@@ -82,14 +82,15 @@ impl Storage {
                     .ok()
                     .and_then(|i| t.partitions.get_mut(i))
             })
-            .ok_or(DeleteRecordsError::UnknownTopicOrPartition)?
-            .log;
-        if log.is_offline() {
+            .ok_or(DeleteRecordsError::UnknownTopicOrPartition)?;
+        if part.log.is_offline() {
             return Err(DeleteRecordsError::Io(io::Error::other(
                 "the partition is offline: its log is corrupt",
             )));
         }
-        let high_watermark = log.next_offset();
+        // Records whose sync is pending are above the high watermark, as in Kafka.
+        let high_watermark = part.high_watermark();
+        let log = &mut part.log;
         let offset = if offset == HIGH_WATERMARK {
             high_watermark
         } else {

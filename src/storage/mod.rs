@@ -24,8 +24,10 @@ pub mod records;
 pub mod recovery;
 pub mod scram_credentials;
 pub mod snapshot;
+pub mod sync;
 pub mod txn;
 pub mod txn_log;
+mod uring;
 pub mod volume;
 mod write_health;
 
@@ -60,6 +62,9 @@ pub struct Partition {
     pub producers: producers::Producers,
     /// Ongoing and aborted transactions (`storage::txn`).
     pub txns: txn::TxnState,
+    /// Where the durable records end while appends await their sync (the high watermark
+    /// under the default flush policy); `None` when the whole log is readable.
+    durable: Option<sync::DurableEnd>,
 }
 
 impl Partition {
@@ -71,12 +76,36 @@ impl Partition {
             log,
             producers,
             txns,
+            durable: None,
         })
     }
 
-    /// The last stable offset: below it no transaction is ongoing.
+    /// What reads may serve up to: the durable end while a sync is pending (the default
+    /// flush policy), else the log end (Kafka's high watermark with one replica).
+    pub fn high_watermark(&self) -> i64 {
+        self.durable
+            .as_ref()
+            .map_or_else(|| self.log.next_offset(), |d| d.offset)
+    }
+
+    /// A sync covering the log up to `end` completed.
+    fn synced_to(&mut self, end: sync::DurableEnd) {
+        self.txns.durable_to(end.offset);
+        let Some(durable) = &self.durable else {
+            return;
+        };
+        if end.offset >= self.log.next_offset() {
+            self.durable = None;
+        } else if durable.offset < end.offset {
+            self.durable = Some(end);
+        }
+    }
+
+    /// The last stable offset: below it no transaction is ongoing, and it never exceeds
+    /// the high watermark (records whose sync is pending are not stable yet).
     pub fn last_stable_offset(&self) -> i64 {
-        self.txns.last_stable_offset(&self.log)
+        self.txns
+            .last_stable_offset(&self.log, self.high_watermark())
     }
 }
 
@@ -185,6 +214,8 @@ pub struct Storage {
     write_health: write_health::WriteHealth,
     /// Removed segments' `.deleted` files and when each may go (`file.delete.delay.ms`).
     segment_deletions: Vec<(Instant, PathBuf)>,
+    /// The data syncs in flight (io_uring, or the blocking fallback) and their tickets.
+    syncs: sync::Syncs,
     /// The metadata log's snapshots (see `snapshot`).
     snapshots: snapshot::Snapshots,
     /// `recovery-point-offset-checkpoint` as read at start (see `checkpoint`).
@@ -238,6 +269,17 @@ impl Storage {
             recovery_points,
             write_health: write_health::WriteHealth::default(),
             segment_deletions: Vec::new(),
+            syncs: sync::Syncs::new(
+                config
+                    .properties
+                    .get("log.flush.io.uring")
+                    .map(|v| v.trim())
+                    != Some("false"),
+                config
+                    .properties
+                    .get("log.flush.hold.file")
+                    .map(PathBuf::from),
+            ),
             broker_properties: config.properties.clone(),
             cleaner: cleaner::Cleaner::default(),
             groups_seen: offsets_expiry::GroupsSeen::default(),
@@ -753,6 +795,11 @@ impl Storage {
                 producers::SequenceCheck::Append => {}
                 producers::SequenceCheck::Duplicate(base_offset) => {
                     let last_offset = base_offset + i64::from(header.last_offset_delta);
+                    // A retry of a batch whose sync is pending is acknowledged with it.
+                    if last_offset >= part.high_watermark() {
+                        let id = topic.id;
+                        self.need_sync(id, partition);
+                    }
                     return Ok(Appended {
                         base_offset,
                         last_offset,
@@ -767,6 +814,13 @@ impl Storage {
         };
         self.scratch.clear();
         self.scratch.extend_from_slice(bytes);
+        if part.durable.is_none()
+            && self.flush_interval_messages.is_none()
+            && self.flush_interval_ms.is_none()
+        {
+            // Reads stop where the log ends now until this append's sync completes.
+            part.durable = Some(sync::DurableEnd::of(&part.log));
+        }
         let active_before = part.log.active_base_offset();
         let appended = match part.log.append(&mut self.scratch, part.leader_epoch) {
             Ok(appended) => {
@@ -803,6 +857,10 @@ impl Storage {
                     // The marker is in the log: a restart's recovery rebuilds the entry.
                     warn!("{}: transaction index: {e}", part.log.dir().display());
                 }
+                // Without a pending sync (another flush policy) the marker is as readable
+                // as the rest of the log.
+                let high_watermark = part.high_watermark();
+                part.txns.durable_to(high_watermark);
             }
             None => {
                 if let Some((producer_id, first_offset)) =
@@ -812,9 +870,11 @@ impl Storage {
                 }
             }
         }
-        if !self.dirty.contains(&(topic.id, partition)) {
-            self.dirty.push((topic.id, partition));
+        let id = topic.id;
+        if !self.dirty.contains(&(id, partition)) {
+            self.dirty.push((id, partition));
         }
+        self.need_sync(id, partition);
         self.unflushed_messages += (appended.last_offset - appended.base_offset + 1) as u64;
         self.epoch += 1;
         Ok(appended)
@@ -1124,33 +1184,33 @@ impl Storage {
             .map(|ms| self.last_flush + std::time::Duration::from_millis(ms))
     }
 
-    /// Syncs every partition with unsynced appends (one fsync each: the group commit).
+    /// Syncs every partition with unsynced appends and waits: the batch in flight, then
+    /// one for what waited behind it, so every answer held for a ticket can leave.
     pub fn flush(&mut self, now: Instant) -> io::Result<()> {
-        for (id, partition) in std::mem::take(&mut self.dirty) {
-            let Some(name) = self.names_by_id.get(&id) else {
-                continue;
-            };
-            if let Some(part) = self
-                .topics
-                .get_mut(name)
-                .and_then(|t| t.partitions.get_mut(partition as usize))
-            {
-                part.log.sync()?;
-            }
-        }
-        self.unflushed_messages = 0;
-        self.last_flush = now;
-        Ok(())
+        self.wait_syncs()?;
+        self.submit_syncs(now)?;
+        self.wait_syncs()
     }
 
-    /// The bytes to serve a fetch, or `None` at the log end.
+    /// The bytes to serve a fetch, or `None` at the high watermark: records whose sync is
+    /// pending are not served.
     pub fn read(
         &self,
         partition: &Partition,
         offset: i64,
         max_bytes: usize,
     ) -> io::Result<Option<FileSlice>> {
-        partition.log.read(offset, max_bytes)
+        let Some(durable) = &partition.durable else {
+            return partition.log.read(offset, max_bytes);
+        };
+        if offset >= durable.offset {
+            return Ok(None);
+        }
+        let slice = partition.log.read(offset, max_bytes)?;
+        Ok(slice.map(|mut slice| {
+            slice.len = durable.clamp(&slice.file, slice.position, slice.len);
+            slice
+        }))
     }
 
     /// Applies retention to every partition (topic overrides first, then broker defaults)

@@ -85,17 +85,33 @@ pub struct TxnState {
     /// Aborted transactions by the base offset of the segment holding their marker, in
     /// marker order (as in that segment's `.txnindex`).
     aborted: BTreeMap<i64, Vec<AbortedTxn>>,
+    /// Completed transactions whose marker may not be durable yet: the marker's offset by
+    /// the first offset. Until the high watermark passes its marker a transaction still
+    /// holds the last stable offset (Kafka's unreplicated transactions).
+    undecided: BTreeMap<i64, i64>,
 }
 
 impl TxnState {
     /// The last stable offset: the first offset of the oldest ongoing transaction, else
     /// the high watermark (never below the log start).
-    pub fn last_stable_offset(&self, log: &PartitionLog) -> i64 {
-        let high_watermark = log.next_offset();
-        match self.ongoing.keys().next() {
-            Some(&first) => first.clamp(log.log_start_offset(), high_watermark),
+    pub fn last_stable_offset(&self, log: &PartitionLog, high_watermark: i64) -> i64 {
+        let undecided = self
+            .undecided
+            .iter()
+            .find(|&(_, &marker)| marker >= high_watermark)
+            .map(|(&first, _)| first);
+        let ongoing = self.ongoing.keys().next().copied();
+        match ongoing.into_iter().chain(undecided).min() {
+            Some(first) => first.clamp(log.log_start_offset(), high_watermark),
             None => high_watermark,
         }
+    }
+
+    /// The log is durable below `high_watermark`: completed transactions whose marker lies
+    /// below it no longer hold the last stable offset.
+    pub(super) fn durable_to(&mut self, high_watermark: i64) {
+        self.undecided
+            .retain(|_, &mut marker| marker >= high_watermark);
     }
 
     /// Ongoing transactions' first offsets and producer ids, oldest first.
@@ -123,6 +139,7 @@ impl TxnState {
         txn: &CompletedTxn,
     ) -> io::Result<()> {
         self.ongoing.remove(&txn.first_offset);
+        self.undecided.insert(txn.first_offset, txn.last_offset);
         if !txn.aborted {
             return Ok(());
         }
@@ -649,8 +666,46 @@ mod tests {
         bytes
     }
 
-    fn lso(storage: &Storage) -> i64 {
+    /// The last stable offset once the appends so far are durable (it never exceeds the
+    /// high watermark).
+    fn lso(storage: &mut Storage) -> i64 {
+        storage.flush(std::time::Instant::now()).unwrap();
         storage.topic("t").unwrap().partitions[0].last_stable_offset()
+    }
+
+    #[test]
+    fn the_lso_never_passes_the_high_watermark() {
+        let dir = test_dir("txn-lso-durable");
+        let config = Config {
+            log_dir: dir,
+            ..Config::default()
+        };
+        let mut storage = Storage::open(&config).unwrap();
+        storage.create_topic("t", 1, &[]).unwrap();
+        let ends = |s: &Storage| {
+            let p = &s.topic("t").unwrap().partitions[0];
+            (p.high_watermark(), p.last_stable_offset())
+        };
+        storage
+            .append("t", 0, &produced(-1, -1, false, &[b"plain"]))
+            .unwrap(); // 0
+        storage.flush(std::time::Instant::now()).unwrap();
+        assert_eq!(ends(&storage), (1, 1));
+        // Plain records whose sync is pending are not stable yet.
+        storage
+            .append("t", 0, &produced(-1, -1, false, &[b"more"]))
+            .unwrap(); // 1
+        assert_eq!(ends(&storage), (1, 1));
+        // Nor is a transaction's first batch, nor its marker.
+        storage
+            .append("t", 0, &produced(5, 0, true, &[b"a"]))
+            .unwrap(); // 2
+        storage.flush(std::time::Instant::now()).unwrap();
+        assert_eq!(ends(&storage), (3, 2));
+        assert_eq!(storage.write_txn_marker("t", 0, 5, 0, 0, true).unwrap(), 3);
+        assert_eq!(ends(&storage), (3, 2));
+        storage.flush(std::time::Instant::now()).unwrap();
+        assert_eq!(ends(&storage), (4, 4));
     }
 
     #[test]
@@ -669,7 +724,7 @@ mod tests {
             storage
                 .append("t", 0, &produced(5, 0, true, &[b"a", b"b"]))
                 .unwrap(); // 1-2
-            assert_eq!(lso(&storage), 1);
+            assert_eq!(lso(&mut storage), 1);
             storage
                 .append("t", 0, &produced(6, 0, true, &[b"c"]))
                 .unwrap(); // 3
@@ -687,7 +742,7 @@ mod tests {
             };
             // Producer 5 aborts: offset 4; producer 6 still holds the LSO at 3.
             assert_eq!(marker(&mut storage, 5, 0, 3, false), Ok(4));
-            assert_eq!(lso(&storage), 3);
+            assert_eq!(lso(&mut storage), 3);
             // A zombie coordinator, a stale epoch.
             assert_eq!(
                 marker(&mut storage, 5, 0, 2, true),
@@ -710,7 +765,7 @@ mod tests {
         }
         // A crash (no snapshot): the whole log is replayed.
         let mut storage = Storage::open(&config).unwrap();
-        assert_eq!(lso(&storage), 3);
+        assert_eq!(lso(&mut storage), 3);
         let part = &storage.topic("t").unwrap().partitions[0];
         assert_eq!(part.txns.ongoing().collect::<Vec<_>>(), [(3, 6), (5, 7)]);
         assert_eq!(part.producers[&5].current_txn_first_offset(), None);
@@ -725,18 +780,18 @@ mod tests {
             storage.write_txn_marker("t", 0, 6, 0, 3, true).ok(),
             Some(6)
         );
-        assert_eq!(lso(&storage), 5);
+        assert_eq!(lso(&mut storage), 5);
         assert_eq!(
             storage.write_txn_marker("t", 0, 7, 0, 3, false).ok(),
             Some(7)
         );
-        assert_eq!(lso(&storage), 8);
+        assert_eq!(lso(&mut storage), 8);
         storage.shutdown(std::time::Instant::now()).unwrap();
         assert!(dir.join("t-0/00000000000000000008.snapshot").exists());
         drop(storage);
         // A clean restart loads the snapshot.
-        let storage = Storage::open(&config).unwrap();
-        assert_eq!(lso(&storage), 8);
+        let mut storage = Storage::open(&config).unwrap();
+        assert_eq!(lso(&mut storage), 8);
         let part = &storage.topic("t").unwrap().partitions[0];
         let aborted: Vec<(i64, i64, i64, i64)> = part
             .txns
@@ -783,8 +838,8 @@ mod tests {
         let snapshots = snapshot_files(&dir.join("t-0"));
         assert!(snapshots.len() >= 2, "{snapshots:?}");
         // The newest snapshot (a roll after offset 0) holds the transaction's first offset.
-        let storage = Storage::open(&config).unwrap();
-        assert_eq!(lso(&storage), 0);
+        let mut storage = Storage::open(&config).unwrap();
+        assert_eq!(lso(&mut storage), 0);
         let part = &storage.topic("t").unwrap().partitions[0];
         assert_eq!(part.producers[&5].current_txn_first_offset(), Some(0));
         assert_eq!(

@@ -73,6 +73,9 @@ class Broker:
             "listeners": "PLAINTEXT://127.0.0.1:0",
             "log.dirs": str(self.log_dir),
         }
+        # KAFKA_BROKER_SYNC=blocking: the blocking fdatasync fallback instead of io_uring.
+        if os.environ.get("KAFKA_BROKER_SYNC") == "blocking":
+            all_props["log.flush.io.uring"] = "false"
         all_props.update({k: str(v) for k, v in props.items()})
         self.props_path.write_text("".join(f"{k}={v}\n" for k, v in all_props.items()))
         self.proc: Optional[subprocess.Popen] = None

@@ -72,9 +72,16 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 /// Writes `dir/server.properties` listening on an ephemeral loopback port with `log_dir`,
 /// followed by `extra` lines (a repeated key overrides: the last one wins).
+///
+/// `KAFKA_BROKER_SYNC=blocking` in the environment adds `log.flush.io.uring=false`, so the
+/// whole suite can run once against the blocking fdatasync fallback.
 pub fn write_properties(dir: &Path, log_dir: &Path, extra: &str) -> PathBuf {
+    let fallback = match std::env::var("KAFKA_BROKER_SYNC").as_deref() {
+        Ok("blocking") => "log.flush.io.uring=false\n",
+        _ => "",
+    };
     let text = format!(
-        "listeners=PLAINTEXT://127.0.0.1:0\nlog.dirs={}\n{extra}\n",
+        "listeners=PLAINTEXT://127.0.0.1:0\nlog.dirs={}\n{fallback}{extra}\n",
         log_dir.display()
     );
     write_file(dir, "server.properties", &text)
