@@ -94,12 +94,12 @@ fn acl_apis_answer_security_disabled_at_every_version() {
 }
 
 #[test]
-fn an_authorizer_asked_for_stops_the_broker() {
+fn an_unsupported_authorizer_class_stops_the_broker() {
     let dir = TempDir::new("acls");
     let props = common::write_properties(
         dir.path(),
         &dir.path().join("logs"),
-        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n",
+        "authorizer.class.name=kafka.security.authorizer.AclAuthorizer\n",
     );
     let out = Command::new(common::broker_bin())
         .arg(&props)
@@ -108,7 +108,7 @@ fn an_authorizer_asked_for_stops_the_broker() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("bad value for authorizer.class.name: 'org.apache.kafka.metadata.authorizer.StandardAuthorizer': no authorizer is supported yet"),
+        stderr.contains("bad value for authorizer.class.name: 'kafka.security.authorizer.AclAuthorizer': only org.apache.kafka.metadata.authorizer.StandardAuthorizer is supported"),
         "{stderr}"
     );
 }
