@@ -14,6 +14,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 
 /// A producer id or epoch that is not known (yet).
 pub const NO_PRODUCER_ID: i64 = -1;
@@ -53,6 +54,11 @@ impl Api for InitProducerId {
         };
         if request.transactional_id.is_some_and(|t| !t.is_empty()) {
             response.error_code = TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+        } else if !ctx.authorize_cluster(op::IDEMPOTENT_WRITE)
+            && !ctx.authorize_any(op::WRITE, resource::TOPIC)
+        {
+            // An idempotent producer: IDEMPOTENT_WRITE on the cluster or WRITE on some topic.
+            response.error_code = error::CLUSTER_AUTHORIZATION_FAILED;
         } else if request.producer_id >= 0
             && request.producer_epoch >= 0
             && request.producer_epoch < i16::MAX - 1

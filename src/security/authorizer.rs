@@ -329,6 +329,58 @@ impl crate::context::Context<'_> {
     }
 }
 
+impl Authorizer {
+    /// Kafka's `authorizeByResourceType`, simplified to what InitProducerId asks: whether
+    /// some ALLOW binding lets the principal do `operation` on some resource of the type,
+    /// with no wildcard DENY of it (LITERAL `*`).
+    pub fn authorize_any<'b>(
+        &self,
+        acls: impl Iterator<Item = &'b AclBinding> + Clone,
+        who: Requester,
+        operation: i8,
+        resource_type: i8,
+    ) -> bool {
+        if self.super_users.iter().any(|u| u == who.principal) {
+            return true;
+        }
+        let applies = |b: &&AclBinding| {
+            b.resource_type == resource_type
+                && (b.principal == who.principal || b.principal == WILDCARD_PRINCIPAL)
+                && (b.host == WILDCARD || b.host == who.host)
+        };
+        let denied = acls.clone().filter(applies).any(|b| {
+            b.permission_type == permission::DENY
+                && b.pattern_type == pattern::LITERAL
+                && b.resource_name == WILDCARD
+                && (b.operation == op::ALL || b.operation == operation)
+        });
+        !denied
+            && acls.filter(applies).any(|b| {
+                b.permission_type == permission::ALLOW && allow_covers(b.operation, operation)
+            })
+    }
+}
+
+impl crate::context::Context<'_> {
+    /// [`Authorizer::authorize_any`] for the request's principal (always, without one).
+    pub fn authorize_any(&self, operation: i8, resource_type: i8) -> bool {
+        let Some(authorizer) = &self.security.authorizer else {
+            return true;
+        };
+        let host = self.client_addr.ip().to_string();
+        let who = Requester {
+            principal: &self.session.principal,
+            host: &host,
+        };
+        authorizer.authorize_any(
+            self.storage.acls().bindings(),
+            who,
+            operation,
+            resource_type,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,7 +44,7 @@ impl AclImage {
         self.by_id.iter()
     }
 
-    pub fn bindings(&self) -> impl Iterator<Item = &AclBinding> {
+    pub fn bindings(&self) -> impl Iterator<Item = &AclBinding> + Clone {
         self.by_id.values()
     }
 
