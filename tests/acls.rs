@@ -15,8 +15,10 @@ use kafka_broker::apis::create_acls::{self, CreateAcls};
 use kafka_broker::apis::create_topics::{self, CreateTopics};
 use kafka_broker::apis::delete_acls::{self, DeleteAcls};
 use kafka_broker::apis::describe_acls::{self, DescribeAcls};
+use kafka_broker::apis::describe_configs::{self, DescribeConfigs};
 use kafka_broker::apis::fetch::{self, Fetch};
 use kafka_broker::apis::heartbeat::{self, Heartbeat};
+use kafka_broker::apis::init_producer_id::{self, InitProducerId};
 use kafka_broker::apis::metadata::{self, Metadata};
 use kafka_broker::apis::produce::{self, Produce};
 use kafka_broker::apis::sasl_authenticate::{self, SaslAuthenticate};
@@ -514,4 +516,66 @@ fn acls_survive_restarts_with_and_without_snapshots() {
         let mut alice = login(&broker, "alice");
         assert_eq!(produce(&mut alice, "kept"), 0);
     }
+}
+
+fn describe_configs(conn: &mut Conn, resource_type: i8, name: &str) -> i16 {
+    let request = describe_configs::Request {
+        resources: vec![describe_configs::Resource {
+            resource_type,
+            resource_name: name,
+            configuration_keys: None,
+        }],
+        include_synonyms: false,
+        include_documentation: false,
+    };
+    let body = conn.send::<DescribeConfigs>(4, &request);
+    decoded::<DescribeConfigs>(&body, 4).results[0].error_code
+}
+
+fn init_producer_id(conn: &mut Conn) -> i16 {
+    let request = init_producer_id::Request {
+        transactional_id: None,
+        transaction_timeout_ms: 60_000,
+        ..Default::default()
+    };
+    let body = conn.send::<InitProducerId>(4, &request);
+    decoded::<InitProducerId>(&body, 4).error_code
+}
+
+#[test]
+fn admin_apis_check_the_resource_kafka_checks() {
+    let broker = TestBroker::start_with(SECURE);
+    let mut admin = login(&broker, "admin");
+    assert_eq!(create_topic(&mut admin, "configured"), 0);
+    let mut alice = login(&broker, "alice");
+    // Broker configs are the cluster's; topic configs the topic's.
+    const CONFIG_TOPIC: i8 = 2;
+    const CONFIG_BROKER: i8 = 4;
+    assert_eq!(
+        describe_configs(&mut alice, CONFIG_BROKER, "1"),
+        CLUSTER_AUTHORIZATION_FAILED
+    );
+    assert_eq!(
+        describe_configs(&mut alice, CONFIG_TOPIC, "configured"),
+        TOPIC_AUTHORIZATION_FAILED
+    );
+    // An idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE on some topic.
+    assert_eq!(init_producer_id(&mut alice), CLUSTER_AUTHORIZATION_FAILED);
+    const ALTER_CONFIGS: i8 = 11;
+    let granted = create(
+        &mut admin,
+        vec![
+            creation(TOPIC, "configured", LITERAL, ALTER_CONFIGS, ALLOW),
+            creation(TOPIC, "*", LITERAL, WRITE, ALLOW),
+        ],
+    );
+    assert_eq!(granted, vec![(0, None); 2]);
+    // ALTER_CONFIGS implies DESCRIBE_CONFIGS.
+    assert_eq!(describe_configs(&mut alice, CONFIG_TOPIC, "configured"), 0);
+    assert_eq!(
+        describe_configs(&mut alice, CONFIG_BROKER, "1"),
+        CLUSTER_AUTHORIZATION_FAILED
+    );
+    assert_eq!(init_producer_id(&mut alice), 0);
+    assert_eq!(describe_configs(&mut admin, CONFIG_BROKER, "1"), 0);
 }
