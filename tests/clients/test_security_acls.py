@@ -120,7 +120,7 @@ def test_confluent_acls_grant_produce_and_consume(broker):
     # A DENY overrides the ALLOW.
     deny = binding("TOPIC", topic, "READ", permission="DENY")
     admin.create_acls([deny])[deny].result(15)
-    consumer = Consumer({**conf(broker, "alice"), "group.id": group + "-2",
+    consumer = Consumer({**conf(broker, "alice"), "group.id": group,
                          "auto.offset.reset": "earliest"})
     consumer.subscribe([topic])
     error = None
