@@ -90,7 +90,7 @@ impl Api for Metadata {
             Some(topics) if !topics.is_empty() || ctx.version > 0 => Some(topics),
             _ => None,
         };
-        let topics = match requested {
+        let mut topics: Vec<Topic> = match requested {
             None => ctx
                 .storage
                 .topics()
@@ -102,7 +102,6 @@ impl Api for Metadata {
                 .map(|wanted| lookup(ctx, &request, wanted))
                 .collect(),
         };
-        let mut topics: Vec<Topic> = topics;
         for topic in &mut topics {
             if topic.topic_authorized_operations != operations::OMITTED
                 && let Some(name) = &topic.name
