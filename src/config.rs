@@ -451,6 +451,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "quota.window.size.seconds",
     "connection.failed.authentication.delay.ms",
     "authorizer.class.name",
+    "allow.everyone.if.no.acl.found",
+    "super.users",
     "connections.max.reauth.ms",
     "sasl.enabled.mechanisms",
     "ssl.client.auth",

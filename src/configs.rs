@@ -245,6 +245,7 @@ const fn dynamic(key: Key) -> BrokerKey {
 /// on a broker resource are kept as custom keys, as Kafka keeps them.
 pub static BROKER_KEYS: &[BrokerKey] = &[
     fixed(no_default("advertised.listeners", Str)),
+    fixed(key("allow.everyone.if.no.acl.found", Boolean, "false", Any)),
     fixed(no_default("authorizer.class.name", Str)),
     fixed(key("auto.create.topics.enable", Boolean, "true", Any)),
     dynamic(key("background.threads", Int, "10", AtLeast(1))),
@@ -617,6 +618,7 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     fixed(no_default("ssl.truststore.certificates", Str)),
     fixed(no_default("ssl.truststore.location", Str)),
     fixed(key("ssl.truststore.type", Str, "JKS", Any)),
+    fixed(no_default("super.users", Str)),
     fixed(key(
         "transaction.abort.timed.out.transaction.cleanup.interval.ms",
         Int,

@@ -54,6 +54,7 @@ pub const TARGETS: &[&str] = &[
     "kafka_broker::coordinator",
     "kafka_broker::logging",
     "kafka_broker::protocol",
+    "kafka_broker::security::authorizer",
     "kafka_broker::server",
     "kafka_broker::storage",
     "kafka_broker::storage::checkpoint",

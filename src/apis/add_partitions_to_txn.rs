@@ -19,6 +19,7 @@ use super::{Answer, Api, Context, txn_common};
 use crate::message;
 use crate::protocol::error::{self, ErrorCode};
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 use crate::transactions as txn;
 
 message! {
@@ -88,6 +89,13 @@ impl Api for AddPartitionsToTxn {
                 ..Response::default()
             });
         }
+        // v4+ is the brokers' batched form: a cluster action (KafkaApis).
+        if !ctx.authorize_cluster(op::CLUSTER_ACTION) {
+            return Answer::Respond(Response {
+                error_code: error::CLUSTER_AUTHORIZATION_FAILED,
+                ..Response::default()
+            });
+        }
         let results_by_transaction = request
             .transactions
             .iter()
@@ -116,11 +124,21 @@ fn add(ctx: &mut Context, transaction: &Transaction) -> TransactionResult {
     let id = transaction.transactional_id;
     let set: BTreeSet<(String, i32)> = partitions.iter().cloned().collect();
     let unknown = txn_common::unknown_partitions(ctx.storage, &set);
-    let codes: Vec<ErrorCode> = if !unknown.is_empty() {
+    // As KafkaApis: WRITE on the transactional id, then on every topic.
+    let unauthorized: BTreeSet<&str> = partitions
+        .iter()
+        .map(|(topic, _)| topic.as_str())
+        .filter(|topic| !ctx.authorize(op::WRITE, resource::TOPIC, topic))
+        .collect();
+    let codes: Vec<ErrorCode> = if !ctx.authorize(op::WRITE, resource::TRANSACTIONAL_ID, id) {
+        vec![error::TRANSACTIONAL_ID_AUTHORIZATION_FAILED; partitions.len()]
+    } else if !unknown.is_empty() || !unauthorized.is_empty() {
         partitions
             .iter()
             .map(|p| {
-                if unknown.contains(p) {
+                if unauthorized.contains(p.0.as_str()) {
+                    error::TOPIC_AUTHORIZATION_FAILED
+                } else if unknown.contains(p) {
                     error::UNKNOWN_TOPIC_OR_PARTITION
                 } else {
                     txn::OPERATION_NOT_ATTEMPTED

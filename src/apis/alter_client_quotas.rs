@@ -28,6 +28,7 @@ use crate::quotas::{
     CONNECTION_CREATION_RATE, CONSUMER_BYTE_RATE, CONTROLLER_MUTATION_RATE, PRODUCER_BYTE_RATE,
     REQUEST_PERCENTAGE,
 };
+use crate::security::authorizer::op;
 use crate::storage::client_quotas::{CLIENT_ID, IP, QuotaChange, QuotaEntity, QuotaImage, USER};
 
 message! {
@@ -77,6 +78,24 @@ impl Api for AlterClientQuotas {
     type Response<'a> = Response;
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+        if !ctx.authorize_cluster(op::ALTER_CONFIGS) {
+            let entries = request.entries.iter().map(|entry| EntryResult {
+                error_code: error::CLUSTER_AUTHORIZATION_FAILED,
+                error_message: None,
+                entity: entry
+                    .entity
+                    .iter()
+                    .map(|e| ResultEntity {
+                        entity_type: e.entity_type.to_string(),
+                        entity_name: e.entity_name.map(str::to_string),
+                    })
+                    .collect(),
+            });
+            return Answer::Respond(Response {
+                throttle_time_ms: 0,
+                entries: entries.collect(),
+            });
+        }
         let mut results: Vec<(EntityMap, i16, Option<String>)> = Vec::new();
         let mut changes = Vec::new();
         for entry in &request.entries {

@@ -15,6 +15,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::op;
 
 message! {
     pub struct Request<'a> {
@@ -61,6 +62,13 @@ impl Api for AlterPartitionReassignments {
     type Response<'a> = Response;
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+        if !ctx.authorize_cluster(op::ALTER) {
+            return Answer::Respond(Response {
+                error_code: error::CLUSTER_AUTHORIZATION_FAILED,
+                error_message: None,
+                ..Response::default()
+            });
+        }
         let allow = request.allow_replication_factor_change;
         let responses = request
             .topics

@@ -14,6 +14,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::op;
 use crate::security::scram::{ITERATIONS_MAX, ITERATIONS_MIN, Mechanism};
 use crate::security::{
     DUPLICATE_RESOURCE, RESOURCE_NOT_FOUND, UNACCEPTABLE_CREDENTIAL, UNSUPPORTED_SASL_MECHANISM,
@@ -73,6 +74,21 @@ impl Api for AlterUserScramCredentials {
     type Response<'a> = Response;
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+        if !ctx.authorize_cluster(op::ALTER) {
+            let names = request.deletions.iter().map(|d| d.name);
+            let names: std::collections::BTreeSet<&str> = names
+                .chain(request.upsertions.iter().map(|u| u.name))
+                .collect();
+            let results = names.into_iter().map(|user| UserResult {
+                user: user.to_string(),
+                error_code: error::CLUSTER_AUTHORIZATION_FAILED,
+                error_message: None,
+            });
+            return Answer::Respond(Response {
+                throttle_time_ms: 0,
+                results: results.collect(),
+            });
+        }
         let image = ctx.storage.scram_credentials();
         // Per user: its accepted change, or why it was refused (as Kafka: a user's second
         // alteration refuses both).

@@ -1,5 +1,7 @@
 //! The authorized-operations bitfields of Metadata, DescribeGroups, DescribeCluster and
-//! DescribeTopicPartitions, defined once. With no authorizer every operation a resource type
+//! DescribeTopicPartitions, defined once. With the authorizer on, each field holds the
+//! operations the ACLs allow the principal (`Context::authorized_operations`). With no
+//! authorizer every operation a resource type
 //! supports is allowed, so each bitfield is the set Kafka's `AclEntry.supportedOperations`
 //! gives for that type, one bit per `AclOperation` code (`Utils.to32BitField`). A field the
 //! request did not ask for carries [`OMITTED`], the schemas' default.
@@ -64,6 +66,29 @@ pub const CLUSTER: i32 = bits(&[
     op::ALTER,
     op::DESCRIBE,
 ]);
+
+impl crate::context::Context<'_> {
+    /// The bitfield of the operations in `all` the principal may do on the resource (with
+    /// no authorizer, `all`), or [`OMITTED`] when the request did not ask.
+    pub fn authorized_operations(
+        &self,
+        asked: bool,
+        resource_type: i8,
+        name: &str,
+        all: i32,
+    ) -> i32 {
+        if !asked {
+            return OMITTED;
+        }
+        if self.security.authorizer.is_none() {
+            return all;
+        }
+        (0..32)
+            .filter(|bit| all & (1 << bit) != 0)
+            .filter(|&bit| self.authorize(bit as i8, resource_type, name))
+            .fold(0, |field, bit| field | (1 << bit))
+    }
+}
 
 /// `all` when the request asked for the bitfield, else [`OMITTED`].
 pub fn if_asked(asked: bool, all: i32) -> i32 {

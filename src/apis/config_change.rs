@@ -15,6 +15,7 @@ use super::describe_configs::{
 use crate::configs::{self, Kind};
 use crate::logging;
 use crate::protocol::error::{self, ErrorCode};
+use crate::security::authorizer::op::ALTER_CONFIGS;
 
 /// `config_operation` values (Kafka's `AlterConfigOp.OpType`).
 pub const OP_SET: i8 = 0;
@@ -35,6 +36,28 @@ pub struct Change<'r> {
 /// The outcome for one resource: an error code and message (NONE and `None` on success).
 pub type Outcome = (ErrorCode, Option<String>);
 
+/// The authorization error for `operation` (DESCRIBE_CONFIGS or ALTER_CONFIGS) on a config
+/// resource, as Kafka maps them: a topic on the topic, a group on the group, the rest
+/// (broker, broker logger, client metrics) on the cluster. `None`: allowed.
+pub fn unauthorized(
+    ctx: &Context,
+    resource_type: i8,
+    name: &str,
+    operation: i8,
+) -> Option<ErrorCode> {
+    use crate::security::authorizer::resource;
+    let (acl_type, acl_name, code) = match resource_type {
+        RESOURCE_TOPIC => (resource::TOPIC, name, error::TOPIC_AUTHORIZATION_FAILED),
+        RESOURCE_GROUP => (resource::GROUP, name, error::GROUP_AUTHORIZATION_FAILED),
+        _ => (
+            resource::CLUSTER,
+            crate::security::authorizer::CLUSTER_NAME,
+            error::CLUSTER_AUTHORIZATION_FAILED,
+        ),
+    };
+    (!ctx.authorize(operation, acl_type, acl_name)).then_some(code)
+}
+
 /// Applies each change in request order, as Kafka does; a resource (type, name) named more
 /// than once is refused in every copy ("Each resource must appear at most once."). One pass
 /// over the resources to count them, so a large request is answered in linear time.
@@ -48,7 +71,10 @@ pub fn apply_all(ctx: &mut Context, changes: &[Change], validate_only: bool) -> 
     changes
         .iter()
         .map(|change| match named[&(change.resource_type, change.name)] {
-            1 => apply(ctx, change, validate_only),
+            1 => match unauthorized(ctx, change.resource_type, change.name, ALTER_CONFIGS) {
+                Some(code) => (code, None),
+                None => apply(ctx, change, validate_only),
+            },
             _ => invalid_request("Each resource must appear at most once."),
         })
         .collect()

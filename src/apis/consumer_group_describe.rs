@@ -15,6 +15,7 @@ use crate::consumer_groups::{Assignment, ConsumerGroup};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 use crate::storage::Storage;
 
 /// KIP-1099's member type of a member of the consumer protocol.
@@ -89,11 +90,16 @@ impl Api for ConsumerGroupDescribe {
                 if group_id.is_empty() {
                     return refused(error::INVALID_GROUP_ID, None);
                 }
+                if !ctx.authorize(op::DESCRIBE, resource::GROUP, group_id) {
+                    return refused(error::GROUP_AUTHORIZATION_FAILED, None);
+                }
                 match ctx.coordinator.consumer.group(group_id) {
                     Some(group) => {
                         let mut described = describe(group, ctx.storage);
-                        described.authorized_operations = authorized_operations::if_asked(
+                        described.authorized_operations = ctx.authorized_operations(
                             request.include_authorized_operations,
+                            resource::GROUP,
+                            group_id,
                             authorized_operations::GROUP,
                         );
                         described

@@ -16,6 +16,7 @@ use crate::consumer_groups::{
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 use crate::storage::dynamic::RESOURCE_GROUP;
 
 pub const INVALID_REGULAR_EXPRESSION: i16 = 128;
@@ -76,6 +77,10 @@ impl Api for ConsumerGroupHeartbeat {
 fn heartbeat(ctx: &mut Context, request: &Request) -> Result<Response, (i16, String)> {
     validate(request, ctx.version)?;
     let group_id = request.group_id;
+    if !ctx.authorize(op::READ, resource::GROUP, group_id) {
+        let message = "Not authorized to access group.".to_string();
+        return Err((error::GROUP_AUTHORIZATION_FAILED, message));
+    }
     if let Some(classic) = ctx.coordinator.group(group_id) {
         // An empty classic group becomes a consumer group when a member joins it, as
         // Kafka 4 converts it; a live one keeps its type (no online migration here).

@@ -3,14 +3,21 @@
 //!
 //! - v1 adds the resource pattern type (KIP-290). v2 is the first flexible version.
 //!
-//! No authorizer is served, so each creation is answered as Kafka answers without one:
-//! SECURITY_DISABLED, "No Authorizer is configured.".
+//! Without an authorizer each creation is answered as Kafka answers then: SECURITY_DISABLED,
+//! "No Authorizer is configured.". With one: ALTER on the cluster (else
+//! CLUSTER_AUTHORIZATION_FAILED for each), Kafka's validation (INVALID_REQUEST with
+//! AclControlManager's messages), and the valid new bindings written as
+//! AccessControlEntryRecords in one synced batch; a binding that exists already succeeds
+//! and writes nothing.
 
 use super::describe_acls::NO_AUTHORIZER;
 use super::{Answer, Api, Context};
 use crate::message;
+use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
 use crate::security::SECURITY_DISABLED;
+use crate::security::authorizer::{self, op};
+use crate::storage::acls::AclBinding;
 
 message! {
     pub struct Request<'a> {
@@ -45,19 +52,88 @@ impl Api for CreateAcls {
     type Request<'a> = Request<'a>;
     type Response<'a> = Response;
 
-    fn handle<'a>(_ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
-        let results = request
-            .creations
-            .iter()
-            .map(|_| CreationResult {
-                error_code: SECURITY_DISABLED,
-                error_message: Some(NO_AUTHORIZER.into()),
-            })
-            .collect();
+    fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+        let fail = |code: i16, message: &str| CreationResult {
+            error_code: code,
+            error_message: Some(message.into()),
+        };
+        if ctx.security.authorizer.is_none() {
+            let results = request
+                .creations
+                .iter()
+                .map(|_| fail(SECURITY_DISABLED, NO_AUTHORIZER))
+                .collect();
+            return Answer::Respond(Response {
+                results,
+                ..Response::default()
+            });
+        }
+        if !ctx.authorize_cluster(op::ALTER) {
+            let results = request
+                .creations
+                .iter()
+                .map(|_| CreationResult {
+                    error_code: error::CLUSTER_AUTHORIZATION_FAILED,
+                    error_message: None,
+                })
+                .collect();
+            return Answer::Respond(Response {
+                results,
+                ..Response::default()
+            });
+        }
+        let mut results = Vec::with_capacity(request.creations.len());
+        let mut new: Vec<AclBinding> = Vec::new();
+        for c in &request.creations {
+            let binding = AclBinding {
+                resource_type: c.resource_type,
+                resource_name: c.resource_name.to_string(),
+                pattern_type: c.resource_pattern_type,
+                principal: c.principal.to_string(),
+                host: c.host.to_string(),
+                operation: c.operation,
+                permission_type: c.permission_type,
+            };
+            match authorizer::validate_new(&binding) {
+                Err(message) => results.push(fail(error::INVALID_REQUEST, &message)),
+                Ok(()) => {
+                    if !ctx.storage.acls().contains(&binding) && !new.contains(&binding) {
+                        new.push(binding);
+                    }
+                    results.push(CreationResult::default());
+                }
+            }
+        }
+        let mut records = Vec::with_capacity(new.len());
+        for binding in &new {
+            match crate::storage::random_uuid() {
+                Ok(id) => records.push(binding.record(id)),
+                Err(e) => return Answer::Respond(storage_failed(&request, &e)),
+            }
+        }
+        if let Err(e) = ctx.storage.alter_acls(records) {
+            return Answer::Respond(storage_failed(&request, &e));
+        }
         Answer::Respond(Response {
             results,
             ..Response::default()
         })
+    }
+}
+
+/// Every creation failed: the metadata log could not take them.
+fn storage_failed(request: &Request, e: &std::io::Error) -> Response {
+    let results = request
+        .creations
+        .iter()
+        .map(|_| CreationResult {
+            error_code: error::UNKNOWN_SERVER_ERROR,
+            error_message: Some(format!("writing the ACLs failed: {e}")),
+        })
+        .collect();
+    Response {
+        results,
+        ..Response::default()
     }
 }
 

@@ -20,6 +20,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error::{self, ErrorCode};
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 
 message! {
     pub struct Request<'a> {
@@ -99,7 +100,11 @@ impl Api for CreatePartitions {
             if named.get(topic.name) != Some(&1) {
                 continue;
             }
-            let outcome = raise(ctx, topic, &mut budget, request.validate_only);
+            let outcome = if ctx.authorize(op::ALTER, resource::TOPIC, topic.name) {
+                raise(ctx, topic, &mut budget, request.validate_only)
+            } else {
+                Err((error::TOPIC_AUTHORIZATION_FAILED, None))
+            };
             results.push(match outcome {
                 Ok(()) => TopicResult {
                     name: topic.name.to_string(),

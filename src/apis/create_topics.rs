@@ -16,6 +16,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 
 message! {
     pub struct Request<'a> {
@@ -150,6 +151,13 @@ fn create_one(
         return fail(
             error::INVALID_REQUEST,
             format!("topic {} is named more than once", topic.name),
+        );
+    }
+    if !ctx.authorize_cluster(op::CREATE) && !ctx.authorize(op::CREATE, resource::TOPIC, topic.name)
+    {
+        return fail(
+            error::TOPIC_AUTHORIZATION_FAILED,
+            "Authorization failed.".into(),
         );
     }
     if let Err(why) = crate::storage::validate_topic_name(topic.name) {

@@ -10,6 +10,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 
 message! {
     pub struct Request<'a> {
@@ -51,6 +52,9 @@ impl Api for DeleteGroups {
 }
 
 fn delete(ctx: &mut Context, group_id: &str) -> i16 {
+    if !ctx.authorize(op::DELETE, resource::GROUP, group_id) {
+        return error::GROUP_AUTHORIZATION_FAILED;
+    }
     if group_id.is_empty() {
         return error::INVALID_GROUP_ID;
     }

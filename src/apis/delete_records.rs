@@ -16,6 +16,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 use crate::storage::log_start::DeleteRecordsError;
 
 message! {
@@ -79,6 +80,13 @@ impl Api for DeleteRecords {
 }
 
 fn delete(ctx: &mut Context, topic: &str, p: &RequestPartition) -> ResponsePartition {
+    if !ctx.authorize(op::DELETE, resource::TOPIC, topic) {
+        return ResponsePartition {
+            partition_index: p.partition_index,
+            low_watermark: -1,
+            error_code: error::TOPIC_AUTHORIZATION_FAILED,
+        };
+    }
     let result = ctx
         .storage
         .delete_records(topic, p.partition_index, p.offset);

@@ -10,6 +10,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 
 message! {
     pub struct Request<'a> {
@@ -75,6 +76,19 @@ fn delete(ctx: &mut Context, target: TopicState) -> TopicResult {
         Some(name) => ctx.storage.topic(name),
         None => ctx.storage.topic_by_id(&target.topic_id),
     };
+    let may_delete = match (target.name, found) {
+        (Some(name), _) => ctx.authorize(op::DELETE, resource::TOPIC, name),
+        (None, Some(t)) => ctx.authorize(op::DELETE, resource::TOPIC, &t.name),
+        (None, None) => true,
+    };
+    if !may_delete {
+        return TopicResult {
+            name: target.name.map(str::to_string),
+            topic_id: target.topic_id,
+            error_code: error::TOPIC_AUTHORIZATION_FAILED,
+            error_message: None,
+        };
+    }
     let Some((name, topic_id)) = found.map(|t| (t.name.clone(), t.id)) else {
         let error_code = match target.name {
             Some(_) => error::UNKNOWN_TOPIC_OR_PARTITION,

@@ -4,13 +4,19 @@
 //! - v1 adds the pattern type filter (KIP-290: LITERAL, PREFIXED, ANY, MATCH).
 //! - v2 is the first flexible version; v3 adds USER_GROUP resources (KIP-1196's reserve).
 //!
-//! No authorizer is served (`authorizer.class.name` is not supported), so every request is
-//! answered as Kafka answers without one: SECURITY_DISABLED, "No Authorizer is configured.".
+//! Without an authorizer every request is answered as Kafka answers then:
+//! SECURITY_DISABLED, "No Authorizer is configured.". With one: DESCRIBE on the cluster
+//! (else CLUSTER_AUTHORIZATION_FAILED), an unknown filter code INVALID_REQUEST, and the
+//! matching bindings grouped by resource pattern.
+
+use std::collections::BTreeMap;
 
 use super::{Answer, Api, Context};
 use crate::message;
+use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
 use crate::security::SECURITY_DISABLED;
+use crate::security::authorizer::{Filter, op};
 
 /// Kafka's message for the ACL APIs without an authorizer.
 pub const NO_AUTHORIZER: &str = "No Authorizer is configured.";
@@ -55,10 +61,53 @@ impl Api for DescribeAcls {
     type Request<'a> = Request<'a>;
     type Response<'a> = Response;
 
-    fn handle<'a>(_ctx: &mut Context, _request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+    fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+        let failed = |code: i16, message: Option<&str>| {
+            Answer::Respond(Response {
+                error_code: code,
+                error_message: message.map(str::to_string),
+                ..Response::default()
+            })
+        };
+        if ctx.security.authorizer.is_none() {
+            return failed(SECURITY_DISABLED, Some(NO_AUTHORIZER));
+        }
+        if !ctx.authorize_cluster(op::DESCRIBE) {
+            return failed(error::CLUSTER_AUTHORIZATION_FAILED, None);
+        }
+        let filter = Filter {
+            resource_type: request.resource_type_filter,
+            resource_name: request.resource_name_filter,
+            pattern_type: request.pattern_type_filter,
+            principal: request.principal_filter,
+            host: request.host_filter,
+            operation: request.operation,
+            permission_type: request.permission_type,
+        };
+        if let Err(message) = filter.validate() {
+            return failed(error::INVALID_REQUEST, Some(message));
+        }
+        let mut by_pattern: BTreeMap<(i8, &str, i8), Vec<AclDescription>> = BTreeMap::new();
+        for b in ctx.storage.acls().bindings().filter(|b| filter.matches(b)) {
+            let key = (b.resource_type, b.resource_name.as_str(), b.pattern_type);
+            by_pattern.entry(key).or_default().push(AclDescription {
+                principal: b.principal.clone(),
+                host: b.host.clone(),
+                operation: b.operation,
+                permission_type: b.permission_type,
+            });
+        }
+        let resources = by_pattern
+            .into_iter()
+            .map(|((resource_type, name, pattern_type), acls)| Resource {
+                resource_type,
+                resource_name: name.to_string(),
+                pattern_type,
+                acls,
+            })
+            .collect();
         Answer::Respond(Response {
-            error_code: SECURITY_DISABLED,
-            error_message: Some(NO_AUTHORIZER.into()),
+            resources,
             ..Response::default()
         })
     }

@@ -14,6 +14,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::op;
 use crate::storage::client_quotas::{CLIENT_ID, IP, Name, QuotaEntity, USER};
 
 message! {
@@ -63,6 +64,13 @@ impl Api for DescribeClientQuotas {
     type Response<'a> = Response;
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+        if !ctx.authorize_cluster(op::DESCRIBE_CONFIGS) {
+            return Answer::Respond(Response {
+                error_code: error::CLUSTER_AUTHORIZATION_FAILED,
+                error_message: None,
+                ..Response::default()
+            });
+        }
         let response = match Filter::parse(&request) {
             Ok(filter) => Response {
                 entries: Some(

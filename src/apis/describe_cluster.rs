@@ -64,8 +64,10 @@ impl Api for DescribeCluster {
                 rack: None,
                 is_fenced: false,
             }],
-            cluster_authorized_operations: authorized_operations::if_asked(
+            cluster_authorized_operations: ctx.authorized_operations(
                 request.include_cluster_authorized_operations,
+                crate::security::authorizer::resource::CLUSTER,
+                crate::security::authorizer::CLUSTER_NAME,
                 authorized_operations::CLUSTER,
             ),
         })

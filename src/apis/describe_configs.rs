@@ -131,7 +131,24 @@ impl Api for DescribeConfigs {
                     resource_name: resource.resource_name.to_string(),
                     configs: Vec::new(),
                 },
-                false => describe(ctx, resource, request.include_synonyms),
+                false => {
+                    let denied = super::config_change::unauthorized(
+                        ctx,
+                        resource.resource_type,
+                        resource.resource_name,
+                        crate::security::authorizer::op::DESCRIBE_CONFIGS,
+                    );
+                    match denied {
+                        Some(code) => ResourceResult {
+                            error_code: code,
+                            error_message: None,
+                            resource_type: resource.resource_type,
+                            resource_name: resource.resource_name.to_string(),
+                            configs: Vec::new(),
+                        },
+                        None => describe(ctx, resource, request.include_synonyms),
+                    }
+                }
             })
             .collect();
         Answer::Respond(Response {

@@ -14,6 +14,7 @@ use crate::coordinator::GroupState;
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 
 message! {
     pub struct Request<'a> {
@@ -59,13 +60,23 @@ impl Api for DescribeGroups {
             .groups
             .iter()
             .map(|&group_id| {
+                if !ctx.authorize(op::DESCRIBE, resource::GROUP, group_id) {
+                    return DescribedGroup {
+                        group_id: group_id.to_string(),
+                        error_code: error::GROUP_AUTHORIZATION_FAILED,
+                        authorized_operations: OMITTED,
+                        ..DescribedGroup::default()
+                    };
+                }
                 let group = describe(ctx, group_id);
                 // Kafka fills the bitfield only for a group described without error (so not
                 // for v6's GROUP_ID_NOT_FOUND).
                 let asked = request.include_authorized_operations && group.error_code == 0;
                 DescribedGroup {
-                    authorized_operations: authorized_operations::if_asked(
+                    authorized_operations: ctx.authorized_operations(
                         asked,
+                        resource::GROUP,
+                        group_id,
                         authorized_operations::GROUP,
                     ),
                     ..group

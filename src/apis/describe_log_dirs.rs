@@ -18,6 +18,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::op;
 use crate::storage::volume;
 
 message! {
@@ -66,6 +67,12 @@ impl Api for DescribeLogDirs {
     type Response<'a> = Response;
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+        if !ctx.authorize_cluster(op::DESCRIBE) {
+            return Answer::Respond(Response {
+                error_code: error::CLUSTER_AUTHORIZATION_FAILED,
+                ..Response::default()
+            });
+        }
         let asked: Option<BTreeSet<(&str, i32)>> = request.topics.as_ref().map(|topics| {
             topics
                 .iter()

@@ -12,6 +12,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 
 /// Kafka's message for UNKNOWN_TOPIC_OR_PARTITION.
 pub const UNKNOWN_TOPIC_MESSAGE: &str = "This server does not host this topic-partition.";
@@ -87,6 +88,9 @@ fn describe(ctx: &Context, topic: &str, partition_index: i32) -> ResponsePartiti
         error_message,
         active_producers: Vec::new(),
     };
+    if !ctx.authorize(op::READ, resource::TOPIC, topic) {
+        return refuse(error::TOPIC_AUTHORIZATION_FAILED, None);
+    }
     if let Err(reason) = invalid_topic_reason(topic) {
         let message = format!("Topic name is invalid: {reason}");
         return refuse(error::INVALID_TOPIC_EXCEPTION, Some(message));

@@ -16,6 +16,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::op;
 use crate::storage::metadata::Uuid;
 
 /// The metadata log's topic and partition.
@@ -90,6 +91,13 @@ impl Api for DescribeQuorum {
     type Response<'a> = Response;
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+        if !ctx.authorize_cluster(op::DESCRIBE) {
+            return Answer::Respond(Response {
+                error_code: error::CLUSTER_AUTHORIZATION_FAILED,
+                error_message: None,
+                ..Response::default()
+            });
+        }
         let is_metadata_partition = matches!(
             request.topics.as_slice(),
             [RequestTopic { topic_name: METADATA_TOPIC, partitions }]

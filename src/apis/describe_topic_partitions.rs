@@ -10,6 +10,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 
 message! {
     pub struct Request<'a> {
@@ -71,6 +72,7 @@ impl Api for DescribeTopicPartitions {
         let mut names: Vec<Cow<'a, str>> = if request.topics.is_empty() {
             ctx.storage
                 .topics()
+                .filter(|t| ctx.authorize(op::DESCRIBE, resource::TOPIC, &t.name))
                 .map(|t| t.name.clone().into())
                 .collect()
         } else {
@@ -95,11 +97,26 @@ impl Api for DescribeTopicPartitions {
                     first_partition = cursor.partition_index.max(0) as usize;
                 }
             }
+            if !ctx.authorize(op::DESCRIBE, resource::TOPIC, &name) {
+                topics.push(Topic {
+                    error_code: error::TOPIC_AUTHORIZATION_FAILED,
+                    name: Some(name),
+                    topic_authorized_operations: authorized_operations::OMITTED,
+                    ..Topic::default()
+                });
+                continue;
+            }
+            let operations = ctx.authorized_operations(
+                true,
+                resource::TOPIC,
+                &name,
+                authorized_operations::TOPIC,
+            );
             let Some(stored) = ctx.storage.topic(&name) else {
                 topics.push(Topic {
                     error_code: error::UNKNOWN_TOPIC_OR_PARTITION,
                     name: Some(name),
-                    topic_authorized_operations: authorized_operations::TOPIC,
+                    topic_authorized_operations: operations,
                     ..Topic::default()
                 });
                 continue;
@@ -143,7 +160,7 @@ impl Api for DescribeTopicPartitions {
                 name: Some(name),
                 topic_id: stored.id,
                 partitions,
-                topic_authorized_operations: authorized_operations::TOPIC,
+                topic_authorized_operations: operations,
             });
             if next_cursor.is_some() {
                 break;

@@ -7,6 +7,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 use crate::transactions as txn;
 
 message! {
@@ -48,7 +49,21 @@ impl Api for DescribeTransactions {
         let transaction_states = request
             .transactional_ids
             .iter()
-            .map(|id| describe(txns, id))
+            .map(|id| {
+                if !ctx.authorize(op::DESCRIBE, resource::TRANSACTIONAL_ID, id) {
+                    return TransactionState {
+                        transactional_id: id.to_string(),
+                        error_code: error::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                        ..TransactionState::default()
+                    };
+                }
+                let mut state = describe(txns, id);
+                // Partitions of topics the principal may not describe are left out.
+                state
+                    .topics
+                    .retain(|t| ctx.authorize(op::DESCRIBE, resource::TOPIC, &t.topic));
+                state
+            })
             .collect();
         Answer::Respond(Response {
             throttle_time_ms: 0,

@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 
 use super::{Answer, Api, Context};
 use crate::message;
+use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::op;
 use crate::security::{DUPLICATE_RESOURCE, RESOURCE_NOT_FOUND};
 
 message! {
@@ -49,6 +51,13 @@ impl Api for DescribeUserScramCredentials {
     type Response<'a> = Response;
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+        if !ctx.authorize_cluster(op::DESCRIBE) {
+            return Answer::Respond(Response {
+                error_code: error::CLUSTER_AUTHORIZATION_FAILED,
+                error_message: None,
+                ..Response::default()
+            });
+        }
         let image = ctx.storage.scram_credentials();
         // Each user once, and whether it was named more than once.
         let mut wanted: BTreeMap<&str, bool> = BTreeMap::new();

@@ -16,6 +16,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::op;
 
 /// `election_type` values (Kafka's `ElectionType`).
 pub const PREFERRED: i8 = 0;
@@ -62,6 +63,11 @@ impl Api for ElectLeaders {
     type Response<'a> = Response;
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+        if !ctx.authorize_cluster(op::ALTER) {
+            let code = error::CLUSTER_AUTHORIZATION_FAILED;
+            let message = "Cluster authorization failed.";
+            return Answer::Respond(refuse_all(&request, code, message));
+        }
         if !matches!(request.election_type, PREFERRED | UNCLEAN) {
             let message = format!("Unknown election type {}", request.election_type);
             return Answer::Respond(refuse_all(&request, error::INVALID_REQUEST, &message));

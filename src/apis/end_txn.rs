@@ -18,6 +18,7 @@ use super::{Answer, Api, Context, txn_common};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 use crate::transactions::{self as txn, EndStep, NO_PRODUCER_EPOCH, NO_PRODUCER_ID};
 
 /// The first version of transaction version 2 (an epoch bump per transaction).
@@ -48,6 +49,14 @@ impl Api for EndTxn {
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
         let mut response = Response::default();
+        if !ctx.authorize(
+            op::WRITE,
+            resource::TRANSACTIONAL_ID,
+            request.transactional_id,
+        ) {
+            response.error_code = error::TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+            return Answer::Respond(response);
+        }
         if request.transactional_id.is_empty() {
             response.error_code = error::INVALID_REQUEST;
             return Answer::Respond(response);

@@ -28,6 +28,7 @@ use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
 use crate::protocol::wire::{Records, Wire};
+use crate::security::authorizer::{op, resource};
 use crate::storage::Topic;
 
 message! {
@@ -200,6 +201,17 @@ fn throttle<'a>(ctx: &mut Context, response: Response<'a>) -> Response<'a> {
     }
 }
 
+/// Whether the principal may READ the topic (by its name; an unknown topic id has none and
+/// is answered UNKNOWN_TOPIC_ID first, as Kafka does).
+fn readable(ctx: &Context, topic: &FetchTopic) -> bool {
+    let name = match resolve(ctx, topic) {
+        Some(stored) => stored.name.as_str(),
+        None if ctx.version >= FIRST_TOPIC_ID_VERSION => return true,
+        None => topic.topic,
+    };
+    ctx.authorize(op::READ, resource::TOPIC, name)
+}
+
 fn resolve<'c>(ctx: &'c Context, topic: &FetchTopic) -> Option<&'c Topic> {
     if ctx.version >= FIRST_TOPIC_ID_VERSION {
         ctx.storage.topic_by_id(&topic.topic_id)
@@ -216,6 +228,9 @@ fn ready(ctx: &Context, request: &Request) -> bool {
         let Some(stored) = resolve(ctx, topic) else {
             return true;
         };
+        if !readable(ctx, topic) {
+            return true;
+        }
         for p in &topic.partitions {
             let Some(partition) = stored.partition(p.partition) else {
                 return true;
@@ -277,8 +292,14 @@ fn build_response<'a>(ctx: &Context, request: &Request<'a>) -> Response<'a> {
     let mut responses = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
         let stored = resolve(ctx, topic);
+        let may_read = readable(ctx, topic);
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
+            if !may_read {
+                let code = error::TOPIC_AUTHORIZATION_FAILED;
+                partitions.push(partition_answer(p.partition, code));
+                continue;
+            }
             let Some(stored) = stored else {
                 let code = if ctx.version >= FIRST_TOPIC_ID_VERSION {
                     error::UNKNOWN_TOPIC_ID

@@ -13,6 +13,10 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
+
+/// FindCoordinator's key type for transactional ids (0 is a group).
+const TRANSACTION: i8 = 1;
 
 message! {
     pub struct Request<'a> {
@@ -50,18 +54,49 @@ impl Api for FindCoordinator {
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
         let me = super::metadata::advertised_broker(ctx);
+        // DESCRIBE on the group or transactional id the key names, as KafkaApis checks it.
+        let denied = |key: &str| match request.key_type {
+            TRANSACTION if !ctx.authorize(op::DESCRIBE, resource::TRANSACTIONAL_ID, key) => {
+                Some(error::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+            }
+            TRANSACTION => None,
+            _ if !ctx.authorize(op::DESCRIBE, resource::GROUP, key) => {
+                Some(error::GROUP_AUTHORIZATION_FAILED)
+            }
+            _ => None,
+        };
         let coordinators = request
             .coordinator_keys
             .iter()
-            .map(|key| Coordinator {
-                key: key.to_string(),
-                node_id: me.node_id,
-                host: me.host.clone(),
-                port: me.port,
-                error_code: error::NONE,
-                error_message: None,
+            .map(|key| match denied(key) {
+                Some(code) => Coordinator {
+                    key: key.to_string(),
+                    node_id: -1,
+                    host: String::new(),
+                    port: -1,
+                    error_code: code,
+                    error_message: None,
+                },
+                None => Coordinator {
+                    key: key.to_string(),
+                    node_id: me.node_id,
+                    host: me.host.clone(),
+                    port: me.port,
+                    error_code: error::NONE,
+                    error_message: None,
+                },
             })
             .collect();
+        if ctx.version < 4
+            && let Some(code) = denied(request.key)
+        {
+            return Answer::Respond(Response {
+                error_code: code,
+                node_id: -1,
+                port: -1,
+                ..Response::default()
+            });
+        }
         Answer::Respond(Response {
             throttle_time_ms: 0,
             error_code: error::NONE,

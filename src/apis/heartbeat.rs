@@ -7,7 +7,9 @@
 
 use super::{Answer, Api, Context};
 use crate::message;
+use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 
 message! {
     pub struct Request<'a> {
@@ -31,12 +33,16 @@ impl Api for Heartbeat {
     type Response<'a> = Response;
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
-        let error_code = ctx.coordinator.heartbeat(
-            request.group_id,
-            request.member_id,
-            request.generation_id,
-            ctx.now,
-        );
+        let error_code = if !ctx.authorize(op::READ, resource::GROUP, request.group_id) {
+            error::GROUP_AUTHORIZATION_FAILED
+        } else {
+            ctx.coordinator.heartbeat(
+                request.group_id,
+                request.member_id,
+                request.generation_id,
+                ctx.now,
+            )
+        };
         Answer::Respond(Response {
             throttle_time_ms: 0,
             error_code,

@@ -25,6 +25,7 @@ use super::{Answer, Api, Context, txn_common};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 use crate::transactions as txn;
 
 /// A producer id or epoch that is not known (yet).
@@ -68,11 +69,20 @@ impl Api for InitProducerId {
             ..Response::default()
         };
         if let Some(id) = request.transactional_id {
-            init_transactional(ctx, id, &request, &mut response);
+            if ctx.authorize(op::WRITE, resource::TRANSACTIONAL_ID, id) {
+                init_transactional(ctx, id, &request, &mut response);
+            } else {
+                response.error_code = TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+            }
             if response.error_code != error::NONE {
                 response.producer_id = NO_PRODUCER_ID;
                 response.producer_epoch = NO_PRODUCER_EPOCH;
             }
+        } else if !ctx.authorize_cluster(op::IDEMPOTENT_WRITE)
+            && !ctx.authorize_any(op::WRITE, resource::TOPIC)
+        {
+            // An idempotent producer: IDEMPOTENT_WRITE on the cluster or WRITE on some topic.
+            response.error_code = error::CLUSTER_AUTHORIZATION_FAILED;
         } else if request.producer_id >= 0
             && request.producer_epoch >= 0
             && request.producer_epoch < i16::MAX - 1

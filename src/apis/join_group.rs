@@ -17,6 +17,7 @@ use crate::coordinator::{JoinOutcome, JoinRequest};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 
 message! {
     pub struct Request<'a> {
@@ -69,6 +70,9 @@ impl Api for JoinGroup {
     /// Joins a member; waits (parked) until the group's rebalance completes.
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
         let outcome = match ctx.wait {
+            Wait::Allowed if !ctx.authorize(op::READ, resource::GROUP, request.group_id) => {
+                JoinOutcome::Error(error::GROUP_AUTHORIZATION_FAILED, String::new())
+            }
             Wait::Allowed => join(ctx, &request),
             // A retry asks for the member its first attempt named (assigned, if the request
             // carried no id).

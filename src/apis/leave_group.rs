@@ -8,7 +8,9 @@
 
 use super::{Answer, Api, Context};
 use crate::message;
+use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 
 message! {
     pub struct Request<'a> {
@@ -49,6 +51,10 @@ impl Api for LeaveGroup {
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
         let mut response = Response::default();
+        if !ctx.authorize(op::READ, resource::GROUP, request.group_id) {
+            response.error_code = error::GROUP_AUTHORIZATION_FAILED;
+            return Answer::Respond(response);
+        }
         // v0-2 name one member; from v3 the members array does (and is empty before).
         if ctx.version < 3 {
             response.error_code =

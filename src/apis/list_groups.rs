@@ -13,6 +13,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 
 message! {
     pub struct Request<'a> {
@@ -61,8 +62,11 @@ impl Api for ListGroups {
         let matches = |filter: &[&str], value: &str| {
             filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value))
         };
+        // Kafka: DESCRIBE on the cluster lists every group, else those it may DESCRIBE.
+        let all = ctx.authorize_cluster(op::DESCRIBE);
         let groups = groups
             .into_iter()
+            .filter(|(group_id, _)| all || ctx.authorize(op::DESCRIBE, resource::GROUP, group_id))
             .filter(|(_, (_, state, kind))| {
                 matches(&request.types_filter, kind) && matches(&request.states_filter, state)
             })

@@ -23,6 +23,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 
 message! {
     pub struct Request<'a> {
@@ -114,6 +115,10 @@ fn list_offset(
         partition_index: p.partition_index,
         ..ListOffsetsPartitionResponse::default()
     };
+    if !ctx.authorize(op::DESCRIBE, resource::TOPIC, topic) {
+        answer.error_code = error::TOPIC_AUTHORIZATION_FAILED;
+        return answer;
+    }
     let Some(partition) = ctx
         .storage
         .topic(topic)

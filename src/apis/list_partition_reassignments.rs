@@ -8,6 +8,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::op;
 
 message! {
     pub struct Request<'a> {
@@ -47,7 +48,14 @@ impl Api for ListPartitionReassignments {
     type Request<'a> = Request<'a>;
     type Response<'a> = Response;
 
-    fn handle<'a>(_ctx: &mut Context, _request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+    fn handle<'a>(ctx: &mut Context, _request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+        if !ctx.authorize_cluster(op::DESCRIBE) {
+            return Answer::Respond(Response {
+                error_code: error::CLUSTER_AUTHORIZATION_FAILED,
+                error_message: None,
+                ..Response::default()
+            });
+        }
         Answer::Respond(Response {
             throttle_time_ms: 0,
             error_code: error::NONE,

@@ -14,6 +14,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 use crate::transactions::{Transactions, TxnState};
 
 const INVALID_REGULAR_EXPRESSION: i16 = 128;
@@ -82,6 +83,14 @@ impl Api for ListTransactions {
             &filter,
             crate::storage::now_ms(),
         );
+        // Only the transactional ids the principal may describe.
+        response.transaction_states.retain(|t| {
+            ctx.authorize(
+                op::DESCRIBE,
+                resource::TRANSACTIONAL_ID,
+                &t.transactional_id,
+            )
+        });
         Answer::Respond(response)
     }
 }

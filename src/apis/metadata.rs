@@ -9,6 +9,10 @@
 //! - v10: topic ids; a request topic's name may be null. v11: drops the cluster's
 //!   authorized operations (KIP-700). v12: lookup by topic id; a response topic's name is
 //!   null for an unknown id.
+//! - With the authorizer on (KafkaApis' rules): an all-topics request leaves out the topics
+//!   the principal may not DESCRIBE; a named one it may not describe is answered
+//!   TOPIC_AUTHORIZATION_FAILED, as is an unknown name to auto-create without CREATE on the
+//!   cluster or the topic. The authorized-operations fields come from the ACLs.
 //! - v13: a top-level error_code (KIP-1102), for REBOOTSTRAP_REQUIRED when a client's view
 //!   of the cluster is stale. A single node has no other brokers to point to: always 0.
 
@@ -19,6 +23,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{CLUSTER_NAME, op, resource};
 
 message! {
     pub struct Request<'a> {
@@ -85,10 +90,11 @@ impl Api for Metadata {
             Some(topics) if !topics.is_empty() || ctx.version > 0 => Some(topics),
             _ => None,
         };
-        let topics = match requested {
+        let mut topics: Vec<Topic> = match requested {
             None => ctx
                 .storage
                 .topics()
+                .filter(|t| ctx.authorize(op::DESCRIBE, resource::TOPIC, &t.name))
                 .map(|t| describe_topic(node_id, t, t.name.clone().into(), ops))
                 .collect(),
             Some(requested) => requested
@@ -96,14 +102,24 @@ impl Api for Metadata {
                 .map(|wanted| lookup(ctx, &request, wanted))
                 .collect(),
         };
+        for topic in &mut topics {
+            if topic.topic_authorized_operations != operations::OMITTED
+                && let Some(name) = &topic.name
+            {
+                topic.topic_authorized_operations =
+                    ctx.authorized_operations(true, resource::TOPIC, name, operations::TOPIC);
+            }
+        }
         Answer::Respond(Response {
             brokers: vec![advertised_broker(ctx)],
             cluster_id: Some(ctx.storage.cluster_id.clone()),
             controller_id: node_id,
             topics,
             // Asked for only up to v10 (the field is gone from v11: KIP-700).
-            cluster_authorized_operations: operations::if_asked(
+            cluster_authorized_operations: ctx.authorized_operations(
                 request.include_cluster_authorized_operations,
+                resource::CLUSTER,
+                CLUSTER_NAME,
                 operations::CLUSTER,
             ),
             ..Response::default()
@@ -118,14 +134,28 @@ fn lookup<'a>(ctx: &mut Context, request: &Request, wanted: &RequestTopic<'a>) -
         ctx.config.node_id,
         request.include_topic_authorized_operations,
     );
+    let unauthorized = |name: &'a str| {
+        missing(
+            Some(name.into()),
+            [0; 16],
+            error::TOPIC_AUTHORIZATION_FAILED,
+        )
+    };
     let Some(name) = wanted.name else {
         if let Some(topic) = ctx.storage.topic_by_id(&wanted.topic_id) {
+            if !ctx.authorize(op::DESCRIBE, resource::TOPIC, &topic.name) {
+                let name = (ctx.version < 12).then_some(Cow::Borrowed(""));
+                return missing(name, wanted.topic_id, error::TOPIC_AUTHORIZATION_FAILED);
+            }
             return describe_topic(node_id, topic, topic.name.clone().into(), ops);
         }
         // Before v12 a response name cannot be null.
         let name = (ctx.version < 12).then_some(Cow::Borrowed(""));
         return missing(name, wanted.topic_id, error::UNKNOWN_TOPIC_ID);
     };
+    if !ctx.authorize(op::DESCRIBE, resource::TOPIC, name) {
+        return unauthorized(name);
+    }
     if let Some(topic) = ctx.storage.topic(name) {
         return describe_topic(node_id, topic, name.into(), ops);
     }
@@ -140,6 +170,9 @@ fn lookup<'a>(ctx: &mut Context, request: &Request, wanted: &RequestTopic<'a>) -
     }
     if !(ctx.config.auto_create_topics && request.allow_auto_topic_creation) {
         return name_topic(error::UNKNOWN_TOPIC_OR_PARTITION);
+    }
+    if !ctx.authorize_cluster(op::CREATE) && !ctx.authorize(op::CREATE, resource::TOPIC, name) {
+        return unauthorized(name);
     }
     let partitions = ctx.config.num_partitions;
     match ctx.storage.create_topic(name, partitions, &[]) {

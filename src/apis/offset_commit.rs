@@ -16,6 +16,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 use crate::storage::offsets::Committed;
 
 /// The first version that names topics by id.
@@ -84,7 +85,9 @@ impl Api for OffsetCommit {
         );
         let unknown_group = ctx.coordinator.group(request.group_id).is_none()
             && ctx.storage.committed(request.group_id).is_none();
-        let group_error = if request.group_id.is_empty() {
+        let group_error = if !ctx.authorize(op::READ, resource::GROUP, request.group_id) {
+            error::GROUP_AUTHORIZATION_FAILED
+        } else if request.group_id.is_empty() {
             error::INVALID_GROUP_ID
         } else if let Some(code) = consumer {
             code
@@ -120,6 +123,9 @@ impl Api for OffsetCommit {
                 let error_code = match stored {
                     _ if group_error != error::NONE => group_error,
                     None if by_id => error::UNKNOWN_TOPIC_ID,
+                    _ if !may_read(ctx, stored.map_or(topic.name, |t| t.name.as_str())) => {
+                        error::TOPIC_AUTHORIZATION_FAILED
+                    }
                     Some(t) if t.partition(p.partition_index).is_some() => {
                         if metadata.len() > METADATA_BYTES_MAX {
                             OFFSET_METADATA_TOO_LARGE
@@ -160,6 +166,11 @@ impl Api for OffsetCommit {
             topics,
         })
     }
+}
+
+/// A commit needs READ on its topic.
+fn may_read(ctx: &Context, topic: &str) -> bool {
+    ctx.authorize(op::READ, resource::TOPIC, topic)
 }
 
 #[cfg(test)]

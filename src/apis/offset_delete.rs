@@ -16,6 +16,7 @@ use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
 use crate::protocol::wire::{self, Ver};
+use crate::security::authorizer::{op, resource};
 
 message! {
     pub struct Request<'a> {
@@ -70,6 +71,9 @@ impl Api for OffsetDelete {
             })
         };
         let group_id = request.group_id;
+        if !ctx.authorize(op::DELETE, resource::GROUP, group_id) {
+            return refuse(error::GROUP_AUTHORIZATION_FAILED);
+        }
         if group_id.is_empty() {
             return refuse(error::INVALID_GROUP_ID);
         }
@@ -96,12 +100,15 @@ impl Api for OffsetDelete {
             .iter()
             .map(|topic| {
                 let stored = ctx.storage.topic(topic.name);
+                let may_read = ctx.authorize(op::READ, resource::TOPIC, topic.name);
                 let partitions = topic
                     .partitions
                     .iter()
                     .map(|p| {
                         let index = p.partition_index;
-                        let error_code = if stored.and_then(|t| t.partition(index)).is_none() {
+                        let error_code = if !may_read {
+                            error::TOPIC_AUTHORIZATION_FAILED
+                        } else if stored.and_then(|t| t.partition(index)).is_none() {
                             error::UNKNOWN_TOPIC_OR_PARTITION
                         } else if subscribed.contains(topic.name) {
                             error::GROUP_SUBSCRIBED_TO_TOPIC

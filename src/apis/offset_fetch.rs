@@ -23,6 +23,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 use crate::storage::offsets::Committed;
 
 /// The first version that batches groups.
@@ -91,6 +92,24 @@ impl Api for OffsetFetch {
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
         let by_id = ctx.version >= FIRST_TOPIC_ID_VERSION;
         if ctx.version < FIRST_GROUPS_VERSION {
+            if !ctx.authorize(op::DESCRIBE, resource::GROUP, request.group_id) {
+                // Kafka's error response: the code at the top and on each partition asked.
+                let code = error::GROUP_AUTHORIZATION_FAILED;
+                let topics = request.topics.iter().flatten().map(|t| ResponseTopic {
+                    name: t.name.to_string(),
+                    topic_id: t.topic_id,
+                    partitions: t
+                        .partition_indexes
+                        .iter()
+                        .map(|&p| answer(p, None, code))
+                        .collect(),
+                });
+                return Answer::Respond(Response {
+                    topics: topics.collect(),
+                    error_code: code,
+                    ..Response::default()
+                });
+            }
             let topics = fetch(
                 ctx,
                 request.group_id,
@@ -108,11 +127,14 @@ impl Api for OffsetFetch {
             .iter()
             .map(|group| {
                 // A consumer group (KIP-848) answers only its members at their epoch.
-                let refused = ctx
-                    .coordinator
-                    .consumer
-                    .check_fetch(group.group_id, group.member_id, group.member_epoch)
-                    .filter(|code| *code != error::NONE);
+                let refused = if !ctx.authorize(op::DESCRIBE, resource::GROUP, group.group_id) {
+                    Some(error::GROUP_AUTHORIZATION_FAILED)
+                } else {
+                    ctx.coordinator
+                        .consumer
+                        .check_fetch(group.group_id, group.member_id, group.member_epoch)
+                        .filter(|code| *code != error::NONE)
+                };
                 match refused {
                     Some(error_code) => ResponseGroup {
                         group_id: group.group_id.to_string(),
@@ -149,7 +171,11 @@ fn fetch(
     require_stable: bool,
 ) -> Vec<ResponseTopic> {
     let committed = ctx.storage.committed(group_id);
+    let describable = |topic: &str| ctx.authorize(op::DESCRIBE, resource::TOPIC, topic);
     let lookup = |topic: &str, partition: i32| {
+        if !describable(topic) {
+            return answer(partition, None, error::TOPIC_AUTHORIZATION_FAILED);
+        }
         if require_stable
             && ctx
                 .storage
@@ -170,6 +196,7 @@ fn fetch(
         let topic_id = |name: &str| ctx.storage.topic(name).map(|t| t.id);
         return by_topic
             .into_iter()
+            .filter(|(name, _)| describable(name))
             .filter_map(|(name, partitions)| {
                 let topic_id = if by_id { topic_id(name)? } else { [0; 16] };
                 let name = name.to_string();

@@ -9,6 +9,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 
 /// `replica_id` of a consumer.
 pub const CONSUMER_REPLICA_ID: i32 = -1;
@@ -84,6 +85,10 @@ fn end_offset(ctx: &Context, topic: &str, p: &RequestPartition) -> EpochEndOffse
         partition: p.partition,
         ..EpochEndOffset::default()
     };
+    if !ctx.authorize(op::DESCRIBE, resource::TOPIC, topic) {
+        out.error_code = error::TOPIC_AUTHORIZATION_FAILED;
+        return out;
+    }
     match ctx
         .storage
         .topic(topic)

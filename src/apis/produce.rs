@@ -26,6 +26,9 @@
 //!   in the producer's transaction, KIP-890) and is stored: it begins or continues the
 //!   producer's transaction on the partition (`storage::producers`).
 //! - zstd before v7: UNSUPPORTED_COMPRESSION_TYPE.
+//! - with the authorizer on: WRITE on the transactional id for a transactional batch (else
+//!   TRANSACTIONAL_ID_AUTHORIZATION_FAILED everywhere), WRITE on each topic (else
+//!   TOPIC_AUTHORIZATION_FAILED for its partitions), as KafkaApis checks them.
 //!
 //! Invariant: records are borrowed from the frame and stored verbatim once they pass.
 
@@ -34,6 +37,7 @@ use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
 use crate::protocol::wire::Records;
+use crate::security::authorizer::{op, resource};
 use crate::storage::AppendError;
 use crate::storage::batch::{self, BatchError, BatchHeader};
 use crate::storage::records::{self, Invalid};
@@ -107,13 +111,20 @@ impl Api for Produce {
     /// turn's fsync (the loop writes nothing before `end_of_turn`). acks=0 gets none.
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
         let mut responses = Vec::with_capacity(request.topic_data.len());
-        // A transactional batch needs a transactional id before anything else is looked at.
-        let unauthorized = request.transactional_id.is_none() && has_transactional_batch(&request);
+        // A transactional batch needs a transactional id the principal may WRITE before
+        // anything else is looked at.
+        let unauthorized = has_transactional_batch(&request)
+            && !request
+                .transactional_id
+                .is_some_and(|id| ctx.authorize(op::WRITE, resource::TRANSACTIONAL_ID, id));
         for topic in &request.topic_data {
             let mut partition_responses = Vec::with_capacity(topic.partition_data.len());
+            let may_write = ctx.authorize(op::WRITE, resource::TOPIC, topic.name);
             for data in &topic.partition_data {
                 partition_responses.push(if unauthorized {
                     failed(data.index, error::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+                } else if !may_write {
+                    failed(data.index, error::TOPIC_AUTHORIZATION_FAILED)
                 } else {
                     produce_partition(ctx, &request, topic.name, data)
                 });

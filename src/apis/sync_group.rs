@@ -15,6 +15,7 @@ use crate::coordinator::SyncOutcome;
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 
 message! {
     pub struct Request<'a> {
@@ -58,6 +59,12 @@ impl Api for SyncGroup {
             .iter()
             .map(|a| (a.member_id, a.assignment))
             .collect();
+        if !ctx.authorize(op::READ, resource::GROUP, request.group_id) {
+            return Answer::Respond(Response {
+                error_code: error::GROUP_AUTHORIZATION_FAILED,
+                ..Response::default()
+            });
+        }
         if !consistent_protocol(ctx, &request) {
             return Answer::Respond(Response {
                 error_code: error::INCONSISTENT_GROUP_PROTOCOL,

@@ -24,6 +24,7 @@ use super::{Answer, Api, Context, txn_common};
 use crate::message;
 use crate::protocol::error::{self, ErrorCode};
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::{op, resource};
 use crate::storage::offsets::{self, Committed};
 use crate::transactions as txn;
 
@@ -80,7 +81,17 @@ impl Api for TxnOffsetCommit {
     type Response<'a> = Response;
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
-        let group_error = if request.group_id.is_empty() {
+        // As KafkaApis: WRITE on the transactional id, READ on the group (every partition
+        // gets the code), then READ on each topic.
+        let group_error = if !ctx.authorize(
+            op::WRITE,
+            resource::TRANSACTIONAL_ID,
+            request.transactional_id,
+        ) {
+            error::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+        } else if !ctx.authorize(op::READ, resource::GROUP, request.group_id) {
+            error::GROUP_AUTHORIZATION_FAILED
+        } else if request.group_id.is_empty() {
             error::INVALID_GROUP_ID
         } else if let Err(code) = check_transaction(ctx, &request) {
             code
@@ -96,6 +107,8 @@ impl Api for TxnOffsetCommit {
                 let metadata = p.committed_metadata.unwrap_or("");
                 let error_code = if group_error != error::NONE {
                     group_error
+                } else if !ctx.authorize(op::READ, resource::TOPIC, topic.name) {
+                    error::TOPIC_AUTHORIZATION_FAILED
                 } else if metadata.len() > METADATA_BYTES_MAX {
                     OFFSET_METADATA_TOO_LARGE
                 } else {

@@ -16,6 +16,7 @@ use super::{Answer, Api, Context};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
+use crate::security::authorizer::op;
 use crate::storage::AppendError;
 
 message! {
@@ -67,6 +68,7 @@ impl Api for WriteTxnMarkers {
     /// Writes every marker; the answer goes out after the turn's fsync, so an acknowledged
     /// marker is durable.
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
+        let may_write_markers = ctx.authorize_cluster(op::CLUSTER_ACTION);
         let markers = request
             .markers
             .iter()
@@ -82,7 +84,11 @@ impl Api for WriteTxnMarkers {
                             .iter()
                             .map(|&partition_index| WritableTxnMarkerPartitionResult {
                                 partition_index,
-                                error_code: write(ctx, marker, topic.name, partition_index),
+                                error_code: if may_write_markers {
+                                    write(ctx, marker, topic.name, partition_index)
+                                } else {
+                                    error::CLUSTER_AUTHORIZATION_FAILED
+                                },
                             })
                             .collect(),
                     })

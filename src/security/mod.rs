@@ -8,6 +8,7 @@
 //! (or a TLS client certificate named it); a failed authentication never leaves a session
 //! usable (the broker lingers, answers and closes).
 
+pub mod authorizer;
 pub mod jaas;
 pub mod scram;
 pub mod tls;
@@ -53,7 +54,12 @@ pub struct Security {
     /// `connection.failed.authentication.delay.ms`: how long a failed authentication's
     /// answer and close wait.
     pub failed_authentication_delay_ms: u64,
+    /// The ACL authorizer, when `authorizer.class.name` names StandardAuthorizer.
+    pub authorizer: Option<authorizer::Authorizer>,
 }
+
+/// The authorizer class Kafka's KRaft brokers use, the one `authorizer.class.name` may name.
+pub const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
 
 const MECHANISMS: [&str; 3] = [PLAIN, "SCRAM-SHA-256", "SCRAM-SHA-512"];
 
@@ -124,16 +130,39 @@ impl Security {
                 reauth_ms,
             });
         }
-        // ACLs are not enforced yet: an authorizer asked for must not silently be absent.
-        if let Some(class) = props.get("authorizer.class.name")
-            && !class.trim().is_empty()
-        {
-            return Err(bad(
-                "authorizer.class.name",
-                class,
-                "no authorizer is supported yet (ACLs are not enforced); leave it unset",
-            ));
-        }
+        let authorizer = match props.get("authorizer.class.name").map(|c| c.trim()) {
+            None | Some("") => None,
+            Some(STANDARD_AUTHORIZER) => {
+                let super_users = props
+                    .get("super.users")
+                    .map(|v| {
+                        v.split(';')
+                            .map(str::trim)
+                            .filter(|u| !u.is_empty())
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let key = "allow.everyone.if.no.acl.found";
+                let allow_if_no_acl = match props.get(key).map(|v| v.trim()) {
+                    None => false,
+                    Some(v) if v.eq_ignore_ascii_case("true") => true,
+                    Some(v) if v.eq_ignore_ascii_case("false") => false,
+                    Some(v) => return Err(bad(key, v, "not a boolean")),
+                };
+                Some(authorizer::Authorizer {
+                    super_users,
+                    allow_if_no_acl,
+                })
+            }
+            Some(class) => {
+                return Err(bad(
+                    "authorizer.class.name",
+                    class,
+                    &format!("only {STANDARD_AUTHORIZER} is supported"),
+                ));
+            }
+        };
         let delay_key = "connection.failed.authentication.delay.ms";
         let failed_authentication_delay_ms = match props.get(delay_key) {
             Some(v) => v
@@ -145,6 +174,7 @@ impl Security {
         Ok(Security {
             listeners,
             failed_authentication_delay_ms,
+            authorizer,
         })
     }
 
@@ -360,11 +390,17 @@ mod tests {
             e.0.contains("listener.name.sasl_plaintext.plain.sasl.jaas.config is not set"),
             "{e}"
         );
-        let e = security(
-            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        let e =
+            security("authorizer.class.name=kafka.security.authorizer.AclAuthorizer").unwrap_err();
+        assert!(e.0.contains("only org.apache.kafka"), "{e}");
+        let s = security(
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n\
+             super.users=User:admin; User:ops\nallow.everyone.if.no.acl.found=true",
         )
-        .unwrap_err();
-        assert!(e.0.contains("no authorizer is supported yet"), "{e}");
+        .unwrap();
+        let authorizer = s.authorizer.unwrap();
+        assert_eq!(authorizer.super_users, ["User:admin", "User:ops"]);
+        assert!(authorizer.allow_if_no_acl);
     }
 
     #[test]

@@ -17,6 +17,8 @@ const REMOVE_USER_SCRAM_CREDENTIAL_RECORD: u32 = 22;
 const FEATURE_LEVEL_RECORD: u32 = 12;
 const CLIENT_QUOTA_RECORD: u32 = 14;
 const PRODUCER_IDS_RECORD: u32 = 15;
+const ACCESS_CONTROL_ENTRY_RECORD: u32 = 23;
+const REMOVE_ACCESS_CONTROL_ENTRY_RECORD: u32 = 24;
 
 /// The feature a FeatureLevelRecord names for the metadata version.
 pub const METADATA_VERSION: &str = "metadata.version";
@@ -76,6 +78,20 @@ pub enum MetadataRecord {
     RemoveUserScramCredential {
         name: String,
         mechanism: i8,
+    },
+    /// An ACL binding, known by its id (the codes are Kafka's AclOperation etc.).
+    AccessControlEntry {
+        id: Uuid,
+        resource_type: i8,
+        resource_name: String,
+        pattern_type: i8,
+        principal: String,
+        host: String,
+        operation: i8,
+        permission_type: i8,
+    },
+    RemoveAccessControlEntry {
+        id: Uuid,
     },
     /// A record type we do not need (brokers, registrations, producer ids, ...).
     Other {
@@ -180,6 +196,19 @@ impl MetadataRecord {
                 name: r.string(true)?.to_string(),
                 mechanism: r.i8()?,
             },
+            ACCESS_CONTROL_ENTRY_RECORD => MetadataRecord::AccessControlEntry {
+                id: r.uuid()?,
+                resource_type: r.i8()?,
+                resource_name: r.string(true)?.to_string(),
+                pattern_type: r.i8()?,
+                principal: r.string(true)?.to_string(),
+                host: r.string(true)?.to_string(),
+                operation: r.i8()?,
+                permission_type: r.i8()?,
+            },
+            REMOVE_ACCESS_CONTROL_ENTRY_RECORD => {
+                MetadataRecord::RemoveAccessControlEntry { id: r.uuid()? }
+            }
             other => MetadataRecord::Other { api_key: other },
         };
         Ok(record)
@@ -283,6 +312,28 @@ impl MetadataRecord {
                 w.uvarint(REMOVE_USER_SCRAM_CREDENTIAL_RECORD).uvarint(0);
                 w.string(name, true).i8(*mechanism);
             }
+            MetadataRecord::AccessControlEntry {
+                id,
+                resource_type,
+                resource_name,
+                pattern_type,
+                principal,
+                host,
+                operation,
+                permission_type,
+            } => {
+                w.uvarint(ACCESS_CONTROL_ENTRY_RECORD).uvarint(0);
+                w.uuid(id).i8(*resource_type).string(resource_name, true);
+                w.i8(*pattern_type)
+                    .string(principal, true)
+                    .string(host, true);
+                w.i8(*operation).i8(*permission_type);
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } => {
+                w.uvarint(REMOVE_ACCESS_CONTROL_ENTRY_RECORD)
+                    .uvarint(0)
+                    .uuid(id);
+            }
             MetadataRecord::Other { api_key } => {
                 w.uvarint(*api_key).uvarint(0);
             }
@@ -375,6 +426,35 @@ mod tests {
         assert_eq!(MetadataRecord::decode(&bytes).unwrap(), record);
         // A count larger than the bytes left is refused before anything is allocated.
         assert!(MetadataRecord::decode(&[1, 14, 0, 0x7f]).is_err());
+    }
+
+    #[test]
+    fn access_control_entry_records_bytes() {
+        let record = MetadataRecord::AccessControlEntry {
+            id: [7; 16],
+            resource_type: 2,
+            resource_name: "t".into(),
+            pattern_type: 4,
+            principal: "User:a".into(),
+            host: "*".into(),
+            operation: 3,
+            permission_type: 3,
+        };
+        let mut expected = vec![1, 23, 0];
+        expected.extend_from_slice(&[7; 16]);
+        expected.extend_from_slice(&[2, 2, b't', 4, 7]);
+        expected.extend_from_slice(b"User:a");
+        expected.extend_from_slice(&[2, b'*', 3, 3, 0]);
+        let bytes = record.encode(&[0; 16]);
+        assert_eq!(bytes, expected);
+        assert_eq!(MetadataRecord::decode(&bytes).unwrap(), record);
+        let remove = MetadataRecord::RemoveAccessControlEntry { id: [7; 16] };
+        let mut expected = vec![1, 24, 0];
+        expected.extend_from_slice(&[7; 16]);
+        expected.push(0);
+        let bytes = remove.encode(&[0; 16]);
+        assert_eq!(bytes, expected);
+        assert_eq!(MetadataRecord::decode(&bytes).unwrap(), remove);
     }
 
     #[test]

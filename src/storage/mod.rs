@@ -3,6 +3,7 @@
 //! configs) and one directory of segments per partition. Invariant: this is the only module
 //! that touches files; everything in memory here is derived from the log directory.
 
+pub mod acls;
 pub mod batch;
 mod checkpoint;
 pub mod cleaner;
@@ -195,6 +196,8 @@ pub struct Storage {
     client_quotas: client_quotas::QuotaImage,
     /// SCRAM credentials, replayed from (Remove)UserScramCredentialRecords.
     scram: scram_credentials::ScramImage,
+    /// ACLs, replayed from (Remove)AccessControlEntryRecords.
+    acls: acls::AclImage,
     /// The broker's effective properties (for topic keys without an override).
     broker_properties: BTreeMap<String, String>,
     /// The log cleaner's place between slices.
@@ -265,6 +268,7 @@ impl Storage {
             broker_config_epoch: 0,
             client_quotas: client_quotas::QuotaImage::new(),
             scram: scram_credentials::ScramImage::default(),
+            acls: acls::AclImage::default(),
             deletions: deletion::Deletions::default(),
             recovery_points,
             write_health: write_health::WriteHealth::default(),
@@ -433,6 +437,8 @@ impl Storage {
                 }
                 MetadataRecord::UserScramCredential { .. }
                 | MetadataRecord::RemoveUserScramCredential { .. } => self.scram.replay(record),
+                MetadataRecord::AccessControlEntry { .. }
+                | MetadataRecord::RemoveAccessControlEntry { .. } => self.acls.replay(record),
                 MetadataRecord::Other { .. } => {}
             }
         }
@@ -719,6 +725,24 @@ impl Storage {
         self.append_metadata(&records)?;
         for record in records {
             self.scram.replay(record);
+        }
+        Ok(())
+    }
+
+    /// Every ACL.
+    pub fn acls(&self) -> &acls::AclImage {
+        &self.acls
+    }
+
+    /// Records ACL changes ((Remove)AccessControlEntryRecords, synced as one batch) and
+    /// applies them.
+    pub fn alter_acls(&mut self, records: Vec<MetadataRecord>) -> io::Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.append_metadata(&records)?;
+        for record in records {
+            self.acls.replay(record);
         }
         Ok(())
     }

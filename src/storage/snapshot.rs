@@ -380,6 +380,9 @@ impl Storage {
             });
         }
         // Kafka's image order ends with ACLs, then SCRAM credentials.
+        for (id, binding) in self.acls.iter() {
+            records.push(binding.record(*id));
+        }
         for (name, credentials) in self.scram.users() {
             for (&mechanism, c) in credentials {
                 records.push(MetadataRecord::UserScramCredential {
@@ -818,12 +821,14 @@ mod tests {
             MetadataRecord::ProducerIds { .. } => Some(4),
             MetadataRecord::ClientQuota { .. } => Some(5),
             MetadataRecord::UserScramCredential { .. } => Some(6),
+            MetadataRecord::AccessControlEntry { .. } => Some(7),
             MetadataRecord::RemoveTopic { .. }
             | MetadataRecord::RemoveUserScramCredential { .. }
+            | MetadataRecord::RemoveAccessControlEntry { .. }
             | MetadataRecord::Other { .. } => None,
         }
     }
-    const KEPT_KINDS: usize = 7;
+    const KEPT_KINDS: usize = 8;
 
     /// Everything [`Storage`] keeps from the metadata log, for comparing two replays.
     fn state(storage: &Storage) -> String {
@@ -835,12 +840,13 @@ mod tests {
             })
             .collect();
         format!(
-            "{topics:?}\n{:?}\n{:?}\n{:?}\n{}\n{:?}",
+            "{topics:?}\n{:?}\n{:?}\n{:?}\n{}\n{:?}\n{:?}",
             storage.resource_configs,
             storage.client_quotas,
             storage.metadata_version,
             storage.producer_id_block_end,
-            storage.scram
+            storage.scram,
+            storage.acls
         )
     }
 
@@ -911,6 +917,26 @@ mod tests {
             .alter_scram_credentials(vec![MetadataRecord::RemoveUserScramCredential {
                 name: "bob".into(),
                 mechanism: 2,
+            }])
+            .unwrap();
+        let acl = |name: &str| crate::storage::acls::AclBinding {
+            resource_type: 2,
+            resource_name: name.into(),
+            pattern_type: 4,
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation: 3,
+            permission_type: 3,
+        };
+        storage
+            .alter_acls(vec![
+                acl("kept").record([1; 16]),
+                acl("gone").record([2; 16]),
+            ])
+            .unwrap();
+        storage
+            .alter_acls(vec![MetadataRecord::RemoveAccessControlEntry {
+                id: [2; 16],
             }])
             .unwrap();
         // The state as a start-up replays it from the log.

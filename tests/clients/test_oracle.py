@@ -1646,33 +1646,67 @@ def case_describe_user_scram_credentials(s: Session, v: int):
         alter.ScramCredentialDeletion(name=user, mechanism=1)])
 
 
+# The oracle broker runs StandardAuthorizer with allow.everyone.if.no.acl.found=true: every
+# other case is unaffected (no ACL names its resources), and the ACL cases do real work on
+# names of their own.
+def create_acl(s: Session, name: str, pattern_type: int = 3, operation: int = 3, permission: int = 3):
+    c = REQUESTS[ApiKey.CreateAcls].AclCreation
+    resp = s.call(ApiKey.CreateAcls, 1, False, creations=[
+        c(resource_type=2, resource_name=name, resource_pattern_type=pattern_type,
+          principal="User:alice", host="*", operation=operation, permission_type=permission)])
+    if resp.results[0].error_code != 0:
+        raise SetupError(f"CreateAcls {name}: {resp}")
+
+
 def case_describe_acls(s: Session, v: int):
-    # No authorizer: Kafka answers SECURITY_DISABLED at the top level.
-    resp = s.call(ApiKey.DescribeAcls, v, True, resource_type_filter=1, resource_name_filter=None,
-                  pattern_type_filter=1, principal_filter=None, host_filter=None, operation=1,
+    name = f"oracle-acl-describe-{v}"
+    create_acl(s, name, operation=4)
+    resp = s.call(ApiKey.DescribeAcls, v, True, resource_type_filter=2, resource_name_filter=name,
+                  pattern_type_filter=2, principal_filter=None, host_filter=None, operation=1,
                   permission_type=1)
-    s.expect((resp.error_code, resp.error_message, list(resp.resources)) ==
-             (54, "No Authorizer is configured.", []), f"{resp}")
+    got = [(r.resource_type, r.resource_name, r.pattern_type,
+            [(a.principal, a.host, a.operation, a.permission_type) for a in r.acls])
+           for r in resp.resources]
+    s.expect((resp.error_code, got) == (0, [(2, name, 3, [("User:alice", "*", 4, 3)])]), f"{resp}")
+    # An unknown operation code in the filter: INVALID_REQUEST with Kafka's message.
+    resp = s.call(ApiKey.DescribeAcls, v, True, resource_type_filter=2, resource_name_filter=None,
+                  pattern_type_filter=1, principal_filter=None, host_filter=None, operation=99,
+                  permission_type=1)
+    s.expect((resp.error_code, resp.error_message) == (42, "Unknown entryFilter."), f"{resp}")
 
 
 def case_create_acls(s: Session, v: int):
     c = REQUESTS[ApiKey.CreateAcls].AclCreation
     resp = s.call(ApiKey.CreateAcls, v, True, creations=[
-        c(resource_type=2, resource_name="t", resource_pattern_type=3, principal="User:alice",
+        c(resource_type=2, resource_name=f"oracle-acl-t{v}", resource_pattern_type=3,
+          principal="User:alice", host="*", operation=3, permission_type=3),
+        c(resource_type=3, resource_name=f"oracle-acl-g{v}", resource_pattern_type=4,
+          principal="User:bob", host="*", operation=3, permission_type=2),
+        c(resource_type=2, resource_name="t", resource_pattern_type=2, principal="User:alice",
           host="*", operation=3, permission_type=3),
-        c(resource_type=3, resource_name="g", resource_pattern_type=4, principal="User:bob",
-          host="*", operation=3, permission_type=2)])
+        c(resource_type=2, resource_name="t", resource_pattern_type=3, principal="alice",
+          host="*", operation=3, permission_type=3)])
     got = [(r.error_code, r.error_message) for r in resp.results]
-    s.expect(got == [(54, "No Authorizer is configured.")] * 2, f"{got}")
+    s.expect(got == [(0, None), (0, None), (42, "Invalid patternType MATCH"),
+                     (42, "Could not parse principal from `alice` (no colon is present separating "
+                          "the principal type from the principal name)")], f"{got}")
 
 
 def case_delete_acls(s: Session, v: int):
+    name = f"oracle-acl-delete-{v}"
+    create_acl(s, name, pattern_type=4, permission=2)
     f = REQUESTS[ApiKey.DeleteAcls].DeleteAclsFilter
     resp = s.call(ApiKey.DeleteAcls, v, True, filters=[
-        f(resource_type_filter=1, resource_name_filter=None, pattern_type_filter=1, principal_filter=None,
+        f(resource_type_filter=2, resource_name_filter=name, pattern_type_filter=1, principal_filter=None,
+          host_filter=None, operation=1, permission_type=1),
+        f(resource_type_filter=0, resource_name_filter=None, pattern_type_filter=1, principal_filter=None,
           host_filter=None, operation=1, permission_type=1)])
-    got = [(r.error_code, r.error_message, list(r.matching_acls)) for r in resp.filter_results]
-    s.expect(got == [(54, "No Authorizer is configured.", [])], f"{got}")
+    got = [(r.error_code, r.error_message,
+            [(m.error_code, m.resource_type, m.resource_name, m.pattern_type, m.principal, m.host,
+              m.operation, m.permission_type) for m in r.matching_acls])
+           for r in resp.filter_results]
+    s.expect(got == [(0, None, [(0, 2, name, 4, "User:alice", "*", 3, 2)]),
+                     (42, "Unknown patternFilter.", [])], f"{got}")
 
 
 CASES: Dict[int, Callable[[Session, int], None]] = {
@@ -1757,7 +1791,10 @@ def uncovered_pairs(versions: Dict[int, Tuple[int, int]]) -> List[Tuple[str, str
     return out
 
 
-@pytest.mark.broker_props(**{"group.initial.rebalance.delay.ms": 0, "auto.create.topics.enable": "true"})
+@pytest.mark.broker_props(**{"group.initial.rebalance.delay.ms": 0, "auto.create.topics.enable": "true",
+                             "authorizer.class.name":
+                                 "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                             "allow.everyone.if.no.acl.found": "true"})
 def test_every_advertised_version_decodes_completely_and_reencodes_identically(broker):
     versions = advertised(broker)
     assert versions, "broker advertised no APIs"
