@@ -17,8 +17,8 @@ const REMOVE_USER_SCRAM_CREDENTIAL_RECORD: u32 = 22;
 const FEATURE_LEVEL_RECORD: u32 = 12;
 const CLIENT_QUOTA_RECORD: u32 = 14;
 const PRODUCER_IDS_RECORD: u32 = 15;
-const ACCESS_CONTROL_ENTRY_RECORD: u32 = 23;
-const REMOVE_ACCESS_CONTROL_ENTRY_RECORD: u32 = 24;
+const ACCESS_CONTROL_ENTRY_RECORD: u32 = 18;
+const REMOVE_ACCESS_CONTROL_ENTRY_RECORD: u32 = 19;
 
 /// The feature a FeatureLevelRecord names for the metadata version.
 pub const METADATA_VERSION: &str = "metadata.version";
@@ -440,7 +440,8 @@ mod tests {
             operation: 3,
             permission_type: 3,
         };
-        let mut expected = vec![1, 23, 0];
+        // Kafka's AccessControlEntryRecord is metadata record type 18 (its removal 19).
+        let mut expected = vec![1, 18, 0];
         expected.extend_from_slice(&[7; 16]);
         expected.extend_from_slice(&[2, 2, b't', 4, 7]);
         expected.extend_from_slice(b"User:a");
@@ -449,7 +450,7 @@ mod tests {
         assert_eq!(bytes, expected);
         assert_eq!(MetadataRecord::decode(&bytes).unwrap(), record);
         let remove = MetadataRecord::RemoveAccessControlEntry { id: [7; 16] };
-        let mut expected = vec![1, 24, 0];
+        let mut expected = vec![1, 19, 0];
         expected.extend_from_slice(&[7; 16]);
         expected.push(0);
         let bytes = remove.encode(&[0; 16]);
