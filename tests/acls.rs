@@ -12,7 +12,6 @@ use std::process::Command;
 
 use common::{Conn, TempDir, TestBroker, decoded};
 use kafka_broker::apis::create_acls::{self, CreateAcls};
-use kafka_broker::apis::create_topics::{self, CreateTopics};
 use kafka_broker::apis::delete_acls::{self, DeleteAcls};
 use kafka_broker::apis::describe_acls::{self, DescribeAcls};
 use kafka_broker::apis::describe_configs::{self, DescribeConfigs};
@@ -181,18 +180,7 @@ fn login(broker: &TestBroker, user: &str) -> Conn {
 }
 
 fn create_topic(conn: &mut Conn, name: &str) -> i16 {
-    let request = create_topics::Request {
-        topics: vec![create_topics::Topic {
-            name,
-            num_partitions: 1,
-            replication_factor: 1,
-            ..create_topics::Topic::default()
-        }],
-        timeout_ms: 10_000,
-        validate_only: false,
-    };
-    let body = conn.send::<CreateTopics>(7, &request);
-    decoded::<CreateTopics>(&body, 7).topics[0].error_code
+    common::create_topic_answer(conn, name, 1, &[]).error_code
 }
 
 fn produce(conn: &mut Conn, topic: &str) -> i16 {

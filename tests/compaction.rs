@@ -7,7 +7,6 @@ mod common;
 
 use common::{Conn, TestBroker, body_of};
 use kafka_broker::apis::Api;
-use kafka_broker::apis::create_topics::{self, CreateTopics};
 use kafka_broker::apis::produce::{self, BatchIndexAndErrorMessage, Produce};
 use kafka_broker::protocol::wire::{Records, decode};
 use kafka_broker::storage::batch;
@@ -16,27 +15,7 @@ const NONE: i16 = 0;
 const INVALID_RECORD: i16 = 87;
 
 fn create_topic(conn: &mut Conn, name: &str, configs: &[(&str, &str)]) {
-    let request = create_topics::Request {
-        topics: vec![create_topics::Topic {
-            name,
-            num_partitions: 1,
-            replication_factor: 1,
-            assignments: vec![],
-            configs: configs
-                .iter()
-                .map(|&(name, value)| create_topics::Config {
-                    name,
-                    value: Some(value),
-                })
-                .collect(),
-        }],
-        timeout_ms: 10_000,
-        validate_only: false,
-    };
-    let body = conn.send::<CreateTopics>(7, &request);
-    let response: create_topics::Response =
-        decode(&body, CreateTopics::SPEC.ver(7)).expect("decodes");
-    assert_eq!(response.topics[0].error_code, NONE, "creating {name}");
+    common::create_topic(conn, name, 1, configs);
 }
 
 /// Produces one uncompressed batch with these keys (values "v") at `version`; the partition's

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use common::{Conn, TestBroker, decoded};
 use kafka_broker::apis::Api;
 use kafka_broker::apis::alter_configs::{self, AlterConfigs};
-use kafka_broker::apis::create_topics::{self, CreateTopics};
 use kafka_broker::apis::describe_configs::{self, DescribeConfigs};
 use kafka_broker::apis::incremental_alter_configs::{self as incremental, IncrementalAlterConfigs};
 use kafka_broker::apis::list_config_resources::{self, ListConfigResources};
@@ -51,26 +50,7 @@ const DYNAMIC_BROKER_LOGGER_CONFIG: i8 = 6;
 const GROUP_CONFIG: i8 = 8;
 
 fn create_topic(conn: &mut Conn, name: &str, configs: &[(&str, &str)]) {
-    let request = create_topics::Request {
-        topics: vec![create_topics::Topic {
-            name,
-            num_partitions: 1,
-            replication_factor: 1,
-            assignments: vec![],
-            configs: configs
-                .iter()
-                .map(|&(name, value)| create_topics::Config {
-                    name,
-                    value: Some(value),
-                })
-                .collect(),
-        }],
-        timeout_ms: 10_000,
-        validate_only: false,
-    };
-    let body = conn.send::<CreateTopics>(7, &request);
-    let response = decoded::<CreateTopics>(&body, 7);
-    assert_eq!(response.topics[0].error_code, NONE, "creating {name}");
+    common::create_topic(conn, name, 1, configs);
 }
 
 /// An IncrementalAlterConfigs resource: (type, name, [(key, op, value)]).

@@ -10,7 +10,6 @@ mod common;
 use common::{Conn, TestBroker, assert_bytes, decoded};
 use kafka_broker::apis::api_versions::{self, ApiVersions};
 use kafka_broker::apis::create_partitions::{self, CreatePartitions, TopicResult};
-use kafka_broker::apis::create_topics::{self, CreateTopics};
 use kafka_broker::apis::describe_cluster::{self, DescribeCluster};
 use kafka_broker::apis::list_offsets::{self, ListOffsets};
 use kafka_broker::apis::metadata::{self, Metadata};
@@ -27,20 +26,7 @@ const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 const INVALID_REQUEST: i16 = 42;
 
 fn create_topic(conn: &mut Conn, name: &str, partitions: i32) {
-    let request = create_topics::Request {
-        topics: vec![create_topics::Topic {
-            name,
-            num_partitions: partitions,
-            replication_factor: 1,
-            assignments: vec![],
-            configs: vec![],
-        }],
-        timeout_ms: 10_000,
-        validate_only: false,
-    };
-    let body = conn.send::<CreateTopics>(7, &request);
-    let response = decoded::<CreateTopics>(&body, 7);
-    assert_eq!(response.topics[0].error_code, NONE, "creating {name}");
+    common::create_topic(conn, name, partitions, &[]);
 }
 
 fn topic<'a>(

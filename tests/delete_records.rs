@@ -11,7 +11,6 @@ use common::{
     CLIENT_ID, Conn, TestBroker, assert_bytes, decoded, read_frame, response_body, send_frame,
 };
 use kafka_broker::apis::Api;
-use kafka_broker::apis::create_topics::{self, CreateTopics};
 use kafka_broker::apis::delete_records::{self, DeleteRecords};
 use kafka_broker::apis::fetch::{self, Fetch};
 use kafka_broker::apis::list_offsets::{self, ListOffsets};
@@ -26,26 +25,7 @@ const INVALID_TOPIC_EXCEPTION: i16 = 17;
 const POLICY_VIOLATION: i16 = 44;
 
 fn create_topic(conn: &mut Conn, name: &str, partitions: i32, configs: &[(&str, &str)]) {
-    let request = create_topics::Request {
-        topics: vec![create_topics::Topic {
-            name,
-            num_partitions: partitions,
-            replication_factor: 1,
-            assignments: vec![],
-            configs: configs
-                .iter()
-                .map(|&(name, value)| create_topics::Config {
-                    name,
-                    value: Some(value),
-                })
-                .collect(),
-        }],
-        timeout_ms: 10_000,
-        validate_only: false,
-    };
-    let body = conn.send::<CreateTopics>(7, &request);
-    let response = decoded::<CreateTopics>(&body, 7);
-    assert_eq!(response.topics[0].error_code, NONE, "creating {name}");
+    common::create_topic(conn, name, partitions, configs);
 }
 
 /// Produces one batch of one keyed 100-byte record; returns its offset.

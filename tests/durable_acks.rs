@@ -15,7 +15,6 @@ use common::{
     CLIENT_ID, Conn, TempDir, TestBroker, assert_quiet, read_frame, response_body, send_frame,
 };
 use kafka_broker::apis::Api;
-use kafka_broker::apis::create_topics::{self, CreateTopics};
 use kafka_broker::apis::delete_topics::{self, DeleteTopics};
 use kafka_broker::apis::fetch::{self, Fetch};
 use kafka_broker::apis::list_offsets::{self, ListOffsets};
@@ -68,21 +67,7 @@ fn set_hold(path: &Path, on: bool) {
 }
 
 fn create_topic(conn: &mut Conn, name: &str) {
-    let request = create_topics::Request {
-        topics: vec![create_topics::Topic {
-            name,
-            num_partitions: 1,
-            replication_factor: 1,
-            assignments: vec![],
-            configs: vec![],
-        }],
-        timeout_ms: 10_000,
-        validate_only: false,
-    };
-    let body = conn.send::<CreateTopics>(7, &request);
-    let response: create_topics::Response =
-        decode(&body, CreateTopics::SPEC.ver(7)).expect("decodes");
-    assert_eq!(response.topics[0].error_code, NONE, "creating {name}");
+    common::create_topic(conn, name, 1, &[]);
 }
 
 fn produce_body(batch: &[u8], acks: i16) -> Vec<u8> {

@@ -13,7 +13,6 @@ use common::{Conn, TestBroker, assert_bytes, decoded};
 use kafka_broker::apis::alter_partition_reassignments::{
     self as alter, AlterPartitionReassignments,
 };
-use kafka_broker::apis::create_topics::{self, CreateTopics};
 use kafka_broker::apis::describe_log_dirs::{self as log_dirs, DescribeLogDirs};
 use kafka_broker::apis::describe_producers::{self as producers, DescribeProducers};
 use kafka_broker::apis::describe_quorum::{self as quorum, DescribeQuorum};
@@ -93,20 +92,7 @@ impl B {
 }
 
 fn create_topic(conn: &mut Conn, name: &str, partitions: i32) {
-    let request = create_topics::Request {
-        topics: vec![create_topics::Topic {
-            name,
-            num_partitions: partitions,
-            replication_factor: 1,
-            assignments: vec![],
-            configs: vec![],
-        }],
-        timeout_ms: 10_000,
-        validate_only: false,
-    };
-    let body = conn.send::<CreateTopics>(7, &request);
-    let response = decoded::<CreateTopics>(&body, 7);
-    assert_eq!(response.topics[0].error_code, NONE, "creating {name}");
+    common::create_topic(conn, name, partitions, &[]);
 }
 
 /// A record batch v2 of `count` records (null keys, value "v"), with the producer id, epoch

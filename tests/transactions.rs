@@ -22,7 +22,6 @@ use common::{Conn, IO_TIMEOUT, TestBroker, body_of, decoded};
 use kafka_broker::apis::Api;
 use kafka_broker::apis::add_offsets_to_txn::{self, AddOffsetsToTxn};
 use kafka_broker::apis::add_partitions_to_txn::{self, AddPartitionsToTxn};
-use kafka_broker::apis::create_topics::{self, CreateTopics};
 use kafka_broker::apis::describe_transactions::{self, DescribeTransactions};
 use kafka_broker::apis::end_txn::{self, EndTxn};
 use kafka_broker::apis::find_coordinator::{self, FindCoordinator};
@@ -58,19 +57,7 @@ const TIMESTAMP_MS: i64 = 1_700_000_000_000;
 // ---- Requests ----
 
 fn create_topic(conn: &mut Conn, name: &str, partitions: i32) {
-    let request = create_topics::Request {
-        topics: vec![create_topics::Topic {
-            name,
-            num_partitions: partitions,
-            replication_factor: 1,
-            assignments: vec![],
-            configs: vec![],
-        }],
-        timeout_ms: 10_000,
-        validate_only: false,
-    };
-    let body = conn.send::<CreateTopics>(7, &request);
-    assert_eq!(decoded::<CreateTopics>(&body, 7).topics[0].error_code, NONE);
+    common::create_topic(conn, name, partitions, &[]);
 }
 
 fn init(

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use common::{Conn, TestBroker, decoded};
 use kafka_broker::apis::add_partitions_to_txn::{self, AddPartitionsToTxn};
-use kafka_broker::apis::create_topics::{self, CreateTopics};
 use kafka_broker::apis::describe_producers::{self, DescribeProducers};
 use kafka_broker::apis::fetch::{self, Fetch};
 use kafka_broker::apis::init_producer_id::{self, InitProducerId};
@@ -36,26 +35,7 @@ const READ_UNCOMMITTED: i8 = 0;
 const READ_COMMITTED: i8 = 1;
 
 fn create_topic(conn: &mut Conn, name: &str, configs: &[(&str, &str)]) {
-    let request = create_topics::Request {
-        topics: vec![create_topics::Topic {
-            name,
-            num_partitions: 1,
-            replication_factor: 1,
-            assignments: vec![],
-            configs: configs
-                .iter()
-                .map(|&(name, value)| create_topics::Config {
-                    name,
-                    value: Some(value),
-                })
-                .collect(),
-        }],
-        timeout_ms: 10_000,
-        validate_only: false,
-    };
-    let body = conn.send::<CreateTopics>(7, &request);
-    let response = decoded::<CreateTopics>(&body, 7);
-    assert_eq!(response.topics[0].error_code, NONE, "{response:?}");
+    common::create_topic(conn, name, 1, configs);
 }
 
 /// The producer id and epoch of a transactional id (the coordinator's: its batches must be

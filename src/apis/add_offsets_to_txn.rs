@@ -15,7 +15,6 @@ use super::{Answer, Api, Context, txn_common};
 use crate::message;
 use crate::protocol::error;
 use crate::protocol::versions::ApiSpec;
-use crate::security::authorizer::{op, resource};
 use crate::storage::offsets;
 use crate::transactions as txn;
 
@@ -41,15 +40,10 @@ impl Api for AddOffsetsToTxn {
     type Response<'a> = Response;
 
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
-        // As KafkaApis: WRITE on the transactional id, then READ on the group.
-        let error_code = if !ctx.authorize(
-            op::WRITE,
-            resource::TRANSACTIONAL_ID,
-            request.transactional_id,
-        ) {
-            error::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-        } else if !ctx.authorize(op::READ, resource::GROUP, request.group_id) {
-            error::GROUP_AUTHORIZATION_FAILED
+        let refused =
+            txn_common::authorize_txn_group(ctx, request.transactional_id, request.group_id);
+        let error_code = if let Some(code) = refused {
+            code
         } else if request.transactional_id.is_empty() {
             error::INVALID_REQUEST
         } else if request.group_id.is_empty() {

@@ -71,6 +71,23 @@ pub fn unknown_partitions(
         .collect()
 }
 
+/// What KafkaApis checks first for AddOffsetsToTxn and TxnOffsetCommit: WRITE on the
+/// transactional id, then READ on the group; the code of the first refusal.
+pub fn authorize_txn_group(
+    ctx: &crate::context::Context,
+    transactional_id: &str,
+    group: &str,
+) -> Option<ErrorCode> {
+    use crate::security::authorizer::{op, resource};
+    if !ctx.authorize(op::WRITE, resource::TRANSACTIONAL_ID, transactional_id) {
+        Some(error::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+    } else if !ctx.authorize(op::READ, resource::GROUP, group) {
+        Some(error::GROUP_AUTHORIZATION_FAILED)
+    } else {
+        None
+    }
+}
+
 /// Writes the markers of every transaction whose Prepare* is durable, syncs them, then
 /// writes its Complete* state. A failed marker leaves the transaction to a later turn.
 pub fn complete_transactions(storage: &mut Storage, txns: &mut Transactions, now: Instant) {

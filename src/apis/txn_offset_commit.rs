@@ -83,14 +83,10 @@ impl Api for TxnOffsetCommit {
     fn handle<'a>(ctx: &mut Context, request: Self::Request<'a>) -> Answer<Self::Response<'a>> {
         // As KafkaApis: WRITE on the transactional id, READ on the group (every partition
         // gets the code), then READ on each topic.
-        let group_error = if !ctx.authorize(
-            op::WRITE,
-            resource::TRANSACTIONAL_ID,
-            request.transactional_id,
-        ) {
-            error::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-        } else if !ctx.authorize(op::READ, resource::GROUP, request.group_id) {
-            error::GROUP_AUTHORIZATION_FAILED
+        let refused =
+            txn_common::authorize_txn_group(ctx, request.transactional_id, request.group_id);
+        let group_error = if let Some(code) = refused {
+            code
         } else if request.group_id.is_empty() {
             error::INVALID_GROUP_ID
         } else if let Err(code) = check_transaction(ctx, &request) {

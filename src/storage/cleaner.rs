@@ -949,6 +949,25 @@ mod tests {
         out
     }
 
+    /// A fresh log dir with topic "c" (one partition) created with `configs`.
+    fn compacted_topic(
+        name: &str,
+        configs: &[(&str, &str)],
+    ) -> (std::path::PathBuf, Config, Storage) {
+        let dir = test_dir(name);
+        let config = Config {
+            log_dir: dir.clone(),
+            ..Config::default()
+        };
+        let mut storage = Storage::open(&config).unwrap();
+        let configs: Vec<(String, String)> = configs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        storage.create_topic("c", 1, &configs).unwrap();
+        (dir, config, storage)
+    }
+
     fn run_until_pass(storage: &mut Storage, now_ms: i64) {
         // Only what is durable is stable (the last stable offset bounds the cleaner).
         storage.flush(std::time::Instant::now()).unwrap();
@@ -965,20 +984,15 @@ mod tests {
 
     #[test]
     fn only_the_latest_record_per_key_survives_and_tombstones_go_after_their_horizon() {
-        let dir = test_dir("cleaner-compact");
-        let config = Config {
-            log_dir: dir.clone(),
-            ..Config::default()
-        };
-        let mut storage = Storage::open(&config).unwrap();
-        let configs = [
-            ("cleanup.policy", "compact"),
-            ("segment.bytes", "300"),
-            ("delete.retention.ms", "1000"),
-            ("min.cleanable.dirty.ratio", "0.01"),
-        ]
-        .map(|(k, v)| (k.to_string(), v.to_string()));
-        storage.create_topic("c", 1, &configs).unwrap();
+        let (dir, config, mut storage) = compacted_topic(
+            "cleaner-compact",
+            &[
+                ("cleanup.policy", "compact"),
+                ("segment.bytes", "300"),
+                ("delete.retention.ms", "1000"),
+                ("min.cleanable.dirty.ratio", "0.01"),
+            ],
+        );
         let mut produced = Vec::new();
         for i in 0..60i64 {
             let key = format!("k{}", i % 7).into_bytes();
@@ -1136,19 +1150,14 @@ mod tests {
 
     #[test]
     fn an_idempotent_producers_last_batch_is_kept_and_still_deduplicates() {
-        let dir = test_dir("cleaner-producer");
-        let config = Config {
-            log_dir: dir.clone(),
-            ..Config::default()
-        };
-        let mut storage = Storage::open(&config).unwrap();
-        let configs = [
-            ("cleanup.policy", "compact"),
-            ("segment.bytes", "200"),
-            ("min.cleanable.dirty.ratio", "0.01"),
-        ]
-        .map(|(k, v)| (k.to_string(), v.to_string()));
-        storage.create_topic("c", 1, &configs).unwrap();
+        let (_, config, mut storage) = compacted_topic(
+            "cleaner-producer",
+            &[
+                ("cleanup.policy", "compact"),
+                ("segment.bytes", "200"),
+                ("min.cleanable.dirty.ratio", "0.01"),
+            ],
+        );
         let idempotent = |seq: i32, key: &[u8]| {
             let mut b = batch::build_keyed(0, 0, 1, &[(Some(key.to_vec()), Some(b"x".to_vec()))]);
             b[43..51].copy_from_slice(&7i64.to_be_bytes());
@@ -1234,20 +1243,15 @@ mod tests {
 
     #[test]
     fn aborted_transactions_go_and_their_markers_after_the_horizon() {
-        let dir = test_dir("cleaner-txn");
-        let config = Config {
-            log_dir: dir.clone(),
-            ..Config::default()
-        };
-        let mut storage = Storage::open(&config).unwrap();
-        let configs = [
-            ("cleanup.policy", "compact"),
-            ("segment.bytes", "300"),
-            ("delete.retention.ms", "1000"),
-            ("min.cleanable.dirty.ratio", "0.01"),
-        ]
-        .map(|(k, v)| (k.to_string(), v.to_string()));
-        storage.create_topic("c", 1, &configs).unwrap();
+        let (_, config, mut storage) = compacted_topic(
+            "cleaner-txn",
+            &[
+                ("cleanup.policy", "compact"),
+                ("segment.bytes", "300"),
+                ("delete.retention.ms", "1000"),
+                ("min.cleanable.dirty.ratio", "0.01"),
+            ],
+        );
         let keyed = |pid: i64, seq: i32, transactional: bool, key: &str, value: &str| {
             let record = (
                 Some(key.as_bytes().to_vec()),
@@ -1326,19 +1330,14 @@ mod tests {
 
     #[test]
     fn an_ongoing_transaction_is_never_cleaned() {
-        let dir = test_dir("cleaner-txn-ongoing");
-        let config = Config {
-            log_dir: dir.clone(),
-            ..Config::default()
-        };
-        let mut storage = Storage::open(&config).unwrap();
-        let configs = [
-            ("cleanup.policy", "compact"),
-            ("segment.bytes", "300"),
-            ("min.cleanable.dirty.ratio", "0.01"),
-        ]
-        .map(|(k, v)| (k.to_string(), v.to_string()));
-        storage.create_topic("c", 1, &configs).unwrap();
+        let (_, _, mut storage) = compacted_topic(
+            "cleaner-txn-ongoing",
+            &[
+                ("cleanup.policy", "compact"),
+                ("segment.bytes", "300"),
+                ("min.cleanable.dirty.ratio", "0.01"),
+            ],
+        );
         let mut b = batch::build_keyed(0, 0, 1, &[(Some(b"k".to_vec()), Some(b"open".to_vec()))]);
         b[21..23].copy_from_slice(&batch::ATTR_TRANSACTIONAL.to_be_bytes());
         b[43..51].copy_from_slice(&5i64.to_be_bytes());

@@ -554,3 +554,50 @@ where
     assert_eq!(body_of(&response, v), body, "{response:?} re-encoded");
     response
 }
+
+/// CreateTopics v7 of one topic with `partitions` partitions and `configs`: its answer.
+pub fn create_topic_answer(
+    conn: &mut Conn,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> kafka_broker::apis::create_topics::TopicResult {
+    use kafka_broker::apis::create_topics::{self, CreateTopics};
+    let request = create_topics::Request {
+        topics: vec![create_topics::Topic {
+            name,
+            num_partitions: partitions,
+            replication_factor: 1,
+            assignments: vec![],
+            configs: configs
+                .iter()
+                .map(|&(name, value)| create_topics::Config {
+                    name,
+                    value: Some(value),
+                })
+                .collect(),
+        }],
+        timeout_ms: 10_000,
+        validate_only: false,
+    };
+    let body = conn.send::<CreateTopics>(7, &request);
+    let mut response = decoded::<CreateTopics>(&body, 7);
+    assert_eq!(response.topics.len(), 1, "{response:?}");
+    response.topics.remove(0)
+}
+
+/// Creates topic `name` (CreateTopics v7), asserting it was made; its topic id.
+pub fn create_topic(
+    conn: &mut Conn,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> [u8; 16] {
+    let answer = create_topic_answer(conn, name, partitions, configs);
+    assert_eq!(
+        (answer.error_code, &answer.error_message),
+        (0, &None),
+        "creating {name}: {answer:?}"
+    );
+    answer.topic_id
+}
