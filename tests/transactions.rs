@@ -79,6 +79,17 @@ fn init(
 }
 
 /// InitProducerId until it is not CONCURRENT_TRANSACTIONS (as a client retries).
+/// Topic `TOPIC`, producer "tx" initialised, partition 0 added and one record "a" produced
+/// in its transaction: the producer's id and epoch.
+fn one_record_transaction(conn: &mut Conn) -> (i64, i16) {
+    create_topic(conn, TOPIC, 1);
+    let producer = init_ok(conn, "tx", 60_000);
+    add_partitions(conn, 3, "tx", producer, &[(TOPIC, 0)]);
+    let batch = txn_batch(producer, 0, &["a"]);
+    assert_eq!(produce(conn, 11, Some("tx"), 0, &batch).0, NONE);
+    producer
+}
+
 fn init_ok(conn: &mut Conn, id: &str, timeout_ms: i32) -> (i64, i16) {
     let deadline = Instant::now() + IO_TIMEOUT;
     loop {
@@ -831,20 +842,7 @@ fn frame<A: Api>(version: i16, correlation_id: i32, request: &A::Request<'_>) ->
 fn end_txn_v5_bumps_the_epoch_per_transaction() {
     let broker = TestBroker::start();
     let mut conn = Conn::open(&broker);
-    create_topic(&mut conn, TOPIC, 1);
-    let producer = init_ok(&mut conn, "tx", 60_000);
-    add_partitions(&mut conn, 3, "tx", producer, &[(TOPIC, 0)]);
-    assert_eq!(
-        produce(
-            &mut conn,
-            11,
-            Some("tx"),
-            0,
-            &txn_batch(producer, 0, &["a"])
-        )
-        .0,
-        NONE
-    );
+    let producer = one_record_transaction(&mut conn);
     let ended = end(&mut conn, 5, "tx", producer, true);
     assert_eq!(
         (ended.error_code, ended.producer_id, ended.producer_epoch),
@@ -1107,20 +1105,7 @@ fn an_open_transaction_past_its_timeout_is_aborted_and_its_producer_fenced() {
 fn reinit_aborts_the_ongoing_transaction_then_answers_the_next_epoch() {
     let broker = TestBroker::start();
     let mut conn = Conn::open(&broker);
-    create_topic(&mut conn, TOPIC, 1);
-    let producer = init_ok(&mut conn, "tx", 60_000);
-    add_partitions(&mut conn, 3, "tx", producer, &[(TOPIC, 0)]);
-    assert_eq!(
-        produce(
-            &mut conn,
-            11,
-            Some("tx"),
-            0,
-            &txn_batch(producer, 0, &["a"])
-        )
-        .0,
-        NONE
-    );
+    let producer = one_record_transaction(&mut conn);
     // The first answer is CONCURRENT_TRANSACTIONS (the abort is under way)...
     let first = init(&mut conn, 4, Some("tx"), 60_000, (-1, -1));
     assert_eq!(
