@@ -334,8 +334,11 @@ class KpMember:
         return 0
 
     def pause(self) -> None:
-        """The application stops polling (it stays in the group; calls still run)."""
+        """The application stops polling (it stays in the group; calls still run). Returns once
+        the member's thread has finished the poll it may be in (processing and committing what
+        that poll returned), so the records and commits seen afterwards are final."""
         self._paused.set()
+        self.call(lambda: None)
 
     def arm_hold(self) -> None:
         """The next non-empty batch the member polls is kept there, not yet processed nor
