@@ -91,6 +91,12 @@ pub struct Config {
     pub socket_listen_backlog_size: i32,
     /// Members of one classic group (`group.max.size`).
     pub group_max_size: usize,
+    /// Bytes of requests buffered across every connection (`queued.max.request.bytes`;
+    /// `None`, Kafka's -1, is no bound).
+    pub queued_max_request_bytes: Option<usize>,
+    /// Closed segments' files open at once (`log.closed.segment.files.open.max`, this
+    /// broker's own).
+    pub log_closed_segment_files_open_max: usize,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
     pub auto_create_topics: bool,
@@ -142,6 +148,9 @@ impl Default for Config {
             max_connections_per_ip: i32::MAX as usize,
             socket_listen_backlog_size: 50,
             group_max_size: i32::MAX as usize,
+            queued_max_request_bytes: None,
+            log_closed_segment_files_open_max:
+                crate::storage::open_files::CLOSED_SEGMENT_FILES_OPEN_MAX,
             num_partitions: 1,
             default_replication_factor: 1,
             auto_create_topics: true,
@@ -278,6 +287,16 @@ impl Config {
             &mut c.socket_listen_backlog_size,
         )?;
         number(props, "group.max.size", &mut c.group_max_size)?;
+        let mut queued: i64 = -1;
+        number(props, "queued.max.request.bytes", &mut queued)?;
+        // Kafka's memory pool is unbounded at -1 (any value below 1, as `SocketServer`
+        // builds it: `if (maxQueuedBytes > 0) SimpleMemoryPool else NONE`).
+        c.queued_max_request_bytes = usize::try_from(queued).ok().filter(|&b| b > 0);
+        number(
+            props,
+            "log.closed.segment.files.open.max",
+            &mut c.log_closed_segment_files_open_max,
+        )?;
         number(props, "num.partitions", &mut c.num_partitions)?;
         number(
             props,
@@ -368,6 +387,12 @@ impl Config {
                 c.socket_listen_backlog_size,
             ));
         }
+        if c.log_closed_segment_files_open_max < 1 {
+            return Err(bad_num(
+                "log.closed.segment.files.open.max",
+                c.log_closed_segment_files_open_max,
+            ));
+        }
         if c.group_max_size < 1 {
             return Err(bad_num("group.max.size", c.group_max_size));
         }
@@ -431,6 +456,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "max.connections.per.ip",
     "socket.listen.backlog.size",
     "group.max.size",
+    "queued.max.request.bytes",
+    "log.closed.segment.files.open.max",
     "num.partitions",
     "default.replication.factor",
     "auto.create.topics.enable",

@@ -476,6 +476,14 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         "delete",
         EachOneOf(CLEANUP_POLICIES),
     )),
+    // This broker's own: closed segments' `.log` files open at once (Kafka keeps every
+    // segment open; here the least recently read one closes past this).
+    fixed(key(
+        "log.closed.segment.files.open.max",
+        Int,
+        "256",
+        AtLeast(1),
+    )),
     fixed(no_default("log.dir", Str)),
     fixed(key("log.dirs", Str, "/tmp/kraft-combined-logs", Any)),
     // This broker's own: a test hook (while the named file exists, completed data syncs
@@ -598,6 +606,7 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
         "86400000",
         AtLeast(1),
     )),
+    fixed(key("queued.max.request.bytes", Long, "-1", Any)),
     fixed(key("quota.window.num", Int, "11", AtLeast(1))),
     fixed(key("quota.window.size.seconds", Int, "1", AtLeast(1))),
     fixed(key("sasl.enabled.mechanisms", List, "GSSAPI", Any)),

@@ -369,9 +369,11 @@ fn build_response<'a>(ctx: &Context, request: &Request<'a>) -> Response<'a> {
                     // An offline partition (its log found corrupt, now or at start) answers
                     // as Kafka's offline log dir does; the corruption was logged once.
                     Err(_) if log.is_offline() => data.error_code = error::KAFKA_STORAGE_ERROR,
+                    // Any other failed read (a segment file that vanished or cannot be
+                    // reopened) is Kafka's KafkaStorageException too.
                     Err(e) => {
                         log::error!("fetch from {}-{}: {e}", stored.name, p.partition);
-                        data.error_code = error::UNKNOWN_SERVER_ERROR;
+                        data.error_code = error::KAFKA_STORAGE_ERROR;
                     }
                 }
             }

@@ -147,15 +147,17 @@ fn list_offset(
         LATEST_TIMESTAMP => Ok(Some((last_fetchable, -1))),
         MAX_TIMESTAMP => log.max_timestamp().map(fetchable).map_err(|e| {
             log::error!("max timestamp in {}: {e}", log.dir().display());
-            error::UNKNOWN_SERVER_ERROR
+            error::KAFKA_STORAGE_ERROR
         }),
+        // A read that fails (a segment file vanished or cannot be reopened) is Kafka's
+        // KafkaStorageException: KAFKA_STORAGE_ERROR above and below.
         // Nothing is tiered: no offset and no epoch.
         LATEST_TIERED_TIMESTAMP if since(9) => return answer,
         EARLIEST_PENDING_UPLOAD_TIMESTAMP if since(11) => return answer,
         t if t < 0 => Err(error::INVALID_REQUEST),
         t => log.offset_for_timestamp(t).map(fetchable).map_err(|e| {
             log::error!("offset lookup in {}: {e}", log.dir().display());
-            error::UNKNOWN_SERVER_ERROR
+            error::KAFKA_STORAGE_ERROR
         }),
     };
     answer.leader_epoch = partition.leader_epoch;

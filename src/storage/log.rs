@@ -18,6 +18,7 @@ use super::index::{
     self, INDEX_INTERVAL_BYTES, OFFSET_INDEX_SUFFIX, SegmentIndex, TIME_INDEX_SUFFIX,
 };
 use super::leader_epoch;
+use super::open_files::ClosedFile;
 use super::records;
 use super::recovery::{self, Corruption};
 use crate::protocol::wire::RecordSource;
@@ -31,6 +32,8 @@ const READ_SLACK_BYTES: usize = 64 << 10;
 #[derive(Debug, Clone)]
 pub struct FileSlice {
     pub file: Rc<File>,
+    /// The base offset of the segment the slice lies in.
+    pub segment: i64,
     pub position: u64,
     pub len: usize,
 }
@@ -108,7 +111,10 @@ const VERIFIED_SPANS_MAX: usize = 16;
 struct Segment {
     base_offset: i64,
     path: PathBuf,
-    file: Rc<File>,
+    /// The active segment's `.log`, open for appends; `None` once the segment is closed.
+    active: Option<Rc<File>>,
+    /// A closed segment's `.log`, opened on demand within the bound of `open_files`.
+    closed: ClosedFile,
     size: u64,
     /// The offset after the last batch in this segment.
     next_offset: i64,
@@ -149,6 +155,14 @@ enum ScanEnd {
 }
 
 impl Segment {
+    /// The segment's `.log`: the active one's, or a closed one's opened on demand.
+    fn file(&self) -> io::Result<Rc<File>> {
+        match &self.active {
+            Some(file) => Ok(Rc::clone(file)),
+            None => self.closed.get(),
+        }
+    }
+
     fn file_name(base_offset: i64) -> String {
         format!("{base_offset:020}.log")
     }
@@ -167,8 +181,9 @@ impl Segment {
     fn with(path: PathBuf, file: File, base_offset: i64, index: SegmentIndex) -> Segment {
         Segment {
             base_offset,
+            closed: ClosedFile::new(path.clone()),
             path,
-            file: Rc::new(file),
+            active: Some(Rc::new(file)),
             size: 0,
             next_offset: base_offset,
             index,
@@ -200,12 +215,13 @@ impl Segment {
         segment.max_timestamp = max_timestamp;
         segment.max_timestamp_offset = max_timestamp_offset;
         let mut position = segment.index.last_position();
+        let file = segment.file()?;
         let mut head = [0u8; HEADER_BYTES];
         while position < size {
             if position + HEADER_BYTES as u64 > size {
                 return Ok(None);
             }
-            segment.file.read_exact_at(&mut head, position)?;
+            file.read_exact_at(&mut head, position)?;
             let Some(h) = BatchHeader::parse(&head) else {
                 return Ok(None);
             };
@@ -231,12 +247,11 @@ impl Segment {
         let mut segment = Segment::with(path.to_path_buf(), file, base_offset, index);
         let mut position = 0u64;
         let mut chunk = Vec::new();
+        let file = segment.file()?;
         while position < file_len {
             let mut head = [0u8; HEADER_BYTES];
             let available = (file_len - position).min(HEADER_BYTES as u64) as usize;
-            segment
-                .file
-                .read_exact_at(&mut head[..available], position)?;
+            file.read_exact_at(&mut head[..available], position)?;
             let Some(header) = BatchHeader::parse(&head[..available]) else {
                 return Ok((segment, ScanEnd::Stopped { position }));
             };
@@ -247,7 +262,7 @@ impl Segment {
                 return Ok((segment, ScanEnd::Stopped { position }));
             }
             chunk.resize(size as usize, 0);
-            segment.file.read_exact_at(&mut chunk, position)?;
+            file.read_exact_at(&mut chunk, position)?;
             if !recovery::batch_is_valid(&chunk) {
                 return Ok((segment, ScanEnd::Stopped { position }));
             }
@@ -283,7 +298,7 @@ impl Segment {
     fn time_waited_for_roll(&mut self, timestamp: i64) -> io::Result<i64> {
         if self.first_max_timestamp.is_none() && self.size >= HEADER_BYTES as u64 {
             let mut head = [0u8; HEADER_BYTES];
-            self.file.read_exact_at(&mut head, 0)?;
+            self.file()?.read_exact_at(&mut head, 0)?;
             self.first_max_timestamp = BatchHeader::parse(&head).map(|h| h.max_timestamp);
         }
         Ok(match self.first_max_timestamp {
@@ -317,6 +332,7 @@ impl Segment {
         headers_only: bool,
         mut visit: impl FnMut(BatchLocation) -> bool,
     ) -> io::Result<()> {
+        let file = self.file()?;
         let mut buf = [0u8; WALK_BUF_BYTES];
         let mut position = start;
         let mut buf_start = position;
@@ -330,7 +346,7 @@ impl Segment {
                 let want = if jumped { HEADER_BYTES } else { WALK_BUF_BYTES };
                 buf_start = position;
                 buf_len = ((self.size - position) as usize).min(want);
-                self.file.read_exact_at(&mut buf[..buf_len], position)?;
+                file.read_exact_at(&mut buf[..buf_len], position)?;
                 continue;
             }
             let Some(header) = BatchHeader::parse(&buf[offset_in_buf..buf_len]) else {
@@ -365,7 +381,7 @@ impl Segment {
             return Ok(batch_level);
         }
         let mut bytes = vec![0u8; h.size()];
-        self.file.read_exact_at(&mut bytes, loc.position)?;
+        self.file()?.read_exact_at(&mut bytes, loc.position)?;
         let bound = records::decompressed_bytes_max(h.size().max(1 << 20));
         let mut found = None;
         let walked = records::Validator::new().for_each(&bytes, &h, bound, |_, r| {
@@ -409,7 +425,7 @@ impl Segment {
             return Ok(None);
         }
         let mut bytes = vec![0u8; (end - position) as usize];
-        self.file.read_exact_at(&mut bytes, position)?;
+        self.file()?.read_exact_at(&mut bytes, position)?;
         let mut at = 0usize;
         while let Some(header) = bytes.get(at..).and_then(BatchHeader::parse) {
             let Some(batch) = bytes.get(at..at + header.size()) else {
@@ -588,16 +604,17 @@ impl PartitionLog {
                 None => {
                     let (segment, end) = Segment::scan(dir, &path, base)?;
                     if let ScanEnd::Stopped { position } = end {
-                        let file_len = segment.file.metadata()?.len();
-                        match recovery::classify(&segment.file, position, file_len, last)? {
+                        let file = segment.file()?;
+                        let file_len = file.metadata()?.len();
+                        match recovery::classify(&file, position, file_len, last)? {
                             recovery::Stop::Torn => {
                                 warn!(
                                     "{}: truncating {} bytes of a torn write at position {position}",
                                     path.display(),
                                     file_len - position
                                 );
-                                segment.file.set_len(position)?;
-                                segment.file.sync_all()?;
+                                file.set_len(position)?;
+                                file.sync_all()?;
                             }
                             recovery::Stop::Corrupt { .. } => {
                                 corruption = Some(corruption_at(&segment, position)?);
@@ -620,6 +637,7 @@ impl PartitionLog {
                 segment.index.reopen()?;
             } else {
                 segment.close_index()?;
+                segment.active = None;
             }
             segments.push(segment);
         }
@@ -762,9 +780,13 @@ impl PartitionLog {
             .ok_or_else(|| io::Error::other("no segment"))?;
         let position = segment.size;
         segment.index.reopen()?;
-        if let Err(e) = (&*segment.file).write_all(bytes) {
+        let file = segment
+            .active
+            .clone()
+            .ok_or_else(|| io::Error::other("appending to a closed segment"))?;
+        if let Err(e) = (&*file).write_all(bytes) {
             // Leave no partial batch behind.
-            let _ = segment.file.set_len(position);
+            let _ = file.set_len(position);
             return Err(e);
         }
         let header = BatchHeader {
@@ -784,10 +806,11 @@ impl PartitionLog {
     fn roll(&mut self, base_offset: i64) -> io::Result<()> {
         if let Some(active) = self.segments.last_mut() {
             if active.dirty {
-                active.file.sync_data()?;
+                active.file()?.sync_data()?;
                 active.dirty = false;
             }
             active.close_index()?;
+            active.active = None;
         }
         info!(
             "{}: rolling new segment at offset {base_offset}",
@@ -804,7 +827,7 @@ impl PartitionLog {
     pub fn sync(&mut self) -> io::Result<bool> {
         let mut synced = false;
         for segment in self.segments.iter_mut().filter(|s| s.dirty) {
-            segment.file.sync_data()?;
+            segment.file()?.sync_data()?;
             segment.dirty = false;
             synced = true;
         }
@@ -816,17 +839,17 @@ impl PartitionLog {
     pub fn take_dirty_files(&mut self) -> Vec<Rc<File>> {
         let dirty = self.segments.iter_mut().filter(|s| s.dirty);
         dirty
-            .map(|segment| {
+            .filter_map(|segment| {
                 segment.dirty = false;
-                Rc::clone(&segment.file)
+                segment.active.clone()
             })
             .collect()
     }
 
-    /// The active segment's file and size: where the log ends.
-    pub fn end_position(&self) -> Option<(Rc<File>, u64)> {
+    /// The active segment's base offset and size: where the log ends.
+    pub fn end_position(&self) -> Option<(i64, u64)> {
         let active = self.segments.last()?;
-        Some((Rc::clone(&active.file), active.size))
+        Some((active.base_offset, active.size))
     }
 
     pub fn is_dirty(&self) -> bool {
@@ -873,7 +896,8 @@ impl PartitionLog {
                     len = bad - loc.position;
                 }
                 return Ok(Some(FileSlice {
-                    file: Rc::clone(&segment.file),
+                    file: segment.file()?,
+                    segment: segment.base_offset,
                     position: loc.position,
                     len: len as usize,
                 }));
@@ -1132,7 +1156,7 @@ impl PartitionLog {
             .partition_point(|s| s.base_offset <= max_offset)
             .saturating_sub(1);
         let segment = &self.segments[i];
-        if !Rc::ptr_eq(&segment.file, &slice.file) {
+        if segment.base_offset != slice.segment {
             // The bound lies in a later segment than the slice.
             return Ok(Some(slice));
         }
@@ -1157,7 +1181,7 @@ impl PartitionLog {
             .partition_point(|s| s.base_offset <= offset)
             .saturating_sub(1);
         // A read at a segment's end continues in a later one.
-        while i + 1 < self.segments.len() && !Rc::ptr_eq(&self.segments[i].file, &slice.file) {
+        while i + 1 < self.segments.len() && self.segments[i].base_offset != slice.segment {
             i += 1;
         }
         let Some(segment) = self.segments.get(i) else {
@@ -1232,14 +1256,15 @@ impl PartitionLog {
             return Ok(false);
         }
         let mut head = [0u8; HEADER_BYTES];
-        segment.file.read_exact_at(&mut head, position)?;
+        let file = segment.file()?;
+        file.read_exact_at(&mut head, position)?;
         let header =
             BatchHeader::parse(&head).ok_or_else(|| io::Error::other("bad batch header"))?;
         if position + header.size() as u64 > segment.size {
             return Err(io::Error::other("batch runs past its segment"));
         }
         out.resize(header.size(), 0);
-        segment.file.read_exact_at(out, position)?;
+        file.read_exact_at(out, position)?;
         Ok(true)
     }
 
@@ -1253,7 +1278,7 @@ impl PartitionLog {
             return Ok(None);
         }
         let mut head = [0u8; HEADER_BYTES];
-        segment.file.read_exact_at(&mut head, 0)?;
+        segment.file()?.read_exact_at(&mut head, 0)?;
         Ok(BatchHeader::parse(&head).map(|h| h.max_timestamp))
     }
 
@@ -1301,6 +1326,7 @@ impl PartitionLog {
             return Err(offline_error());
         }
         segment.close_index()?;
+        segment.active = None;
         self.segments[i] = segment;
         Ok(())
     }
@@ -1345,11 +1371,10 @@ fn offline_error() -> io::Error {
 /// a readable one, else the offset after the last good batch.
 fn corruption_at(segment: &Segment, position: u64) -> io::Result<Corruption> {
     let mut head = [0u8; HEADER_BYTES];
-    let file_len = segment.file.metadata()?.len();
+    let file = segment.file()?;
+    let file_len = file.metadata()?.len();
     let available = file_len.saturating_sub(position).min(HEADER_BYTES as u64) as usize;
-    segment
-        .file
-        .read_exact_at(&mut head[..available], position)?;
+    file.read_exact_at(&mut head[..available], position)?;
     let offset = BatchHeader::parse(&head[..available])
         .map(|h| h.base_offset)
         .filter(|&o| o >= segment.base_offset)

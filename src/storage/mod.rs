@@ -19,6 +19,7 @@ pub mod log_start;
 pub mod metadata;
 pub mod offsets;
 pub mod offsets_expiry;
+pub mod open_files;
 mod partitions;
 pub mod producers;
 pub mod records;
@@ -230,6 +231,7 @@ impl Storage {
     /// metadata log and recovers every partition's log.
     pub fn open(config: &Config) -> io::Result<Storage> {
         let root = config.log_dir.clone();
+        open_files::set_max(config.log_closed_segment_files_open_max);
         fs::create_dir_all(&root)?;
         let (cluster_id, directory_id) = load_meta_properties(&root, config.node_id)?;
         let clean_shutdown = take_clean_shutdown_marker(&root)?;
@@ -1232,7 +1234,7 @@ impl Storage {
         }
         let slice = partition.log.read(offset, max_bytes)?;
         Ok(slice.map(|mut slice| {
-            slice.len = durable.clamp(&slice.file, slice.position, slice.len);
+            slice.len = durable.clamp(slice.segment, slice.position, slice.len);
             slice
         }))
     }

@@ -11,11 +11,9 @@
 //! blocking fsync).
 
 use std::collections::VecDeque;
-use std::fs::File;
 use std::io;
 use std::os::fd::RawFd;
 use std::path::PathBuf;
-use std::rc::Rc;
 use std::time::Instant;
 
 use ::log::{debug, info};
@@ -26,11 +24,12 @@ use super::metadata::Uuid;
 use super::uring::Ring;
 
 /// Where a partition's durable records end: the offset after them and, when the log has a
-/// segment, the file and byte position they end at (reads are cut there).
+/// segment, the segment (its base offset) and byte position they end at (reads are cut
+/// there).
 #[derive(Clone)]
 pub struct DurableEnd {
     pub offset: i64,
-    at: Option<(Rc<File>, u64)>,
+    at: Option<(i64, u64)>,
 }
 
 impl DurableEnd {
@@ -42,10 +41,10 @@ impl DurableEnd {
         }
     }
 
-    /// How many bytes of a read of `file` from `position` lie before this end.
-    pub fn clamp(&self, file: &Rc<File>, position: u64, len: usize) -> usize {
+    /// How many bytes of a read of `segment` from `position` lie before this end.
+    pub fn clamp(&self, segment: i64, position: u64, len: usize) -> usize {
         match &self.at {
-            Some((end_file, end)) if Rc::ptr_eq(end_file, file) => {
+            Some((end_segment, end)) if *end_segment == segment => {
                 len.min(end.saturating_sub(position) as usize)
             }
             _ => len,

