@@ -387,6 +387,16 @@ impl Config {
                 c.socket_listen_backlog_size,
             ));
         }
+        if let Some(bytes) = c.queued_max_request_bytes
+            && bytes < c.socket_request_max_bytes
+        {
+            // Kafka's KafkaConfig requires it: a frame must fit an empty budget.
+            return Err(bad(
+                "queued.max.request.bytes",
+                &bytes.to_string(),
+                "queued.max.request.bytes must be larger or equal to socket.request.max.bytes",
+            ));
+        }
         if c.log_closed_segment_files_open_max < 1 {
             return Err(bad_num(
                 "log.closed.segment.files.open.max",

@@ -52,6 +52,7 @@ fn main() -> ExitCode {
         output_bytes_high: 8 << 20,
         write_bytes_per_turn: 4 << 20,
         read_bytes_per_turn: 256 << 10,
+        queued_bytes_max: config.queued_max_request_bytes,
     };
     let listen = config.listen;
     let log_dir = config.log_dir.clone();

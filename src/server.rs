@@ -213,6 +213,80 @@ pub struct Limits {
     /// Bytes read from one connection per turn, so one pipelining client cannot hold up
     /// the rest; the connection is read again next turn.
     pub read_bytes_per_turn: usize,
+    /// Bytes of requests buffered across every connection (`queued.max.request.bytes`;
+    /// `None`: no bound, Kafka's -1). See [`InputBudget`].
+    pub queued_bytes_max: Option<usize>,
+}
+
+/// The budget for buffered input across connections (`queued.max.request.bytes`), as
+/// Kafka's memory pool bounds its network threads: once a connection has read a frame's
+/// size prefix, the whole frame (prefix included) is reserved from the budget before any of
+/// its body is read, and released when the frame has been handled. A connection whose frame
+/// does not fit waits, muted (nothing more is read from its socket), in a queue; when a
+/// frame is released the queue's front tries again, then the next, in order.
+///
+/// No deadlock: a frame holding a reservation is never muted for the budget, so it
+/// completes and frees its share; every frame fits an empty budget (the budget is at least
+/// `socket.request.max.bytes`). Only the queue's front (or, with an empty queue, any
+/// connection) reads a size prefix: beyond the reservations, which never exceed the budget,
+/// the bytes buffered are the 4-byte prefixes of connections waiting for it (normally one:
+/// another holds one only if its prefix arrived split before it started waiting).
+struct InputBudget {
+    bytes_max: usize,
+    reserved: usize,
+    /// Connections waiting for budget, oldest first.
+    waiting: VecDeque<usize>,
+    /// Bytes actually buffered in connections' input buffers, and their highest mark
+    /// (logged at debug when it rises).
+    buffered: usize,
+    buffered_high: usize,
+}
+
+impl InputBudget {
+    /// Whether `id` may read a size prefix now: no connection waits before it.
+    fn may_read_prefix(&mut self, id: usize) -> bool {
+        match self.waiting.front() {
+            None => true,
+            Some(&front) if front == id => true,
+            Some(_) => {
+                if !self.waiting.contains(&id) {
+                    self.waiting.push_back(id);
+                }
+                false
+            }
+        }
+    }
+
+    /// Reserves `bytes` for `id`'s frame if they fit and no connection waits before it;
+    /// otherwise `id` waits in the queue.
+    fn try_reserve(&mut self, id: usize, bytes: usize) -> bool {
+        let first = self.waiting.front().is_none_or(|&front| front == id);
+        if first && self.reserved + bytes <= self.bytes_max {
+            self.reserved += bytes;
+            if self.waiting.front() == Some(&id) {
+                self.waiting.pop_front();
+            }
+            return true;
+        }
+        if !self.waiting.contains(&id) {
+            self.waiting.push_back(id);
+        }
+        false
+    }
+
+    /// Brings the tally of buffered bytes up to date with a connection's input (`counted`
+    /// is what the tally holds of it).
+    fn count(&mut self, counted: &mut usize, pending: usize) {
+        self.buffered = self.buffered - *counted + pending;
+        *counted = pending;
+        if self.buffered > self.buffered_high {
+            self.buffered_high = self.buffered;
+            debug!(
+                "buffered input high water: {} bytes (queued.max.request.bytes={}, {} reserved)",
+                self.buffered, self.bytes_max, self.reserved
+            );
+        }
+    }
 }
 
 const SIGNALS: Token = Token(usize::MAX);
@@ -265,6 +339,10 @@ struct Connection<P, X> {
     /// `output`, the ticket), oldest first. Output is written (to the socket, or into TLS
     /// to be encrypted) only up to the first one whose ticket is not complete.
     holds: VecDeque<(usize, u64)>,
+    /// Bytes of the input budget held for the frame being read (0: none).
+    reserved: usize,
+    /// Bytes of `input` counted in the budget's tally of buffered input.
+    counted: usize,
 }
 
 impl<P, X> Connection<P, X> {
@@ -316,6 +394,7 @@ pub struct Server<S: Service> {
     refusing_logged: bool,
     /// The service's completed ticket when held responses were last released.
     completed_ticket: u64,
+    budget: Option<InputBudget>,
 }
 
 impl<S: Service> Server<S> {
@@ -358,6 +437,13 @@ impl<S: Service> Server<S> {
             per_ip: HashMap::new(),
             refusing_logged: false,
             completed_ticket: 0,
+            budget: limits.queued_bytes_max.map(|bytes_max| InputBudget {
+                bytes_max,
+                reserved: 0,
+                waiting: VecDeque::new(),
+                buffered: 0,
+                buffered_high: 0,
+            }),
         })
     }
 
@@ -642,6 +728,8 @@ impl<S: Service> Server<S> {
             closing: None,
             close_when_written: None,
             holds: VecDeque::new(),
+            reserved: 0,
+            counted: 0,
         });
     }
 
@@ -658,7 +746,9 @@ impl<S: Service> Server<S> {
         // Touched, so flushed this turn: a lent buffer that stays empty goes back then.
         self.outputs.lend(&mut conn.output);
         // Frames already buffered go first (after a park or a full output buffer).
-        if !handle_buffered(conn, &mut self.service, &self.limits, &mut self.parked) {
+        let going = handle_buffered(conn, &mut self.service, &self.limits, &mut self.parked);
+        self.release_handled(id);
+        if !going {
             return;
         }
         let mut read_total = 0usize;
@@ -673,12 +763,21 @@ impl<S: Service> Server<S> {
                 self.rereads.push_back(id);
                 return;
             }
-            let direct = conn.pending_input().is_empty();
-            let read = if direct {
+            let direct = conn.pending_input().is_empty() && self.budget.is_none();
+            let front = self.budget.as_ref().map(|b| b.waiting.front().copied());
+            let read = if let Some(budget) = self.budget.as_mut() {
+                read_budgeted(conn, budget, self.limits.frame_bytes_max)
+            } else if direct {
                 read_transport(&mut conn.stream, &mut conn.tls, &mut self.scratch)
             } else {
                 read_into_input(conn, self.limits.frame_bytes_max)
             };
+            if self.budget.as_ref().map(|b| b.waiting.front().copied()) != front {
+                // A reservation was made or a waiting connection stepped aside: the next
+                // one in the queue tries too.
+                self.wake_waiting();
+            }
+            let conn = &mut self.connections[id];
             if conn.session.is_none()
                 && let Some(tls) = conn.tls.as_ref()
                 && !tls.is_handshaking()
@@ -716,13 +815,17 @@ impl<S: Service> Server<S> {
                         if conn.close_reason.is_none() {
                             conn.input.extend_from_slice(&scratch[used..]);
                         }
-                    } else if !handle_buffered(
-                        conn,
-                        &mut self.service,
-                        &self.limits,
-                        &mut self.parked,
-                    ) {
-                        return;
+                    } else {
+                        let going = handle_buffered(
+                            conn,
+                            &mut self.service,
+                            &self.limits,
+                            &mut self.parked,
+                        );
+                        self.release_handled(id);
+                        if !going {
+                            return;
+                        }
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
@@ -988,9 +1091,44 @@ impl<S: Service> Server<S> {
         }
     }
 
+    /// A budgeted connection whose frame was handled (its input emptied) gives back the
+    /// frame's reservation, and the connection waiting first for budget tries again.
+    fn release_handled(&mut self, id: usize) {
+        let (Some(budget), Some(conn)) = (self.budget.as_mut(), self.connections.get_mut(id))
+        else {
+            return;
+        };
+        let buffered = conn.pending_input().len();
+        budget.count(&mut conn.counted, buffered);
+        if conn.reserved > 0 && buffered == 0 {
+            budget.reserved -= std::mem::take(&mut conn.reserved);
+            self.wake_waiting();
+        }
+    }
+
+    /// The connection at the front of the budget's queue reads again (this turn).
+    fn wake_waiting(&mut self) {
+        let Some(&front) = self.budget.as_ref().and_then(|b| b.waiting.front()) else {
+            return;
+        };
+        if let Some(conn) = self.connections.get_mut(front) {
+            conn.read_pending = true;
+            self.rereads.push_back(front);
+        }
+    }
+
     fn close(&mut self, id: usize, reason: &str) {
         if let Some(mut conn) = self.connections.try_remove(id) {
             debug!("closing connection {id} from {}: {reason}", conn.peer.addr);
+            if let Some(budget) = self.budget.as_mut() {
+                budget.reserved -= conn.reserved;
+                budget.count(&mut conn.counted, 0);
+                let was_front = budget.waiting.front() == Some(&id);
+                budget.waiting.retain(|&w| w != id);
+                if conn.reserved > 0 || was_front {
+                    self.wake_waiting();
+                }
+            }
             self.refusing_logged = false;
             let ip = conn.peer.addr.ip();
             if let Some((count, logged)) = self.per_ip.get_mut(&ip) {
@@ -1032,6 +1170,50 @@ fn read_into_input<P, X>(conn: &mut Connection<P, X>, frame_bytes_max: usize) ->
     let result = read_transport(&mut conn.stream, &mut conn.tls, &mut conn.input[filled..]);
     let n = *result.as_ref().unwrap_or(&0);
     conn.input.truncate(filled + n);
+    result
+}
+
+/// Reads a connection's next bytes under the input budget (see [`InputBudget`]): its size
+/// prefix only when no connection waits for budget before it, its frame's body only once the
+/// whole frame is reserved, and never past the frame. `WouldBlock` while it waits.
+fn read_budgeted<P, X>(
+    conn: &mut Connection<P, X>,
+    budget: &mut InputBudget,
+    frame_bytes_max: usize,
+) -> io::Result<usize> {
+    let id = conn.peer.id;
+    if conn.reserved == 0 {
+        match frame_size(conn.pending_input()) {
+            None if !budget.may_read_prefix(id) => return Err(ErrorKind::WouldBlock.into()),
+            None => {}
+            Some(size) => {
+                let frame = 4 + size.min(frame_bytes_max);
+                if !budget.try_reserve(id, frame) {
+                    return Err(ErrorKind::WouldBlock.into());
+                }
+                conn.reserved = frame;
+                if conn.input_start > 0 {
+                    conn.input.drain(..conn.input_start);
+                    conn.input_start = 0;
+                }
+                // The frame's whole size at once, as Kafka's pool allocates it: its reads
+                // never grow the buffer past it.
+                conn.input
+                    .reserve_exact(frame.saturating_sub(conn.input.len()));
+            }
+        }
+    }
+    let result = read_into_input(conn, frame_bytes_max);
+    let pending = conn.pending_input().len();
+    budget.count(&mut conn.counted, pending);
+    if conn.reserved == 0
+        && frame_size(conn.pending_input()).is_none()
+        && budget.waiting.front() == Some(&id)
+    {
+        // Its prefix has not (all) arrived: it steps aside rather than hold up the queue
+        // (its socket's next event brings it back).
+        budget.waiting.pop_front();
+    }
     result
 }
 

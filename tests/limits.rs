@@ -219,3 +219,148 @@ fn a_segment_file_gone_at_reopen_is_a_storage_error() {
     assert_eq!(fetch(&mut conn, "gone", 6), (NONE, vec![(6, values_of(2))]));
     assert_eq!(fetch(&mut conn, "gone", 9), (NONE, vec![(9, values_of(3))]));
 }
+
+const BUDGET: usize = 1 << 20;
+const BUDGET_LOG: &str = "buffered input high water: ";
+
+/// A Produce v11 frame of one batch holding one record of `value` to partition 0 of
+/// `topic`, with correlation id `id`.
+fn produce_frame(topic: &str, value: &[u8], id: i32) -> Vec<u8> {
+    let batch = batch::build(0, 0, 1_700_000_000_000, &[value.to_vec()]);
+    let request = produce::Request {
+        transactional_id: None,
+        acks: -1,
+        timeout_ms: 30_000,
+        topic_data: vec![produce::TopicProduceData {
+            name: topic,
+            partition_data: vec![produce::PartitionProduceData {
+                index: 0,
+                records: Some(Records::Bytes(&batch)),
+            }],
+        }],
+    };
+    let v = Produce::SPEC.ver(11);
+    common::request_frame(
+        Produce::SPEC.key,
+        11,
+        id,
+        Some(common::CLIENT_ID),
+        &common::body_of(&request, v),
+        v.flexible,
+    )
+}
+
+/// The error code and base offset of a Produce v11 response frame's one partition.
+fn produce_answer(payload: &[u8], id: i32) -> (i16, i64) {
+    let body = common::response_body(payload, id, Produce::SPEC.response_header_flexible(11));
+    let response: produce::Response = decode(body, Produce::SPEC.ver(11)).unwrap();
+    let p = &response.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+/// The value of client `i`'s record: sizes from 50 KiB to 900 KiB (one frame of the largest
+/// leaves room for no other in the 1 MiB budget), its bytes naming the client.
+fn budget_value(i: usize) -> Vec<u8> {
+    let kib = [600, 200, 50, 900, 300][i % 5];
+    let mut value = format!("client-{i}-").into_bytes();
+    value.resize(kib << 10, b'a' + (i % 26) as u8);
+    value
+}
+
+/// With `queued.max.request.bytes` at 1 MiB (socket.request.max.bytes too), many
+/// connections each send one large Produce at once; a few send half of theirs first and the
+/// rest only after every other client has sent its whole request (a partly buffered frame
+/// must complete while the others wait for budget). Every request is answered, every record
+/// is stored exactly, and the broker's buffered input never went past the budget by more
+/// than one size prefix.
+#[test]
+fn queued_max_request_bytes_bounds_buffered_input_and_every_request_completes() {
+    use std::io::Write;
+    use std::sync::{Arc, Barrier};
+    let clients = size(16, 64);
+    let broker = TestBroker::start_logging(
+        common::TempDir::new("budget"),
+        &format!("queued.max.request.bytes={BUDGET}\nsocket.request.max.bytes={BUDGET}"),
+        "info,kafka_broker::server=debug",
+    );
+    let mut conn = Conn::open(&broker);
+    create_topic(&mut conn, "budget", 1, &[]);
+    let sent = Arc::new(Barrier::new(clients));
+    let threads: Vec<_> = (0..clients)
+        .map(|i| {
+            let mut stream = broker.connect();
+            let sent = Arc::clone(&sent);
+            std::thread::spawn(move || {
+                let frame = produce_frame("budget", &budget_value(i), i as i32);
+                if i % 4 == 0 {
+                    let half = frame.len() / 2;
+                    stream.write_all(&frame[..half]).unwrap();
+                    sent.wait();
+                    stream.write_all(&frame[half..]).unwrap();
+                } else {
+                    // Written by a helper thread: the broker may not read it all before
+                    // the half-senders finish theirs.
+                    let mut writer = stream.try_clone().unwrap();
+                    let write = std::thread::spawn(move || writer.write_all(&frame).unwrap());
+                    sent.wait();
+                    write.join().unwrap();
+                }
+                produce_answer(&common::read_frame(&mut stream), i as i32)
+            })
+        })
+        .collect();
+    let answers: Vec<(i16, i64)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let mut offsets: Vec<i64> = answers.iter().map(|&(_, offset)| offset).collect();
+    assert!(answers.iter().all(|&(code, _)| code == NONE), "{answers:?}");
+    offsets.sort_unstable();
+    assert_eq!(offsets, (0..clients as i64).collect::<Vec<_>>());
+    for (i, &(_, offset)) in answers.iter().enumerate() {
+        let (code, served) = fetch(&mut conn, "budget", offset);
+        assert_eq!(code, NONE);
+        assert_eq!(served[0], (offset, vec![budget_value(i)]), "client {i}");
+    }
+    // Every line the reads logged is in: the clients' connections closed after them.
+    drop(conn);
+    let log = broker.wait_for_log("closing connection", clients + 1);
+    let high = log
+        .lines()
+        .filter_map(|line| line.split_once(BUDGET_LOG))
+        .map(|(_, rest)| rest.split(' ').next().unwrap().parse::<usize>().unwrap())
+        .max()
+        .expect("the budget's high water is logged");
+    assert!(high <= BUDGET + 4, "{high} bytes buffered, budget {BUDGET}");
+    assert!(
+        high >= 900 << 10,
+        "the largest frame was buffered whole: {high}"
+    );
+}
+
+/// As Kafka's KafkaConfig requires, a budget must hold the largest frame: a smaller one
+/// stops start-up (status 2) with Kafka's message; -1 (the default) and 0 are no bound.
+#[test]
+fn queued_max_request_bytes_below_the_frame_limit_is_refused() {
+    let dir = common::TempDir::new("budget-config");
+    let path = common::write_file(
+        dir.path(),
+        "small.properties",
+        "socket.request.max.bytes=1048576\nqueued.max.request.bytes=1048575\n",
+    );
+    let out = std::process::Command::new(common::broker_bin())
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "queued.max.request.bytes must be larger or equal to socket.request.max.bytes"
+        ),
+        "{stderr}"
+    );
+    for unbounded in ["-1", "0"] {
+        let broker = TestBroker::start_with(&format!("queued.max.request.bytes={unbounded}"));
+        let mut conn = Conn::open(&broker);
+        create_topic(&mut conn, "t", 1, &[]);
+        assert_eq!(produce(&mut conn, "t", &values_of(0)), (NONE, 0));
+    }
+}

@@ -118,10 +118,16 @@ impl TestBroker {
     /// The broker's stderr is drained into [`TestBroker::log`]; `BROKER_RUST_LOG` (default
     /// `info`) sets its `RUST_LOG`.
     pub fn start_in(dir: TempDir, extra: &str) -> TestBroker {
+        let level = std::env::var("BROKER_RUST_LOG").unwrap_or_else(|_| "info".into());
+        TestBroker::start_logging(dir, extra, &level)
+    }
+
+    /// [`TestBroker::start_in`] with `RUST_LOG` set to `level` (a test that reads a debug
+    /// line of the broker's).
+    pub fn start_logging(dir: TempDir, extra: &str, level: &str) -> TestBroker {
         let log_dir = dir.path().join(LOG_DIR_NAME);
         std::fs::create_dir_all(&log_dir).expect("create log dir");
         let properties = write_properties(dir.path(), &log_dir, extra);
-        let level = std::env::var("BROKER_RUST_LOG").unwrap_or_else(|_| "info".into());
         let mut child = Command::new(broker_bin())
             .arg(&properties)
             .env("RUST_LOG", level)
