@@ -66,7 +66,10 @@ pub struct Group {
     pub protocol_name: Option<String>,
     pub leader: Option<String>,
     pub members: BTreeMap<String, Member>,
-    /// Member ids handed out with MEMBER_ID_REQUIRED that have not joined yet.
+    /// Member ids handed out with MEMBER_ID_REQUIRED that have not joined yet, each with
+    /// when it expires: after the session timeout its JoinGroup gave, as Kafka's pending
+    /// member timer. They do not count toward `group.max.size` (Kafka's
+    /// `acceptJoiningMember` counts members), but their rejoin is checked against it.
     pub pending: BTreeMap<String, Instant>,
     /// When the rebalance in progress completes even if members are missing.
     pub rebalance_deadline: Option<Instant>,
@@ -87,6 +90,24 @@ impl Group {
             pending: BTreeMap::new(),
             rebalance_deadline: None,
             initial_rebalance: false,
+        }
+    }
+
+    /// Whether a JoinGroup from `member_id` may join, as Kafka's `acceptJoiningMember`: an
+    /// empty group takes anyone; one preparing a rebalance takes its members already
+    /// waiting in it, and others while fewer than `size_max` wait (members that do not
+    /// rejoin leave when it completes); otherwise its members, and others while it has
+    /// fewer than `size_max`. A pending member id is not a member yet.
+    fn accepts(&self, member_id: &str, size_max: usize) -> bool {
+        match self.state {
+            GroupState::Empty => true,
+            GroupState::PreparingRebalance => {
+                self.members.get(member_id).is_some_and(|m| m.awaiting_join)
+                    || self.members.values().filter(|m| m.awaiting_join).count() < size_max
+            }
+            GroupState::CompletingRebalance | GroupState::Stable => {
+                self.members.contains_key(member_id) || self.members.len() < size_max
+            }
         }
     }
 
@@ -304,15 +325,12 @@ impl Coordinator {
                 );
             }
         }
-        // As Kafka's acceptJoiningMember: a member (or pending member, or static member
-        // coming back) is always let in; a new one only while the group has room.
-        let known = !req.member_id.is_empty()
-            && (group.members.contains_key(req.member_id)
-                || group.pending.contains_key(req.member_id));
+        // As Kafka's acceptJoiningMember (a static member coming back is let in too: it
+        // takes over its old identity, so the group does not grow).
         let returning = req
             .instance_id
             .is_some_and(|instance| group.member_of_instance(instance).is_some());
-        if !known && !returning && group.members.len() >= self.group_size_max {
+        if !returning && !group.accepts(req.member_id, self.group_size_max) {
             return JoinOutcome::Error(error::GROUP_MAX_SIZE_REACHED, String::new());
         }
         let mut member_id = req.member_id.to_string();
@@ -340,7 +358,8 @@ impl Coordinator {
             }
             if member_id.is_empty() {
                 if req.require_known_member_id && req.instance_id.is_none() {
-                    group.pending.insert(fresh.clone(), now);
+                    let session = Duration::from_millis(req.session_timeout_ms.max(0) as u64);
+                    group.pending.insert(fresh.clone(), now + session);
                     return JoinOutcome::MemberIdRequired(fresh);
                 }
                 member_id = fresh;
@@ -734,9 +753,13 @@ impl Coordinator {
             let Some(group) = self.groups.get_mut(&id) else {
                 continue;
             };
-            group
-                .pending
-                .retain(|_, since| now.duration_since(*since) < Duration::from_secs(300));
+            group.pending.retain(|member, expires| {
+                let live = *expires > now;
+                if !live {
+                    log::debug!("group {id}: pending member {member} expired");
+                }
+                live
+            });
             if group.rebalance_deadline.is_some_and(|d| d <= now) {
                 self.complete_rebalance(&id, now);
                 continue;
@@ -763,7 +786,11 @@ impl Coordinator {
             .flat_map(|g| {
                 let sessions = expiring_members(g)
                     .map(|m| m.last_heartbeat + m.session_timeout + Duration::from_millis(1));
-                g.rebalance_deadline.into_iter().chain(sessions)
+                let pending = g.pending.values().min().copied();
+                g.rebalance_deadline
+                    .into_iter()
+                    .chain(sessions)
+                    .chain(pending)
             })
             .chain(self.consumer.next_deadline())
             .min()

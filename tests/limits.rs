@@ -364,3 +364,139 @@ fn queued_max_request_bytes_below_the_frame_limit_is_refused() {
         assert_eq!(produce(&mut conn, "t", &values_of(0)), (NONE, 0));
     }
 }
+
+const MEMBER_ID_REQUIRED: i16 = 79;
+const GROUP_MAX_SIZE_REACHED: i16 = 81;
+const UNKNOWN_MEMBER_ID: i16 = 25;
+
+/// Waits (up to 30 s, longer than [`TestBroker::wait_for_log`]: a session timeout is at
+/// least 6 s) for `needle` in the broker's log.
+fn wait_for_log_line(broker: &TestBroker, needle: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !broker.log().contains(needle) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{needle:?} not logged"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A JoinGroup v5 request (v4+ requires a known member id) for `group` as `member`.
+fn join_request<'a>(
+    group: &'a str,
+    member: &'a str,
+) -> kafka_broker::apis::join_group::Request<'a> {
+    kafka_broker::apis::join_group::Request {
+        group_id: group,
+        session_timeout_ms: 6_000,
+        rebalance_timeout_ms: 30_000,
+        member_id: member,
+        group_instance_id: None,
+        protocol_type: "consumer",
+        protocols: vec![kafka_broker::apis::join_group::Protocol {
+            name: "range",
+            metadata: b"m",
+        }],
+        reason: None,
+    }
+}
+
+/// A JoinGroup v5 answered at once: its error code and member id.
+fn join(conn: &mut Conn, group: &str, member: &str) -> (i16, String) {
+    use kafka_broker::apis::join_group::{self, JoinGroup};
+    let body = conn.send::<JoinGroup>(5, &join_request(group, member));
+    let response: join_group::Response = decode(&body, JoinGroup::SPEC.ver(5)).unwrap();
+    (response.error_code, response.member_id)
+}
+
+/// `group`'s state and member count (DescribeGroups v0).
+fn described(conn: &mut Conn, group: &str) -> (String, usize) {
+    use kafka_broker::apis::describe_groups::{self, DescribeGroups};
+    let request = describe_groups::Request {
+        groups: vec![group],
+        include_authorized_operations: false,
+    };
+    let body = conn.send::<DescribeGroups>(0, &request);
+    let response: describe_groups::Response = decode(&body, DescribeGroups::SPEC.ver(0)).unwrap();
+    let g = &response.groups[0];
+    (g.group_state.clone(), g.members.len())
+}
+
+/// Pending member ids (MEMBER_ID_REQUIRED) as Kafka's classic coordinator keeps them: they
+/// are not members, so an empty group hands out any number, but their rejoin is checked
+/// against `group.max.size` like any join (GROUP_MAX_SIZE_REACHED past it, with an empty
+/// member id), as is a new member's JoinGroup; and each expires after the session timeout
+/// its JoinGroup gave (a rejoin after that is UNKNOWN_MEMBER_ID).
+#[test]
+fn pending_member_ids_count_at_rejoin_and_expire_after_their_session_timeout() {
+    use kafka_broker::apis::join_group::JoinGroup;
+    let pending_count = size(10, 1000);
+    let broker = TestBroker::start_logging(
+        common::TempDir::new("pending"),
+        "group.max.size=2\ngroup.initial.rebalance.delay.ms=3000",
+        "info,kafka_broker::coordinator=debug",
+    );
+    let mut conn = Conn::open(&broker);
+    let ids: Vec<String> = (0..pending_count + 2)
+        .map(|_| {
+            let (code, id) = join(&mut conn, "g", "");
+            assert_eq!(code, MEMBER_ID_REQUIRED);
+            id
+        })
+        .collect();
+    // Two of them rejoin (their JoinGroups wait out the initial rebalance delay).
+    let mut waiting = Vec::new();
+    for id in &ids[..2] {
+        let mut stream = broker.connect();
+        let v = JoinGroup::SPEC.ver(5);
+        let body = common::body_of(&join_request("g", id), v);
+        common::send_frame(
+            &mut stream,
+            JoinGroup::SPEC.key,
+            5,
+            1,
+            Some(common::CLIENT_ID),
+            &body,
+            v.flexible,
+        );
+        waiting.push(stream);
+    }
+    while described(&mut conn, "g") != ("PreparingRebalance".to_string(), 2) {
+        std::thread::yield_now();
+    }
+    // The group is full: every other pending id, and a new member, is refused.
+    for id in &ids[2..] {
+        assert_eq!(
+            join(&mut conn, "g", id),
+            (GROUP_MAX_SIZE_REACHED, String::new())
+        );
+    }
+    assert_eq!(
+        join(&mut conn, "g", ""),
+        (GROUP_MAX_SIZE_REACHED, String::new())
+    );
+    // The two are answered when the rebalance completes.
+    for mut stream in waiting {
+        let payload = common::read_frame(&mut stream);
+        let body = common::response_body(&payload, 1, JoinGroup::SPEC.response_header_flexible(5));
+        let response: kafka_broker::apis::join_group::Response =
+            decode(body, JoinGroup::SPEC.ver(5)).unwrap();
+        assert_eq!(response.error_code, NONE);
+    }
+
+    // Another group: a pending id lives for its session timeout (6 s), then it is gone.
+    let (code, kept) = join(&mut conn, "h", "");
+    assert_eq!(code, MEMBER_ID_REQUIRED);
+    for (group, id) in [("g", &ids[2]), ("h", &kept)] {
+        wait_for_log_line(
+            &broker,
+            &format!("group {group}: pending member {id} expired"),
+        );
+    }
+    assert_eq!(
+        join(&mut conn, "h", &kept),
+        (UNKNOWN_MEMBER_ID, kept.clone())
+    );
+    assert_eq!(described(&mut conn, "h"), ("Empty".to_string(), 0));
+}
