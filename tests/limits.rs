@@ -500,3 +500,163 @@ fn pending_member_ids_count_at_rejoin_and_expire_after_their_session_timeout() {
     );
     assert_eq!(described(&mut conn, "h"), ("Empty".to_string(), 0));
 }
+
+const INVALID_CONFIG: i16 = 40;
+
+/// One IncrementalAlterConfigs v1 SET of `key` on topic `topic`: (code, message).
+fn set_topic_config(conn: &mut Conn, topic: &str, key: &str, value: &str) -> (i16, Option<String>) {
+    use kafka_broker::apis::incremental_alter_configs::{
+        self as incremental, IncrementalAlterConfigs,
+    };
+    let request = incremental::Request {
+        resources: vec![incremental::Resource {
+            resource_type: 2,
+            resource_name: topic,
+            configs: vec![incremental::Config {
+                name: key,
+                config_operation: 0,
+                value: Some(value),
+            }],
+        }],
+        validate_only: false,
+    };
+    let body = conn.send::<IncrementalAlterConfigs>(1, &request);
+    let mut response = common::decoded::<IncrementalAlterConfigs>(&body, 1);
+    let r = response.responses.remove(0);
+    (r.error_code, r.error_message)
+}
+
+/// `key` of topic `topic` as DescribeConfigs v4 gives it: (value, source, synonyms as
+/// (name, source)).
+fn topic_config(
+    conn: &mut Conn,
+    topic: &str,
+    key: &str,
+) -> (Option<String>, i8, Vec<(String, i8)>) {
+    use kafka_broker::apis::describe_configs::{self, DescribeConfigs};
+    let request = describe_configs::Request {
+        resources: vec![describe_configs::Resource {
+            resource_type: 2,
+            resource_name: topic,
+            configuration_keys: Some(vec![key]),
+        }],
+        include_synonyms: true,
+        include_documentation: false,
+    };
+    let body = conn.send::<DescribeConfigs>(4, &request);
+    let mut result = common::decoded::<DescribeConfigs>(&body, 4)
+        .results
+        .remove(0);
+    let c = result.configs.remove(0);
+    let synonyms = c.synonyms.into_iter().map(|s| (s.name, s.source)).collect();
+    (c.value, c.config_source, synonyms)
+}
+
+/// `index.interval.bytes` and `segment.index.bytes` are checked with Kafka's ranges at
+/// CreateTopics and IncrementalAlterConfigs, described with their broker synonyms, and
+/// applied: the active segment's index files are `segment.index.bytes` long and hold an
+/// entry per `index.interval.bytes` of log (every batch after the first with 0).
+#[test]
+fn index_keys_are_checked_described_and_applied() {
+    let broker = TestBroker::start_with("log.index.size.max.bytes=4096");
+    let mut conn = Conn::open(&broker);
+    for (key, value, why) in [
+        ("index.interval.bytes", "-1", "Value must be at least 0"),
+        ("segment.index.bytes", "3", "Value must be at least 4"),
+        ("segment.index.bytes", "4096x", "Not a number of type INT"),
+    ] {
+        let answer = common::create_topic_answer(&mut conn, "bad", 1, &[(key, value)]);
+        assert_eq!(
+            (answer.error_code, answer.error_message),
+            (
+                INVALID_CONFIG,
+                Some(format!(
+                    "Invalid value {value} for configuration {key}: {why}"
+                ))
+            )
+        );
+    }
+    create_topic(&mut conn, "dense", 1, &[("index.interval.bytes", "0")]);
+    create_topic(&mut conn, "sparse", 1, &[("segment.index.bytes", "80")]);
+    for i in 0..6 {
+        assert_eq!(produce(&mut conn, "dense", &values_of(i)).0, NONE);
+        assert_eq!(produce(&mut conn, "sparse", &values_of(i)).0, NONE);
+    }
+    let index_len = |topic: &str, suffix: &str| {
+        fs::metadata(
+            broker
+                .log_dir
+                .join(format!("{topic}-0/00000000000000000000{suffix}")),
+        )
+        .unwrap()
+        .len()
+    };
+    // The broker's log.index.size.max.bytes, and the topic's own segment.index.bytes.
+    assert_eq!(index_len("dense", ".index"), 4096);
+    assert_eq!(index_len("sparse", ".index"), 80);
+    assert_eq!(index_len("sparse", ".timeindex"), 72);
+    // Five entries in the dense index (batches 1-5), none in the sparse one (4096 bytes
+    // apart): the first 40 bytes of each file.
+    let entries = |topic: &str| {
+        let bytes = fs::read(
+            broker
+                .log_dir
+                .join(format!("{topic}-0/00000000000000000000.index")),
+        )
+        .unwrap();
+        bytes[..40]
+            .chunks(8)
+            .filter(|e| e != &[0u8; 8])
+            .map(|e| u32::from_be_bytes(e[..4].try_into().unwrap()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        entries("dense"),
+        [5, 8, 11, 14, 17],
+        "each batch's last offset"
+    );
+    assert_eq!(entries("sparse"), Vec::<u32>::new());
+    // Every record reads back through the dense index.
+    for i in 0..6 {
+        let (code, served) = fetch(&mut conn, "dense", 3 * i as i64);
+        assert_eq!((code, &served[0]), (NONE, &(3 * i as i64, values_of(i))));
+    }
+
+    assert_eq!(
+        set_topic_config(&mut conn, "dense", "index.interval.bytes", "-5"),
+        (
+            INVALID_CONFIG,
+            Some(
+                "Invalid value -5 for configuration index.interval.bytes: Value must be at least 0"
+                    .into()
+            )
+        )
+    );
+    assert_eq!(
+        set_topic_config(&mut conn, "dense", "segment.index.bytes", "1024"),
+        (NONE, None)
+    );
+    assert_eq!(
+        topic_config(&mut conn, "dense", "index.interval.bytes"),
+        (
+            Some("0".into()),
+            1,
+            vec![
+                ("index.interval.bytes".into(), 1),
+                ("log.index.interval.bytes".into(), 5)
+            ]
+        )
+    );
+    assert_eq!(
+        topic_config(&mut conn, "dense", "segment.index.bytes"),
+        (
+            Some("1024".into()),
+            1,
+            vec![
+                ("segment.index.bytes".into(), 1),
+                ("log.index.size.max.bytes".into(), 4),
+                ("log.index.size.max.bytes".into(), 5)
+            ]
+        )
+    );
+}

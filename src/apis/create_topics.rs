@@ -132,6 +132,9 @@ const NUMERIC_KEYS: &[&str] = &[
     "segment.ms",
 ];
 
+/// Keys whose value is checked against Kafka's type and range at creation.
+const RANGE_CHECKED_KEYS: &[&str] = &["index.interval.bytes", "segment.index.bytes"];
+
 /// Config source DYNAMIC_TOPIC_CONFIG, as DescribeConfigs numbers it.
 const SOURCE_TOPIC: i8 = 1;
 
@@ -234,6 +237,14 @@ fn create_one(
                 error::INVALID_CONFIG,
                 format!("Invalid value {value} for configuration {}", config.name),
             );
+        }
+        // The index keys are checked against Kafka's ranges (LogConfig's validators), as
+        // AlterConfigs checks every key.
+        if RANGE_CHECKED_KEYS.contains(&config.name)
+            && let Some(key) = crate::configs::topic_key(config.name)
+            && let Err(why) = crate::configs::check(key, value)
+        {
+            return fail(error::INVALID_CONFIG, why);
         }
         configs.push((config.name.to_string(), value.to_string()));
     }

@@ -9,6 +9,7 @@ use std::io;
 use ::log::info;
 
 use super::Storage;
+use super::index::{self, IndexSettings};
 use super::metadata::{MetadataRecord, RESOURCE_TOPIC};
 use crate::config::Config;
 
@@ -114,14 +115,15 @@ impl Storage {
                 partition.log.set_segment_bytes_max(bytes);
             }
         }
-        if let Some(ms) = self
+        if let Some((ms, index)) = self
             .topics
             .get(resource_name)
-            .map(|t| self.segment_ms(&t.configs))
+            .map(|t| (self.segment_ms(&t.configs), self.index_settings(&t.configs)))
             && let Some(topic) = self.topics.get_mut(resource_name)
         {
             for partition in &mut topic.partitions {
                 partition.log.set_segment_ms(ms);
+                partition.log.set_index_settings(index);
             }
         }
         self.epoch += 1;
@@ -144,17 +146,34 @@ impl Storage {
         self.flush_interval_messages = config.log_flush_interval_messages;
         self.flush_interval_ms = config.log_flush_interval_ms;
         self.broker_properties = config.properties.clone();
-        let segment_ms: Vec<i64> = self
+        let settings: Vec<(i64, IndexSettings)> = self
             .topics
             .values()
-            .map(|t| self.segment_ms(&t.configs))
+            .map(|t| (self.segment_ms(&t.configs), self.index_settings(&t.configs)))
             .collect();
-        for (topic, ms) in self.topics.values_mut().zip(segment_ms) {
+        for (topic, (ms, index)) in self.topics.values_mut().zip(settings) {
             let bytes = topic_segment_bytes(&topic.configs, config.log_segment_bytes);
             for partition in &mut topic.partitions {
                 partition.log.set_segment_bytes_max(bytes);
                 partition.log.set_segment_ms(ms);
+                partition.log.set_index_settings(index);
             }
+        }
+    }
+
+    /// A topic's `index.interval.bytes` and `segment.index.bytes`: its overrides, else
+    /// the broker's `log.index.interval.bytes` and `log.index.size.max.bytes`, else
+    /// Kafka's defaults.
+    pub(super) fn index_settings(&self, configs: &BTreeMap<String, String>) -> IndexSettings {
+        let number = |key: &str, default: u64| {
+            self.topic_setting(configs, key)
+                .trim()
+                .parse::<u64>()
+                .unwrap_or(default)
+        };
+        IndexSettings {
+            interval_bytes: number("index.interval.bytes", index::INDEX_INTERVAL_BYTES),
+            bytes_max: number("segment.index.bytes", index::INDEX_BYTES_MAX),
         }
     }
 

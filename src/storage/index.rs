@@ -2,11 +2,11 @@
 //! clean restart finds batches without reading the log. `.index` holds 8-byte entries
 //! (offset relative to the segment's base offset as u32, the batch's position as u32, big
 //! endian) and `.timeindex` 12-byte entries (timestamp i64, relative offset u32). As Kafka's
-//! `LogSegment.append`, an entry is added for a batch when more than `INDEX_INTERVAL_BYTES`
-//! were appended since the last one: the offset index maps the batch's last offset to its
+//! `LogSegment.append`, an entry is added for a batch when more than the topic's
+//! `index.interval.bytes` were appended since the last one: the offset index maps the batch's last offset to its
 //! position, the time index maps the largest timestamp so far to the last offset of the batch
-//! that holds it (only when it grew). An active segment's files are preallocated to
-//! `INDEX_BYTES_MAX` (sparse) and trimmed to their entries when it rolls or the broker stops,
+//! that holds it (only when it grew). An active segment's files are preallocated to the
+//! topic's `segment.index.bytes` (sparse) and trimmed to their entries when it rolls or the broker stops,
 //! when the time index also gets a final entry for the segment's largest timestamp.
 //!
 //! Invariant: nothing but the last entry of each file is kept in memory; lookups binary
@@ -26,6 +26,27 @@ pub const INDEX_INTERVAL_BYTES: u64 = 4096;
 /// Kafka's `segment.index.bytes` default: the size an active segment's index files are
 /// preallocated to; a full index rolls the segment.
 pub const INDEX_BYTES_MAX: u64 = 10 << 20;
+
+/// A topic's index settings, fixed for a segment when it is created (or becomes active
+/// again after a restart), as Kafka's `LogSegment` takes them from the log's config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexSettings {
+    /// `index.interval.bytes` (broker `log.index.interval.bytes`): bytes of log between
+    /// entries.
+    pub interval_bytes: u64,
+    /// `segment.index.bytes` (broker `log.index.size.max.bytes`): each index file's size
+    /// while the segment is active.
+    pub bytes_max: u64,
+}
+
+impl Default for IndexSettings {
+    fn default() -> IndexSettings {
+        IndexSettings {
+            interval_bytes: INDEX_INTERVAL_BYTES,
+            bytes_max: INDEX_BYTES_MAX,
+        }
+    }
+}
 pub const OFFSET_ENTRY_BYTES: u64 = 8;
 pub const TIME_ENTRY_BYTES: u64 = 12;
 
@@ -55,14 +76,23 @@ pub struct SegmentIndex {
     /// A write failed (a full disk): lookups start at the segment's start, and the files
     /// are removed rather than kept, to be rebuilt by the next start's scan.
     broken: bool,
+    settings: IndexSettings,
 }
 
 impl SegmentIndex {
     /// Empty index files for a new active segment (any old ones are replaced).
-    pub fn create(dir: &Path, base_offset: i64) -> io::Result<SegmentIndex> {
+    pub fn create(
+        dir: &Path,
+        base_offset: i64,
+        settings: IndexSettings,
+    ) -> io::Result<SegmentIndex> {
         let mut index = SegmentIndex::unopened(dir, base_offset);
-        let offset = create_preallocated(&index.offset_path, OFFSET_ENTRY_BYTES)?;
-        let time = create_preallocated(&index.time_path, TIME_ENTRY_BYTES)?;
+        index.settings = settings;
+        let offset = create_preallocated(
+            &index.offset_path,
+            index.preallocated_len(OFFSET_ENTRY_BYTES),
+        )?;
+        let time = create_preallocated(&index.time_path, index.preallocated_len(TIME_ENTRY_BYTES))?;
         index.writers = Some((offset, time));
         Ok(index)
     }
@@ -79,6 +109,7 @@ impl SegmentIndex {
             bytes_since_entry: 0,
             writers: None,
             broken: false,
+            settings: IndexSettings::default(),
         }
     }
 
@@ -125,9 +156,10 @@ impl SegmentIndex {
     /// Rebuilding from a scan: both files emptied (the caller notes every batch again).
     /// Files that cannot be made (a full disk) leave a broken index, not a failed open:
     /// reads still work.
-    pub fn rebuild(dir: &Path, base_offset: i64) -> SegmentIndex {
-        SegmentIndex::create(dir, base_offset).unwrap_or_else(|e| {
+    pub fn rebuild(dir: &Path, base_offset: i64, settings: IndexSettings) -> SegmentIndex {
+        SegmentIndex::create(dir, base_offset, settings).unwrap_or_else(|e| {
             let mut index = SegmentIndex::unopened(dir, base_offset);
+            index.settings = settings;
             index.fail(&e);
             index
         })
@@ -152,18 +184,26 @@ impl SegmentIndex {
     }
 
     /// Makes the files appendable again (the active segment after a restart): opened and
-    /// preallocated.
-    pub fn reopen(&mut self) -> io::Result<()> {
+    /// preallocated, with the topic's settings now. (Kafka's `resizeIndexes`, never below
+    /// the entries held.)
+    pub fn reopen(&mut self, settings: IndexSettings) -> io::Result<()> {
         if self.writers.is_some() || self.broken {
             return Ok(());
         }
-        let open = |path: &Path, entry: u64| -> io::Result<File> {
+        self.settings = settings;
+        let open = |path: &Path, len: u64| -> io::Result<File> {
             let file = OpenOptions::new().read(true).write(true).open(path)?;
-            file.set_len(preallocated_len(entry))?;
+            file.set_len(len)?;
             Ok(file)
         };
-        let offset = open(&self.offset_path, OFFSET_ENTRY_BYTES)?;
-        let time = open(&self.time_path, TIME_ENTRY_BYTES)?;
+        let offset_len = self
+            .preallocated_len(OFFSET_ENTRY_BYTES)
+            .max(self.offset_entries * OFFSET_ENTRY_BYTES);
+        let time_len = self
+            .preallocated_len(TIME_ENTRY_BYTES)
+            .max(self.time_entries * TIME_ENTRY_BYTES);
+        let offset = open(&self.offset_path, offset_len)?;
+        let time = open(&self.time_path, time_len)?;
         self.writers = Some((offset, time));
         Ok(())
     }
@@ -172,8 +212,9 @@ impl SegmentIndex {
     pub fn is_full(&self) -> bool {
         self.writers.is_some()
             && (self.offset_entries + 1
-                >= preallocated_len(OFFSET_ENTRY_BYTES) / OFFSET_ENTRY_BYTES
-                || self.time_entries + 1 >= preallocated_len(TIME_ENTRY_BYTES) / TIME_ENTRY_BYTES)
+                >= self.preallocated_len(OFFSET_ENTRY_BYTES) / OFFSET_ENTRY_BYTES
+                || self.time_entries + 1
+                    >= self.preallocated_len(TIME_ENTRY_BYTES) / TIME_ENTRY_BYTES)
     }
 
     /// Notes a batch appended (or found by a scan) at `position`, after the segment's
@@ -187,7 +228,7 @@ impl SegmentIndex {
         max_timestamp: i64,
         max_timestamp_offset: i64,
     ) {
-        if self.bytes_since_entry > INDEX_INTERVAL_BYTES && !self.broken {
+        if self.bytes_since_entry > self.settings.interval_bytes && !self.broken {
             let written = self
                 .append_offset(header.last_offset(), position)
                 .and_then(|()| self.append_time(max_timestamp, max_timestamp_offset));
@@ -384,22 +425,28 @@ impl SegmentIndex {
     pub fn paths(&self) -> [&Path; 2] {
         [&self.offset_path, &self.time_path]
     }
+
+    /// The size an index file with entries of `entry` bytes is preallocated to: the
+    /// topic's `segment.index.bytes` rounded down to a whole entry, as Kafka's
+    /// `AbstractIndex` does.
+    fn preallocated_len(&self, entry: u64) -> u64 {
+        self.settings.bytes_max / entry * entry
+    }
+
+    /// How many offset index entries the files hold (tests).
+    pub fn offset_entries(&self) -> u64 {
+        self.offset_entries
+    }
 }
 
-/// The size an index file with entries of `entry` bytes is preallocated to: Kafka's
-/// `segment.index.bytes` rounded down to a whole entry.
-fn preallocated_len(entry: u64) -> u64 {
-    INDEX_BYTES_MAX / entry * entry
-}
-
-fn create_preallocated(path: &Path, entry: u64) -> io::Result<File> {
+fn create_preallocated(path: &Path, len: u64) -> io::Result<File> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(true)
         .open(path)?;
-    file.set_len(preallocated_len(entry))?;
+    file.set_len(len)?;
     Ok(file)
 }
 

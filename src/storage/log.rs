@@ -15,14 +15,15 @@ use log::{error, info, warn};
 
 use super::batch::{self, BatchHeader, HEADER_BYTES, LOG_OVERHEAD};
 use super::index::{
-    self, INDEX_INTERVAL_BYTES, OFFSET_INDEX_SUFFIX, SegmentIndex, TIME_INDEX_SUFFIX,
+    self, INDEX_INTERVAL_BYTES, IndexSettings, OFFSET_INDEX_SUFFIX, SegmentIndex, TIME_INDEX_SUFFIX,
 };
 use super::leader_epoch;
 use super::open_files::ClosedFile;
 use super::records;
 use super::recovery::{self, Corruption};
 use crate::protocol::wire::RecordSource;
-/// The buffer `Segment::walk` reads batch headers into: an index interval and a header.
+/// The buffer `Segment::walk` reads batch headers into: an index interval (Kafka's default;
+/// a topic with a larger `index.interval.bytes` refills it within an interval) and a header.
 const WALK_BUF_BYTES: usize = INDEX_INTERVAL_BYTES as usize + HEADER_BYTES;
 /// Spare capacity beyond a slice's length that `FileSlice::write_to` reads into anyway
 /// (the surplus is read from the file, then dropped); with more, it zero-fills instead.
@@ -167,14 +168,14 @@ impl Segment {
         format!("{base_offset:020}.log")
     }
 
-    fn create(dir: &Path, base_offset: i64) -> io::Result<Segment> {
+    fn create(dir: &Path, base_offset: i64, settings: IndexSettings) -> io::Result<Segment> {
         let path = dir.join(Self::file_name(base_offset));
         let file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
             .open(&path)?;
-        let index = SegmentIndex::create(dir, base_offset)?;
+        let index = SegmentIndex::create(dir, base_offset, settings)?;
         Ok(Segment::with(path, file, base_offset, index))
     }
 
@@ -240,10 +241,15 @@ impl Segment {
     /// Opens a segment by reading every batch, CRC-checking each and rebuilding its index
     /// files; stops at the first thing that is not a whole valid batch (nothing is
     /// truncated here: the caller decides, see `recovery`).
-    fn scan(dir: &Path, path: &Path, base_offset: i64) -> io::Result<(Segment, ScanEnd)> {
+    fn scan(
+        dir: &Path,
+        path: &Path,
+        base_offset: i64,
+        settings: IndexSettings,
+    ) -> io::Result<(Segment, ScanEnd)> {
         let file = OpenOptions::new().read(true).append(true).open(path)?;
         let file_len = file.metadata()?.len();
-        let index = SegmentIndex::rebuild(dir, base_offset);
+        let index = SegmentIndex::rebuild(dir, base_offset, settings);
         let mut segment = Segment::with(path.to_path_buf(), file, base_offset, index);
         let mut position = 0u64;
         let mut chunk = Vec::new();
@@ -561,6 +567,9 @@ pub struct PartitionLog {
     recovery_point: i64,
     /// `leader-epoch-checkpoint`'s entries: (epoch, start offset).
     epochs: Vec<(i32, i64)>,
+    /// The topic's `index.interval.bytes` and `segment.index.bytes`, for segments
+    /// created (or made active) from now on.
+    index_settings: IndexSettings,
 }
 
 impl PartitionLog {
@@ -579,6 +588,18 @@ impl PartitionLog {
         dir: &Path,
         segment_bytes_max: u64,
         recovery: Recovery,
+    ) -> io::Result<PartitionLog> {
+        PartitionLog::open_indexed(dir, segment_bytes_max, recovery, IndexSettings::default())
+    }
+
+    /// [`PartitionLog::open_with`] for a topic with its own index settings: segments it
+    /// scans get index entries `index.interval.bytes` apart, and the active segment's
+    /// index files are `segment.index.bytes` long.
+    pub fn open_indexed(
+        dir: &Path,
+        segment_bytes_max: u64,
+        recovery: Recovery,
+        index_settings: IndexSettings,
     ) -> io::Result<PartitionLog> {
         fs::create_dir_all(dir)?;
         recover_swaps(dir)?;
@@ -602,7 +623,7 @@ impl PartitionLog {
             let mut segment = match loaded {
                 Some(segment) => segment,
                 None => {
-                    let (segment, end) = Segment::scan(dir, &path, base)?;
+                    let (segment, end) = Segment::scan(dir, &path, base, index_settings)?;
                     if let ScanEnd::Stopped { position } = end {
                         let file = segment.file()?;
                         let file_len = file.metadata()?.len();
@@ -634,7 +655,7 @@ impl PartitionLog {
                 break;
             }
             if last {
-                segment.index.reopen()?;
+                segment.index.reopen(index_settings)?;
             } else {
                 segment.close_index()?;
                 segment.active = None;
@@ -642,7 +663,7 @@ impl PartitionLog {
             segments.push(segment);
         }
         if segments.is_empty() {
-            segments.push(Segment::create(dir, 0)?);
+            segments.push(Segment::create(dir, 0, index_settings)?);
             sync_dir(dir)?;
         }
         let log_start_offset = segments[0].base_offset;
@@ -656,6 +677,7 @@ impl PartitionLog {
             corruption: RefCell::new(None),
             recovery_point: 0,
             epochs: leader_epoch::load(dir),
+            index_settings,
         };
         let end = log.next_offset();
         let mut log = log;
@@ -774,12 +796,13 @@ impl PartitionLog {
             self.roll(base_offset)?;
         }
         batch::assign(bytes, base_offset, leader_epoch);
+        let index_settings = self.index_settings;
         let segment = self
             .segments
             .last_mut()
             .ok_or_else(|| io::Error::other("no segment"))?;
         let position = segment.size;
-        segment.index.reopen()?;
+        segment.index.reopen(index_settings)?;
         let file = segment
             .active
             .clone()
@@ -816,7 +839,11 @@ impl PartitionLog {
             "{}: rolling new segment at offset {base_offset}",
             self.dir.display()
         );
-        self.segments.push(Segment::create(&self.dir, base_offset)?);
+        self.segments.push(Segment::create(
+            &self.dir,
+            base_offset,
+            self.index_settings,
+        )?);
         sync_dir(&self.dir)?;
         // Every segment before the new one is synced.
         self.recovery_point = self.recovery_point.max(base_offset);
@@ -1065,6 +1092,13 @@ impl PartitionLog {
     pub fn checkpointed_log_start(&self) -> Option<i64> {
         let first = self.segments.first().map_or(0, |s| s.base_offset);
         (self.log_start_offset > first).then_some(self.log_start_offset)
+    }
+
+    /// The index settings of segments created from now on (a topic's
+    /// `index.interval.bytes` or `segment.index.bytes` changed; as in Kafka, the active
+    /// segment keeps its own until it rolls).
+    pub fn set_index_settings(&mut self, settings: IndexSettings) {
+        self.index_settings = settings;
     }
 
     /// The size at which the active segment rolls (a topic's `segment.bytes` changed).
@@ -1318,7 +1352,7 @@ impl PartitionLog {
         fs::rename(cleaned, &swap)?;
         fs::rename(&swap, &path)?;
         sync_dir(&self.dir)?;
-        let (mut segment, end) = Segment::scan(&self.dir, &path, base_offset)?;
+        let (mut segment, end) = Segment::scan(&self.dir, &path, base_offset, self.index_settings)?;
         if let ScanEnd::Stopped { position } = end {
             let found = corruption_at(&segment, position)?;
             self.segments[i] = segment;
@@ -1850,5 +1884,80 @@ mod tests {
         assert_eq!((log.log_start_offset(), log.next_offset()), (5, 5));
         assert!(dir.join("00000000000000000005.log").exists());
         assert_eq!(log.enforce_retention(10_000, 5000, -1).unwrap(), 0);
+    }
+
+    /// `index.interval.bytes` spaces the offset index as Kafka's `LogSegment.append` does
+    /// (an entry for a batch once more than the interval came since the last one; 0: every
+    /// batch after the first), also when a scan rebuilds it; `segment.index.bytes` sizes
+    /// the active segment's files, and a full index rolls the segment.
+    #[test]
+    fn index_entries_follow_index_interval_bytes_and_segment_index_bytes() {
+        let sizes: Vec<usize> = (0..40).map(|i| 100 + (i * 37) % 300).collect();
+        for interval in [0u64, 250, 1000, 4096] {
+            let dir = test_dir(&format!("log-index-interval-{interval}"));
+            let settings = IndexSettings {
+                interval_bytes: interval,
+                bytes_max: index::INDEX_BYTES_MAX,
+            };
+            let mut log =
+                PartitionLog::open_indexed(&dir, 1 << 30, Recovery::ALL, settings).unwrap();
+            let mut expected = Vec::new();
+            let (mut position, mut since) = (0u64, 0u64);
+            for (i, &size) in sizes.iter().enumerate() {
+                let mut batch = batch_of(1, size, 1000 + i as i64);
+                if since > interval {
+                    expected.push((i as u32, position as u32));
+                    since = 0;
+                }
+                since += batch.len() as u64;
+                position += batch.len() as u64;
+                log.append(&mut batch, 0).unwrap();
+            }
+            log.close().unwrap();
+            let entries = |dir: &Path| -> Vec<(u32, u32)> {
+                let bytes = fs::read(dir.join("00000000000000000000.index")).unwrap();
+                bytes
+                    .chunks(8)
+                    .map(|e| {
+                        let word =
+                            |at: usize| u32::from_be_bytes(e[at..at + 4].try_into().unwrap());
+                        (word(0), word(4))
+                    })
+                    .collect()
+            };
+            assert_eq!(entries(&dir), expected, "interval {interval}");
+            assert!(!expected.is_empty() || interval == 4096);
+            // A scan rebuilds the same entries.
+            drop(log);
+            let mut log =
+                PartitionLog::open_indexed(&dir, 1 << 30, Recovery::ALL, settings).unwrap();
+            log.close().unwrap();
+            assert_eq!(entries(&dir), expected, "rebuilt, interval {interval}");
+        }
+
+        // Index files of 40 bytes: 5 offset entries, 3 time entries; every batch makes one.
+        let dir = test_dir("log-index-bytes");
+        let settings = IndexSettings {
+            interval_bytes: 0,
+            bytes_max: 40,
+        };
+        let mut log = PartitionLog::open_indexed(&dir, 1 << 30, Recovery::ALL, settings).unwrap();
+        assert_eq!(
+            fs::metadata(dir.join("00000000000000000000.index"))
+                .unwrap()
+                .len(),
+            40
+        );
+        assert_eq!(
+            fs::metadata(dir.join("00000000000000000000.timeindex"))
+                .unwrap()
+                .len(),
+            36
+        );
+        for i in 0..12 {
+            log.append(&mut batch_of(1, 100, 1000 + i), 0).unwrap();
+        }
+        assert!(log.segments.len() > 3, "{} segments", log.segments.len());
+        assert!(log.segments.iter().all(|s| s.index.offset_entries() < 5));
     }
 }

@@ -504,7 +504,8 @@ impl Storage {
             &topic.name,
             index,
         );
-        let mut log = PartitionLog::open_with(&dir, segment_bytes, recovery)?;
+        let index = self.index_settings(&topic.configs);
+        let mut log = PartitionLog::open_indexed(&dir, segment_bytes, recovery, index)?;
         log.set_segment_ms(self.segment_ms(&topic.configs));
         if fresh || !metadata_path.exists() {
             let text = format!("version: 0\ntopic_id: {id}\n");
