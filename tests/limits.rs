@@ -660,3 +660,128 @@ fn index_keys_are_checked_described_and_applied() {
         )
     );
 }
+
+const LEADER_NOT_AVAILABLE: i16 = 5;
+const POLICY_VIOLATION: i16 = 44;
+const TOO_MANY_PARTITIONS: &str = "Excessively large number of partitions per request.";
+
+/// CreateTopics of `topics` as (name, partitions): each topic's (name, code, message).
+fn create_many(
+    conn: &mut Conn,
+    topics: &[(&str, i32)],
+    validate_only: bool,
+) -> Vec<(String, i16, Option<String>)> {
+    use kafka_broker::apis::create_topics::{self, CreateTopics};
+    let request = create_topics::Request {
+        topics: topics
+            .iter()
+            .map(|&(name, num_partitions)| create_topics::Topic {
+                name,
+                num_partitions,
+                replication_factor: 1,
+                assignments: vec![],
+                configs: vec![],
+            })
+            .collect(),
+        timeout_ms: 10_000,
+        validate_only,
+    };
+    let body = conn.send::<CreateTopics>(7, &request);
+    let response = common::decoded::<CreateTopics>(&body, 7);
+    let results = response.topics.into_iter();
+    results
+        .map(|t| (t.name, t.error_code, t.error_message))
+        .collect()
+}
+
+/// The names Metadata v9 answers for `names` (none: every topic), with their error codes.
+fn metadata_of(conn: &mut Conn, names: Option<&[&str]>, auto_create: bool) -> Vec<(String, i16)> {
+    use kafka_broker::apis::metadata::{self, Metadata};
+    let request = metadata::Request {
+        topics: names.map(|names| {
+            names
+                .iter()
+                .map(|&name| metadata::RequestTopic {
+                    topic_id: [0; 16],
+                    name: Some(name),
+                })
+                .collect()
+        }),
+        allow_auto_topic_creation: auto_create,
+        include_cluster_authorized_operations: false,
+        include_topic_authorized_operations: false,
+    };
+    let body = conn.send::<Metadata>(9, &request);
+    let response: metadata::Response = decode(&body, Metadata::SPEC.ver(9)).unwrap();
+    let topics = response.topics.into_iter();
+    topics
+        .map(|t| (t.name.unwrap_or_default().into_owned(), t.error_code))
+        .collect()
+}
+
+/// Kafka bounds topic creation per request, not in total: its controller refuses a
+/// CreateTopics whole (POLICY_VIOLATION for every topic, duplicates too) when its topics
+/// ask for more than 10,000 partitions (MAX_PARTITIONS_PER_BATCH), counting -1 as
+/// `num.partitions`; the topics Metadata auto-creates go to it in one such request, so
+/// past 10,000 partitions none is created (LEADER_NOT_AVAILABLE, as while a creation is
+/// pending).
+#[test]
+fn topic_creation_is_bounded_per_request_as_kafkas_controller_bounds_it() {
+    let broker = TestBroker::start_with("num.partitions=3334");
+    let mut conn = Conn::open(&broker);
+    let refused = |name: &str| {
+        (
+            name.to_string(),
+            POLICY_VIOLATION,
+            Some(TOO_MANY_PARTITIONS.to_string()),
+        )
+    };
+    // 5,000 + 5,001 (and a duplicate, which Kafka leaves out of the count but answers too).
+    assert_eq!(
+        create_many(
+            &mut conn,
+            &[("a", 5000), ("b", 5001), ("d", 1), ("d", 1)],
+            true
+        ),
+        [refused("a"), refused("b"), refused("d"), refused("d")]
+    );
+    // Three of num.partitions (-1) are 10,002.
+    assert_eq!(
+        create_many(&mut conn, &[("a", -1), ("b", -1), ("c", -1)], false),
+        [refused("a"), refused("b"), refused("c")]
+    );
+    // 10,000 exactly pass (validated only: that many partitions would be made).
+    let passed = create_many(
+        &mut conn,
+        &[("a", 5000), ("b", 5000), ("d", 1), ("d", 1)],
+        true,
+    );
+    let codes: Vec<i16> = passed.iter().map(|(_, code, _)| *code).collect();
+    assert_eq!(codes, [NONE, NONE, 42, 42]);
+    // Many small topics: 20,001 of one partition.
+    let names: Vec<String> = (0..size(10_001, 20_001)).map(|i| format!("t{i}")).collect();
+    let many: Vec<(&str, i32)> = names.iter().map(|n| (n.as_str(), 1)).collect();
+    let answered = create_many(&mut conn, &many, false);
+    assert_eq!(answered.len(), many.len());
+    assert!(
+        answered
+            .iter()
+            .all(|(_, code, _)| *code == POLICY_VIOLATION)
+    );
+
+    // Metadata: three unknown names of 3,334 partitions each are not created.
+    assert_eq!(
+        metadata_of(&mut conn, Some(&["x", "y", "z", "x"]), true),
+        [
+            ("x".to_string(), LEADER_NOT_AVAILABLE),
+            ("y".to_string(), LEADER_NOT_AVAILABLE),
+            ("z".to_string(), LEADER_NOT_AVAILABLE),
+            ("x".to_string(), LEADER_NOT_AVAILABLE),
+        ]
+    );
+    assert_eq!(metadata_of(&mut conn, None, false), []);
+    assert!(fs::read_dir(&broker.log_dir).unwrap().all(|e| {
+        let name = e.unwrap().file_name();
+        !["a-0", "x-0", "t0-0"].contains(&name.to_str().unwrap())
+    }));
+}

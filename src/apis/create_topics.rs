@@ -86,6 +86,31 @@ impl Api for CreateTopics {
         for topic in &request.topics {
             *occurrences.entry(topic.name).or_default() += 1;
         }
+        // Kafka's controller refuses the whole request past MAX_PARTITIONS_PER_BATCH
+        // partitions (counted over the topics it is sent: not duplicated, authorized),
+        // before it looks at names or existence.
+        let total: i64 = request
+            .topics
+            .iter()
+            .filter(|t| occurrences.get(t.name).is_none_or(|&n| n == 1))
+            .filter(|t| {
+                ctx.authorize_cluster(op::CREATE)
+                    || ctx.authorize(op::CREATE, resource::TOPIC, t.name)
+            })
+            .map(|t| requested_partitions(t, ctx.config.num_partitions))
+            .sum();
+        if total > PARTITIONS_PER_REQUEST_MAX {
+            let refused = request.topics.iter().map(|t| TopicResult {
+                name: t.name.to_string(),
+                error_code: error::POLICY_VIOLATION,
+                error_message: Some("Excessively large number of partitions per request.".into()),
+                ..TopicResult::default()
+            });
+            return Answer::Respond(Response {
+                throttle_time_ms: 0,
+                topics: refused.collect(),
+            });
+        }
         let mut topics = Vec::with_capacity(request.topics.len());
         for topic in &request.topics {
             let duplicate = occurrences.get(topic.name).is_some_and(|&n| n > 1);
@@ -272,6 +297,23 @@ fn create_one(
         replication_factor: replication,
         configs: Some(described.collect()),
         ..TopicResult::default()
+    }
+}
+
+/// Partitions one CreateTopics may create, over all its topics: Kafka's
+/// `ReplicationControlManager.MAX_PARTITIONS_PER_BATCH` (past it the whole request is
+/// POLICY_VIOLATION). Auto-creation by Metadata is bounded the same way.
+pub const PARTITIONS_PER_REQUEST_MAX: i64 = 10_000;
+
+/// The partitions a topic asks for, as Kafka's `validateTotalNumberOfPartitions` counts
+/// them: its assignments, else its count (-1: `num.partitions`; not positive: none).
+fn requested_partitions(topic: &Topic, default_partitions: i32) -> i64 {
+    if !topic.assignments.is_empty() {
+        return topic.assignments.len() as i64;
+    }
+    match topic.num_partitions {
+        -1 => i64::from(default_partitions),
+        n => i64::from(n.max(0)),
     }
 }
 

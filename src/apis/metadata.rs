@@ -97,10 +97,13 @@ impl Api for Metadata {
                 .filter(|t| ctx.authorize(op::DESCRIBE, resource::TOPIC, &t.name))
                 .map(|t| describe_topic(node_id, t, t.name.clone().into(), ops))
                 .collect(),
-            Some(requested) => requested
-                .iter()
-                .map(|wanted| lookup(ctx, &request, wanted))
-                .collect(),
+            Some(requested) => {
+                let create = auto_creation_fits(ctx, &request, requested);
+                requested
+                    .iter()
+                    .map(|wanted| lookup(ctx, &request, wanted, create))
+                    .collect()
+            }
         };
         for topic in &mut topics {
             if topic.topic_authorized_operations != operations::OMITTED
@@ -127,9 +130,47 @@ impl Api for Metadata {
     }
 }
 
-/// One requested topic: by name (auto-created when allowed) or, when its name is null, by
-/// id.
-fn lookup<'a>(ctx: &mut Context, request: &Request, wanted: &RequestTopic<'a>) -> Topic<'a> {
+/// Whether the topics this request would auto-create fit one CreateTopics: Kafka's broker
+/// sends them to its controller in one, which refuses it whole past
+/// `MAX_PARTITIONS_PER_BATCH` partitions (the topics are then not created, and Metadata
+/// answers them LEADER_NOT_AVAILABLE, as while a creation is pending).
+fn auto_creation_fits(ctx: &Context, request: &Request, requested: &[RequestTopic]) -> bool {
+    if !(ctx.config.auto_create_topics && request.allow_auto_topic_creation) {
+        return true;
+    }
+    let mut names = std::collections::HashSet::new();
+    let created = requested
+        .iter()
+        .filter_map(|wanted| wanted.name)
+        .filter(|name| {
+            ctx.storage.topic(name).is_none()
+                && crate::storage::validate_topic_name(name).is_ok()
+                && ctx.authorize(op::DESCRIBE, resource::TOPIC, name)
+                && (ctx.authorize_cluster(op::CREATE)
+                    || ctx.authorize(op::CREATE, resource::TOPIC, name))
+                && names.insert(*name)
+        })
+        .count() as i64;
+    let partitions = created.saturating_mul(i64::from(ctx.config.num_partitions));
+    let fits = partitions <= super::create_topics::PARTITIONS_PER_REQUEST_MAX;
+    if !fits {
+        log::debug!(
+            "not auto-creating {created} topics of {} partitions: more than {} partitions in one request",
+            ctx.config.num_partitions,
+            super::create_topics::PARTITIONS_PER_REQUEST_MAX
+        );
+    }
+    fits
+}
+
+/// One requested topic: by name (auto-created when allowed and `create`) or, when its name
+/// is null, by id.
+fn lookup<'a>(
+    ctx: &mut Context,
+    request: &Request,
+    wanted: &RequestTopic<'a>,
+    create: bool,
+) -> Topic<'a> {
     let (node_id, ops) = (
         ctx.config.node_id,
         request.include_topic_authorized_operations,
@@ -173,6 +214,9 @@ fn lookup<'a>(ctx: &mut Context, request: &Request, wanted: &RequestTopic<'a>) -
     }
     if !ctx.authorize_cluster(op::CREATE) && !ctx.authorize(op::CREATE, resource::TOPIC, name) {
         return unauthorized(name);
+    }
+    if !create {
+        return name_topic(error::LEADER_NOT_AVAILABLE);
     }
     let partitions = ctx.config.num_partitions;
     match ctx.storage.create_topic(name, partitions, &[]) {

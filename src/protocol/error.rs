@@ -8,6 +8,7 @@ pub const OFFSET_OUT_OF_RANGE: ErrorCode = 1;
 pub const CORRUPT_MESSAGE: ErrorCode = 2;
 pub const UNKNOWN_TOPIC_OR_PARTITION: ErrorCode = 3;
 pub const INVALID_FETCH_SIZE: ErrorCode = 4;
+pub const LEADER_NOT_AVAILABLE: ErrorCode = 5;
 pub const NOT_LEADER_OR_FOLLOWER: ErrorCode = 6;
 pub const MESSAGE_TOO_LARGE: ErrorCode = 10;
 pub const COORDINATOR_NOT_AVAILABLE: ErrorCode = 15;
