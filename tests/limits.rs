@@ -36,9 +36,16 @@ fn open_fds(broker: &TestBroker) -> usize {
         .count()
 }
 
+const TIMESTAMP: i64 = 1_700_000_000_000;
+
 /// Produces one batch of `values` to partition 0 of `topic`: the error code and base offset.
 fn produce(conn: &mut Conn, topic: &str, values: &[Vec<u8>]) -> (i16, i64) {
-    let batch = batch::build(0, 0, 1_700_000_000_000, values);
+    produce_at(conn, topic, values, TIMESTAMP)
+}
+
+/// [`produce`] with the batch's records stamped `timestamp_ms`.
+fn produce_at(conn: &mut Conn, topic: &str, values: &[Vec<u8>], timestamp_ms: i64) -> (i16, i64) {
+    let batch = batch::build(0, 0, timestamp_ms, values);
     let request = produce::Request {
         transactional_id: None,
         acks: -1,
@@ -146,9 +153,32 @@ fn read_all_within(
     }
 }
 
+/// ListOffsets v7 of partition 0 of `topic` by `timestamp`: (error code, offset).
+fn offset_at(conn: &mut Conn, topic: &str, timestamp: i64) -> (i16, i64) {
+    use kafka_broker::apis::list_offsets::{self, ListOffsets};
+    let request = list_offsets::Request {
+        replica_id: -1,
+        isolation_level: 0,
+        topics: vec![list_offsets::ListOffsetsTopic {
+            name: topic,
+            partitions: vec![list_offsets::ListOffsetsPartition {
+                partition_index: 0,
+                current_leader_epoch: -1,
+                timestamp,
+            }],
+        }],
+        timeout_ms: 0,
+    };
+    let body = conn.send::<ListOffsets>(7, &request);
+    let response: list_offsets::Response = decode(&body, ListOffsets::SPEC.ver(7)).unwrap();
+    let p = &response.topics[0].partitions[0];
+    (p.error_code, p.offset)
+}
+
 /// One batch per segment (200-byte segments): the broker's descriptors stay within the
 /// open-file bound over producing every segment, reading them all back in order (every
-/// record exact), and again after a restart, which loads every closed segment.
+/// record exact), finding each by timestamp (ListOffsets), and again after a restart,
+/// which loads every closed segment.
 #[test]
 fn reading_many_segments_keeps_open_files_within_the_bound() {
     const OPEN_MAX: usize = 4;
@@ -160,10 +190,9 @@ fn reading_many_segments_keeps_open_files_within_the_bound() {
     // The active segment's three files are open from here on.
     let fds_max = open_fds(&broker) + OPEN_MAX;
     for i in 0..segments {
-        assert_eq!(
-            produce(&mut conn, "many", &values_of(i)),
-            (NONE, 3 * i as i64)
-        );
+        let at = TIMESTAMP + i as i64;
+        let produced = produce_at(&mut conn, "many", &values_of(i), at);
+        assert_eq!(produced, (NONE, 3 * i as i64));
     }
     let log_files = fs::read_dir(broker.log_dir.join("many-0"))
         .unwrap()
@@ -188,6 +217,12 @@ fn reading_many_segments_keeps_open_files_within_the_bound() {
         read_all_within(&broker, &mut conn, "many", fds_max),
         expected
     );
+    for i in (0..segments).rev() {
+        let at = TIMESTAMP + i as i64;
+        assert_eq!(offset_at(&mut conn, "many", at), (NONE, 3 * i as i64));
+        let fds = open_fds(&broker);
+        assert!(fds <= fds_max, "{fds} descriptors open, bound {fds_max}");
+    }
 
     broker = broker.restart();
     let mut conn = Conn::open(&broker);

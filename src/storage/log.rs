@@ -1960,4 +1960,56 @@ mod tests {
         assert!(log.segments.len() > 3, "{} segments", log.segments.len());
         assert!(log.segments.iter().all(|s| s.index.offset_entries() < 5));
     }
+
+    /// With one closed segment's file open at a time, every read that reaches closed
+    /// segments reopens them on demand: fetch reads, timestamp lookups, the cleaner's batch
+    /// reads, the first batch's timestamp, and a clean reopen of the log.
+    #[test]
+    fn closed_segments_reopen_on_demand_within_the_open_file_bound() {
+        super::super::open_files::set_max(1);
+        let dir = test_dir("log-open-files");
+        let mut log = PartitionLog::open(&dir, 300).unwrap();
+        let batches: Vec<Vec<u8>> = (0..10).map(|i| batch_of(2, 100, 1000 + i)).collect();
+        for batch in &batches {
+            log.append(&mut batch.clone(), 0).unwrap();
+        }
+        assert_eq!(log.segments.len(), 10);
+        for round in 0..2 {
+            for (i, batch) in batches.iter().enumerate() {
+                let offset = 2 * i as i64;
+                let mut out = Vec::new();
+                log.read(offset, 1 << 20)
+                    .unwrap()
+                    .unwrap()
+                    .write_to(&mut out)
+                    .unwrap();
+                assert_eq!(out[12..], batch[12..], "round {round}, batch {i}");
+                assert_eq!(
+                    log.offset_for_timestamp(1000 + i as i64).unwrap(),
+                    Some((offset, 1000 + i as i64))
+                );
+                assert!(log.read_batch_at(offset, 0, &mut out).unwrap());
+                assert_eq!(out[12..], batch[12..]);
+                assert_eq!(
+                    log.first_batch_timestamp(offset).unwrap(),
+                    Some(1000 + i as i64)
+                );
+                assert!(super::super::open_files::stats().0 <= 1);
+            }
+        }
+        log.close().unwrap();
+        drop(log);
+        assert_eq!(
+            super::super::open_files::stats().0,
+            0,
+            "dropped with their segments"
+        );
+        let log = PartitionLog::open_with(&dir, 300, Recovery::Trusted).unwrap();
+        assert_eq!(log.next_offset(), 20);
+        assert_eq!(
+            log.read_all().unwrap().len(),
+            batches.iter().map(Vec::len).sum()
+        );
+        assert!(super::super::open_files::stats().0 <= 1);
+    }
 }
