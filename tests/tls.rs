@@ -465,3 +465,59 @@ fn a_held_acknowledgement_is_not_encrypted_before_its_sync_completes() {
     let p = &response.responses[0].partition_responses[0];
     assert_eq!((p.error_code, p.base_offset), (0, 0));
 }
+
+/// `queued.max.request.bytes` over TLS: frames come out of rustls' plaintext, not the
+/// socket, and a muted connection may hold decrypted bytes; with a budget of two frames,
+/// eight TLS clients sending three 30 KiB Metadata requests each at once are all answered.
+#[test]
+fn queued_max_request_bytes_serves_tls_connections() {
+    let certs = Certs::make();
+    let broker = tls_broker(
+        &certs,
+        "queued.max.request.bytes=65536\nsocket.request.max.bytes=65536",
+    );
+    let ssl = listener_addr(&broker, "SSL");
+    // Metadata v1 of 120 invalid names of 250 bytes: INVALID_TOPIC_EXCEPTION each, nothing
+    // created.
+    let names = 120;
+    let mut body = (names as i32).to_be_bytes().to_vec();
+    for i in 0..names {
+        let name = format!("{i:03}{}", "!".repeat(247));
+        body.extend_from_slice(&(name.len() as i16).to_be_bytes());
+        body.extend_from_slice(name.as_bytes());
+    }
+    let body = Arc::new(body);
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let config = certs.client(None, &rustls::version::TLS13);
+            let body = Arc::clone(&body);
+            std::thread::spawn(move || {
+                let mut stream = tls_connect(ssl, config);
+                let frame = request_frame(3, 1, 7, Some("t"), &body, false);
+                let frames = [frame.clone(), frame.clone(), frame].concat();
+                stream.write_all(&frames).unwrap();
+                stream.flush().unwrap();
+                (0..3)
+                    .map(|_| {
+                        let mut size = [0; 4];
+                        stream.read_exact(&mut size).unwrap();
+                        let mut payload = vec![0; i32::from_be_bytes(size) as usize];
+                        stream.read_exact(&mut payload).unwrap();
+                        payload
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for client in clients {
+        for payload in client.join().unwrap() {
+            use kafka_broker::apis::Api;
+            use kafka_broker::apis::metadata::{self, Metadata};
+            assert_eq!(&payload[..4], &[0, 0, 0, 7], "correlation id");
+            let response: metadata::Response =
+                kafka_broker::protocol::wire::decode(&payload[4..], Metadata::SPEC.ver(1)).unwrap();
+            let codes: Vec<i16> = response.topics.iter().map(|t| t.error_code).collect();
+            assert_eq!(codes, vec![17; names]);
+        }
+    }
+}
