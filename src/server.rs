@@ -243,15 +243,14 @@ struct InputBudget {
 }
 
 impl InputBudget {
-    /// Whether `id` may read a size prefix now: no connection waits before it.
-    fn may_read_prefix(&mut self, id: usize) -> bool {
+    /// Whether `id` may read a size prefix now: no connection waits before it. Otherwise
+    /// it joins the queue (`queued`: whether it is in it).
+    fn may_read_prefix(&mut self, id: usize, queued: &mut bool) -> bool {
         match self.waiting.front() {
             None => true,
             Some(&front) if front == id => true,
             Some(_) => {
-                if !self.waiting.contains(&id) {
-                    self.waiting.push_back(id);
-                }
+                self.enqueue(id, queued);
                 false
             }
         }
@@ -259,19 +258,30 @@ impl InputBudget {
 
     /// Reserves `bytes` for `id`'s frame if they fit and no connection waits before it;
     /// otherwise `id` waits in the queue.
-    fn try_reserve(&mut self, id: usize, bytes: usize) -> bool {
+    fn try_reserve(&mut self, id: usize, bytes: usize, queued: &mut bool) -> bool {
         let first = self.waiting.front().is_none_or(|&front| front == id);
         if first && self.reserved + bytes <= self.bytes_max {
             self.reserved += bytes;
-            if self.waiting.front() == Some(&id) {
-                self.waiting.pop_front();
-            }
+            self.leave_front(id, queued);
             return true;
         }
-        if !self.waiting.contains(&id) {
-            self.waiting.push_back(id);
-        }
+        self.enqueue(id, queued);
         false
+    }
+
+    fn enqueue(&mut self, id: usize, queued: &mut bool) {
+        if !*queued {
+            self.waiting.push_back(id);
+            *queued = true;
+        }
+    }
+
+    /// `id` leaves the queue if it is its front.
+    fn leave_front(&mut self, id: usize, queued: &mut bool) {
+        if self.waiting.front() == Some(&id) {
+            self.waiting.pop_front();
+            *queued = false;
+        }
     }
 
     /// Brings the tally of buffered bytes up to date with a connection's input (`counted`
@@ -343,6 +353,9 @@ struct Connection<P, X> {
     reserved: usize,
     /// Bytes of `input` counted in the budget's tally of buffered input.
     counted: usize,
+    /// In the budget's queue of connections waiting for it. (An entry whose connection
+    /// closed stays in the queue until it reaches the front, where it is dropped.)
+    queued: bool,
 }
 
 impl<P, X> Connection<P, X> {
@@ -730,6 +743,7 @@ impl<S: Service> Server<S> {
             holds: VecDeque::new(),
             reserved: 0,
             counted: 0,
+            queued: false,
         });
     }
 
@@ -1106,14 +1120,23 @@ impl<S: Service> Server<S> {
         }
     }
 
-    /// The connection at the front of the budget's queue reads again (this turn).
+    /// The connection at the front of the budget's queue reads again (this turn); entries
+    /// of connections no longer waiting (closed, or their id reused) are dropped first.
     fn wake_waiting(&mut self) {
-        let Some(&front) = self.budget.as_ref().and_then(|b| b.waiting.front()) else {
+        let Some(budget) = self.budget.as_mut() else {
             return;
         };
-        if let Some(conn) = self.connections.get_mut(front) {
-            conn.read_pending = true;
-            self.rereads.push_back(front);
+        while let Some(&front) = budget.waiting.front() {
+            match self.connections.get_mut(front) {
+                Some(conn) if conn.queued => {
+                    conn.read_pending = true;
+                    self.rereads.push_back(front);
+                    return;
+                }
+                _ => {
+                    budget.waiting.pop_front();
+                }
+            }
         }
     }
 
@@ -1124,7 +1147,15 @@ impl<S: Service> Server<S> {
                 budget.reserved -= conn.reserved;
                 budget.count(&mut conn.counted, 0);
                 let was_front = budget.waiting.front() == Some(&id);
-                budget.waiting.retain(|&w| w != id);
+                budget.leave_front(id, &mut conn.queued);
+                if budget.waiting.len() > 2 * self.connections.len() + 64 {
+                    // Entries of closed connections, compacted now and then (amortized
+                    // constant work per close).
+                    let connections = &self.connections;
+                    budget
+                        .waiting
+                        .retain(|&w| connections.get(w).is_some_and(|c| c.queued));
+                }
                 if conn.reserved > 0 || was_front {
                     self.wake_waiting();
                 }
@@ -1184,11 +1215,13 @@ fn read_budgeted<P, X>(
     let id = conn.peer.id;
     if conn.reserved == 0 {
         match frame_size(conn.pending_input()) {
-            None if !budget.may_read_prefix(id) => return Err(ErrorKind::WouldBlock.into()),
+            None if !budget.may_read_prefix(id, &mut conn.queued) => {
+                return Err(ErrorKind::WouldBlock.into());
+            }
             None => {}
             Some(size) => {
                 let frame = 4 + size.min(frame_bytes_max);
-                if !budget.try_reserve(id, frame) {
+                if !budget.try_reserve(id, frame, &mut conn.queued) {
                     return Err(ErrorKind::WouldBlock.into());
                 }
                 conn.reserved = frame;
@@ -1206,13 +1239,10 @@ fn read_budgeted<P, X>(
     let result = read_into_input(conn, frame_bytes_max);
     let pending = conn.pending_input().len();
     budget.count(&mut conn.counted, pending);
-    if conn.reserved == 0
-        && frame_size(conn.pending_input()).is_none()
-        && budget.waiting.front() == Some(&id)
-    {
+    if conn.reserved == 0 && frame_size(conn.pending_input()).is_none() {
         // Its prefix has not (all) arrived: it steps aside rather than hold up the queue
         // (its socket's next event brings it back).
-        budget.waiting.pop_front();
+        budget.leave_front(id, &mut conn.queued);
     }
     result
 }
