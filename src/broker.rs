@@ -473,6 +473,13 @@ impl Service for Broker {
                         .group(group)
                         .is_some_and(|g| !g.members.is_empty())
                 });
+            let storage = &self.storage;
+            let gone = self
+                .coordinator
+                .remove_dead_groups(|group| storage.committed(group).is_some());
+            if gone > 0 {
+                info!("removed {gone} groups with no members and no offsets");
+            }
             self.next_offsets_expiry = now + Duration::from_millis(interval_ms as u64);
         }
         // A slice of the cleaner's work, if a pass is under way or its back-off ended.

@@ -270,6 +270,37 @@ impl Coordinator {
         }
     }
 
+    /// Forgets the groups nothing is left of, as Kafka's offsets-retention pass turns them
+    /// Dead: no members, no pending member ids, no committed offsets (`has_offsets`). A
+    /// consumer-protocol group's records get their tombstones at the end of the turn.
+    /// Returns how many went.
+    pub fn remove_dead_groups(&mut self, has_offsets: impl Fn(&str) -> bool) -> usize {
+        let before = self.groups.len();
+        self.groups.retain(|id, g| {
+            !(g.state == GroupState::Empty
+                && g.members.is_empty()
+                && g.pending.is_empty()
+                && !has_offsets(id))
+        });
+        let mut removed = before - self.groups.len();
+        if removed > 0 {
+            self.epoch += 1;
+        }
+        let dead: Vec<String> = self
+            .consumer
+            .groups
+            .iter()
+            .filter(|(id, g)| g.members.is_empty() && !has_offsets(id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in dead {
+            if self.consumer.remove_empty(&id) == error::NONE {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     /// The first attempt of a JoinGroup.
     pub fn join(&mut self, req: &JoinRequest, now: Instant) -> JoinOutcome {
         if req.group_id.is_empty() {

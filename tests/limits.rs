@@ -550,6 +550,74 @@ fn pending_member_ids_count_at_rejoin_and_expire_after_their_session_timeout() {
     assert_eq!(described(&mut conn, "h"), ("Empty".to_string(), 0));
 }
 
+/// Groups nothing is left of go as Kafka's offsets-retention pass removes them (the group
+/// turns Dead): at the next check once a group has no members, no pending member ids and
+/// no committed offsets; a group with offsets stays Empty until they expire, then goes.
+#[test]
+fn groups_with_no_members_and_no_offsets_are_removed_at_the_retention_check() {
+    use kafka_broker::apis::leave_group::{self, LeaveGroup};
+    use kafka_broker::apis::offset_commit::{self, OffsetCommit};
+    let broker = TestBroker::start_logging(
+        common::TempDir::new("dead-groups"),
+        "offsets.retention.ms=6000\noffsets.retention.check.interval.ms=100\n\
+         group.initial.rebalance.delay.ms=0",
+        "info",
+    );
+    let mut conn = Conn::open(&broker);
+    create_topic(&mut conn, "t", 1, &[]);
+    for group in ["gone", "kept"] {
+        let (code, id) = join(&mut conn, group, "");
+        assert_eq!(code, MEMBER_ID_REQUIRED);
+        assert_eq!(join(&mut conn, group, &id), (NONE, id.clone()));
+        let request = leave_group::Request {
+            group_id: group,
+            member_id: &id,
+            members: vec![],
+        };
+        let body = conn.send::<LeaveGroup>(0, &request);
+        let left: leave_group::Response = decode(&body, LeaveGroup::SPEC.ver(0)).unwrap();
+        assert_eq!(left.error_code, NONE);
+        assert_eq!(described(&mut conn, group), ("Empty".to_string(), 0));
+    }
+    // "kept" gets an offset committed from outside the group (as a standalone consumer).
+    let commit = offset_commit::Request {
+        group_id: "kept",
+        generation_id_or_member_epoch: -1,
+        member_id: "",
+        group_instance_id: None,
+        retention_time_ms: -1,
+        topics: vec![offset_commit::RequestTopic {
+            name: "t",
+            topic_id: [0; 16],
+            partitions: vec![offset_commit::RequestPartition {
+                partition_index: 0,
+                committed_offset: 7,
+                committed_leader_epoch: -1,
+                committed_metadata: None,
+            }],
+        }],
+    };
+    let body = conn.send::<OffsetCommit>(2, &commit);
+    let committed: offset_commit::Response = decode(&body, OffsetCommit::SPEC.ver(2)).unwrap();
+    assert_eq!(committed.topics[0].partitions[0].error_code, NONE);
+
+    let removed = "removed 1 groups with no members and no offsets";
+    wait_for_log_line(&broker, removed);
+    assert_eq!(described(&mut conn, "gone"), ("Dead".to_string(), 0));
+    assert_eq!(described(&mut conn, "kept"), ("Empty".to_string(), 0));
+    // Once its offset expires (6 s after its commit), "kept" goes too.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while broker.log().matches(removed).count() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{removed:?} not logged twice"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(broker.log().contains("removed 1 expired offsets"));
+    assert_eq!(described(&mut conn, "kept"), ("Dead".to_string(), 0));
+}
+
 const INVALID_CONFIG: i16 = 40;
 
 /// One IncrementalAlterConfigs v1 SET of `key` on topic `topic`: (code, message).
