@@ -15,6 +15,7 @@ use crate::coordinator::Coordinator;
 use crate::protocol::codec::Reader;
 use crate::protocol::header::{RequestHeader, RequestPrefix, begin_frame, finish_frame};
 use crate::protocol::versions::{API_VERSIONS, ApiSpec};
+use crate::protocol::wire::DeferredBytes;
 use crate::quotas::Quotas;
 use crate::security::{Gate, Security, Session};
 use crate::server::{Outcome, Peer, Service};
@@ -158,7 +159,7 @@ impl Broker {
         peer: &Peer,
         session: &mut Session,
         frame: &[u8],
-        out: &mut Vec<u8>,
+        (out, mut deferred): (&mut Vec<u8>, Option<&mut DeferredBytes>),
         now: Instant,
         wait: Wait,
         memo: Option<&str>,
@@ -184,7 +185,9 @@ impl Broker {
             prefix.correlation_id,
             spec.response_header_flexible(prefix.api_version),
         );
-        let served = (entry.serve)(&mut ctx, body, out);
+        let mark = deferred.as_ref().map_or(0, |d| d.len());
+        let served = (entry.serve)(&mut ctx, body, out, deferred.as_deref_mut());
+        let answered = matches!(served, Ok(Served::Body));
         // A client over its quota: answered now, then its connection is muted (KIP-219).
         let done = match ctx.throttle_ms {
             _ if std::mem::take(&mut ctx.session.failed) => {
@@ -196,7 +199,10 @@ impl Broker {
         self.refresh_config();
         let outcome = match served {
             Ok(Served::Body) => {
-                finish_frame(out, start);
+                let deferred_len = deferred.as_ref().map_or(0, |d| {
+                    d.range(mark..).map(|d| d.source.len()).sum::<usize>()
+                });
+                finish_frame(out, start, deferred_len);
                 done
             }
             Ok(Served::Nothing) => {
@@ -230,6 +236,9 @@ impl Broker {
                 ))
             }
         };
+        if !answered && let Some(d) = deferred {
+            d.truncate(mark);
+        }
         if log_enabled!(Level::Debug) {
             let what = match &outcome {
                 Outcome::Done => "",
@@ -319,11 +328,20 @@ impl Service for Broker {
         session: &mut Session,
         frame: &[u8],
         out: &mut Vec<u8>,
+        deferred: Option<&mut DeferredBytes>,
         now: Instant,
     ) -> Outcome<Parked> {
         // What the turn's own appends (timers, group records) asked for is no request's.
         self.storage.take_needed_ticket();
-        let outcome = self.handle(peer, session, frame, out, now, Wait::Allowed, None);
+        let outcome = self.handle(
+            peer,
+            session,
+            frame,
+            (out, deferred),
+            now,
+            Wait::Allowed,
+            None,
+        );
         self.note_ticket();
         outcome
     }
@@ -334,6 +352,7 @@ impl Service for Broker {
         session: &mut Session,
         parked: Parked,
         out: &mut Vec<u8>,
+        deferred: Option<&mut DeferredBytes>,
         now: Instant,
         expired: bool,
     ) -> Outcome<Parked> {
@@ -347,7 +366,7 @@ impl Service for Broker {
             peer,
             session,
             &parked.frame,
-            out,
+            (out, deferred),
             now,
             wait,
             parked.memo.as_deref(),
@@ -524,6 +543,6 @@ fn unsupported(spec: &ApiSpec, prefix: RequestPrefix, out: &mut Vec<u8>) -> Outc
     );
     let start = begin_frame(out, prefix.correlation_id, false);
     apis::api_versions::encode_unsupported(out);
-    finish_frame(out, start);
+    finish_frame(out, start, 0);
     Outcome::Done
 }

@@ -9,6 +9,11 @@
 //! handshake completed, with the client's certificate), handed to every call: the loop
 //! never looks inside it.
 //!
+//! A plain TCP connection's output is its buffer's bytes with file bytes placed between
+//! them ([`DeferredBytes`], left there by the service's encoder): the loop sends those with
+//! `sendfile` when the output reaches them, so large record slices are never copied through
+//! the loop. TLS connections get none (every byte must pass through rustls).
+//!
 //! SIGTERM and SIGINT arrive as events of the same poll (`signal-hook-mio`, once
 //! [`Server::handle_signals`] ran): the loop stops accepting, answers its parked requests
 //! as if their deadlines had passed, ends the turn, lets the service make everything
@@ -24,6 +29,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +40,8 @@ use rustls::{ServerConfig, ServerConnection};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
+
+use crate::protocol::wire::DeferredBytes;
 
 /// Who sent a frame: passed to the service so it can log and advertise, never to keep state.
 #[derive(Debug, Clone, Copy)]
@@ -86,23 +94,28 @@ pub trait Service {
     /// `peer_certificate` is the DER certificate a TLS client presented, if any.
     fn open(&mut self, peer: &Peer, peer_certificate: Option<&[u8]>) -> Self::Session;
 
-    /// Handles one frame (the bytes after the size prefix).
+    /// Handles one frame (the bytes after the size prefix). `deferred` is given on a plain
+    /// TCP connection: the response may leave file bytes there instead of in `out`, each
+    /// sent (by `sendfile`) after `out`'s bytes before its position.
     fn call(
         &mut self,
         peer: &Peer,
         session: &mut Self::Session,
         frame: &[u8],
         out: &mut Vec<u8>,
+        deferred: Option<&mut DeferredBytes>,
         now: Instant,
     ) -> Outcome<Self::Parked>;
 
     /// Tries a parked request again; `expired` says its deadline has passed.
+    #[allow(clippy::too_many_arguments)]
     fn resume(
         &mut self,
         peer: &Peer,
         session: &mut Self::Session,
         parked: Self::Parked,
         out: &mut Vec<u8>,
+        deferred: Option<&mut DeferredBytes>,
         now: Instant,
         expired: bool,
     ) -> Outcome<Self::Parked>;
@@ -330,6 +343,9 @@ struct Connection<P, X> {
     input_start: usize,
     output: Vec<u8>,
     output_start: usize,
+    /// File bytes of the output stream (plain TCP only), in order: each goes out after
+    /// `output`'s bytes before its position and before the byte at it.
+    deferred: DeferredBytes,
     parked: Option<(P, Instant)>,
     /// Until when the connection is throttled: no request is read or handled before then.
     muted_until: Option<Instant>,
@@ -364,7 +380,15 @@ impl<P, X> Connection<P, X> {
     }
 
     fn pending_output(&self) -> usize {
-        self.output.len() - self.output_start
+        let deferred: usize = self.deferred.iter().map(|d| d.source.len() - d.sent).sum();
+        self.output.len() - self.output_start + deferred
+    }
+
+    /// Whether output up to `writable_end` (a held response's start) is left to write.
+    fn has_writable(&self, writable_end: usize) -> bool {
+        self.output_start < writable_end
+            || self.deferred.front().is_some_and(|d| d.at <= writable_end)
+            || self.tls_wants_write()
     }
 
     /// Whether TLS has records of its own (handshake, alerts, encrypted output) to send.
@@ -561,9 +585,16 @@ impl<S: Service> Server<S> {
                 continue;
             };
             let start = conn.output.len();
-            let outcome =
-                self.service
-                    .resume(&conn.peer, session, parked, &mut conn.output, now, true);
+            let deferred = conn.tls.is_none().then_some(&mut conn.deferred);
+            let outcome = self.service.resume(
+                &conn.peer,
+                session,
+                parked,
+                &mut conn.output,
+                deferred,
+                now,
+                true,
+            );
             hold(conn, &self.service, start);
             match outcome {
                 Outcome::Park(parked, _) => {
@@ -732,6 +763,7 @@ impl<S: Service> Server<S> {
             input_start: 0,
             output: Vec::new(),
             output_start: 0,
+            deferred: DeferredBytes::new(),
             parked: None,
             muted_until: None,
             read_closed: false,
@@ -759,10 +791,14 @@ impl<S: Service> Server<S> {
         };
         // Touched, so flushed this turn: a lent buffer that stays empty goes back then.
         self.outputs.lend(&mut conn.output);
-        // Frames already buffered go first (after a park or a full output buffer).
+        // Frames already buffered go first (after a park or a full output buffer). Busy
+        // again: read on once that clears, as below (frames may still be buffered).
         let going = handle_buffered(conn, &mut self.service, &self.limits, &mut self.parked);
         self.release_handled(id);
         if !going {
+            if let Some(conn) = self.connections.get_mut(id) {
+                conn.read_pending = true;
+            }
             return;
         }
         let mut read_total = 0usize;
@@ -838,6 +874,9 @@ impl<S: Service> Server<S> {
                         );
                         self.release_handled(id);
                         if !going {
+                            if let Some(conn) = self.connections.get_mut(id) {
+                                conn.read_pending = true;
+                            }
                             return;
                         }
                     }
@@ -953,9 +992,16 @@ impl<S: Service> Server<S> {
             };
             self.outputs.lend(&mut conn.output);
             let start = conn.output.len();
-            let outcome =
-                self.service
-                    .resume(&conn.peer, session, parked, &mut conn.output, now, expired);
+            let deferred = conn.tls.is_none().then_some(&mut conn.deferred);
+            let outcome = self.service.resume(
+                &conn.peer,
+                session,
+                parked,
+                &mut conn.output,
+                deferred,
+                now,
+                expired,
+            );
             hold(conn, &self.service, start);
             apply_outcome(conn, outcome, &mut self.parked, start);
             if conn.output.is_empty() {
@@ -991,13 +1037,18 @@ impl<S: Service> Server<S> {
         // The cap is checked between writes and never shortens one: each write offers all
         // the pending output, so a response the socket takes goes out in one call, and a
         // turn writes at most the cap plus one socket buffer.
-        while (conn.output_start < writable_end || conn.tls_wants_write())
-            && written < self.limits.write_bytes_per_turn
-        {
+        while conn.has_writable(writable_end) && written < self.limits.write_bytes_per_turn {
+            // Plain TCP: the buffer's bytes up to the next file bytes, then those.
+            let bytes_end = conn
+                .deferred
+                .front()
+                .map_or(writable_end, |d| d.at.min(writable_end));
+            let from_file = conn.tls.is_none() && conn.output_start == bytes_end;
             let result = match conn.tls.as_mut() {
+                None if from_file => send_deferred(&mut conn.deferred, &conn.stream),
                 None => conn
                     .stream
-                    .write(&conn.output[conn.output_start..writable_end]),
+                    .write(&conn.output[conn.output_start..bytes_end]),
                 // TLS: plaintext goes into rustls (up to its buffer limit) and the records
                 // it made go to the socket; output stays in `output` while rustls is full.
                 // Held output never reaches rustls: it is encrypted only once released.
@@ -1026,7 +1077,7 @@ impl<S: Service> Server<S> {
                     break;
                 }
                 Ok(n) => {
-                    if conn.tls.is_none() {
+                    if conn.tls.is_none() && !from_file {
                         conn.output_start += n;
                     }
                     written += n;
@@ -1063,6 +1114,9 @@ impl<S: Service> Server<S> {
             for (at, _) in conn.holds.iter_mut() {
                 *at -= conn.output_start;
             }
+            for d in conn.deferred.iter_mut() {
+                d.at -= conn.output_start;
+            }
             conn.output_start = 0;
         }
         if conn.read_closed && conn.close_reason.is_none() {
@@ -1079,7 +1133,7 @@ impl<S: Service> Server<S> {
             return;
         }
         // Held output waits for the service's ticket, not for the socket.
-        let want_writable = conn.output_start < writable_end || conn.tls_wants_write();
+        let want_writable = conn.has_writable(writable_end);
         if want_writable != conn.writable_registered {
             let interest = if want_writable {
                 Interest::READABLE | Interest::WRITABLE
@@ -1096,7 +1150,7 @@ impl<S: Service> Server<S> {
             }
             conn.writable_registered = want_writable;
         }
-        if conn.output_start < writable_end && written >= self.limits.write_bytes_per_turn {
+        if conn.has_writable(writable_end) && written >= self.limits.write_bytes_per_turn {
             // The cap, not the socket, stopped us: continue next turn without an event.
             self.touched.push(id);
         }
@@ -1178,6 +1232,20 @@ impl<S: Service> Server<S> {
             }
         }
     }
+}
+
+/// Sends the first deferred file bytes (they are next in the output stream), as far as the
+/// socket takes them.
+fn send_deferred(deferred: &mut DeferredBytes, stream: &TcpStream) -> io::Result<usize> {
+    let Some(d) = deferred.front_mut() else {
+        return Ok(0);
+    };
+    let n = d.source.send_to(stream.as_fd(), d.sent)?;
+    d.sent += n;
+    if d.sent == d.source.len() {
+        deferred.pop_front();
+    }
+    Ok(n)
 }
 
 /// Reads into the connection's own buffer (used while a partial frame is pending), growing
@@ -1338,7 +1406,16 @@ fn handle_frames<S: Service>(
         };
         used += 4 + size;
         let start = conn.output.len();
-        let outcome = service.call(&conn.peer, session, frame, &mut conn.output, Instant::now());
+        // File bytes only on plain TCP: TLS must encrypt every byte itself.
+        let deferred = conn.tls.is_none().then_some(&mut conn.deferred);
+        let outcome = service.call(
+            &conn.peer,
+            session,
+            frame,
+            &mut conn.output,
+            deferred,
+            Instant::now(),
+        );
         hold(conn, service, start);
         apply_outcome(conn, outcome, parked, start);
     }
@@ -1372,7 +1449,22 @@ fn apply_outcome<P, X>(
         }
         Outcome::Close(reason) => conn.close_reason = Some(reason),
         Outcome::CloseAfter(until, reason) => {
-            let response = conn.output.split_off(start.min(conn.output.len()));
+            let mut response = conn.output.split_off(start.min(conn.output.len()));
+            // Held for later: its file bytes (if any) are copied into it.
+            let first = conn.deferred.partition_point(|d| d.at <= start);
+            let files = conn.deferred.split_off(first);
+            if !files.is_empty() {
+                let mut copied = Vec::with_capacity(response.len());
+                let mut from = 0;
+                for d in files {
+                    let at = d.at - start;
+                    copied.extend_from_slice(&response[from..at]);
+                    d.source.copy_to(d.sent, &mut copied);
+                    from = at;
+                }
+                copied.extend_from_slice(&response[from..]);
+                response = copied;
+            }
             // Its hold (if it waits for a ticket) goes with it and comes back with it.
             let mut ticket = 0;
             while conn.holds.back().is_some_and(|&(at, _)| at >= start) {

@@ -8,7 +8,7 @@ use std::time::Instant;
 pub use crate::context::{Context, Wait};
 use crate::protocol::codec::DecodeError;
 use crate::protocol::versions::ApiSpec;
-use crate::protocol::wire::{self, EncodeError, Ver, Wire};
+use crate::protocol::wire::{self, DeferredBytes, EncodeError, Ver, Wire};
 
 /// An API: its key, name and versions, its two messages and its handler.
 pub trait Api {
@@ -61,7 +61,10 @@ pub enum Failure {
     Encode(EncodeError),
 }
 
-pub type ServeFn = fn(&mut Context, &[u8], &mut Vec<u8>) -> Result<Served, Failure>;
+/// Serves a request body: the response body goes into the buffer, its large record slices
+/// into the deferred bytes if given (a plain TCP connection sends them from their files).
+pub type ServeFn =
+    fn(&mut Context, &[u8], &mut Vec<u8>, Option<&mut DeferredBytes>) -> Result<Served, Failure>;
 pub type ReencodeFn = fn(&[u8], Ver, &mut Vec<u8>) -> Result<(), Failure>;
 
 /// One row of the table: the spec and the API's entry points, monomorphised.
@@ -92,15 +95,21 @@ impl Entry {
     }
 }
 
-fn serve<A: Api>(ctx: &mut Context, body: &[u8], out: &mut Vec<u8>) -> Result<Served, Failure> {
+fn serve<A: Api>(
+    ctx: &mut Context,
+    body: &[u8],
+    out: &mut Vec<u8>,
+    deferred: Option<&mut DeferredBytes>,
+) -> Result<Served, Failure> {
     let v = A::SPEC.ver(ctx.version);
     let request = wire::decode::<A::Request<'_>>(body, v).map_err(Failure::Decode)?;
     match A::handle(ctx, request) {
         Answer::Respond(response) => {
-            if A::RESERVE_RESPONSE {
+            // Reserved whole only if its records are copied: deferred ones take no room.
+            if A::RESERVE_RESPONSE && deferred.is_none() {
                 out.reserve(response.size(v));
             }
-            wire::encode(&response, v, out).map_err(Failure::Encode)?;
+            wire::encode_deferring(&response, v, out, deferred).map_err(Failure::Encode)?;
             Ok(Served::Body)
         }
         Answer::Nothing => Ok(Served::Nothing),

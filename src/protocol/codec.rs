@@ -283,11 +283,43 @@ pub fn bytes_min_bytes(flexible: bool) -> usize {
 /// Appends wire types to a byte buffer.
 pub struct Writer<'a> {
     buf: &'a mut Vec<u8>,
+    /// Where record bytes the transport sends from their file go instead of into `buf`
+    /// (`None`: every byte goes into `buf`).
+    deferred: Option<&'a mut super::wire::DeferredBytes>,
 }
 
 impl<'a> Writer<'a> {
     pub fn new(buf: &'a mut Vec<u8>) -> Self {
-        Writer { buf }
+        Writer {
+            buf,
+            deferred: None,
+        }
+    }
+
+    /// A writer that may leave record bytes in `deferred`, to be sent from their file
+    /// after `buf`'s bytes up to where they were left.
+    pub fn deferring(
+        buf: &'a mut Vec<u8>,
+        deferred: Option<&'a mut super::wire::DeferredBytes>,
+    ) -> Self {
+        Writer { buf, deferred }
+    }
+
+    /// Leaves `source`'s bytes to be sent from its file at this point of the output, if
+    /// this writer defers and the source can be sent so. Returns whether it did.
+    pub fn defer(&mut self, source: &dyn super::wire::RecordSource) -> bool {
+        let Some(deferred) = self.deferred.as_deref_mut() else {
+            return false;
+        };
+        let Some(file) = source.file_bytes() else {
+            return false;
+        };
+        deferred.push_back(super::wire::Deferred {
+            at: self.buf.len(),
+            source: file,
+            sent: 0,
+        });
+        true
     }
 
     pub fn len(&self) -> usize {

@@ -45,9 +45,10 @@ pub fn begin_frame(out: &mut Vec<u8>, correlation_id: i32, flexible: bool) -> us
     start
 }
 
-/// Writes the size of the frame begun at `start`.
-pub fn finish_frame(out: &mut [u8], start: usize) {
-    let size = (out.len() - start - 4) as i32;
+/// Writes the size of the frame begun at `start`, with `deferred` bytes of it sent from
+/// files rather than held in `out`.
+pub fn finish_frame(out: &mut [u8], start: usize, deferred: usize) {
+    let size = (out.len() - start - 4 + deferred) as i32;
     out[start..start + 4].copy_from_slice(&size.to_be_bytes());
 }
 
@@ -83,7 +84,7 @@ mod tests {
         let mut out = vec![0xee];
         let start = begin_frame(&mut out, 5, true);
         out.push(0xab);
-        finish_frame(&mut out, start);
+        finish_frame(&mut out, start, 0);
         assert_eq!(out, [0xee, 0, 0, 0, 6, 0, 0, 0, 5, 0, 0xab]);
     }
 }

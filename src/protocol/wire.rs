@@ -9,7 +9,10 @@
 //! does not allow it) is an [`EncodeError`], never a wrapped length.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::fmt;
+use std::io;
+use std::os::fd::BorrowedFd;
 
 use super::codec::{DecodeError, Reader, Result, Writer};
 
@@ -134,18 +137,36 @@ pub fn decode<'a, T: Wire<'a>>(body: &'a [u8], v: Ver) -> Result<T> {
 
 /// Appends a message body, or nothing if it cannot be encoded.
 pub fn encode<'a, T: Wire<'a>>(value: &T, v: Ver, out: &mut Vec<u8>) -> Enc {
+    encode_deferring(value, v, out, None).map(drop)
+}
+
+/// [`encode`], leaving record bytes that can be sent from their file in `deferred` (if
+/// given) instead of copying them into `out`. Returns how many bytes were deferred.
+pub fn encode_deferring<'a, T: Wire<'a>>(
+    value: &T,
+    v: Ver,
+    out: &mut Vec<u8>,
+    mut deferred: Option<&mut DeferredBytes>,
+) -> std::result::Result<usize, EncodeError> {
     let start = out.len();
-    let result = value.write(&mut Writer::new(out), v);
-    if result.is_err() {
+    let mark = deferred.as_ref().map_or(0, |d| d.len());
+    let result = value.write(&mut Writer::deferring(out, deferred.as_deref_mut()), v);
+    let deferred_len = deferred.as_ref().map_or(0, |d| {
+        d.range(mark..).map(|d| d.source.len()).sum::<usize>()
+    });
+    if let Err(e) = result {
         out.truncate(start);
-    } else {
-        debug_assert_eq!(
-            out.len() - start,
-            value.size(v),
-            "size() disagrees with write()"
-        );
+        if let Some(d) = deferred {
+            d.truncate(mark);
+        }
+        return Err(e);
     }
-    result
+    debug_assert_eq!(
+        out.len() - start + deferred_len,
+        value.size(v),
+        "size() disagrees with write()"
+    );
+    Ok(deferred_len)
 }
 
 /// Bytes an unsigned varint takes.
@@ -365,7 +386,37 @@ pub trait RecordSource: fmt::Debug + CloneSource {
     /// Appends exactly `len()` bytes to `out` (on a read failure, filler bytes: the length
     /// prefix is already written).
     fn append_to(&self, out: &mut Vec<u8>);
+    /// The same bytes as something the transport can send from their file itself, if
+    /// they are worth sending so (see [`Deferred`]).
+    fn file_bytes(&self) -> Option<Box<dyn FileBytes>> {
+        None
+    }
 }
+
+/// Record bytes a plain TCP connection sends straight from their file (`sendfile`), never
+/// copied through the loop's buffers.
+pub trait FileBytes {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Sends bytes from `from` on (up to the end) to `socket`; returns how many it took.
+    fn send_to(&self, socket: BorrowedFd<'_>, from: usize) -> io::Result<usize>;
+    /// Appends bytes from `from` on to `out` (filler bytes on a read failure), for a
+    /// response that must be copied after all.
+    fn copy_to(&self, from: usize, out: &mut Vec<u8>);
+}
+
+/// File bytes that belong in an output stream just before byte `at` of its buffer;
+/// `sent` of them are sent.
+pub struct Deferred {
+    pub at: usize,
+    pub source: Box<dyn FileBytes>,
+    pub sent: usize,
+}
+
+/// A connection's deferred file bytes, in output order.
+pub type DeferredBytes = VecDeque<Deferred>;
 
 /// Lets a boxed [`RecordSource`] be cloned, so that messages holding records can derive
 /// `Clone`; every `Clone` source has it.
@@ -439,6 +490,9 @@ impl<'a> Wire<'a> for Records<'a> {
             Records::Bytes(b) => b.write(w, v),
             Records::Source(source) => {
                 write_length(w, Some(source.len()), v, true, &"records")?;
+                if w.defer(source.as_ref()) {
+                    return Ok(());
+                }
                 let start = w.len();
                 source.append_to(w.buf());
                 debug_assert_eq!(w.len() - start, source.len(), "a source broke its length");

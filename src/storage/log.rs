@@ -21,13 +21,16 @@ use super::leader_epoch;
 use super::open_files::ClosedFile;
 use super::records;
 use super::recovery::{self, Corruption};
-use crate::protocol::wire::RecordSource;
+use crate::protocol::wire::{FileBytes, RecordSource};
 /// The buffer `Segment::walk` reads batch headers into: an index interval (Kafka's default;
 /// a topic with a larger `index.interval.bytes` refills it within an interval) and a header.
 const WALK_BUF_BYTES: usize = INDEX_INTERVAL_BYTES as usize + HEADER_BYTES;
 /// Spare capacity beyond a slice's length that `FileSlice::write_to` reads into anyway
 /// (the surplus is read from the file, then dropped); with more, it zero-fills instead.
 const READ_SLACK_BYTES: usize = 64 << 10;
+/// Slices at least this long go to a plain TCP client by `sendfile`, straight from the page
+/// cache; shorter ones are copied into the response (a copy is cheaper than the call).
+const SEND_FILE_MIN_BYTES: usize = 64 << 10;
 
 /// A byte range of a segment file, to be copied to a client without parsing.
 #[derive(Debug, Clone)]
@@ -101,6 +104,49 @@ impl RecordSource for FileSlice {
             );
             out.resize(out.len() + self.len, 0);
         }
+    }
+
+    fn file_bytes(&self) -> Option<Box<dyn FileBytes>> {
+        (self.len >= SEND_FILE_MIN_BYTES).then(|| Box::new(self.clone()) as Box<dyn FileBytes>)
+    }
+}
+
+/// A large slice is sent by the kernel from the page cache to the socket. The bytes are
+/// those the slice named when the response was built: a segment's bytes below its size
+/// never change while its file is open (appends go after them; the cleaner and retention
+/// replace or unlink files, and `file` keeps the old one readable).
+impl FileBytes for FileSlice {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn send_to(&self, socket: std::os::fd::BorrowedFd<'_>, from: usize) -> io::Result<usize> {
+        let mut at = self.position + from as u64;
+        let count = self.len.saturating_sub(from);
+        loop {
+            match rustix::fs::sendfile(socket, &*self.file, Some(&mut at), count) {
+                // The file ended before the slice did: it was cut short under us.
+                Ok(0) if count > 0 => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("sent {from} of {} bytes", self.len),
+                    ));
+                }
+                Ok(n) => return Ok(n),
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn copy_to(&self, from: usize, out: &mut Vec<u8>) {
+        let rest = FileSlice {
+            file: Rc::clone(&self.file),
+            segment: self.segment,
+            position: self.position + from as u64,
+            len: self.len.saturating_sub(from),
+        };
+        RecordSource::append_to(&rest, out);
     }
 }
 

@@ -224,7 +224,7 @@ impl Harness {
             self.out.clear();
             let (peer, now) = (self.peers[p], self.clock);
             let broker = self.broker.as_mut().expect("broker is open");
-            let outcome = broker.call(&peer, &mut self.sessions[p], &frame, &mut self.out, now);
+            let outcome = broker.call(&peer, &mut self.sessions[p], &frame, &mut self.out, None, now);
             self.settle(p, &frame, outcome, false);
             self.frame = frame;
             if ctl & CTL_TIMER != 0 {
@@ -367,6 +367,7 @@ impl Harness {
             &mut self.sessions[p],
             parked,
             &mut self.out,
+            None,
             now,
             expired,
         );
