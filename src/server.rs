@@ -961,7 +961,14 @@ impl<S: Service> Server<S> {
             self.close(id, &reason);
             return;
         }
-        // Held output waits for the service's ticket, not for the socket.
+        // Held output waits for the service's ticket, not for the socket. What is left to
+        // write is measured after the writes (and the compaction above): interest in
+        // writability stays off while nothing is left (turning it on, edge-triggered, would
+        // report the socket writable at once, and the turn after would turn it off again).
+        let writable_end = conn
+            .holds
+            .front()
+            .map_or(conn.output.len(), |&(at, _)| at.min(conn.output.len()));
         let want_writable = conn.output_start < writable_end || conn.tls_wants_write();
         if want_writable != conn.writable_registered {
             let interest = if want_writable {
