@@ -716,6 +716,15 @@ impl<S: Service> Server<S> {
                         if conn.close_reason.is_none() {
                             conn.input.extend_from_slice(&scratch[used..]);
                         }
+                        // A plain socket that filled less than the buffer is drained: the
+                        // next byte to arrive is a new edge (with EPOLLRDHUP, a close is
+                        // one too), so the read that would only say WouldBlock is skipped.
+                        if conn.tls.is_none() && n < self.scratch.len() {
+                            if conn.is_busy(&self.limits) {
+                                conn.read_pending = true;
+                            }
+                            return;
+                        }
                     } else if !handle_buffered(
                         conn,
                         &mut self.service,
