@@ -28,9 +28,9 @@
 //! baseline: CRC-32C throughput (`crc32c`) and start-up time to the first ApiVersions
 //! answer (`startup`).
 //!
-//! Before the durable synchronous producer's rows, the bench times fdatasync after 100 B
-//! appends in the broker's directory (the log's filesystem) and prints the median, and the
-//! durable p50 against the relaxed p50 plus that median.
+//! Before and after the durable synchronous producer's rows, the bench times fdatasync after
+//! 100 B appends in the broker's directory (the log's filesystem) and prints the median, and
+//! the durable p50 against the relaxed p50 plus that median.
 //!
 //! Each produce workload writes its own topic (produce_16KiB and produce_1MiB share the one
 //! fetch_1MiB reads); the topic is deleted when its last workload ends, and deleted and
@@ -119,12 +119,12 @@ fn main() {
     let topics: Vec<Option<&str>> = specs.iter().map(|s| s.workload.topic()).collect();
     for (i, mut spec) in specs.into_iter().enumerate() {
         let name = spec.workload.name();
-        // Just before the durable synchronous producer, on the broker's filesystem.
-        if name == "produce_sync_100B"
-            && let Some(broker) = durable.as_ref()
-        {
-            report.fdatasync = Some(fdatasync_median(&broker.dir, full));
-        }
+        // Just before and after the durable synchronous producer, on the broker's
+        // filesystem (whose fsync latency drifts with other load on the disk).
+        let sync_dir = (name == "produce_sync_100B")
+            .then(|| durable.as_ref().map(|b| b.dir.clone()))
+            .flatten();
+        let fsyncs_before = sync_dir.as_ref().map(|dir| fdatasync_times(dir, full));
         let keep = topics[i].is_some_and(|t| topics[i + 1..].contains(&Some(t)));
         let result = match spec.durability {
             Durability::Durable => match durable.as_mut() {
@@ -146,6 +146,13 @@ fn main() {
         };
         if let Err(e) = result {
             report.errors.push(format!("{name}: {e}"));
+        }
+        if let (Some(dir), Some(before)) = (sync_dir, fsyncs_before) {
+            let all = before.and_then(|mut times| {
+                times.extend(fdatasync_times(&dir, full)?);
+                Ok(times)
+            });
+            report.fdatasync = Some(all.map(|times| (median(&times), times.len())));
         }
     }
     if let Some(broker) = durable.take() {
@@ -3018,8 +3025,8 @@ impl Report {
 }
 
 /// Times `fdatasync` after each of a series of 100 B appends to a file in `dir` (the broker
-/// log's filesystem), as the durable synchronous producer's sync does: the median, in µs.
-fn fdatasync_median(dir: &Path, full: bool) -> Result<(f64, usize), String> {
+/// log's filesystem), as the durable synchronous producer's sync does, in µs.
+fn fdatasync_times(dir: &Path, full: bool) -> Result<Vec<f64>, String> {
     let path = dir.join("fdatasync-probe");
     let fail = |e: io::Error| format!("{}: {e}", path.display());
     let mut file = fs::OpenOptions::new()
@@ -3027,7 +3034,7 @@ fn fdatasync_median(dir: &Path, full: bool) -> Result<(f64, usize), String> {
         .append(true)
         .open(&path)
         .map_err(fail)?;
-    let n = if full { 500 } else { 20 };
+    let n = if full { 250 } else { 10 };
     let record = [b'x'; 100];
     let mut times = Vec::with_capacity(n);
     for _ in 0..n {
@@ -3038,7 +3045,7 @@ fn fdatasync_median(dir: &Path, full: bool) -> Result<(f64, usize), String> {
     }
     drop(file);
     let _ = fs::remove_file(&path);
-    Ok((median(&times), n))
+    Ok(times)
 }
 
 fn row_json(r: &Row) -> String {
