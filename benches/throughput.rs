@@ -28,6 +28,14 @@
 //! baseline: CRC-32C throughput (`crc32c`) and start-up time to the first ApiVersions
 //! answer (`startup`).
 //!
+//! Before and after the durable synchronous producer's rows, the bench times fdatasync after
+//! 100 B appends in the broker's directory (the log's filesystem) and prints the median, and
+//! the durable p50 against the relaxed p50 plus that median.
+//!
+//! Each produce workload writes its own topic (produce_16KiB and produce_1MiB share the one
+//! fetch_1MiB reads); the topic is deleted when its last workload ends, and deleted and
+//! created again empty when a round would take the log past [`LOG_BUDGET_BYTES`].
+//!
 //! Without `--bench` (as in `cargo test --all-targets`) it runs a short smoke version.
 //! Other arguments (`cargo bench -- produce`) keep only the workloads whose name contains
 //! one of them.
@@ -72,8 +80,11 @@ const POLL_TICK: Duration = Duration::from_millis(20);
 const FD_SLACK: usize = 64;
 const READ_CHUNK: usize = 64 * 1024;
 /// Disk a broker's log directory may use. Before each produce round the bench predicts
-/// what the round will write (from the fastest round so far, with a margin) and skips the
-/// round if the log would pass this, so the log stays under 2 GB.
+/// what the round will write (from the fastest round so far, with a margin); if the log
+/// would pass this, the workload's topic is deleted and created again empty (and the round
+/// skipped only if that is not enough), so the log stays under 2 GB. Each workload's topic
+/// is deleted when it ends unless a later workload uses it (fetch_1MiB reads what
+/// produce_16KiB and produce_1MiB wrote).
 const LOG_BUDGET_BYTES: u64 = 1_800_000_000;
 
 fn main() {
@@ -100,14 +111,24 @@ fn main() {
         }
     };
     report.rss_idle_mib = durable.as_ref().and_then(|b| rss_mib(b.pid()));
-    let specs = workloads(full)
+    let specs: Vec<Spec> = workloads(full)
         .into_iter()
-        .filter(|spec| wanted(spec.workload.name()));
-    for mut spec in specs {
+        .filter(|spec| wanted(spec.workload.name()))
+        .collect();
+    // The topic of each workload, so that one is kept while a later workload uses it.
+    let topics: Vec<Option<&str>> = specs.iter().map(|s| s.workload.topic()).collect();
+    for (i, mut spec) in specs.into_iter().enumerate() {
         let name = spec.workload.name();
+        // Just before and after the durable synchronous producer, on the broker's
+        // filesystem (whose fsync latency drifts with other load on the disk).
+        let sync_dir = (name == "produce_sync_100B")
+            .then(|| durable.as_ref().map(|b| b.dir.clone()))
+            .flatten();
+        let fsyncs_before = sync_dir.as_ref().map(|dir| fdatasync_times(dir, full));
+        let keep = topics[i].is_some_and(|t| topics[i + 1..].contains(&Some(t)));
         let result = match spec.durability {
             Durability::Durable => match durable.as_mut() {
-                Some(broker) => bench_workload(broker, &mut spec, &mut report),
+                Some(broker) => bench_workload(broker, &mut spec, keep, &mut report),
                 None => Err("the durable broker is already stopped".into()),
             },
             Durability::Relaxed => {
@@ -117,7 +138,7 @@ fn main() {
                     report.record_log(&broker);
                 }
                 BrokerProcess::start(Durability::Relaxed).and_then(|mut broker| {
-                    let result = bench_workload(&mut broker, &mut spec, &mut report);
+                    let result = bench_workload(&mut broker, &mut spec, keep, &mut report);
                     report.record_log(&broker);
                     result
                 })
@@ -125,6 +146,13 @@ fn main() {
         };
         if let Err(e) = result {
             report.errors.push(format!("{name}: {e}"));
+        }
+        if let (Some(dir), Some(before)) = (sync_dir, fsyncs_before) {
+            let all = before.and_then(|mut times| {
+                times.extend(fdatasync_times(&dir, full)?);
+                Ok(times)
+            });
+            report.fdatasync = Some(all.map(|times| (median(&times), times.len())));
         }
     }
     if let Some(broker) = durable.take() {
@@ -310,6 +338,14 @@ trait Workload {
         false
     }
 
+    /// The topic the workload writes or reads, if any. One it writes is made again empty
+    /// (deleted, then `setup` again) when a round would take the log over
+    /// [`LOG_BUDGET_BYTES`]; any is deleted when the workload ends unless a later one uses
+    /// it.
+    fn topic(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Appends one request frame, size prefix included, for connection `conn`.
     fn encode_request(&mut self, conn: ConnId, correlation_id: i32, out: &mut Vec<u8>);
 
@@ -405,7 +441,7 @@ fn workloads(full: bool) -> Vec<Spec> {
             durability: Durable,
         },
         data(
-            Box::new(Produce::new("produce_16KiB", 16 << 10, partitions)),
+            Box::new(Produce::new("produce_16KiB", TOPIC, 16 << 10, partitions)),
             vec![one, many_short],
             Durable,
         ),
@@ -431,7 +467,7 @@ fn workloads(full: bool) -> Vec<Spec> {
             Durable,
         ),
         data(
-            Box::new(Produce::new("produce_1MiB", 1 << 20, partitions)),
+            Box::new(Produce::new("produce_1MiB", TOPIC, 1 << 20, partitions)),
             vec![one_short, many_shorter],
             Durable,
         ),
@@ -451,7 +487,12 @@ fn workloads(full: bool) -> Vec<Spec> {
         ),
         // 100 connections on one partition, against produce_16KiB's 100 partitions.
         data(
-            Box::new(Produce::new("produce_16KiB_1_partition", 16 << 10, 1)),
+            Box::new(Produce::new(
+                "produce_16KiB_1_partition",
+                "bench_1_partition",
+                16 << 10,
+                1,
+            )),
             vec![many_short],
             Durable,
         ),
@@ -472,7 +513,7 @@ fn workloads(full: bool) -> Vec<Spec> {
             Durable,
         ),
         data(
-            Box::new(Produce::new("produce_16KiB_relaxed", 16 << 10, 1)),
+            Box::new(Produce::new("produce_16KiB_relaxed", TOPIC, 16 << 10, 1)),
             vec![one_short],
             Relaxed,
         ),
@@ -589,10 +630,16 @@ struct Produce {
 
 const PRODUCE_VERSION: i16 = 11;
 const CREATE_TOPICS_VERSION: i16 = 7;
+const DELETE_TOPICS_VERSION: i16 = 6;
 
 impl Produce {
-    fn new(name: &'static str, batch_bytes: usize, partitions: usize) -> Produce {
-        Produce::with(name, TOPIC, batch_bytes, RECORD_BYTES, 1, partitions, false)
+    fn new(
+        name: &'static str,
+        topic: &'static str,
+        batch_bytes: usize,
+        partitions: usize,
+    ) -> Produce {
+        Produce::with(name, topic, batch_bytes, RECORD_BYTES, 1, partitions, false)
     }
 
     /// To the compacted topic, while the log cleaner works on it.
@@ -682,6 +729,10 @@ impl Workload for Produce {
 
     fn writes_log(&self) -> bool {
         true
+    }
+
+    fn topic(&self) -> Option<&'static str> {
+        Some(self.topic)
     }
 
     /// Creates the topic with one partition per connection (it may exist already).
@@ -802,8 +853,6 @@ fn produce_outcome(frame: &[u8]) -> codec::Result<(i16, i64)> {
 
 /// Batches per transaction of the transactional producer row.
 const TXN_BATCHES: usize = 100;
-/// The idempotent and transactional rows' topic.
-const SEQUENCED_TOPIC: &str = "bench_sequenced";
 
 /// An idempotent or transactional producer per connection, acks=-1, 16 records of 1 KiB
 /// per batch to partition `connection % partitions`: InitProducerId first (with the
@@ -814,6 +863,8 @@ const SEQUENCED_TOPIC: &str = "bench_sequenced";
 /// A connection's producer lives on in a later row's connection of the same index.
 struct SequencedProduce {
     name: &'static str,
+    /// `bench_idempotent` or `bench_transactional`.
+    topic: &'static str,
     partitions: usize,
     /// Batches per transaction; `None`: idempotent.
     batches: Option<usize>,
@@ -854,6 +905,11 @@ impl SequencedProduce {
         }
         SequencedProduce {
             name,
+            topic: if batches.is_some() {
+                "bench_transactional"
+            } else {
+                "bench_idempotent"
+            },
             partitions,
             batches,
             moved: Moved {
@@ -892,8 +948,12 @@ impl Workload for SequencedProduce {
         true
     }
 
+    fn topic(&self) -> Option<&'static str> {
+        Some(self.topic)
+    }
+
     fn setup(&mut self, broker: SocketAddr) -> Result<(), String> {
-        create_topic(broker, SEQUENCED_TOPIC, self.partitions, &[])
+        create_topic(broker, self.topic, self.partitions, &[])
     }
 
     fn encode_request(&mut self, conn: ConnId, correlation_id: i32, out: &mut Vec<u8>) {
@@ -923,7 +983,7 @@ impl Workload for SequencedProduce {
                     v3_and_below_producer_id: pid,
                     v3_and_below_producer_epoch: epoch,
                     v3_and_below_topics: vec![add_partitions_to_txn::Topic {
-                        name: SEQUENCED_TOPIC,
+                        name: self.topic,
                         partitions: vec![partition],
                     }],
                     ..Default::default()
@@ -951,7 +1011,7 @@ impl Workload for SequencedProduce {
                     acks: -1,
                     timeout_ms: 30_000,
                     topic_data: vec![produce::TopicProduceData {
-                        name: SEQUENCED_TOPIC,
+                        name: self.topic,
                         partition_data: vec![produce::PartitionProduceData {
                             index: partition,
                             records: Some(Records::Bytes(batch)),
@@ -1151,6 +1211,10 @@ impl Workload for Fetch {
         true
     }
 
+    fn topic(&self) -> Option<&'static str> {
+        Some(self.topic)
+    }
+
     fn encode_request(&mut self, conn: ConnId, correlation_id: i32, out: &mut Vec<u8>) {
         let offset = *self.offsets.entry(conn).or_insert(0);
         let request = fetch::Request {
@@ -1290,10 +1354,11 @@ struct Session<'a> {
 }
 
 /// Prepares the broker, probes it, starts a baseline replaying its response, and runs
-/// every (N, D) row against both.
+/// every (N, D) row against both; then deletes the workload's topic unless `keep`.
 fn bench_workload(
     broker: &mut BrokerProcess,
     spec: &mut Spec,
+    keep: bool,
     report: &mut Report,
 ) -> Result<(), String> {
     let workload = spec.workload.as_mut();
@@ -1317,6 +1382,7 @@ fn bench_workload(
                 timing,
                 durability: spec.durability,
                 depth,
+                broker: broker.addr,
             };
             measure_depth(&row, &mut sessions, workload, &mut write_rate, report);
         }
@@ -1325,7 +1391,72 @@ fn bench_workload(
             return Err(format!("the broker exited ({status})"));
         }
     }
+    match workload.topic() {
+        Some(topic) if !keep => delete_topic(broker.addr, topic, &broker.dir),
+        _ => Ok(()),
+    }
+}
+
+/// Deletes `topic` (DeleteTopics) and waits until the broker has removed its partition
+/// directories under `dir` (it does so a bounded step per timer turn).
+fn delete_topic(broker: SocketAddr, topic: &str, dir: &Path) -> Result<(), String> {
+    use kafka_broker::apis::delete_topics::{self, DeleteTopics};
+    let request = delete_topics::Request {
+        topics: vec![delete_topics::TopicState {
+            name: Some(topic),
+            topic_id: [0; 16],
+        }],
+        topic_names: vec![topic],
+        timeout_ms: 30_000,
+    };
+    let v = DeleteTopics::SPEC.ver(DELETE_TOPICS_VERSION);
+    let frame = request_frame(20, v.version, |w| request.write(w, v).expect("encodes"));
+    let response = round_trip(broker, &frame, 1)?;
+    let decoded = flexible_body(&response[4..])
+        .and_then(|mut r| delete_topics::Response::read(&mut r, v))
+        .map_err(|e| format!("DeleteTopics response: {e:?}"))?;
+    let codes: Vec<i16> = decoded.responses.iter().map(|t| t.error_code).collect();
+    if codes != [0] {
+        return Err(format!("DeleteTopics {topic}: error codes {codes:?}"));
+    }
+    let logs = dir.join("logs");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while holds_topic(&logs, topic) {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{topic}: partition directories still there after 30 s"
+            ));
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
     Ok(())
+}
+
+/// Whether `logs` holds a partition directory of `topic`, live (`<topic>-<n>`) or
+/// deleted and not yet removed (`<topic>-<n>.<uuid>-delete`).
+fn holds_topic(logs: &Path, topic: &str) -> bool {
+    let Ok(entries) = fs::read_dir(logs) else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let name = entry.file_name();
+        let rest = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(topic)?.strip_prefix('-'));
+        let partition = rest.map(|r| r.split('.').next().unwrap_or(r));
+        partition.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// Empties the workload's topic: deletes it and creates it again.
+fn recreate_topic(
+    broker: SocketAddr,
+    dir: &Path,
+    workload: &mut dyn Workload,
+) -> Result<(), String> {
+    let topic = workload.topic().ok_or("the workload has no topic")?;
+    delete_topic(broker, topic, dir)?;
+    workload.setup(broker)
 }
 
 /// Opens `n` connections to every target whose descriptor limits allow it, reporting the
@@ -1368,6 +1499,8 @@ struct RowSpec {
     timing: Timing,
     durability: Durability,
     depth: usize,
+    /// The broker's plaintext address, for deleting and creating topics.
+    broker: SocketAddr,
 }
 
 /// Measures one depth on every session, alternating between them round by round, and adds
@@ -1395,11 +1528,21 @@ fn measure_depth(
             let name = session.target.name;
             let log_dir = session.target.log_dir.as_ref();
             let log_dir = log_dir.filter(|_| workload.writes_log());
-            let used = log_dir.map(|dir| disk_usage(dir));
-            if let Some(used) = used {
+            let mut used = log_dir.map(|dir| disk_usage(dir));
+            if let (Some(dir), Some(before)) = (log_dir, used) {
                 // The round's time plus its drain, at the fastest rate seen, with a margin.
                 let seconds = (warmup + measure).as_secs_f64() * 1.2 + 0.1;
                 let expected = (*write_rate * seconds) as u64;
+                if before + expected > LOG_BUDGET_BYTES {
+                    // Start the topic again empty (no request is in flight between rounds).
+                    if let Err(e) = recreate_topic(row.broker, dir, workload) {
+                        report
+                            .errors
+                            .push(format!("{name} {}: {e}", workload.name()));
+                    }
+                    used = Some(disk_usage(dir));
+                }
+                let used = used.unwrap_or(before);
                 if used + expected > LOG_BUDGET_BYTES {
                     report.errors.push(format!(
                         "{name} {} N={n} D={depth}: the log holds {} MB and a round may add \
@@ -2527,6 +2670,8 @@ struct Report {
     crc: Vec<(&'static str, usize, f64)>,
     /// The whole run, broker start to report.
     runtime: Duration,
+    /// Median fdatasync of a 100 B append in the broker's directory: (µs, count) or why not.
+    fdatasync: Option<Result<(f64, usize), String>>,
 }
 
 /// A broker row's throughput over the matching baseline row's.
@@ -2695,7 +2840,8 @@ impl Report {
                  {TOPIC} (one partition per connection); the broker fsyncs every \
                  acknowledged produce (its durable default; one fsync per partition per \
                  turn) except in *_relaxed rows (log.flush.interval.messages=1000000); \
-                 produce_16KiB_1_partition: 100 connections on partition 0; \
+                 produce_16KiB_1_partition: 100 connections on partition 0 of its own \
+                 topic, as the idempotent and transactional rows have; \
                  produce_sync_100B*: one 100 B record per request, acks=-1, topic \
                  {SYNC_TOPIC}; baseline: reads the batch, answers the broker's \
                  acknowledgement"
@@ -2708,6 +2854,7 @@ impl Report {
                  records"
             );
         }
+        self.print_fdatasync();
         for (durability, bytes) in &self.log_bytes {
             println!(
                 "broker log ({}): {:.0} MB on disk at the end, deleted",
@@ -2815,7 +2962,8 @@ impl Report {
             "{{\"rows\":[{}],\"ratios\":[{}],\"skipped\":[{}],\"errors\":[{}],\
              \"rss_idle_mib\":{},\"rss_10k_conn_mib\":{},\"rss_conn_count\":{most},\
              \"produce_rows\":[{}],\"fetch_rows\":[{}],\"produce_fetch_ratios\":[{}],\
-             \"broker_log_disk\":[{}],\"crc32c\":[{}],\"startup\":[{}],\"bench_seconds\":{:.1}}}",
+             \"broker_log_disk\":[{}],\"crc32c\":[{}],\"startup\":[{}],\"fdatasync_median_us\":{},\
+             \"bench_seconds\":{:.1}}}",
             rows.join(","),
             ratios.join(","),
             skipped.join(","),
@@ -2828,9 +2976,76 @@ impl Report {
             logs.join(","),
             crc.join(","),
             startup.join(","),
+            json_num(
+                self.fdatasync
+                    .as_ref()
+                    .and_then(|f| f.as_ref().ok())
+                    .map(|f| f.0),
+                1
+            ),
             self.runtime.as_secs_f64(),
         )
     }
+}
+
+impl Report {
+    /// The p50 of a broker row of one connection.
+    fn broker_p50(&self, workload: &str) -> Option<f64> {
+        let row = self
+            .rows
+            .iter()
+            .find(|r| r.target == "broker" && r.workload == workload && r.connections == 1)?;
+        row.sample.p50_us
+    }
+
+    /// The median fdatasync, and the durable synchronous produce's p50 against the relaxed
+    /// one's plus that median (issue 13's target: within it).
+    fn print_fdatasync(&self) {
+        match &self.fdatasync {
+            None => {}
+            Some(Err(e)) => println!("fdatasync of a 100 B append: not measured: {e}"),
+            Some(Ok((us, n))) => {
+                println!(
+                    "fdatasync of a 100 B append on the broker log's filesystem: median \
+                     {us:.1} us over {n}"
+                );
+                let durable = self.broker_p50("produce_sync_100B");
+                let relaxed = self.broker_p50("produce_sync_100B_relaxed");
+                if let (Some(durable), Some(relaxed)) = (durable, relaxed) {
+                    let bound = relaxed + us;
+                    let verdict = if durable <= bound { "within" } else { "over" };
+                    println!(
+                        "produce_sync_100B p50 {durable:.1} us, relaxed p50 {relaxed:.1} us + \
+                         median fdatasync {us:.1} us = {bound:.1} us: {verdict}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Times `fdatasync` after each of a series of 100 B appends to a file in `dir` (the broker
+/// log's filesystem), as the durable synchronous producer's sync does, in µs.
+fn fdatasync_times(dir: &Path, full: bool) -> Result<Vec<f64>, String> {
+    let path = dir.join("fdatasync-probe");
+    let fail = |e: io::Error| format!("{}: {e}", path.display());
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(fail)?;
+    let n = if full { 250 } else { 10 };
+    let record = [b'x'; 100];
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        file.write_all(&record).map_err(fail)?;
+        let start = Instant::now();
+        file.sync_data().map_err(fail)?;
+        times.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    drop(file);
+    let _ = fs::remove_file(&path);
+    Ok(times)
 }
 
 fn row_json(r: &Row) -> String {

@@ -865,6 +865,15 @@ impl<S: Service> Server<S> {
                         if conn.close_reason.is_none() {
                             conn.input.extend_from_slice(&scratch[used..]);
                         }
+                        // A plain socket that filled less than the buffer is drained: the
+                        // next byte to arrive is a new edge (with EPOLLRDHUP, a close is
+                        // one too), so the read that would only say WouldBlock is skipped.
+                        if conn.tls.is_none() && n < self.scratch.len() {
+                            if conn.is_busy(&self.limits) {
+                                conn.read_pending = true;
+                            }
+                            return;
+                        }
                     } else {
                         let going = handle_buffered(
                             conn,
@@ -1132,7 +1141,14 @@ impl<S: Service> Server<S> {
             self.close(id, &reason);
             return;
         }
-        // Held output waits for the service's ticket, not for the socket.
+        // Held output waits for the service's ticket, not for the socket. What is left to
+        // write is measured after the writes (and the compaction above): interest in
+        // writability stays off while nothing is left (turning it on, edge-triggered, would
+        // report the socket writable at once, and the turn after would turn it off again).
+        let writable_end = conn
+            .holds
+            .front()
+            .map_or(conn.output.len(), |&(at, _)| at.min(conn.output.len()));
         let want_writable = conn.has_writable(writable_end);
         if want_writable != conn.writable_registered {
             let interest = if want_writable {

@@ -618,6 +618,32 @@ pub struct PartitionLog {
     index_settings: IndexSettings,
 }
 
+/// The leading bytes of a batch that hold what the log assigns (`batch::assign`: the base
+/// offset, bytes 0-8, and the partition leader epoch, bytes 12-16).
+const ASSIGNED_BYTES: usize = 16;
+
+/// Writes `head` then `rest` at the file's end, in one `writev` unless it comes up short.
+fn write_all_vectored(file: &File, head: &[u8], rest: &[u8]) -> io::Result<()> {
+    let mut file = file;
+    let mut written = 0;
+    let total = head.len() + rest.len();
+    while written < total {
+        let n = if written < head.len() {
+            let slices = [io::IoSlice::new(&head[written..]), io::IoSlice::new(rest)];
+            file.write_vectored(&slices)
+        } else {
+            file.write(&rest[written - head.len()..])
+        };
+        match n {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 impl PartitionLog {
     /// Opens (or creates) the partition directory and recovers its segments, checking
     /// every one of them (see [`PartitionLog::open_with`]).
@@ -814,6 +840,15 @@ impl PartitionLog {
     /// Appends one validated batch, assigning its base offset. Rolls a new segment first if
     /// this batch would overflow the active one.
     pub fn append(&mut self, bytes: &mut [u8], leader_epoch: i32) -> io::Result<Appended> {
+        let appended = self.append_from(bytes, leader_epoch)?;
+        batch::assign(bytes, appended.base_offset, leader_epoch);
+        Ok(appended)
+    }
+
+    /// [`PartitionLog::append`] without changing `bytes`: the fields the log assigns (base
+    /// offset, partition leader epoch; outside the CRC) go out from a copy of the batch's
+    /// first bytes, written with the rest in one `writev`, so the batch is not copied.
+    pub fn append_from(&mut self, bytes: &[u8], leader_epoch: i32) -> io::Result<Appended> {
         if self.is_offline() {
             return Err(io::Error::other(
                 "the partition is offline: its log is corrupt",
@@ -841,7 +876,9 @@ impl PartitionLog {
         if needs_roll || aged {
             self.roll(base_offset)?;
         }
-        batch::assign(bytes, base_offset, leader_epoch);
+        let mut head = [0u8; ASSIGNED_BYTES];
+        head.copy_from_slice(&bytes[..ASSIGNED_BYTES]);
+        batch::assign(&mut head, base_offset, leader_epoch);
         let index_settings = self.index_settings;
         let segment = self
             .segments
@@ -853,7 +890,7 @@ impl PartitionLog {
             .active
             .clone()
             .ok_or_else(|| io::Error::other("appending to a closed segment"))?;
-        if let Err(e) = (&*file).write_all(bytes) {
+        if let Err(e) = write_all_vectored(&file, &head, &bytes[ASSIGNED_BYTES..]) {
             // Leave no partial batch behind.
             let _ = file.set_len(position);
             return Err(e);

@@ -207,7 +207,6 @@ pub struct Storage {
     groups_seen: offsets_expiry::GroupsSeen,
     /// Bumped on every append and topic change, so waiting fetches know to look again.
     pub epoch: u64,
-    scratch: Vec<u8>,
     /// Walks produced batches' records (its buffer holds decompressed records).
     pub validator: records::Validator,
     /// Whether the last stop was a controlled shutdown (the marker was present at start).
@@ -257,7 +256,6 @@ impl Storage {
             dirty: Vec::new(),
             epoch: 0,
             metadata_version: None,
-            scratch: Vec::new(),
             validator: records::Validator::new(),
             clean_shutdown,
             next_producer_id: 0,
@@ -839,8 +837,6 @@ impl Storage {
             }
             None
         };
-        self.scratch.clear();
-        self.scratch.extend_from_slice(bytes);
         if part.durable.is_none()
             && self.flush_interval_messages.is_none()
             && self.flush_interval_ms.is_none()
@@ -849,7 +845,7 @@ impl Storage {
             part.durable = Some(sync::DurableEnd::of(&part.log));
         }
         let active_before = part.log.active_base_offset();
-        let appended = match part.log.append(&mut self.scratch, part.leader_epoch) {
+        let appended = match part.log.append_from(bytes, part.leader_epoch) {
             Ok(appended) => {
                 self.write_health.succeeded(&self.root);
                 appended

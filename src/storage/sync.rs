@@ -245,7 +245,9 @@ impl Storage {
         self.syncs.batches.push_back(batch);
         self.unflushed_messages = 0;
         self.last_flush = now;
-        self.reap_syncs()
+        // The blocking fallback's batch is complete already; io_uring's completions are
+        // reaped when its eventfd wakes the loop (a sync just submitted is not done yet).
+        self.apply_synced(false)
     }
 
     /// Takes the completions that arrived and applies every batch that is complete and has

@@ -94,6 +94,11 @@ impl Ring {
 
     /// Calls `done` with the tag and outcome of every completed sync, releasing its file.
     pub fn reap(&mut self, mut done: impl FnMut(u64, io::Result<()>)) {
+        // Nothing in flight, nothing to reap: no read of the eventfd (a signal left in it
+        // from a completion reaped earlier only wakes the loop once more, to no effect).
+        if self.in_flight.is_empty() {
+            return;
+        }
         self.clear_eventfd();
         for cqe in self.ring.completion() {
             let key = cqe.user_data() as usize;
