@@ -19,10 +19,9 @@ use kafka_broker::apis::fetch::{self, Fetch};
 use kafka_broker::apis::heartbeat::{self, Heartbeat};
 use kafka_broker::apis::init_producer_id::{self, InitProducerId};
 use kafka_broker::apis::metadata::{self, Metadata};
-use kafka_broker::apis::produce::{self, Produce};
+use kafka_broker::apis::produce::Produce;
 use kafka_broker::apis::sasl_authenticate::{self, SaslAuthenticate};
 use kafka_broker::apis::sasl_handshake::{self, SaslHandshake};
-use kafka_broker::protocol::wire::Records;
 use kafka_broker::storage::batch;
 
 const SECURITY_DISABLED: i16 = 54;
@@ -185,18 +184,7 @@ fn create_topic(conn: &mut Conn, name: &str) -> i16 {
 
 fn produce(conn: &mut Conn, topic: &str) -> i16 {
     let batch = batch::build(0, -1, 1_700_000_000_000, &[b"v".to_vec()]);
-    let request = produce::Request {
-        transactional_id: None,
-        acks: -1,
-        timeout_ms: 10_000,
-        topic_data: vec![produce::TopicProduceData {
-            name: topic,
-            partition_data: vec![produce::PartitionProduceData {
-                index: 0,
-                records: Some(Records::Bytes(&batch)),
-            }],
-        }],
-    };
+    let request = common::produce_request(topic, 0, &batch);
     let body = conn.send::<Produce>(9, &request);
     decoded::<Produce>(&body, 9).responses[0].partition_responses[0].error_code
 }

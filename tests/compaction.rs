@@ -31,18 +31,7 @@ fn produce(
         .map(|k| (k.map(<[u8]>::to_vec), Some(b"v".to_vec())))
         .collect();
     let batch = batch::build_keyed(0, 0, 1_700_000_000_000, &records);
-    let request = produce::Request {
-        transactional_id: None,
-        acks: -1,
-        timeout_ms: 10_000,
-        topic_data: vec![produce::TopicProduceData {
-            name,
-            partition_data: vec![produce::PartitionProduceData {
-                index: 0,
-                records: Some(Records::Bytes(&batch)),
-            }],
-        }],
-    };
+    let request = common::produce_request(name, 0, &batch);
     let body = conn.send::<Produce>(version, &request);
     let v = Produce::SPEC.ver(version);
     let response: produce::Response = decode(&body, v).expect("decodes");
@@ -216,18 +205,7 @@ fn kill_9_at_random_moments_of_cleaning_loses_no_record_that_should_be_kept() {
             let value = (rng.next(10) != 0).then(|| format!("c{cycle}-{i}").into_bytes());
             let records = [(Some(key.clone()), value.clone())];
             let bytes = batch::build_keyed(0, 0, 1_700_000_000_000, &records);
-            let request = produce::Request {
-                transactional_id: None,
-                acks: -1,
-                timeout_ms: 10_000,
-                topic_data: vec![produce::TopicProduceData {
-                    name: "c",
-                    partition_data: vec![produce::PartitionProduceData {
-                        index: 0,
-                        records: Some(Records::Bytes(&bytes)),
-                    }],
-                }],
-            };
+            let request = common::produce_request("c", 0, &bytes);
             let body = conn.send::<Produce>(11, &request);
             let response: produce::Response =
                 decode(&body, Produce::SPEC.ver(11)).expect("decodes");

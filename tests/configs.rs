@@ -18,7 +18,7 @@ use kafka_broker::apis::incremental_alter_configs::{self as incremental, Increme
 use kafka_broker::apis::list_config_resources::{self, ListConfigResources};
 use kafka_broker::apis::list_offsets::{self, ListOffsets};
 use kafka_broker::apis::produce::{self, Produce};
-use kafka_broker::protocol::wire::{Records, decode};
+use kafka_broker::protocol::wire::decode;
 use kafka_broker::storage::batch;
 
 const NONE: i16 = 0;
@@ -192,18 +192,7 @@ fn produce(
 ) -> i16 {
     let values = vec![vec![b'x'; value_bytes]; count];
     let batch = batch::build(0, 0, timestamp_ms, &values);
-    let request = produce::Request {
-        transactional_id: None,
-        acks: -1,
-        timeout_ms: 10_000,
-        topic_data: vec![produce::TopicProduceData {
-            name: topic,
-            partition_data: vec![produce::PartitionProduceData {
-                index: 0,
-                records: Some(Records::Bytes(&batch)),
-            }],
-        }],
-    };
+    let request = common::produce_request(topic, 0, &batch);
     let body = conn.send::<Produce>(11, &request);
     let response: produce::Response = decode(&body, Produce::SPEC.ver(11)).expect("decodes");
     response.responses[0].partition_responses[0].error_code

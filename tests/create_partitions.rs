@@ -13,8 +13,7 @@ use kafka_broker::apis::create_partitions::{self, CreatePartitions, TopicResult}
 use kafka_broker::apis::describe_cluster::{self, DescribeCluster};
 use kafka_broker::apis::list_offsets::{self, ListOffsets};
 use kafka_broker::apis::metadata::{self, Metadata};
-use kafka_broker::apis::produce::{self, Produce};
-use kafka_broker::protocol::wire::Records;
+use kafka_broker::apis::produce::Produce;
 use kafka_broker::storage::batch;
 
 const NONE: i16 = 0;
@@ -107,18 +106,7 @@ fn partition_count(conn: &mut Conn, name: &str) -> usize {
 fn produce_to(conn: &mut Conn, name: &str, partition: i32, values: &[&[u8]]) -> i64 {
     let values: Vec<Vec<u8>> = values.iter().map(|v| v.to_vec()).collect();
     let batch = batch::build(0, 0, 1_700_000_000_000, &values);
-    let request = produce::Request {
-        transactional_id: None,
-        acks: -1,
-        timeout_ms: 10_000,
-        topic_data: vec![produce::TopicProduceData {
-            name,
-            partition_data: vec![produce::PartitionProduceData {
-                index: partition,
-                records: Some(Records::Bytes(&batch)),
-            }],
-        }],
-    };
+    let request = common::produce_request(name, partition, &batch);
     let body = conn.send::<Produce>(11, &request);
     let response = decoded::<Produce>(&body, 11);
     let p = &response.responses[0].partition_responses[0];

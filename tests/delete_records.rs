@@ -14,7 +14,7 @@ use kafka_broker::apis::Api;
 use kafka_broker::apis::delete_records::{self, DeleteRecords};
 use kafka_broker::apis::fetch::{self, Fetch};
 use kafka_broker::apis::list_offsets::{self, ListOffsets};
-use kafka_broker::apis::produce::{self, Produce};
+use kafka_broker::apis::produce::Produce;
 use kafka_broker::protocol::wire::{Records, decode};
 use kafka_broker::storage::batch;
 
@@ -32,18 +32,7 @@ fn create_topic(conn: &mut Conn, name: &str, partitions: i32, configs: &[(&str, 
 fn produce_one(conn: &mut Conn, name: &str) -> i64 {
     let record = (Some(b"k".to_vec()), Some(vec![b'r'; 100]));
     let batch = batch::build_keyed(0, 0, 1_700_000_000_000, &[record]);
-    let request = produce::Request {
-        transactional_id: None,
-        acks: -1,
-        timeout_ms: 10_000,
-        topic_data: vec![produce::TopicProduceData {
-            name,
-            partition_data: vec![produce::PartitionProduceData {
-                index: 0,
-                records: Some(Records::Bytes(&batch)),
-            }],
-        }],
-    };
+    let request = common::produce_request(name, 0, &batch);
     let body = conn.send::<Produce>(11, &request);
     let response = decoded::<Produce>(&body, 11);
     let p = &response.responses[0].partition_responses[0];

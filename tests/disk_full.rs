@@ -60,18 +60,7 @@ fn create(stream: &mut TcpStream) {
 /// Produces one record of `value`: the error code and base offset.
 fn produce(stream: &mut TcpStream, value: &[u8]) -> (i16, i64) {
     let batch = batch::build(0, 0, 1_700_000_000_000, &[value.to_vec()]);
-    let request = produce::Request {
-        transactional_id: None,
-        acks: -1,
-        timeout_ms: 10_000,
-        topic_data: vec![produce::TopicProduceData {
-            name: "t",
-            partition_data: vec![produce::PartitionProduceData {
-                index: 0,
-                records: Some(Records::Bytes(&batch)),
-            }],
-        }],
-    };
+    let request = common::produce_request("t", 0, &batch);
     let body = send::<Produce>(stream, 11, &request);
     let response: produce::Response = decode(&body, Produce::SPEC.ver(11)).unwrap();
     let p = &response.responses[0].partition_responses[0];

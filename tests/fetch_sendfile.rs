@@ -69,18 +69,7 @@ fn fill(stream: &mut TcpStream, partition: i32, batches: usize, record_bytes: us
             .map(|i| vec![b'a' + ((b * 3 + i) % 26) as u8; record_bytes])
             .collect();
         let batch = batch::build(0, 0, 1_700_000_000_000, &values);
-        let request = produce::Request {
-            transactional_id: None,
-            acks: -1,
-            timeout_ms: 10_000,
-            topic_data: vec![produce::TopicProduceData {
-                name: TOPIC,
-                partition_data: vec![produce::PartitionProduceData {
-                    index: partition,
-                    records: Some(Records::Bytes(&batch)),
-                }],
-            }],
-        };
+        let request = common::produce_request(TOPIC, partition, &batch);
         let body = call::<Produce>(stream, 11, &request);
         let response: produce::Response = decode(&body, Produce::SPEC.ver(11)).unwrap();
         let p = &response.responses[0].partition_responses[0];

@@ -14,7 +14,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{CLIENT_ID, TestBroker, broker_bin, read_frame, response_body, send_frame};
+use common::{CLIENT_ID, Served, TestBroker, broker_bin, read_frame, response_body, send_frame};
 use kafka_broker::apis::Api;
 use kafka_broker::apis::create_topics::{self, CreateTopics};
 use kafka_broker::apis::fetch::{self, Fetch};
@@ -22,7 +22,7 @@ use kafka_broker::apis::metadata::{self, Metadata};
 use kafka_broker::apis::offset_commit::{self, OffsetCommit};
 use kafka_broker::apis::offset_fetch::{self, OffsetFetch};
 use kafka_broker::apis::produce::{self, Produce};
-use kafka_broker::protocol::wire::{Records, decode, encode};
+use kafka_broker::protocol::wire::{decode, encode};
 use kafka_broker::storage::batch::{self, BatchHeader};
 
 const NONE: i16 = 0;
@@ -72,26 +72,12 @@ fn create(stream: &mut TcpStream, name: &str, partitions: i32, configs: &[(&str,
 /// Produces one batch of `values` to `topic`-`partition`: the error code and base offset.
 fn produce(stream: &mut TcpStream, topic: &str, partition: i32, values: &[Vec<u8>]) -> (i16, i64) {
     let batch = batch::build(0, 0, 1_700_000_000_000, values);
-    let request = produce::Request {
-        transactional_id: None,
-        acks: -1,
-        timeout_ms: 10_000,
-        topic_data: vec![produce::TopicProduceData {
-            name: topic,
-            partition_data: vec![produce::PartitionProduceData {
-                index: partition,
-                records: Some(Records::Bytes(&batch)),
-            }],
-        }],
-    };
+    let request = common::produce_request(topic, partition, &batch);
     let body = send::<Produce>(stream, 11, &request);
     let response: produce::Response = decode(&body, Produce::SPEC.ver(11)).unwrap();
     let p = &response.responses[0].partition_responses[0];
     (p.error_code, p.base_offset)
 }
-
-/// A batch served: its base offset and its records' values.
-type Served = (i64, Vec<Vec<u8>>);
 
 /// Fetches `topic`-`partition` from `offset` (up to 64 MiB): the error code and every
 /// whole batch served as (base offset, values).
@@ -124,22 +110,7 @@ fn fetch(stream: &mut TcpStream, topic: &str, partition: i32, offset: i64) -> (i
     let body = send::<Fetch>(stream, 4, &request);
     let response: fetch::Response = decode(&body, Fetch::SPEC.ver(4)).unwrap();
     let p = &response.responses[0].partitions[0];
-    let mut batches = Vec::new();
-    if let Some(Records::Bytes(bytes)) = &p.records {
-        let mut rest: &[u8] = bytes;
-        while let Some(header) = BatchHeader::parse(rest) {
-            if header.size() > rest.len() {
-                break;
-            }
-            let (one, next) = rest.split_at(header.size());
-            batch::validate(one).expect("every served batch is valid");
-            let values = batch::records(one).unwrap();
-            let values = values.iter().map(|r| r.value.unwrap_or_default().to_vec());
-            batches.push((header.base_offset, values.collect()));
-            rest = next;
-        }
-    }
-    (p.error_code, batches)
+    (p.error_code, common::served_batches(&p.records))
 }
 
 /// Every batch from `offset` on, fetch after fetch (a fetch serves one segment at most).

@@ -10,12 +10,12 @@ mod common;
 
 use std::fs;
 
-use common::{Conn, TestBroker, create_topic};
+use common::{Conn, Served, TestBroker, create_topic};
 use kafka_broker::apis::Api;
 use kafka_broker::apis::fetch::{self, Fetch};
 use kafka_broker::apis::produce::{self, Produce};
 use kafka_broker::protocol::wire::{Records, decode};
-use kafka_broker::storage::batch::{self, BatchHeader};
+use kafka_broker::storage::batch::{self};
 
 const NONE: i16 = 0;
 const KAFKA_STORAGE_ERROR: i16 = 56;
@@ -46,18 +46,7 @@ fn produce(conn: &mut Conn, topic: &str, values: &[Vec<u8>]) -> (i16, i64) {
 /// [`produce`] with the batch's records stamped `timestamp_ms`.
 fn produce_at(conn: &mut Conn, topic: &str, values: &[Vec<u8>], timestamp_ms: i64) -> (i16, i64) {
     let batch = batch::build(0, 0, timestamp_ms, values);
-    let request = produce::Request {
-        transactional_id: None,
-        acks: -1,
-        timeout_ms: 10_000,
-        topic_data: vec![produce::TopicProduceData {
-            name: topic,
-            partition_data: vec![produce::PartitionProduceData {
-                index: 0,
-                records: Some(Records::Bytes(&batch)),
-            }],
-        }],
-    };
+    let request = common::produce_request(topic, 0, &batch);
     let body = conn.send::<Produce>(11, &request);
     let response: produce::Response = decode(&body, Produce::SPEC.ver(11)).unwrap();
     let p = &response.responses[0].partition_responses[0];
@@ -93,31 +82,13 @@ fn fetch_request(topic: &str, offset: i64) -> fetch::Request<'_> {
     }
 }
 
-/// A batch served: its base offset and its records' values.
-type Served = (i64, Vec<Vec<u8>>);
-
 /// Fetches partition 0 of `topic` from `offset`: the error code and every whole batch
 /// served, each checked valid.
 fn fetch(conn: &mut Conn, topic: &str, offset: i64) -> (i16, Vec<Served>) {
     let body = conn.send::<Fetch>(4, &fetch_request(topic, offset));
     let response: fetch::Response = decode(&body, Fetch::SPEC.ver(4)).unwrap();
     let p = &response.responses[0].partitions[0];
-    let mut batches = Vec::new();
-    if let Some(Records::Bytes(bytes)) = &p.records {
-        let mut rest: &[u8] = bytes;
-        while let Some(header) = BatchHeader::parse(rest) {
-            if header.size() > rest.len() {
-                break;
-            }
-            let (one, next) = rest.split_at(header.size());
-            batch::validate(one).expect("every served batch is valid");
-            let values = batch::records(one).unwrap();
-            let values = values.iter().map(|r| r.value.unwrap_or_default().to_vec());
-            batches.push((header.base_offset, values.collect()));
-            rest = next;
-        }
-    }
-    (p.error_code, batches)
+    (p.error_code, common::served_batches(&p.records))
 }
 
 fn values_of(batch: usize) -> Vec<Vec<u8>> {

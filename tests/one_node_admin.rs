@@ -20,7 +20,6 @@ use kafka_broker::apis::elect_leaders::{self as elect, ElectLeaders};
 use kafka_broker::apis::init_producer_id::{self, InitProducerId};
 use kafka_broker::apis::list_partition_reassignments::{self as list, ListPartitionReassignments};
 use kafka_broker::apis::produce;
-use kafka_broker::protocol::wire::Records;
 use kafka_broker::storage::crc32c::crc32c;
 
 const NONE: i16 = 0;
@@ -125,18 +124,7 @@ fn batch(producer: (i64, i16, i32), count: i32, max_timestamp: i64) -> Vec<u8> {
 
 /// Produces `batch` to `topic`-`partition` (v11, acks -1) and checks it was accepted.
 fn produce_batch(conn: &mut Conn, topic: &str, partition: i32, batch: &[u8]) {
-    let request = produce::Request {
-        transactional_id: None,
-        acks: -1,
-        timeout_ms: 10_000,
-        topic_data: vec![produce::TopicProduceData {
-            name: topic,
-            partition_data: vec![produce::PartitionProduceData {
-                index: partition,
-                records: Some(Records::Bytes(batch)),
-            }],
-        }],
-    };
+    let request = common::produce_request(topic, partition, batch);
     let body = conn.send::<produce::Produce>(11, &request);
     let response = decoded::<produce::Produce>(&body, 11);
     let result = &response.responses[0].partition_responses[0];

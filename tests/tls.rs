@@ -406,7 +406,7 @@ fn a_held_acknowledgement_is_not_encrypted_before_its_sync_completes() {
     use kafka_broker::apis::Api;
     use kafka_broker::apis::create_topics::{self, CreateTopics};
     use kafka_broker::apis::produce::{self, Produce};
-    use kafka_broker::protocol::wire::{Records, decode};
+    use kafka_broker::protocol::wire::decode;
 
     let certs = Certs::make();
     let dir = TempDir::new("tls-held-ack");
@@ -437,18 +437,7 @@ fn a_held_acknowledgement_is_not_encrypted_before_its_sync_completes() {
     metadata_port(&mut stream);
     std::fs::write(&hold, b"").unwrap();
     let batch = kafka_broker::storage::batch::build(0, -1, 1_700_000_000_000, &[vec![1]]);
-    let request = produce::Request {
-        transactional_id: None,
-        acks: -1,
-        timeout_ms: 10_000,
-        topic_data: vec![produce::TopicProduceData {
-            name: "held",
-            partition_data: vec![produce::PartitionProduceData {
-                index: 0,
-                records: Some(Records::Bytes(&batch)),
-            }],
-        }],
-    };
+    let request = common::produce_request("held", 0, &batch);
     let body = common::body_of(&request, Produce::SPEC.ver(9));
     stream
         .write_all(&request_frame(0, 9, 8, Some("t"), &body, true))

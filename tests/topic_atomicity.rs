@@ -16,8 +16,7 @@ use kafka_broker::apis::create_topics::{self, CreateTopics};
 use kafka_broker::apis::delete_topics::{self, DeleteTopics};
 use kafka_broker::apis::list_offsets::{self, ListOffsets};
 use kafka_broker::apis::metadata::{self, Metadata};
-use kafka_broker::apis::produce::{self, Produce};
-use kafka_broker::protocol::wire::Records;
+use kafka_broker::apis::produce::Produce;
 use kafka_broker::storage::batch;
 
 const NONE: i16 = 0;
@@ -88,18 +87,7 @@ fn describe(conn: &mut Conn, name: &str) -> (i16, [u8; 16], usize) {
 
 fn produce_one(conn: &mut Conn, name: &str, partition: i32) {
     let batch = batch::build(0, 0, 1_700_000_000_000, &[b"v".to_vec()]);
-    let request = produce::Request {
-        transactional_id: None,
-        acks: -1,
-        timeout_ms: 10_000,
-        topic_data: vec![produce::TopicProduceData {
-            name,
-            partition_data: vec![produce::PartitionProduceData {
-                index: partition,
-                records: Some(Records::Bytes(&batch)),
-            }],
-        }],
-    };
+    let request = common::produce_request(name, partition, &batch);
     let mut body = Vec::new();
     let response = conn.call::<Produce>(11, &request, &mut body);
     assert_eq!(

@@ -607,3 +607,51 @@ pub fn create_topic(
     );
     answer.topic_id
 }
+
+/// A Produce request of one batch to `partition` of `topic`, acks=-1 with a 10 s timeout,
+/// as the socket tests send it.
+pub fn produce_request<'a>(
+    topic: &'a str,
+    partition: i32,
+    batch: &'a [u8],
+) -> kafka_broker::apis::produce::Request<'a> {
+    use kafka_broker::apis::produce;
+    produce::Request {
+        transactional_id: None,
+        acks: -1,
+        timeout_ms: 10_000,
+        topic_data: vec![produce::TopicProduceData {
+            name: topic,
+            partition_data: vec![produce::PartitionProduceData {
+                index: partition,
+                records: Some(kafka_broker::protocol::wire::Records::Bytes(batch)),
+            }],
+        }],
+    }
+}
+
+/// A batch served: its base offset and its records' values.
+pub type Served = (i64, Vec<Vec<u8>>);
+
+/// The whole batches of a fetched partition's records, each checked valid (a partial
+/// last batch, as Fetch may end with, is left out).
+pub fn served_batches(records: &Option<kafka_broker::protocol::wire::Records>) -> Vec<Served> {
+    use kafka_broker::protocol::wire::Records;
+    use kafka_broker::storage::batch::{self, BatchHeader};
+    let mut batches = Vec::new();
+    if let Some(Records::Bytes(bytes)) = records {
+        let mut rest: &[u8] = bytes;
+        while let Some(header) = BatchHeader::parse(rest) {
+            if header.size() > rest.len() {
+                break;
+            }
+            let (one, next) = rest.split_at(header.size());
+            batch::validate(one).expect("every served batch is valid");
+            let values = batch::records(one).unwrap();
+            let values = values.iter().map(|r| r.value.unwrap_or_default().to_vec());
+            batches.push((header.base_offset, values.collect()));
+            rest = next;
+        }
+    }
+    batches
+}
