@@ -69,31 +69,7 @@ fn produce(stream: &mut TcpStream, value: &[u8]) -> (i16, i64) {
 
 /// Fetches from offset 0: the high watermark and the values of the records served.
 fn fetch_values(stream: &mut TcpStream) -> (i64, Vec<Vec<u8>>) {
-    let request = fetch::Request {
-        replica_id: -1,
-        max_wait_ms: 0,
-        min_bytes: 1,
-        max_bytes: 64 << 20,
-        isolation_level: 0,
-        session_id: 0,
-        session_epoch: -1,
-        topics: vec![fetch::FetchTopic {
-            topic: "t",
-            topic_id: [0; 16],
-            partitions: vec![fetch::FetchPartition {
-                partition: 0,
-                current_leader_epoch: -1,
-                fetch_offset: 0,
-                last_fetched_epoch: -1,
-                log_start_offset: -1,
-                partition_max_bytes: 64 << 20,
-                ..fetch::FetchPartition::default()
-            }],
-        }],
-        forgotten_topics_data: vec![],
-        rack_id: "",
-        ..fetch::Request::default()
-    };
+    let request = common::fetch_request("t", 0, 0, 0);
     let body = send::<Fetch>(stream, 4, &request);
     let response: fetch::Response = decode(&body, Fetch::SPEC.ver(4)).unwrap();
     let p = &response.responses[0].partitions[0];

@@ -82,31 +82,7 @@ fn produce(stream: &mut TcpStream, topic: &str, partition: i32, values: &[Vec<u8
 /// Fetches `topic`-`partition` from `offset` (up to 64 MiB): the error code and every
 /// whole batch served as (base offset, values).
 fn fetch(stream: &mut TcpStream, topic: &str, partition: i32, offset: i64) -> (i16, Vec<Served>) {
-    let request = fetch::Request {
-        replica_id: -1,
-        max_wait_ms: 0,
-        min_bytes: 1,
-        max_bytes: 64 << 20,
-        isolation_level: 0,
-        session_id: 0,
-        session_epoch: -1,
-        topics: vec![fetch::FetchTopic {
-            topic,
-            topic_id: [0; 16],
-            partitions: vec![fetch::FetchPartition {
-                partition,
-                current_leader_epoch: -1,
-                fetch_offset: offset,
-                last_fetched_epoch: -1,
-                log_start_offset: -1,
-                partition_max_bytes: 64 << 20,
-                ..fetch::FetchPartition::default()
-            }],
-        }],
-        forgotten_topics_data: vec![],
-        rack_id: "",
-        ..fetch::Request::default()
-    };
+    let request = common::fetch_request(topic, partition, offset, 0);
     let body = send::<Fetch>(stream, 4, &request);
     let response: fetch::Response = decode(&body, Fetch::SPEC.ver(4)).unwrap();
     let p = &response.responses[0].partitions[0];

@@ -55,31 +55,7 @@ fn produce_at(conn: &mut Conn, topic: &str, values: &[Vec<u8>], timestamp_ms: i6
 
 /// A Fetch v4 of partition 0 of `topic` from `offset`.
 fn fetch_request(topic: &str, offset: i64) -> fetch::Request<'_> {
-    fetch::Request {
-        replica_id: -1,
-        max_wait_ms: 0,
-        min_bytes: 1,
-        max_bytes: 64 << 20,
-        isolation_level: 0,
-        session_id: 0,
-        session_epoch: -1,
-        topics: vec![fetch::FetchTopic {
-            topic,
-            topic_id: [0; 16],
-            partitions: vec![fetch::FetchPartition {
-                partition: 0,
-                current_leader_epoch: -1,
-                fetch_offset: offset,
-                last_fetched_epoch: -1,
-                log_start_offset: -1,
-                partition_max_bytes: 64 << 20,
-                ..fetch::FetchPartition::default()
-            }],
-        }],
-        forgotten_topics_data: vec![],
-        rack_id: "",
-        ..fetch::Request::default()
-    }
+    common::fetch_request(topic, 0, offset, 0)
 }
 
 /// Fetches partition 0 of `topic` from `offset`: the error code and every whole batch

@@ -127,31 +127,7 @@ fn fetch_from(
     offset: i64,
     max_wait_ms: i32,
 ) -> Option<(i64, Vec<u8>)> {
-    let request = fetch::Request {
-        replica_id: -1,
-        max_wait_ms,
-        min_bytes: 1,
-        max_bytes: 64 << 20,
-        isolation_level: 0,
-        session_id: 0,
-        session_epoch: -1,
-        topics: vec![fetch::FetchTopic {
-            topic: TOPIC,
-            topic_id: [0; 16],
-            partitions: vec![fetch::FetchPartition {
-                partition,
-                current_leader_epoch: -1,
-                fetch_offset: offset,
-                last_fetched_epoch: -1,
-                log_start_offset: -1,
-                partition_max_bytes: 64 << 20,
-                ..fetch::FetchPartition::default()
-            }],
-        }],
-        forgotten_topics_data: vec![],
-        rack_id: "",
-        ..fetch::Request::default()
-    };
+    let request = common::fetch_request(TOPIC, partition, offset, max_wait_ms);
     let v = fetch::Fetch::SPEC.ver(4);
     let body = call(stream, FETCH, 4, &body_of(&request, v))?;
     let response: fetch::Response = decode(&body, v).unwrap();

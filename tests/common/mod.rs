@@ -655,3 +655,39 @@ pub fn served_batches(records: &Option<kafka_broker::protocol::wire::Records>) -
     }
     batches
 }
+
+/// A Fetch request (v4 and later) of one partition from `offset`, up to 64 MiB, read
+/// uncommitted.
+pub fn fetch_request(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    max_wait_ms: i32,
+) -> kafka_broker::apis::fetch::Request<'_> {
+    use kafka_broker::apis::fetch;
+    fetch::Request {
+        replica_id: -1,
+        max_wait_ms,
+        min_bytes: 1,
+        max_bytes: 64 << 20,
+        isolation_level: 0,
+        session_id: 0,
+        session_epoch: -1,
+        topics: vec![fetch::FetchTopic {
+            topic,
+            topic_id: [0; 16],
+            partitions: vec![fetch::FetchPartition {
+                partition,
+                current_leader_epoch: -1,
+                fetch_offset: offset,
+                last_fetched_epoch: -1,
+                log_start_offset: -1,
+                partition_max_bytes: 64 << 20,
+                ..fetch::FetchPartition::default()
+            }],
+        }],
+        forgotten_topics_data: vec![],
+        rack_id: "",
+        ..fetch::Request::default()
+    }
+}
