@@ -175,10 +175,13 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(bytes).map_err(|_| DecodeError::Invalid("utf-8 string"))
     }
 
-    /// STRING or COMPACT_NULLABLE_STRING: `None` for null.
+    /// STRING or COMPACT_NULLABLE_STRING: `None` for null. A compact string's length is
+    /// held to the classic form's 32,767 bytes, as Kafka's generated readers hold it (a
+    /// longer one could not be written where Kafka stores it, an int16-prefixed key).
     pub fn nullable_string(&mut self, flexible: bool) -> Result<Option<&'a str>> {
         match self.length(flexible, false)? {
             None => Ok(None),
+            Some(n) if n > i16::MAX as usize => Err(DecodeError::Invalid("string length")),
             Some(n) => Ok(Some(Self::utf8(self.take(n)?)?)),
         }
     }
@@ -725,5 +728,16 @@ mod tests {
             }),
             Vec::<u8>::new()
         );
+    }
+
+    #[test]
+    fn compact_strings_are_held_to_32767_bytes() {
+        for (len, ok) in [(32_767usize, true), (32_768, false)] {
+            let mut bytes = Vec::new();
+            Writer::new(&mut bytes).uvarint(len as u32 + 1);
+            bytes.resize(bytes.len() + len, b'x');
+            let read = Reader::new(&bytes).string(true).map(str::len);
+            assert_eq!(read.is_ok(), ok, "{len}: {read:?}");
+        }
     }
 }
