@@ -7,27 +7,16 @@
 //! request did not ask for carries [`OMITTED`], the schemas' default.
 
 /// Kafka's `AclOperation` codes (UNKNOWN 0, ANY 1 and ALL 2 are never in a bitfield).
-pub mod op {
-    pub const READ: u8 = 3;
-    pub const WRITE: u8 = 4;
-    pub const CREATE: u8 = 5;
-    pub const DELETE: u8 = 6;
-    pub const ALTER: u8 = 7;
-    pub const DESCRIBE: u8 = 8;
-    pub const CLUSTER_ACTION: u8 = 9;
-    pub const DESCRIBE_CONFIGS: u8 = 10;
-    pub const ALTER_CONFIGS: u8 = 11;
-    pub const IDEMPOTENT_WRITE: u8 = 12;
-}
+pub use crate::security::authorizer::op;
 
 /// "Not requested", as Kafka writes it (the schemas' default, -2147483648).
 pub const OMITTED: i32 = i32::MIN;
 
-const fn bits(operations: &[u8]) -> i32 {
+const fn bits(operations: &[i8]) -> i32 {
     let mut field = 0;
     let mut i = 0;
     while i < operations.len() {
-        field |= 1 << operations[i];
+        field |= 1 << operations[i] as u32;
         i += 1;
     }
     field

@@ -199,14 +199,7 @@ impl Filter<'_> {
         let resource = self.resource_type == resource::ANY || self.resource_type == b.resource_type;
         let pattern = match self.pattern_type {
             pattern::ANY => self.resource_name.is_none_or(|n| n == b.resource_name),
-            pattern::MATCH => match self.resource_name {
-                None => true,
-                Some(name) => match b.pattern_type {
-                    pattern::LITERAL => b.resource_name == name || b.resource_name == WILDCARD,
-                    pattern::PREFIXED => name.starts_with(&b.resource_name),
-                    _ => false,
-                },
-            },
+            pattern::MATCH => self.resource_name.is_none_or(|n| name_covered(b, n)),
             other => {
                 other == b.pattern_type && self.resource_name.is_none_or(|n| n == b.resource_name)
             }
@@ -251,12 +244,16 @@ fn allow_covers(granted: i8, wanted: i8) -> bool {
 /// Whether a binding's pattern covers the resource (LITERAL: the name or `*`; PREFIXED: a
 /// prefix of the name).
 fn pattern_covers(b: &AclBinding, resource_type: i8, name: &str) -> bool {
-    b.resource_type == resource_type
-        && match b.pattern_type {
-            pattern::LITERAL => b.resource_name == name || b.resource_name == WILDCARD,
-            pattern::PREFIXED => name.starts_with(&b.resource_name),
-            _ => false,
-        }
+    b.resource_type == resource_type && name_covered(b, name)
+}
+
+/// Whether a binding's pattern covers a resource named `name`, whatever its type.
+fn name_covered(b: &AclBinding, name: &str) -> bool {
+    match b.pattern_type {
+        pattern::LITERAL => b.resource_name == name || b.resource_name == WILDCARD,
+        pattern::PREFIXED => name.starts_with(&b.resource_name),
+        _ => false,
+    }
 }
 
 impl Authorizer {
