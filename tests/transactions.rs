@@ -939,6 +939,31 @@ fn transactional_offsets_count_only_when_committed_and_survive_a_restart() {
         refused.topics[0].partitions[0].error_code, 22,
         "ILLEGAL_GENERATION"
     );
+    // A partition that does not exist is UNKNOWN_TOPIC_OR_PARTITION (3), as in Kafka.
+    for (name, partition) in [(TOPIC, 1), ("no-such-topic", 0)] {
+        let request = txn_offset_commit::Request {
+            transactional_id: "tx",
+            group_id: "g",
+            producer_id: producer.0,
+            producer_epoch: producer.1,
+            topics: vec![txn_offset_commit::RequestTopic {
+                name,
+                partitions: vec![txn_offset_commit::RequestPartition {
+                    partition_index: partition,
+                    committed_offset: 5,
+                    committed_leader_epoch: -1,
+                    committed_metadata: None,
+                }],
+            }],
+            ..Default::default()
+        };
+        let body = conn.send::<TxnOffsetCommit>(3, &request);
+        let unknown = decoded::<TxnOffsetCommit>(&body, 3);
+        assert_eq!(
+            unknown.topics[0].partitions[0].error_code, 3,
+            "{name}-{partition}"
+        );
+    }
     assert_eq!(
         txn_offset_commit(&mut conn, 2, "tx", "g", producer, 5),
         NONE

@@ -109,7 +109,9 @@ fn list(txns: &Transactions, filter: &Filter, now_ms: i64) -> Vec<TransactionSta
         .filter(|(_, m)| {
             filter.producer_ids.is_empty() || filter.producer_ids.contains(&m.producer_id)
         })
-        .filter(|(_, m)| filter.duration_ms < 0 || now_ms - m.start_ms > filter.duration_ms)
+        .filter(|(_, m)| {
+            filter.duration_ms < 0 || now_ms.saturating_sub(m.start_ms) > filter.duration_ms
+        })
         .filter(|(id, _)| filter.pattern.as_ref().is_none_or(|p| p.is_match(id)))
         .map(|(id, m)| TransactionState {
             transactional_id: id.to_string(),

@@ -105,6 +105,12 @@ impl Api for TxnOffsetCommit {
                     group_error
                 } else if !ctx.authorize(op::READ, resource::TOPIC, topic.name) {
                     error::TOPIC_AUTHORIZATION_FAILED
+                } else if (ctx.storage.topic(topic.name))
+                    .and_then(|t| t.partition(p.partition_index))
+                    .is_none()
+                {
+                    // As Kafka's KafkaApis: a partition the metadata does not hold.
+                    error::UNKNOWN_TOPIC_OR_PARTITION
                 } else if metadata.len() > METADATA_BYTES_MAX {
                     OFFSET_METADATA_TOO_LARGE
                 } else {
