@@ -189,17 +189,22 @@ fn add_to_transaction(
 /// Per-partition codes as the response's topics, in the request's order.
 pub fn group_by_topic(partitions: &[(String, i32)], codes: &[ErrorCode]) -> Vec<TopicResult> {
     let mut topics: Vec<TopicResult> = Vec::new();
+    // Each topic's place in `topics`: one lookup per partition, not a scan of the topics.
+    let mut places: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for ((topic, partition), code) in partitions.iter().zip(codes) {
         let result = PartitionResult {
             partition_index: *partition,
             partition_error_code: *code,
         };
-        match topics.iter_mut().find(|t| &t.name == topic) {
-            Some(t) => t.results_by_partition.push(result),
-            None => topics.push(TopicResult {
-                name: topic.clone(),
-                results_by_partition: vec![result],
-            }),
+        match places.get(topic.as_str()) {
+            Some(&at) => topics[at].results_by_partition.push(result),
+            None => {
+                places.insert(topic, topics.len());
+                topics.push(TopicResult {
+                    name: topic.clone(),
+                    results_by_partition: vec![result],
+                });
+            }
         }
     }
     topics
