@@ -54,7 +54,9 @@ message! {
 
 /// Transactional offset commits not yet decided, by `__consumer_offsets` partition and
 /// producer id: (group, topic, partition, offset).
-pub type PendingOffsets = BTreeMap<(i32, i64), Vec<(String, String, i32, offsets::Committed)>>;
+pub type PendingOffsets = BTreeMap<(i32, i64), BTreeMap<OffsetKey, offsets::Committed>>;
+/// A committed offset's (group, topic, partition).
+type OffsetKey = (String, String, i32);
 
 /// The `__transaction_state` partition that holds a transactional id.
 pub fn partition_for(transactional_id: &str, partitions: i32) -> i32 {
@@ -300,8 +302,9 @@ impl Storage {
             .txn_offsets
             .entry((partition, producer_id))
             .or_default();
+        // A partition committed again in the transaction replaces its earlier offset.
         for (topic, p, committed) in commits {
-            pending.push((group.to_string(), topic, p, committed));
+            pending.insert((group.to_string(), topic, p), committed);
         }
         Ok(())
     }
@@ -326,10 +329,10 @@ impl Storage {
     /// Whether a group has transactional offsets not yet decided for this partition
     /// (OffsetFetch's require_stable answers UNSTABLE_OFFSET_COMMIT then).
     pub fn has_pending_txn_offsets(&self, group: &str, topic: &str, partition: i32) -> bool {
+        let key = (group.to_string(), topic.to_string(), partition);
         self.txn_offsets
             .values()
-            .flatten()
-            .any(|(g, t, p, _)| g == group && t == topic && *p == partition)
+            .any(|offsets| offsets.contains_key(&key))
     }
 }
 
@@ -346,7 +349,7 @@ fn end_offsets(
     if !commit {
         return;
     }
-    for (group, topic, p, offset) in decided {
+    for ((group, topic, p), offset) in decided {
         committed
             .entry(group)
             .or_default()
@@ -386,7 +389,7 @@ pub(super) fn replay_batch(
         pending
             .entry((partition, header.producer_id))
             .or_default()
-            .push((group, topic, p, offset));
+            .insert((group, topic, p), offset);
     }
     true
 }
