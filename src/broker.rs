@@ -401,6 +401,10 @@ impl Service for Broker {
         self.storage.completed_ticket()
     }
 
+    fn frame_bytes_max(&self, session: &Session) -> Option<usize> {
+        (!session.authenticated()).then_some(self.security.sasl_max_receive_bytes)
+    }
+
     fn ready_fd(&self) -> Option<std::os::fd::RawFd> {
         self.storage.sync_fd()
     }

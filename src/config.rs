@@ -492,6 +492,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "super.users",
     "connections.max.reauth.ms",
     "sasl.enabled.mechanisms",
+    "sasl.server.max.receive.size",
     "ssl.client.auth",
     "ssl.enabled.protocols",
     "ssl.key.password",

@@ -610,6 +610,12 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     fixed(key("quota.window.num", Int, "11", AtLeast(1))),
     fixed(key("quota.window.size.seconds", Int, "1", AtLeast(1))),
     fixed(key("sasl.enabled.mechanisms", List, "GSSAPI", Any)),
+    fixed(key(
+        "sasl.server.max.receive.size",
+        Int,
+        "524288",
+        AtLeast(1),
+    )),
     fixed(key("socket.listen.backlog.size", Int, "50", AtLeast(1))),
     fixed(key(
         "socket.request.max.bytes",

@@ -147,6 +147,12 @@ pub trait Service {
         u64::MAX
     }
 
+    /// The largest frame this session may send now, when less than
+    /// `socket.request.max.bytes` (a SASL connection before it has authenticated).
+    fn frame_bytes_max(&self, _session: &Self::Session) -> Option<usize> {
+        None
+    }
+
     /// A descriptor of the service's own (a completion queue's eventfd) that the loop polls
     /// for readability, calling [`Service::on_ready`] when it fires.
     fn ready_fd(&self) -> Option<std::os::fd::RawFd> {
@@ -1411,6 +1417,15 @@ fn handle_frames<S: Service>(
                 "frame of {} bytes exceeds socket.request.max.bytes={}",
                 i32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]),
                 limits.frame_bytes_max
+            ));
+            return used;
+        }
+        if let Some(max) = (conn.session.as_ref()).and_then(|s| service.frame_bytes_max(s))
+            && size > max
+        {
+            conn.close_reason = Some(format!(
+                "frame of {size} bytes before authentication exceeds \
+                 sasl.server.max.receive.size={max}"
             ));
             return used;
         }

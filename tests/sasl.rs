@@ -6,9 +6,11 @@
 
 mod common;
 
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 
 use common::{Conn, TestBroker, assert_closed, decoded};
+use kafka_broker::apis::Api;
 use kafka_broker::apis::alter_user_scram_credentials::{self as alter, AlterUserScramCredentials};
 use kafka_broker::apis::api_versions::{self, ApiVersions};
 use kafka_broker::apis::describe_user_scram_credentials::{
@@ -180,6 +182,39 @@ fn before_authentication_only_the_sasl_sequence_is_served() {
     let mut conn = sasl_conn(&broker);
     conn.stream_send_raw_authenticate();
     assert_closed(&mut conn.stream);
+}
+
+/// Before authentication a frame may be at most `sasl.server.max.receive.size` bytes (a
+/// larger one closes the connection, as Kafka's SaslServerAuthenticator does); once
+/// authenticated, `socket.request.max.bytes` is the only limit.
+#[test]
+fn frames_before_authentication_are_held_to_sasl_server_max_receive_size() {
+    let broker = sasl_broker("sasl.server.max.receive.size=200");
+    let mut conn = sasl_conn(&broker);
+    api_versions(&mut conn);
+    assert_eq!(hand_shake(&mut conn, "PLAIN").error_code, 0);
+    let long = format!("\0alice\0alice-secret{}", "x".repeat(300));
+    let request = authenticate::Request {
+        auth_bytes: long.as_bytes(),
+    };
+    let body = common::body_of(&request, SaslAuthenticate::SPEC.ver(2));
+    let frame = common::request_frame(SaslAuthenticate::SPEC.key, 2, 9, Some("t"), &body, true);
+    conn.stream.write_all(&frame).unwrap();
+    // Closed without an answer (a wrong password would be answered with 58 first).
+    assert_closed(&mut conn.stream);
+    // Authenticated, the same size is served.
+    let mut conn = sasl_conn(&broker);
+    api_versions(&mut conn);
+    assert_eq!(hand_shake(&mut conn, "PLAIN").error_code, 0);
+    let done = authenticate(&mut conn, 2, b"\0alice\0alice-secret");
+    assert_eq!(done, authenticate::Response::default());
+    let name = "x".repeat(300);
+    let request = api_versions::Request {
+        client_software_name: &name,
+        client_software_version: "1",
+    };
+    let body = conn.send::<ApiVersions>(3, &request);
+    assert_eq!(decoded::<ApiVersions>(&body, 3).error_code, 0);
 }
 
 #[test]

@@ -54,6 +54,9 @@ pub struct Security {
     /// `connection.failed.authentication.delay.ms`: how long a failed authentication's
     /// answer and close wait.
     pub failed_authentication_delay_ms: u64,
+    /// `sasl.server.max.receive.size`: the largest frame a SASL connection may send before
+    /// it has authenticated (Kafka's SaslServerAuthenticator closes on a larger one).
+    pub sasl_max_receive_bytes: usize,
     /// The ACL authorizer, when `authorizer.class.name` names StandardAuthorizer.
     pub authorizer: Option<authorizer::Authorizer>,
 }
@@ -171,9 +174,18 @@ impl Security {
                 .map_err(|_| bad(delay_key, v, "not a valid value"))?,
             None => 100,
         };
+        let receive_key = "sasl.server.max.receive.size";
+        let sasl_max_receive_bytes = match props.get(receive_key) {
+            Some(v) => match v.trim().parse::<i32>() {
+                Ok(n) if n > 0 => n as usize,
+                _ => return Err(bad(receive_key, v, "not a valid value")),
+            },
+            None => 524_288,
+        };
         Ok(Security {
             listeners,
             failed_authentication_delay_ms,
+            sasl_max_receive_bytes,
             authorizer,
         })
     }
