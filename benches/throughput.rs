@@ -40,6 +40,9 @@
 //! Other arguments (`cargo bench -- produce`) keep only the workloads whose name contains
 //! one of them.
 //!
+//! `BENCH_BROKER_PROPERTIES="key=value;key=value"` adds lines to the benched brokers'
+//! `server.properties` (to compare settings, e.g. `log.flush.poll.us=0`).
+//!
 //! Produce and fetch rows also run against the broker's SSL listener (target `brokerTLS`,
 //! TLS 1.3 via rustls on both ends; certificates made with `openssl` at start, the rows
 //! left out without it), beside the same rows in plaintext.
@@ -2253,6 +2256,10 @@ impl BrokerProcess {
         );
         if durability == Durability::Relaxed {
             text.push_str("log.flush.interval.messages=1000000\n");
+        }
+        if let Ok(extra) = std::env::var("BENCH_BROKER_PROPERTIES") {
+            text.push_str(&extra.replace(';', "\n"));
+            text.push('\n');
         }
         let tls_client = match make_certificates(&dir) {
             Ok(client) => {

@@ -332,7 +332,7 @@ impl Service for Broker {
         now: Instant,
     ) -> Outcome<Parked> {
         // What the turn's own appends (timers, group records) asked for is no request's.
-        self.storage.take_needed_ticket();
+        self.storage.take_unowned_ticket();
         let outcome = self.handle(
             peer,
             session,
@@ -361,7 +361,7 @@ impl Service for Broker {
         } else {
             Wait::Until(parked.deadline)
         };
-        self.storage.take_needed_ticket();
+        self.storage.take_unowned_ticket();
         let outcome = self.handle(
             peer,
             session,
@@ -410,6 +410,10 @@ impl Service for Broker {
     }
 
     /// Data syncs completed: acknowledgements waiting for them may leave.
+    fn poll_budget(&self, now: Instant) -> Option<Duration> {
+        self.storage.sync_poll_budget(now)
+    }
+
     fn on_ready(&mut self, _now: Instant) {
         if let Err(e) = self.storage.reap_syncs() {
             sync_failed(&e);

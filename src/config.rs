@@ -111,6 +111,9 @@ pub struct Config {
     /// acknowledged produce is fsynced first.
     pub log_flush_interval_messages: Option<u64>,
     pub log_flush_interval_ms: Option<u64>,
+    /// How long the loop polls without sleeping for a small batch of data syncs to
+    /// complete (`log.flush.poll.us`, this broker's own; 0: it sleeps at once).
+    pub log_flush_poll_us: u64,
     pub group_initial_rebalance_delay_ms: u64,
     /// Partitions of `__consumer_offsets` when it is created.
     pub offsets_topic_num_partitions: i32,
@@ -158,6 +161,7 @@ impl Default for Config {
             log_segment_bytes: 1 << 30,
             log_retention_ms: 7 * 24 * 3600 * 1000,
             log_retention_bytes: -1,
+            log_flush_poll_us: 250,
             log_flush_interval_messages: None,
             log_flush_interval_ms: None,
             group_initial_rebalance_delay_ms: 3000,
@@ -297,6 +301,7 @@ impl Config {
             "log.closed.segment.files.open.max",
             &mut c.log_closed_segment_files_open_max,
         )?;
+        number(props, "log.flush.poll.us", &mut c.log_flush_poll_us)?;
         number(props, "num.partitions", &mut c.num_partitions)?;
         number(
             props,
@@ -480,6 +485,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "log.flush.interval.messages",
     "log.flush.interval.ms",
     "log.flush.io.uring",
+    "log.flush.poll.us",
     "log.flush.hold.file",
     "group.initial.rebalance.delay.ms",
     "offsets.topic.num.partitions",

@@ -498,6 +498,8 @@ pub static BROKER_KEYS: &[BrokerKey] = &[
     dynamic(no_default("log.flush.interval.ms", Long)),
     // This broker's own: `false` forces the blocking fdatasync fallback over io_uring.
     fixed(key("log.flush.io.uring", Boolean, "true", Any)),
+    // This broker's own: how long the loop polls for a small batch of syncs before sleeping.
+    fixed(key("log.flush.poll.us", Long, "250", AtLeast(0))),
     fixed(key("log.flush.scheduler.interval.ms", Long, LONG_MAX, Any)),
     dynamic(key("log.index.interval.bytes", Int, "4096", AtLeast(0))),
     dynamic(key("log.index.size.max.bytes", Int, "10485760", AtLeast(4))),

@@ -161,6 +161,12 @@ pub trait Service {
 
     fn on_ready(&mut self, _now: Instant) {}
 
+    /// How long the loop should poll without sleeping, when nothing else is ready, for
+    /// [`Service::ready_fd`] to fire soon (a short data sync in flight); `None`: it sleeps.
+    fn poll_budget(&self, _now: Instant) -> Option<Duration> {
+        None
+    }
+
     /// Changes whenever a parked request may have become ready.
     fn epoch(&self) -> u64;
 
@@ -519,38 +525,63 @@ impl<S: Service> Server<S> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
             let timeout = self.poll_timeout(Instant::now());
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+            if let Err(e) = self.poll_events(&mut events, timeout) {
                 if e.kind() == ErrorKind::Interrupted {
                     continue;
                 }
                 return Err(e);
             }
-            for event in events.iter() {
-                match event.token() {
-                    SIGNALS => self.take_signals(),
-                    SERVICE_FD => self.service.on_ready(Instant::now()),
-                    Token(t) if t > LISTENER_TOKEN_TOP - self.listeners.len() => {
-                        self.accept_all(LISTENER_TOKEN_TOP - t)
-                    }
-                    Token(id) => {
-                        let Some(conn) = self.connections.get_mut(id) else {
-                            continue;
-                        };
-                        if event.is_read_closed() || event.is_error() {
-                            conn.read_closed = true;
-                        }
-                        if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.read_and_handle(id);
-                        }
-                        if event.is_writable() {
-                            self.touch(id);
-                        }
-                    }
-                }
-            }
+            self.handle_events(&events);
             self.finish_turn();
             if self.shutting_down {
                 return self.shutdown();
+            }
+        }
+    }
+
+    /// Waits for events as `poll` does, but first polls without sleeping for up to the
+    /// service's [`Service::poll_budget`] (bounded by `timeout`), so that a completion
+    /// expected within microseconds is taken without the cost of waking a sleeping thread.
+    fn poll_events(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
+        let started = Instant::now();
+        if let Some(budget) = self.service.poll_budget(started)
+            && timeout.is_none_or(|t| t > budget)
+        {
+            while started.elapsed() < budget {
+                self.poll.poll(events, Some(Duration::ZERO))?;
+                if !events.is_empty() {
+                    return Ok(());
+                }
+                std::hint::spin_loop();
+            }
+            let timeout = timeout.map(|t| t.saturating_sub(started.elapsed()));
+            return self.poll.poll(events, timeout);
+        }
+        self.poll.poll(events, timeout)
+    }
+
+    fn handle_events(&mut self, events: &Events) {
+        for event in events.iter() {
+            match event.token() {
+                SIGNALS => self.take_signals(),
+                SERVICE_FD => self.service.on_ready(Instant::now()),
+                Token(t) if t > LISTENER_TOKEN_TOP - self.listeners.len() => {
+                    self.accept_all(LISTENER_TOKEN_TOP - t)
+                }
+                Token(id) => {
+                    let Some(conn) = self.connections.get_mut(id) else {
+                        continue;
+                    };
+                    if event.is_read_closed() || event.is_error() {
+                        conn.read_closed = true;
+                    }
+                    if event.is_readable() || event.is_read_closed() || event.is_error() {
+                        self.read_and_handle(id);
+                    }
+                    if event.is_writable() {
+                        self.touch(id);
+                    }
+                }
             }
         }
     }

@@ -279,6 +279,7 @@ impl Storage {
                     .get("log.flush.io.uring")
                     .map(|v| v.trim())
                     != Some("false"),
+                Duration::from_micros(config.log_flush_poll_us),
                 config
                     .properties
                     .get("log.flush.hold.file")

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ::log::{debug, info};
 
@@ -52,6 +52,10 @@ impl DurableEnd {
     }
 }
 
+/// The most syncs in flight for which the loop polls instead of sleeping
+/// ([`Storage::sync_poll_budget`]).
+const POLLED_SYNCS_MAX: usize = 4;
+
 enum Backend {
     /// Boxed: the ring is large and there is one per broker.
     Uring(Box<Ring>),
@@ -66,6 +70,9 @@ struct Batch {
     failed: Option<io::Error>,
     /// Each partition synced, with the end its appends reached at submission.
     ends: Vec<(Uuid, i32, DurableEnd)>,
+    submitted: Instant,
+    /// Requests whose responses wait for this batch (as counted at submission).
+    waiters: usize,
 }
 
 pub struct Syncs {
@@ -79,8 +86,13 @@ pub struct Syncs {
     promised: u64,
     /// The ticket the latest request's response needs (0: none).
     needed: u64,
+    /// Requests so far whose responses wait for the next batch.
+    next_waiters: usize,
     /// Submitted batches, oldest first.
     batches: VecDeque<Batch>,
+    /// How long the loop polls without sleeping for a small batch's completion
+    /// (`log.flush.poll.us`; zero: never).
+    poll_budget: Duration,
     /// A test hook (`log.flush.hold.file`): while this file exists, completed batches are
     /// not applied, so acknowledgements stay held and reads see no new records.
     hold_file: Option<PathBuf>,
@@ -88,7 +100,7 @@ pub struct Syncs {
 
 impl Syncs {
     /// io_uring unless it is refused or `use_uring` is false; says which at INFO.
-    pub fn new(use_uring: bool, hold_file: Option<PathBuf>) -> Syncs {
+    pub fn new(use_uring: bool, poll_budget: Duration, hold_file: Option<PathBuf>) -> Syncs {
         let backend = if !use_uring {
             info!("data syncs: blocking fdatasync (log.flush.io.uring=false)");
             Backend::Blocking
@@ -110,7 +122,9 @@ impl Syncs {
             completed: 0,
             promised: 0,
             needed: 0,
+            next_waiters: 0,
             batches: VecDeque::new(),
+            poll_budget,
             hold_file,
         }
     }
@@ -169,6 +183,16 @@ impl Storage {
     /// The ticket the latest request's response waits for (0: none), and a fresh start for
     /// the next request.
     pub fn take_needed_ticket(&mut self) -> u64 {
+        let needed = self.take_unowned_ticket();
+        if needed == self.syncs.next_ticket {
+            self.syncs.next_waiters += 1;
+        }
+        needed
+    }
+
+    /// What the appends since the last request asked for when no response waits for it
+    /// (the turn's own appends: timers', group records'), and a fresh start.
+    pub fn take_unowned_ticket(&mut self) -> u64 {
         std::mem::take(&mut self.syncs.needed)
     }
 
@@ -183,6 +207,31 @@ impl Storage {
             Backend::Uring(ring) => Some(ring.event_fd()),
             Backend::Blocking => None,
         }
+    }
+
+    /// How long the loop should still poll for completions without sleeping: what is left
+    /// of the budget since the batch in flight was submitted, if it is a small batch on
+    /// io_uring (at most [`POLLED_SYNCS_MAX`] syncs) that at most one request waits for;
+    /// else none. A sleeping loop is woken by the ring's eventfd once the kernel's worker
+    /// finishes the sync, and that wake-up (of an idle CPU; in a VM, an exit and re-entry)
+    /// adds tens of microseconds to the sync itself, which a synchronous producer pays on
+    /// every request. When many requests wait, more arrive meanwhile and the CPU is
+    /// better left to the kernel's workers and the clients; batches of many partitions
+    /// take milliseconds: the loop sleeps through those.
+    pub fn sync_poll_budget(&self, now: Instant) -> Option<Duration> {
+        let Backend::Uring(_) = self.syncs.backend else {
+            return None;
+        };
+        let mut in_flight = self.syncs.batches.iter().filter(|b| b.remaining > 0);
+        let batch = in_flight.next()?;
+        if batch.remaining > POLLED_SYNCS_MAX || batch.waiters > 1 || in_flight.next().is_some() {
+            return None;
+        }
+        let spent = now.saturating_duration_since(batch.submitted);
+        self.syncs
+            .poll_budget
+            .checked_sub(spent)
+            .filter(|d| !d.is_zero())
     }
 
     /// Whether a completed batch waits unapplied, as only the test hook makes it wait (the
@@ -213,6 +262,8 @@ impl Storage {
             remaining: 0,
             failed: None,
             ends: Vec::new(),
+            submitted: now,
+            waiters: std::mem::take(&mut self.syncs.next_waiters),
         };
         for (id, partition) in std::mem::take(&mut self.dirty) {
             let Some(part) = self
@@ -311,7 +362,7 @@ impl Storage {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
     use super::super::{Storage, batch, crc32c, test_dir};
     use crate::config::Config;
@@ -394,5 +445,69 @@ mod tests {
                 (0, 4)
             );
         }
+    }
+
+    #[test]
+    fn the_loop_polls_only_for_a_small_batch_one_request_waits_for() {
+        let dir = test_dir("sync-poll-budget");
+        let mut config = Config {
+            log_dir: dir.join("logs"),
+            log_flush_poll_us: 250,
+            ..Config::default()
+        };
+        let hold = dir.join("hold");
+        let properties = &mut config.properties;
+        properties.insert("log.flush.hold.file".into(), hold.display().to_string());
+        let mut storage = Storage::open(&config).unwrap();
+        if storage.sync_fd().is_none() {
+            // io_uring refused here: the blocking fallback never polls.
+            assert_eq!(storage.sync_poll_budget(Instant::now()), None);
+            return;
+        }
+        storage.create_topic("t", 6, &[]).unwrap();
+        let one = || batch::build(0, 0, 1, &[b"a".to_vec()]);
+        let round = |storage: &mut Storage, partitions: &[i32], requests: usize| {
+            for _ in 0..requests {
+                for &p in partitions {
+                    storage.append("t", p, &one()).unwrap();
+                }
+                storage.take_needed_ticket();
+            }
+            let now = Instant::now();
+            storage.submit_syncs(now).unwrap();
+            let budgets = (
+                storage.sync_poll_budget(now),
+                storage.sync_poll_budget(now + Duration::from_micros(100)),
+                storage.sync_poll_budget(now + Duration::from_micros(250)),
+            );
+            storage.wait_syncs().unwrap();
+            assert_eq!(storage.sync_poll_budget(Instant::now()), None);
+            budgets
+        };
+        let us = |n| Some(Duration::from_micros(n));
+        // One request, one partition: the whole budget, then what is left, then none.
+        assert_eq!(round(&mut storage, &[0], 1), (us(250), us(150), None));
+        // One request over four partitions: still polled.
+        assert_eq!(
+            round(&mut storage, &[0, 1, 2, 3], 1),
+            (us(250), us(150), None)
+        );
+        // Five partitions' syncs, or two requests waiting: the loop sleeps.
+        assert_eq!(round(&mut storage, &[0, 1, 2, 3, 4], 1), (None, None, None));
+        assert_eq!(round(&mut storage, &[5], 2), (None, None, None));
+        // A completed batch held by the test hook is not in flight.
+        std::fs::write(&hold, b"").unwrap();
+        storage.append("t", 0, &one()).unwrap();
+        storage.take_needed_ticket();
+        storage.submit_syncs(Instant::now()).unwrap();
+        while !storage.syncs_held() {
+            storage.reap_syncs().unwrap();
+        }
+        assert_eq!(storage.sync_poll_budget(Instant::now()), None);
+        std::fs::remove_file(&hold).unwrap();
+        storage.wait_syncs().unwrap();
+        // Zero turns polling off.
+        storage.syncs.poll_budget = Duration::ZERO;
+        assert_eq!(round(&mut storage, &[0], 1), (None, None, None));
     }
 }
