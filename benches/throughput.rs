@@ -1654,8 +1654,49 @@ struct Conn {
     tls: Option<Box<rustls::ClientConnection>>,
     output: Vec<u8>,
     output_start: usize,
-    input: Vec<u8>,
+    input: Input,
     in_flight: VecDeque<(i32, Instant)>,
+}
+
+/// A connection's bytes read and not yet consumed. Reads go straight into the free space
+/// at its end: the client copies each byte once (the kernel's copy), not once more through
+/// a scratch buffer, so that at 1 MiB responses it measures its targets rather than
+/// itself.
+#[derive(Default)]
+struct Input {
+    bytes: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl Input {
+    fn unread(&self) -> &[u8] {
+        &self.bytes[self.start..self.end]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        }
+    }
+
+    /// At least `min` free bytes at the end (moving what is unread to the front, or
+    /// growing, when there are fewer).
+    fn spare(&mut self, min: usize) -> &mut [u8] {
+        if self.bytes.len() - self.end < min && self.start > 0 {
+            self.bytes.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, self.end - self.start);
+        }
+        if self.bytes.len() - self.end < min {
+            self.bytes.resize(self.end + min, 0);
+        }
+        &mut self.bytes[self.end..]
+    }
+
+    fn filled(&mut self, n: usize) {
+        self.end += n;
+    }
 }
 
 /// The single-threaded client: one `Poll` over every connection to one target. It knows
@@ -1671,7 +1712,6 @@ struct Client {
 
 /// The client's state shared by all connections.
 struct Driver {
-    scratch: Vec<u8>,
     next_correlation: i32,
     /// Requests in flight over all connections.
     in_flight: usize,
@@ -1726,7 +1766,6 @@ impl Client {
             events: Events::with_capacity(1024),
             conns: Vec::with_capacity(n),
             driver: Driver {
-                scratch: vec![0; READ_CHUNK],
                 next_correlation: 0,
                 in_flight: 0,
                 last_progress: Instant::now(),
@@ -1769,7 +1808,7 @@ impl Client {
             tls,
             output: Vec::new(),
             output_start: 0,
-            input: Vec::new(),
+            input: Input::default(),
             in_flight: VecDeque::new(),
         };
         let now = Instant::now();
@@ -1879,7 +1918,7 @@ impl Driver {
         wl: &mut dyn Workload,
         phase: &mut Phase,
     ) -> Result<(), String> {
-        let closed = read_available(conn, &mut self.scratch)?;
+        let closed = read_available(conn)?;
         let answered = take_responses(conn, id, now, wl, phase)?;
         if answered > 0 {
             self.in_flight -= answered;
@@ -1915,14 +1954,14 @@ impl Driver {
 }
 
 /// Reads everything the socket holds into `conn.input`. Returns true if the peer closed.
-fn read_available(conn: &mut Conn, scratch: &mut [u8]) -> Result<bool, String> {
+fn read_available(conn: &mut Conn) -> Result<bool, String> {
     if let Some(tls) = conn.tls.as_mut() {
-        return read_tls(tls, &mut conn.stream, &mut conn.input, scratch);
+        return read_tls(tls, &mut conn.stream, &mut conn.input);
     }
     loop {
-        match conn.stream.read(scratch) {
+        match conn.stream.read(conn.input.spare(READ_CHUNK)) {
             Ok(0) => return Ok(true),
-            Ok(n) => conn.input.extend_from_slice(&scratch[..n]),
+            Ok(n) => conn.input.filled(n),
             Err(e) if is_not_ready(&e) => return Ok(false),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(format!("read: {e}")),
@@ -1934,8 +1973,7 @@ fn read_available(conn: &mut Conn, scratch: &mut [u8]) -> Result<bool, String> {
 fn read_tls(
     tls: &mut rustls::ClientConnection,
     stream: &mut TcpStream,
-    input: &mut Vec<u8>,
-    scratch: &mut [u8],
+    input: &mut Input,
 ) -> Result<bool, String> {
     loop {
         let closed = match tls.read_tls(stream) {
@@ -1947,9 +1985,9 @@ fn read_tls(
         };
         tls.process_new_packets().map_err(|e| format!("TLS: {e}"))?;
         loop {
-            match tls.reader().read(scratch) {
+            match tls.reader().read(input.spare(READ_CHUNK)) {
                 Ok(0) => return Ok(true),
-                Ok(n) => input.extend_from_slice(&scratch[..n]),
+                Ok(n) => input.filled(n),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) => return Err(format!("TLS read: {e}")),
             }
@@ -1971,7 +2009,7 @@ fn take_responses(
 ) -> Result<usize, String> {
     let mut used = 0;
     let mut answered = 0;
-    while let Some(frame) = next_frame(&conn.input[used..]) {
+    while let Some(frame) = next_frame(&conn.input.unread()[used..]) {
         used += 4 + frame.len();
         let Some((expected, sent)) = conn.in_flight.pop_front() else {
             return Err("a response with no request in flight".into());
@@ -1987,7 +2025,7 @@ fn take_responses(
         phase.record(sent, now, moved);
         answered += 1;
     }
-    conn.input.drain(..used);
+    conn.input.consume(used);
     Ok(answered)
 }
 
