@@ -30,7 +30,11 @@
 //!
 //! Before and after the durable synchronous producer's rows, the bench times fdatasync after
 //! 100 B appends in the broker's directory (the log's filesystem) and prints the median, and
-//! the durable p50 against the relaxed p50 plus that median.
+//! the durable p50 against the relaxed p50 plus that median. Before produce_16KiB_1_partition
+//! it measures the disk floor there, without the broker: a 16 KiB append into the page
+//! cache, 100 files with a 16 KiB append each made durable by one `syncfs` (the least any
+//! sync of produce_16KiB's 100 partitions costs), and one file's `fdatasync` after 100
+//! such appends (produce_16KiB_1_partition's 100 requests).
 //!
 //! Each produce workload writes its own topic (produce_16KiB and produce_1MiB share the one
 //! fetch_1MiB reads); the topic is deleted when its last workload ends, and deleted and
@@ -128,6 +132,11 @@ fn main() {
             .then(|| durable.as_ref().map(|b| b.dir.clone()))
             .flatten();
         let fsyncs_before = sync_dir.as_ref().map(|dir| fdatasync_times(dir, full));
+        if name == "produce_16KiB_1_partition"
+            && let Some(broker) = durable.as_ref()
+        {
+            report.disk_floor = Some(disk_floor(&broker.dir, full));
+        }
         let keep = topics[i].is_some_and(|t| topics[i + 1..].contains(&Some(t)));
         let result = match spec.durability {
             Durability::Durable => match durable.as_mut() {
@@ -2717,6 +2726,22 @@ struct Report {
     runtime: Duration,
     /// Median fdatasync of a 100 B append in the broker's directory: (µs, count) or why not.
     fdatasync: Option<Result<(f64, usize), String>>,
+    /// What the log's filesystem costs at the least for the produce rows, or why not known.
+    disk_floor: Option<Result<DiskFloor, String>>,
+}
+
+/// The cost of the disk work the produce rows ask for, measured on the broker log's
+/// filesystem without the broker: what no broker's sync strategy can go below.
+struct DiskFloor {
+    /// Median time of one 16 KiB `write` appended to a file (into the page cache).
+    append_16kib_us: f64,
+    /// Median time to make 100 files durable after a 16 KiB append to each, with one
+    /// `syncfs` (one writeback and one cache flush for all: the least any sync of 100
+    /// partitions' files costs): produce_16KiB's 100 partitions, one request each.
+    syncfs_100_files_ms: f64,
+    /// Median `fdatasync` of one file after 100 appends of 16 KiB: produce_16KiB_1_partition's
+    /// 100 requests.
+    fdatasync_1_file_ms: f64,
 }
 
 /// A broker row's throughput over the matching baseline row's.
@@ -2900,6 +2925,7 @@ impl Report {
             );
         }
         self.print_fdatasync();
+        self.print_disk_floor();
         for (durability, bytes) in &self.log_bytes {
             println!(
                 "broker log ({}): {:.0} MB on disk at the end, deleted",
@@ -3008,7 +3034,7 @@ impl Report {
              \"rss_idle_mib\":{},\"rss_10k_conn_mib\":{},\"rss_conn_count\":{most},\
              \"produce_rows\":[{}],\"fetch_rows\":[{}],\"produce_fetch_ratios\":[{}],\
              \"broker_log_disk\":[{}],\"crc32c\":[{}],\"startup\":[{}],\"fdatasync_median_us\":{},\
-             \"bench_seconds\":{:.1}}}",
+             \"disk_floor\":{},\"bench_seconds\":{:.1}}}",
             rows.join(","),
             ratios.join(","),
             skipped.join(","),
@@ -3028,6 +3054,14 @@ impl Report {
                     .map(|f| f.0),
                 1
             ),
+            match &self.disk_floor {
+                Some(Ok(floor)) => format!(
+                    "{{\"append_16KiB_us\":{:.2},\"syncfs_100_files_ms\":{:.3},\
+                     \"fdatasync_1_file_1600KiB_ms\":{:.3}}}",
+                    floor.append_16kib_us, floor.syncfs_100_files_ms, floor.fdatasync_1_file_ms
+                ),
+                _ => "null".into(),
+            },
             self.runtime.as_secs_f64(),
         )
     }
@@ -3067,6 +3101,103 @@ impl Report {
             }
         }
     }
+}
+
+impl Report {
+    /// The disk floor, and produce_16KiB's time per 100 requests at 100 partitions and at
+    /// one partition (issue 13's target: more throughput at 100).
+    fn print_disk_floor(&self) {
+        match &self.disk_floor {
+            None => {}
+            Some(Err(e)) => println!("disk floor: not measured: {e}"),
+            Some(Ok(floor)) => {
+                println!(
+                    "disk floor on the broker log's filesystem: a 16 KiB append into the page \
+                     cache {:.2} us (median); 100 files with a 16 KiB append each made durable \
+                     by one syncfs {:.2} ms; one file with 100 x 16 KiB appended, fdatasync \
+                     {:.2} ms",
+                    floor.append_16kib_us, floor.syncfs_100_files_ms, floor.fdatasync_1_file_ms
+                );
+                let per_100 = |workload: &str| {
+                    let row = self.rows.iter().find(|r| {
+                        r.target == "broker" && r.workload == workload && r.connections == 100
+                    })?;
+                    (row.sample.rps > 0.0).then(|| 100.0 / row.sample.rps * 1e3)
+                };
+                // One connection keeps one request in flight: its rate is one over the round
+                // trip, and the broker's round trip holds at least the baseline's plus the
+                // append (the baseline only reads the batch).
+                let baseline = self.rows.iter().find(|r| {
+                    r.target == "baseline"
+                        && r.workload == "produce_16KiB_relaxed"
+                        && r.connections == 1
+                });
+                if let Some(p50) = baseline.and_then(|r| r.sample.p50_us) {
+                    let bound = p50 / (p50 + floor.append_16kib_us);
+                    println!(
+                        "produce_16KiB_relaxed: baseline p50 {p50:.1} us; with the 16 KiB append \
+                         alone added, the broker/baseline ratio is at most {bound:.3}"
+                    );
+                }
+                let many = per_100("produce_16KiB");
+                let one = per_100("produce_16KiB_1_partition");
+                if let (Some(many), Some(one)) = (many, one) {
+                    println!(
+                        "produce_16KiB, 100 connections: {many:.2} ms per 100 requests over 100 \
+                         partitions, {one:.2} ms on one partition; the 100 partitions' disk \
+                         floor alone is {:.2} ms",
+                        floor.syncfs_100_files_ms
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Measures [`DiskFloor`] in `dir` (files made and removed there).
+fn disk_floor(dir: &Path, full: bool) -> Result<DiskFloor, String> {
+    let probe = dir.join("disk-floor-probe");
+    let fail = |e: io::Error| format!("{}: {e}", probe.display());
+    fs::create_dir_all(&probe).map_err(fail)?;
+    let batch = vec![b'x'; 16 << 10];
+    let open = |i: usize| {
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(probe.join(format!("{i}.log")))
+    };
+    let rounds = if full { 20 } else { 2 };
+    let result = (|| {
+        let mut appends = Vec::new();
+        let mut syncfs = Vec::new();
+        let mut one_file = Vec::new();
+        let mut files: Vec<fs::File> = (0..100).map(open).collect::<io::Result<_>>()?;
+        for _ in 0..rounds {
+            for file in &mut files {
+                let start = Instant::now();
+                file.write_all(&batch)?;
+                appends.push(start.elapsed().as_secs_f64() * 1e6);
+            }
+            let start = Instant::now();
+            rustix::fs::syncfs(&files[0])?;
+            syncfs.push(start.elapsed().as_secs_f64() * 1e3);
+            let file = &mut files[0];
+            for _ in 0..100 {
+                file.write_all(&batch)?;
+            }
+            let start = Instant::now();
+            file.sync_data()?;
+            one_file.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        Ok(DiskFloor {
+            append_16kib_us: median(&appends),
+            syncfs_100_files_ms: median(&syncfs),
+            fdatasync_1_file_ms: median(&one_file),
+        })
+    })()
+    .map_err(fail);
+    let _ = fs::remove_dir_all(&probe);
+    result
 }
 
 /// Times `fdatasync` after each of a series of 100 B appends to a file in `dir` (the broker
