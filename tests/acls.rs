@@ -645,3 +645,63 @@ fn transaction_apis_need_write_on_the_transactional_id() {
     assert_eq!(offsets(&mut alice), 0);
     assert_eq!(end(&mut alice, pid, epoch), 0);
 }
+
+/// A request may repeat bindings and filters may overlap at any size: each binding is
+/// written once and each id removed once (sets, not scans of what was seen so far).
+#[test]
+fn repeated_bindings_and_overlapping_filters_count_once_at_scale() {
+    let broker = TestBroker::start_with(SECURE);
+    let mut admin = login(&broker, "admin");
+    let distinct = if std::env::var_os("CI").is_some() {
+        2_000
+    } else {
+        10_000
+    };
+    let names: Vec<String> = (0..distinct).map(|i| format!("t-{i}")).collect();
+    // Every binding twice, the second copies after all the first.
+    let creations: Vec<_> = names
+        .iter()
+        .chain(names.iter())
+        .map(|n| creation(TOPIC, n, LITERAL, READ, ALLOW))
+        .collect();
+    let results = create(&mut admin, creations);
+    assert_eq!(results.len(), 2 * distinct);
+    assert!(results.iter().all(|(code, _)| *code == 0));
+    // Creating them again writes nothing more.
+    let again: Vec<_> = names
+        .iter()
+        .map(|n| creation(TOPIC, n, LITERAL, READ, ALLOW))
+        .collect();
+    assert!(create(&mut admin, again).iter().all(|(c, _)| *c == 0));
+    let (code, acls) = describe_all(&mut admin);
+    assert_eq!((code, acls.len()), (0, distinct));
+    // Two filters matching every one of them, and one matching the first.
+    let all = delete_acls::Filter {
+        resource_type_filter: TOPIC,
+        pattern_type_filter: ANY,
+        operation: ANY,
+        permission_type: ANY,
+        ..Default::default()
+    };
+    let first = delete_acls::Filter {
+        resource_name_filter: Some("t-0"),
+        pattern_type_filter: LITERAL,
+        ..all.clone()
+    };
+    let request = delete_acls::Request {
+        filters: vec![all.clone(), first, all],
+    };
+    let body = admin.send::<DeleteAcls>(3, &request);
+    let matched: Vec<usize> = decoded::<DeleteAcls>(&body, 3)
+        .filter_results
+        .iter()
+        .map(|f| f.matching_acls.len())
+        .collect();
+    assert_eq!(matched, [distinct, 1, distinct]);
+    assert_eq!(describe_all(&mut admin), (0, Vec::new()));
+    drop(admin);
+    // What was written replays to the same: nothing left.
+    let broker = broker.restart();
+    let mut admin = login(&broker, "admin");
+    assert_eq!(describe_all(&mut admin), (0, Vec::new()));
+}

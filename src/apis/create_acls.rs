@@ -10,6 +10,8 @@
 //! AccessControlEntryRecords in one synced batch; a binding that exists already succeeds
 //! and writes nothing.
 
+use std::collections::BTreeSet;
+
 use super::describe_acls::NO_AUTHORIZER;
 use super::{Answer, Api, Context};
 use crate::message;
@@ -83,7 +85,10 @@ impl Api for CreateAcls {
             });
         }
         let mut results = Vec::with_capacity(request.creations.len());
+        // The bindings to write, in request order, and the same as a set: a request may
+        // repeat a binding any number of times, and each is written once.
         let mut new: Vec<AclBinding> = Vec::new();
+        let mut seen: BTreeSet<AclBinding> = BTreeSet::new();
         for c in &request.creations {
             let binding = AclBinding {
                 resource_type: c.resource_type,
@@ -97,7 +102,7 @@ impl Api for CreateAcls {
             match authorizer::validate_new(&binding) {
                 Err(message) => results.push(fail(error::INVALID_REQUEST, &message)),
                 Ok(()) => {
-                    if !ctx.storage.acls().contains(&binding) && !new.contains(&binding) {
+                    if !ctx.storage.acls().contains(&binding) && seen.insert(binding.clone()) {
                         new.push(binding);
                     }
                     results.push(CreationResult::default());

@@ -9,6 +9,8 @@
 //! and every binding a valid filter matches removed (RemoveAccessControlEntryRecords, one
 //! synced batch for the request) and returned under each filter that matched it.
 
+use std::collections::BTreeSet;
+
 use super::describe_acls::NO_AUTHORIZER;
 use super::{Answer, Api, Context};
 use crate::message;
@@ -86,7 +88,9 @@ impl Api for DeleteAcls {
         if !ctx.authorize_cluster(op::ALTER) {
             return all_failed(error::CLUSTER_AUTHORIZATION_FAILED, None);
         }
+        // The ids to remove, in the order found, and the same as a set (filters overlap).
         let mut removed = Vec::new();
+        let mut removing = BTreeSet::new();
         let mut filter_results = Vec::with_capacity(request.filters.len());
         for f in &request.filters {
             let filter = AclFilter {
@@ -108,7 +112,7 @@ impl Api for DeleteAcls {
             }
             let mut matching_acls = Vec::new();
             for (id, b) in ctx.storage.acls().iter().filter(|(_, b)| filter.matches(b)) {
-                if !removed.contains(id) {
+                if removing.insert(*id) {
                     removed.push(*id);
                 }
                 matching_acls.push(MatchingAcl {

@@ -33,10 +33,12 @@ impl AclBinding {
     }
 }
 
-/// Every ACL by id.
+/// Every ACL by id, and how many ids hold each binding (so that CreateAcls's check for an
+/// existing binding is a lookup, not a scan of every ACL per creation).
 #[derive(Debug, Default)]
 pub struct AclImage {
     by_id: BTreeMap<Uuid, AclBinding>,
+    ids_by_binding: BTreeMap<AclBinding, usize>,
 }
 
 impl AclImage {
@@ -49,7 +51,16 @@ impl AclImage {
     }
 
     pub fn contains(&self, binding: &AclBinding) -> bool {
-        self.by_id.values().any(|b| b == binding)
+        self.ids_by_binding.contains_key(binding)
+    }
+
+    fn forget(&mut self, binding: &AclBinding) {
+        if let Some(ids) = self.ids_by_binding.get_mut(binding) {
+            *ids -= 1;
+            if *ids == 0 {
+                self.ids_by_binding.remove(binding);
+            }
+        }
     }
 
     /// Applies a (Remove)AccessControlEntryRecord; other records are ignored.
@@ -74,10 +85,15 @@ impl AclImage {
                     operation,
                     permission_type,
                 };
-                self.by_id.insert(id, binding);
+                *self.ids_by_binding.entry(binding.clone()).or_default() += 1;
+                if let Some(old) = self.by_id.insert(id, binding) {
+                    self.forget(&old);
+                }
             }
             MetadataRecord::RemoveAccessControlEntry { id } => {
-                self.by_id.remove(&id);
+                if let Some(old) = self.by_id.remove(&id) {
+                    self.forget(&old);
+                }
             }
             _ => {}
         }
@@ -104,11 +120,22 @@ mod tests {
         image.replay(binding.record([2; 16]));
         assert!(image.contains(&binding));
         image.replay(MetadataRecord::RemoveAccessControlEntry { id: [1; 16] });
+        // The other id still holds it.
+        assert!(image.contains(&binding));
         assert_eq!(
             image.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
             [[2; 16]]
         );
         image.replay(MetadataRecord::RemoveAccessControlEntry { id: [2; 16] });
         assert!(!image.contains(&binding));
+        // An id written again with another binding no longer holds the first.
+        let other = AclBinding {
+            operation: 4,
+            ..binding.clone()
+        };
+        image.replay(binding.record([3; 16]));
+        image.replay(other.record([3; 16]));
+        assert!(!image.contains(&binding));
+        assert!(image.contains(&other));
     }
 }
