@@ -33,7 +33,7 @@ mod uring;
 pub mod volume;
 mod write_health;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -173,8 +173,8 @@ pub struct Storage {
     flush_interval_ms: Option<u64>,
     unflushed_messages: u64,
     last_flush: Instant,
-    /// Partitions with appends not yet synced.
-    dirty: Vec<(Uuid, i32)>,
+    /// Partitions with appends not yet synced (a set: a request may append to thousands).
+    dirty: BTreeSet<(Uuid, i32)>,
     /// The next producer id to hand out, and the end of the block recorded for it.
     next_producer_id: i64,
     producer_id_block_end: i64,
@@ -253,7 +253,7 @@ impl Storage {
             flush_interval_ms: config.log_flush_interval_ms,
             unflushed_messages: 0,
             last_flush: Instant::now(),
-            dirty: Vec::new(),
+            dirty: BTreeSet::new(),
             epoch: 0,
             metadata_version: None,
             validator: records::Validator::new(),
@@ -895,10 +895,9 @@ impl Storage {
             }
         }
         let id = topic.id;
-        if !self.dirty.contains(&(id, partition)) {
-            self.dirty.push((id, partition));
-        }
+        self.dirty.insert((id, partition));
         self.need_sync(id, partition);
+        self.syncs.note_appended(header.size() as u64);
         self.unflushed_messages += (appended.last_offset - appended.base_offset + 1) as u64;
         self.epoch += 1;
         Ok(appended)
