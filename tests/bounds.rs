@@ -236,23 +236,7 @@ fn consumer_offsets_is_internal_in_metadata() {
         validate_only: false,
     };
     send::<CreateTopics>(&mut stream, 7, &request);
-    let commit = offset_commit::Request {
-        group_id: "g",
-        generation_id_or_member_epoch: -1,
-        member_id: "",
-        group_instance_id: None,
-        retention_time_ms: -1,
-        topics: vec![offset_commit::RequestTopic {
-            name: "t",
-            topic_id: [0; 16],
-            partitions: vec![offset_commit::RequestPartition {
-                partition_index: 0,
-                committed_offset: 0,
-                committed_leader_epoch: -1,
-                committed_metadata: None,
-            }],
-        }],
-    };
+    let commit = common::simple_commit("g", "t", 0, 0, -1, None);
     let body = send::<OffsetCommit>(&mut stream, 2, &commit);
     let committed: offset_commit::Response = decode(&body, OffsetCommit::SPEC.ver(2)).unwrap();
     assert_eq!(committed.topics[0].partitions[0].error_code, NONE);

@@ -268,23 +268,7 @@ fn ten_thousand_commits_of_one_group_compact_down() {
     create_topic(&mut conn, "t", &[]);
     let metadata = format!("{:0>100}", "m");
     for offset in 0..COMMITS {
-        let commit = offset_commit::Request {
-            group_id: "g",
-            generation_id_or_member_epoch: -1,
-            member_id: "",
-            group_instance_id: None,
-            retention_time_ms: -1,
-            topics: vec![offset_commit::RequestTopic {
-                name: "t",
-                topic_id: [0; 16],
-                partitions: vec![offset_commit::RequestPartition {
-                    partition_index: 0,
-                    committed_offset: offset,
-                    committed_leader_epoch: -1,
-                    committed_metadata: Some(&metadata),
-                }],
-            }],
-        };
+        let commit = common::simple_commit("g", "t", 0, offset, -1, Some(&metadata));
         let body = conn.send::<OffsetCommit>(8, &commit);
         let response: offset_commit::Response =
             decode(&body, OffsetCommit::SPEC.ver(8)).expect("decodes");

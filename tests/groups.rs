@@ -1400,33 +1400,6 @@ fn describe_groups_every_version_of_a_stable_group() {
 
 // ---- OffsetCommit, OffsetFetch ----
 
-fn simple_commit<'a>(
-    group: &'a str,
-    topic: &'a str,
-    partition: i32,
-    offset: i64,
-    leader_epoch: i32,
-    metadata: Option<&'a str>,
-) -> offset_commit::Request<'a> {
-    offset_commit::Request {
-        group_id: group,
-        generation_id_or_member_epoch: -1,
-        member_id: "",
-        group_instance_id: None,
-        retention_time_ms: -1,
-        topics: vec![offset_commit::RequestTopic {
-            name: topic,
-            topic_id: [0; 16],
-            partitions: vec![offset_commit::RequestPartition {
-                partition_index: partition,
-                committed_offset: offset,
-                committed_leader_epoch: leader_epoch,
-                committed_metadata: metadata,
-            }],
-        }],
-    }
-}
-
 /// An OffsetFetch request for one group at any version: its fields at top level (v1-7)
 /// and as the one group (v8+).
 fn fetch_one<'a>(
@@ -1553,7 +1526,7 @@ fn offset_commit_and_fetch_every_version_survive_a_restart() {
     let mut conn = Conn::open(&broker);
     create_topic(&mut conn, "orders", 2);
     for (group, version, offset, epoch, metadata) in commits() {
-        let request = simple_commit(&group, "orders", 0, offset, epoch, Some(&metadata));
+        let request = common::simple_commit(&group, "orders", 0, offset, epoch, Some(&metadata));
         let (body, response) = conn.call_raw(version, &request);
         assert_eq!(
             response,
@@ -1740,7 +1713,10 @@ fn offset_commit_and_fetch_every_version_survive_a_restart() {
     }
 
     // A later commit overwrites; a null metadata is stored as "".
-    let again = conn.call(9, &simple_commit("simple-v9", "orders", 0, 900, 12, None));
+    let again = conn.call(
+        9,
+        &common::simple_commit("simple-v9", "orders", 0, 900, 12, None),
+    );
     assert_eq!(again.topics[0].partitions[0].error_code, NONE);
     let fetched = conn.call(9, &fetch_one("simple-v9", None));
     assert_eq!(
@@ -1749,7 +1725,7 @@ fn offset_commit_and_fetch_every_version_survive_a_restart() {
     );
     let restore = conn.call(
         9,
-        &simple_commit("simple-v9", "orders", 0, 900, 12, Some("meta-9")),
+        &common::simple_commit("simple-v9", "orders", 0, 900, 12, Some("meta-9")),
     );
     assert_eq!(restore.topics[0].partitions[0].error_code, NONE);
 
@@ -2140,7 +2116,7 @@ fn member_commits_during_preparing_and_completing_rebalance() {
     // Commits go over their own connection.
     let mut committer = Conn::open(&broker);
     let mut commit = |generation: i32, member: &str, offset: i64| {
-        let mut request = simple_commit(group, "events", 0, offset, 0, None);
+        let mut request = common::simple_commit(group, "events", 0, offset, 0, None);
         request.generation_id_or_member_epoch = generation;
         request.member_id = member;
         committer.call(7, &request).topics[0].partitions[0].error_code
@@ -2293,7 +2269,7 @@ fn delete_groups_deletes_offsets_durably_and_refuses_live_groups() {
     let mut admin = Conn::open(&broker);
     create_topic(&mut admin, "deleted", 2);
     for partition in [0, 1] {
-        let commit = simple_commit("to-delete", "deleted", partition, 7, 0, None);
+        let commit = common::simple_commit("to-delete", "deleted", partition, 7, 0, None);
         admin.call(7, &commit);
     }
     let pair = two_members(&broker, 5, "busy", 10_000);
@@ -2371,7 +2347,7 @@ fn offset_delete_spares_subscribed_topics() {
     let synced = member_conn.call(3, &sync("od", 1, &member, &[(&member, b"")]));
     assert_eq!(synced.error_code, NONE);
     for topic in ["subscribed", "unsubscribed"] {
-        let mut commit = simple_commit("od", topic, 0, 5, 0, None);
+        let mut commit = common::simple_commit("od", topic, 0, 5, 0, None);
         commit.generation_id_or_member_epoch = 1;
         commit.member_id = &member;
         let response = member_conn.call(7, &commit);

@@ -396,23 +396,7 @@ fn a_corrupt_metadata_log_stops_start_up_until_repaired() {
 }
 
 fn commit(stream: &mut TcpStream, group: &str, partition: i32, offset: i64) {
-    let request = offset_commit::Request {
-        group_id: group,
-        generation_id_or_member_epoch: -1,
-        member_id: "",
-        group_instance_id: None,
-        retention_time_ms: -1,
-        topics: vec![offset_commit::RequestTopic {
-            name: "t",
-            topic_id: [0; 16],
-            partitions: vec![offset_commit::RequestPartition {
-                partition_index: partition,
-                committed_offset: offset,
-                committed_leader_epoch: -1,
-                committed_metadata: Some(""),
-            }],
-        }],
-    };
+    let request = common::simple_commit(group, "t", partition, offset, -1, Some(""));
     let body = send::<OffsetCommit>(stream, 2, &request);
     let response: offset_commit::Response = decode(&body, OffsetCommit::SPEC.ver(2)).unwrap();
     assert_eq!(response.topics[0].partitions[0].error_code, NONE);

@@ -527,23 +527,7 @@ fn groups_with_no_members_and_no_offsets_are_removed_at_the_retention_check() {
         assert_eq!(described(&mut conn, group), ("Empty".to_string(), 0));
     }
     // "kept" gets an offset committed from outside the group (as a standalone consumer).
-    let commit = offset_commit::Request {
-        group_id: "kept",
-        generation_id_or_member_epoch: -1,
-        member_id: "",
-        group_instance_id: None,
-        retention_time_ms: -1,
-        topics: vec![offset_commit::RequestTopic {
-            name: "t",
-            topic_id: [0; 16],
-            partitions: vec![offset_commit::RequestPartition {
-                partition_index: 0,
-                committed_offset: 7,
-                committed_leader_epoch: -1,
-                committed_metadata: None,
-            }],
-        }],
-    };
+    let commit = common::simple_commit("kept", "t", 0, 7, -1, None);
     let body = conn.send::<OffsetCommit>(2, &commit);
     let committed: offset_commit::Response = decode(&body, OffsetCommit::SPEC.ver(2)).unwrap();
     assert_eq!(committed.topics[0].partitions[0].error_code, NONE);

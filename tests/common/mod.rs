@@ -608,6 +608,35 @@ pub fn create_topic(
     answer.topic_id
 }
 
+/// A standalone consumer's OffsetCommit (generation -1, no member) of one partition.
+pub fn simple_commit<'a>(
+    group: &'a str,
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
+    leader_epoch: i32,
+    metadata: Option<&'a str>,
+) -> kafka_broker::apis::offset_commit::Request<'a> {
+    use kafka_broker::apis::offset_commit;
+    offset_commit::Request {
+        group_id: group,
+        generation_id_or_member_epoch: -1,
+        member_id: "",
+        group_instance_id: None,
+        retention_time_ms: -1,
+        topics: vec![offset_commit::RequestTopic {
+            name: topic,
+            topic_id: [0; 16],
+            partitions: vec![offset_commit::RequestPartition {
+                partition_index: partition,
+                committed_offset: offset,
+                committed_leader_epoch: leader_epoch,
+                committed_metadata: metadata,
+            }],
+        }],
+    }
+}
+
 /// A Produce request of one batch to `partition` of `topic`, acks=-1 with a 10 s timeout,
 /// as the socket tests send it.
 pub fn produce_request<'a>(
