@@ -612,27 +612,12 @@ impl<S: Service> Server<S> {
         }
         let now = Instant::now();
         for id in std::mem::take(&mut self.parked) {
+            let Some((outcome, _)) = self.resume_one(id, now, true) else {
+                continue;
+            };
             let Some(conn) = self.connections.get_mut(id) else {
                 continue;
             };
-            let Some((parked, _)) = conn.parked.take() else {
-                continue;
-            };
-            let Some(session) = conn.session.as_mut() else {
-                continue;
-            };
-            let start = conn.output.len();
-            let deferred = conn.tls.is_none().then_some(&mut conn.deferred);
-            let outcome = self.service.resume(
-                &conn.peer,
-                session,
-                parked,
-                &mut conn.output,
-                deferred,
-                now,
-                true,
-            );
-            hold(conn, &self.service, start);
             match outcome {
                 Outcome::Park(parked, _) => {
                     if let Some(session) = conn.session.as_mut() {
@@ -1030,25 +1015,12 @@ impl<S: Service> Server<S> {
                 self.parked.push(id);
                 continue;
             }
-            let Some(session) = conn.session.as_mut() else {
+            let Some((outcome, start)) = self.resume_one(id, now, expired) else {
                 continue;
             };
-            let Some((parked, _)) = conn.parked.take() else {
+            let Some(conn) = self.connections.get_mut(id) else {
                 continue;
             };
-            self.outputs.lend(&mut conn.output);
-            let start = conn.output.len();
-            let deferred = conn.tls.is_none().then_some(&mut conn.deferred);
-            let outcome = self.service.resume(
-                &conn.peer,
-                session,
-                parked,
-                &mut conn.output,
-                deferred,
-                now,
-                expired,
-            );
-            hold(conn, &self.service, start);
             apply_outcome(conn, outcome, &mut self.parked, start);
             if conn.output.is_empty() {
                 self.outputs.give_back(&mut conn.output);
@@ -1059,6 +1031,34 @@ impl<S: Service> Server<S> {
                 conn.read_pending = true;
             }
         }
+    }
+
+    /// Resumes connection `id`'s parked request (`expired`: its deadline passed), its
+    /// response appended to the connection's output and held for its ticket. Returns the
+    /// outcome and where the response starts; `None` without a parked request or session.
+    fn resume_one(
+        &mut self,
+        id: usize,
+        now: Instant,
+        expired: bool,
+    ) -> Option<(Outcome<S::Parked>, usize)> {
+        let conn = self.connections.get_mut(id)?;
+        let session = conn.session.as_mut()?;
+        let (parked, _) = conn.parked.take()?;
+        self.outputs.lend(&mut conn.output);
+        let start = conn.output.len();
+        let deferred = conn.tls.is_none().then_some(&mut conn.deferred);
+        let outcome = self.service.resume(
+            &conn.peer,
+            session,
+            parked,
+            &mut conn.output,
+            deferred,
+            now,
+            expired,
+        );
+        hold(conn, &self.service, start);
+        Some((outcome, start))
     }
 
     /// Writes pending output (up to the per-turn cap), updates interest, closes if due.
