@@ -7,71 +7,43 @@
 mod common;
 
 use std::io::Write;
-use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{CLIENT_ID, TestBroker, read_frame, request_frame, response_body};
+use common::{
+    CLIENT_ID, Conn, TestBroker, body_of, create_topic, decoded, read_frame, request_frame,
+    response_body,
+};
 use kafka_broker::apis::Api;
 use kafka_broker::apis::api_versions::ApiVersions;
-use kafka_broker::apis::create_topics::{self, CreateTopics};
 use kafka_broker::apis::fetch::{self, Fetch};
-use kafka_broker::apis::produce::{self, Produce};
-use kafka_broker::protocol::wire::{Records, decode, encode};
+use kafka_broker::apis::produce::Produce;
+use kafka_broker::protocol::wire::{Records, decode};
 use kafka_broker::storage::batch::{self, BatchHeader};
 
 const NONE: i16 = 0;
 const TOPIC: &str = "big";
 
 fn frame<A: Api>(version: i16, correlation_id: i32, request: &A::Request<'_>) -> Vec<u8> {
-    let v = A::SPEC.ver(version);
-    let mut body = Vec::new();
-    encode(request, v, &mut body).expect("encodes");
-    let flexible_header = A::SPEC.request_header_flexible(version);
     request_frame(
         A::SPEC.key,
         version,
         correlation_id,
         Some(CLIENT_ID),
-        &body,
-        flexible_header,
+        &body_of(request, A::SPEC.ver(version)),
+        A::SPEC.request_header_flexible(version),
     )
 }
 
-fn call<A: Api>(stream: &mut TcpStream, version: i16, request: &A::Request<'_>) -> Vec<u8> {
-    stream
-        .write_all(&frame::<A>(version, 9, request))
-        .expect("write request");
-    let payload = read_frame(stream);
-    response_body(&payload, 9, A::SPEC.response_header_flexible(version)).to_vec()
-}
-
-fn create(stream: &mut TcpStream, partitions: i32) {
-    let request = create_topics::Request {
-        topics: vec![create_topics::Topic {
-            name: TOPIC,
-            num_partitions: partitions,
-            replication_factor: 1,
-            assignments: vec![],
-            configs: vec![],
-        }],
-        timeout_ms: 10_000,
-        validate_only: false,
-    };
-    let body = call::<CreateTopics>(stream, 7, &request);
-    let response: create_topics::Response = decode(&body, CreateTopics::SPEC.ver(7)).unwrap();
-    assert_eq!(response.topics[0].error_code, NONE, "{response:?}");
-}
-
 /// Produces `batches` batches of three `record_bytes`-byte records to `partition`.
-fn fill(stream: &mut TcpStream, partition: i32, batches: usize, record_bytes: usize) {
+fn fill(conn: &mut Conn, partition: i32, batches: usize, record_bytes: usize) {
     for b in 0..batches {
         let values: Vec<Vec<u8>> = (0..3)
             .map(|i| vec![b'a' + ((b * 3 + i) % 26) as u8; record_bytes])
             .collect();
         let batch = batch::build(0, 0, 1_700_000_000_000, &values);
         let request = common::produce_request(TOPIC, partition, &batch);
-        let body = call::<Produce>(stream, 11, &request);
-        let response: produce::Response = decode(&body, Produce::SPEC.ver(11)).unwrap();
+        let body = conn.send::<Produce>(11, &request);
+        let response = decoded::<Produce>(&body, 11);
         let p = &response.responses[0].partition_responses[0];
         assert_eq!((p.error_code, p.base_offset), (NONE, 3 * b as i64));
     }
@@ -152,11 +124,12 @@ fn served(body: &[u8], version: i16) -> Vec<(i32, i16, Vec<u8>)> {
 #[test]
 fn large_slices_are_served_byte_for_byte_and_in_order_between_other_responses() {
     let broker = TestBroker::start();
-    let mut stream = broker.connect();
-    create(&mut stream, 2);
+    let mut conn = Conn::open(&broker);
+    create_topic(&mut conn, TOPIC, 2, &[]);
     // Batches of about 30 KiB: 240 KiB on partition 0, 90 KiB on partition 1.
-    fill(&mut stream, 0, 8, 10_000);
-    fill(&mut stream, 1, 3, 10_000);
+    fill(&mut conn, 0, 8, 10_000);
+    fill(&mut conn, 1, 3, 10_000);
+    let mut stream = conn.stream;
     let (p0, p1) = (segment(&broker, 0), segment(&broker, 1));
     let third = position_of(&p0, 6);
     // Three requests in one write: v4 (the records end the response), ApiVersions, and v12
@@ -201,11 +174,12 @@ fn large_slices_are_served_byte_for_byte_and_in_order_between_other_responses() 
 #[test]
 fn a_slow_reader_gets_every_byte_of_responses_larger_than_the_socket_takes() {
     let broker = TestBroker::start();
-    let mut stream = broker.connect();
-    create(&mut stream, 1);
+    let mut conn = Conn::open(&broker);
+    create_topic(&mut conn, TOPIC, 1, &[]);
     // About 6 MiB in batches of 300 KB: four pipelined fetches of all of it are far more
     // than the socket buffers hold, so sends stop part-way and resume when writable.
-    fill(&mut stream, 0, 20, 100_000);
+    fill(&mut conn, 0, 20, 100_000);
+    let mut stream = conn.stream;
     let p0 = segment(&broker, 0);
     let request = fetch_request(&[(0, 0, 64 << 20)]);
     let mut frames = Vec::new();

@@ -14,7 +14,7 @@ use common::{Conn, Served, TestBroker, create_topic};
 use kafka_broker::apis::Api;
 use kafka_broker::apis::fetch::{self, Fetch};
 use kafka_broker::apis::produce::{self, Produce};
-use kafka_broker::protocol::wire::{Records, decode};
+use kafka_broker::protocol::wire::decode;
 use kafka_broker::storage::batch::{self};
 
 const NONE: i16 = 0;
@@ -210,16 +210,8 @@ const BUDGET_LOG: &str = "buffered input high water: ";
 fn produce_frame(topic: &str, value: &[u8], id: i32) -> Vec<u8> {
     let batch = batch::build(0, 0, 1_700_000_000_000, &[value.to_vec()]);
     let request = produce::Request {
-        transactional_id: None,
-        acks: -1,
         timeout_ms: 30_000,
-        topic_data: vec![produce::TopicProduceData {
-            name: topic,
-            partition_data: vec![produce::PartitionProduceData {
-                index: 0,
-                records: Some(Records::Bytes(&batch)),
-            }],
-        }],
+        ..common::produce_request(topic, 0, &batch)
     };
     let v = Produce::SPEC.ver(11);
     common::request_frame(
