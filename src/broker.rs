@@ -409,11 +409,11 @@ impl Service for Broker {
         self.storage.sync_fd()
     }
 
-    /// Data syncs completed: acknowledgements waiting for them may leave.
     fn poll_budget(&self, now: Instant) -> Option<Duration> {
         self.storage.sync_poll_budget(now)
     }
 
+    /// Data syncs completed: acknowledgements waiting for them may leave.
     fn on_ready(&mut self, _now: Instant) {
         if let Err(e) = self.storage.reap_syncs() {
             sync_failed(&e);

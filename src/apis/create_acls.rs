@@ -85,10 +85,8 @@ impl Api for CreateAcls {
             });
         }
         let mut results = Vec::with_capacity(request.creations.len());
-        // The bindings to write, in request order, and the same as a set: a request may
-        // repeat a binding any number of times, and each is written once.
-        let mut new: Vec<AclBinding> = Vec::new();
-        let mut seen: BTreeSet<AclBinding> = BTreeSet::new();
+        // A set: a request may repeat a binding any number of times; each is written once.
+        let mut new: BTreeSet<AclBinding> = BTreeSet::new();
         for c in &request.creations {
             let binding = AclBinding {
                 resource_type: c.resource_type,
@@ -102,8 +100,8 @@ impl Api for CreateAcls {
             match authorizer::validate_new(&binding) {
                 Err(message) => results.push(fail(error::INVALID_REQUEST, &message)),
                 Ok(()) => {
-                    if !ctx.storage.acls().contains(&binding) && seen.insert(binding.clone()) {
-                        new.push(binding);
+                    if !ctx.storage.acls().contains(&binding) {
+                        new.insert(binding);
                     }
                     results.push(CreationResult::default());
                 }

@@ -88,9 +88,8 @@ impl Api for DeleteAcls {
         if !ctx.authorize_cluster(op::ALTER) {
             return all_failed(error::CLUSTER_AUTHORIZATION_FAILED, None);
         }
-        // The ids to remove, in the order found, and the same as a set (filters overlap).
-        let mut removed = Vec::new();
-        let mut removing = BTreeSet::new();
+        // A set: filters may overlap, and each id is removed once.
+        let mut removed = BTreeSet::new();
         let mut filter_results = Vec::with_capacity(request.filters.len());
         for f in &request.filters {
             let filter = AclFilter {
@@ -112,9 +111,7 @@ impl Api for DeleteAcls {
             }
             let mut matching_acls = Vec::new();
             for (id, b) in ctx.storage.acls().iter().filter(|(_, b)| filter.matches(b)) {
-                if removing.insert(*id) {
-                    removed.push(*id);
-                }
+                removed.insert(*id);
                 matching_acls.push(MatchingAcl {
                     error_code: 0,
                     error_message: None,
